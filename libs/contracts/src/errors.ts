@@ -1,0 +1,50 @@
+/**
+ * Error codes, defined once. The gateway maps them to HTTP statuses in exactly one place;
+ * services return them inside command replies.
+ */
+export const ErrorCode = {
+  invalidRequest: 'invalid_request',
+  invalidAmount: 'invalid_amount',
+  unauthorized: 'unauthorized',
+  forbidden: 'forbidden',
+  notFound: 'not_found',
+  rateLimited: 'rate_limited',
+  serviceUnavailable: 'service_unavailable',
+  internalError: 'internal_error',
+  idempotencyKeyReused: 'idempotency_key_reused',
+  requestInProgress: 'request_in_progress',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** HTTP status for each code; anything unlisted is a 500. */
+export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
+  invalid_request: 400,
+  invalid_amount: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  request_in_progress: 409,
+  idempotency_key_reused: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+};
+
+/** A failure with a code that crosses service boundaries unchanged. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  suggestion?: string;
+  [detail: string]: unknown;
+}

@@ -1,0 +1,55 @@
+/**
+ * Every NATS subject and JetStream stream name, defined once. Handlers and clients use the
+ * unprefixed names below; the messaging layer adds the deployment prefix (NATS_PREFIX) so
+ * that parallel test runs never see each other's traffic or collide on stream subjects.
+ */
+export const SERVICE_NAMES = ['casino', 'faucet', 'escrow'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export const commandSubjects = {
+  casino: {
+    ping: 'casino.cmd.ping',
+  },
+  faucet: {
+    ping: 'faucet.cmd.ping',
+  },
+  escrow: {
+    ping: 'escrow.cmd.ping',
+  },
+} as const satisfies Record<ServiceName, Record<string, `${ServiceName}.cmd.${string}`>>;
+
+/** The JetStream stream each service publishes its events to (`<service>.events.>`). */
+export const eventStreams = {
+  casino: { name: 'CASINO_EVENTS', subjects: 'casino.events.>' },
+  faucet: { name: 'FAUCET_EVENTS', subjects: 'faucet.events.>' },
+  escrow: { name: 'ESCROW_EVENTS', subjects: 'escrow.events.>' },
+} as const satisfies Record<ServiceName, { name: string; subjects: string }>;
+
+export function eventSubject(service: ServiceName, type: string): string {
+  return `${service}.events.${type}`;
+}
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]*$/;
+
+/** A deployment prefix: empty in production, one per test run. */
+export class SubjectPrefix {
+  constructor(readonly value: string) {
+    if (!PREFIX_PATTERN.test(value)) {
+      throw new Error(`NATS prefix must match ${PREFIX_PATTERN}: got ${JSON.stringify(value)}`);
+    }
+  }
+
+  subject(subject: string): string {
+    return this.value === '' ? subject : `${this.value}.${subject}`;
+  }
+
+  /** Strips the prefix from a subject received from NATS, giving the contract's name. */
+  unprefix(subject: string): string {
+    const head = `${this.value}.`;
+    return this.value !== '' && subject.startsWith(head) ? subject.slice(head.length) : subject;
+  }
+
+  streamName(name: string): string {
+    return this.value === '' ? name : `${this.value}_${name}`;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './codec.js';
+export * from './command-server.js';
+export * from './command-client.js';

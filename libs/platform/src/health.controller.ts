@@ -1,0 +1,54 @@
+import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { DataSource } from 'typeorm';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { pingDatabase } from './database.js';
+import { pingNats } from './nats.js';
+import { DATA_SOURCE, NATS_CONNECTION, SERVICE_CONTEXT } from './tokens.js';
+import type { ServiceContext } from './service-context.js';
+
+export interface HealthReport {
+  status: 'ok' | 'unavailable';
+  service: string;
+  version: string;
+  instance: string;
+  uptime_ms: number;
+  checks: { postgres: 'up' | 'down'; nats: 'up' | 'down' };
+}
+
+/**
+ * `GET /health`: ready only when both Postgres and NATS answer within the timeout
+ * (200, or 503 naming what is down). `GET /health/live`: the process is alive.
+ */
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
+    @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(NATS_CONNECTION) private readonly nats: NatsConnection,
+  ) {}
+
+  @Get()
+  async readiness(@Res() reply: FastifyReply): Promise<void> {
+    const timeoutMs = this.context.config.HEALTH_CHECK_TIMEOUT_MS;
+    const [postgres, nats] = await Promise.all([
+      pingDatabase(this.dataSource, timeoutMs),
+      pingNats(this.nats, timeoutMs),
+    ]);
+    const ready = postgres && nats;
+    const report: HealthReport = {
+      status: ready ? 'ok' : 'unavailable',
+      service: this.context.name,
+      version: this.context.version,
+      instance: this.context.instanceId,
+      uptime_ms: Date.now() - this.context.startedAtMs,
+      checks: { postgres: postgres ? 'up' : 'down', nats: nats ? 'up' : 'down' },
+    };
+    await reply.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).send(report);
+  }
+
+  @Get('live')
+  liveness(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+}

@@ -1,0 +1,47 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { retryUntil } from './retry.js';
+import { withTimeout } from './database.js';
+
+/**
+ * Connects to NATS, retrying for at most `deadlineMs` at start. Once connected the client
+ * reconnects forever: a broker restart must not take the service down, only make it unready.
+ */
+export async function connectNats(
+  servers: string,
+  name: string,
+  deadlineMs: number,
+  logger: Logger,
+): Promise<NatsConnection> {
+  const connection = await retryUntil('nats', deadlineMs, logger, () =>
+    connect({
+      servers: servers.split(',').map((server) => server.trim()),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 5_000,
+      pingInterval: 10_000,
+    }),
+  );
+  void watchStatus(connection, logger);
+  return connection;
+}
+
+async function watchStatus(connection: NatsConnection, logger: Logger): Promise<void> {
+  for await (const status of connection.status()) {
+    if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
+      logger.warn({ nats: status.type }, `nats ${status.type}`);
+    }
+  }
+}
+
+/** True when the server answers a round trip within the timeout. */
+export async function pingNats(connection: NatsConnection, timeoutMs: number): Promise<boolean> {
+  if (connection.isClosed() || connection.isDraining()) return false;
+  try {
+    await withTimeout(connection.flush(), timeoutMs);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,135 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { MigrationInterface } from 'typeorm';
+import type { z } from 'zod';
+import { SubjectPrefix } from '@pf/contracts';
+import { CommandClient, NatsCommandServer } from '@pf/messaging';
+import { ConfigError, loadConfig, type BaseConfig } from './config.js';
+import { connectDatabase, createDataSource, migrateSchema } from './database.js';
+import { createLogger, PinoNestLogger } from './logger.js';
+import { connectNats } from './nats.js';
+import { PlatformModule } from './platform.module.js';
+import type { ServiceContext } from './service-context.js';
+
+export interface ServiceDefinition<S extends z.ZodObject> {
+  /** Service name: also its Postgres schema and the first token of its subjects. */
+  name: string;
+  version: string;
+  configSchema: S;
+  migrations: Array<new () => MigrationInterface>;
+  /** The service's root module, given the running context. */
+  rootModule: (context: ServiceContext<z.infer<S> & BaseConfig>) => Type<unknown> | DynamicModule;
+  /** Port and body limit of the service's HTTP listener. */
+  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number };
+  /** Extra HTTP setup (filters, hooks) before listening. */
+  configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
+  /** Work to stop before the connections close (sweepers, relays). */
+  beforeShutdown?: (context: ServiceContext<z.infer<S> & BaseConfig>) => Promise<void>;
+}
+
+/**
+ * Starts one service: validated configuration, Postgres (migrated), NATS, the NestJS app with
+ * its HTTP listener and its command transport, and a graceful SIGTERM/SIGINT shutdown that
+ * stops taking work, drains NATS and closes the pool. `--migrate-only` applies migrations and exits.
+ */
+export async function runService<S extends z.ZodObject>(definition: ServiceDefinition<S>): Promise<void> {
+  const config = loadConfigOrExit(definition);
+  const logger = createLogger(definition.name, config.LOG_LEVEL);
+  const dataSource = createDataSource({
+    url: config.DATABASE_URL,
+    schema: definition.name,
+    poolMax: config.DB_POOL_MAX,
+    applicationName: definition.name,
+    migrations: definition.migrations,
+    logger,
+  });
+  await connectDatabase(dataSource, config.STARTUP_TIMEOUT_MS, logger);
+  const applied = await migrateSchema(dataSource, definition.name);
+  logger.info({ applied }, `migrations: ${applied.length} applied`);
+  if (process.argv.includes('--migrate-only')) {
+    await dataSource.destroy();
+    return;
+  }
+
+  const instanceId = `${definition.name}-${randomBytes(3).toString('hex')}`;
+  const nats = await connectNats(config.NATS_URL, instanceId, config.STARTUP_TIMEOUT_MS, logger);
+  const prefix = new SubjectPrefix(config.NATS_PREFIX);
+  const context: ServiceContext<z.infer<S> & BaseConfig> = {
+    name: definition.name,
+    version: definition.version,
+    instanceId,
+    startedAtMs: Date.now(),
+    config,
+    logger,
+    dataSource,
+    nats,
+    prefix,
+    commands: new CommandClient({ connection: nats, prefix, timeoutMs: 5_000 }),
+  };
+
+  const http = definition.http(config);
+  const app = await NestFactory.create<NestFastifyApplication>(
+    { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
+    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576 }),
+    { logger: new PinoNestLogger(logger), abortOnError: false },
+  );
+  app.connectMicroservice({ strategy: new NatsCommandServer({ connection: nats, prefix, logger }) }, { inheritAppConfig: true });
+  await definition.configureApp?.(app, context);
+  await app.startAllMicroservices();
+  await app.listen(http.port, config.HOST);
+  logger.info({ port: http.port, host: config.HOST, prefix: config.NATS_PREFIX }, `${definition.name} ready`);
+
+  installShutdown(app, context, definition.beforeShutdown);
+}
+
+function loadConfigOrExit<S extends z.ZodObject>(definition: ServiceDefinition<S>): z.infer<S> & BaseConfig {
+  try {
+    return loadConfig(definition.configSchema) as z.infer<S> & BaseConfig;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${definition.name}: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+function installShutdown<C extends BaseConfig>(
+  app: INestApplication,
+  context: ServiceContext<C>,
+  beforeShutdown?: (context: ServiceContext<C>) => Promise<void>,
+): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    context.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      context.logger.error('shutdown took too long, exiting');
+      process.exit(1);
+    }, context.config.SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    try {
+      await beforeShutdown?.(context);
+      await app.close();
+      await context.nats.drain();
+      await context.dataSource.destroy();
+      context.logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      context.logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Entry point helper: runs the service and exits non-zero with a message if start fails. */
+export function main<S extends z.ZodObject>(definition: ServiceDefinition<S>): void {
+  runService(definition).catch((error: unknown) => {
+    process.stderr.write(`${definition.name}: failed to start: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}

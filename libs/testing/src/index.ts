@@ -1,0 +1,5 @@
+export * from './database.js';
+export * from './nats.js';
+export * from './wait.js';
+export * from './tcp-proxy.js';
+export * from './processes.js';
