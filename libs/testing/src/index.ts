@@ -3,3 +3,4 @@ export * from './nats.js';
 export * from './wait.js';
 export * from './tcp-proxy.js';
 export * from './processes.js';
+export * from './decider-spec.js';
