@@ -91,7 +91,7 @@ export interface SpawnOptions {
 export async function spawnService(app: AppName, options: SpawnOptions): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [appEntry(app), ...(options.args ?? [])], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', PORT: String(port), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new ServiceProcess(app, port, child);
