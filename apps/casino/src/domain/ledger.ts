@@ -1,0 +1,266 @@
+import { DomainError } from '@pf/contracts';
+import type { Decider } from '@pf/event-store';
+import { isAgentAccount, isKnownAccountName, mayGoNegative, SystemAccount } from './accounts.js';
+
+/**
+ * The ledger decider. One aggregate per operation (a transfer or a hold), identified by the
+ * caller's id, so every command is idempotent: the same command again decides nothing new and
+ * the caller reads the first outcome from the state. The balances of the accounts the
+ * operation touches are part of the state the caller loads (locked) before deciding.
+ */
+
+export interface Split {
+  to: string;
+  amountMicros: bigint;
+}
+
+export type LedgerCommand =
+  | { kind: 'transfer'; transferId: string; from: string; to: string; amountMicros: bigint; reason: string }
+  | { kind: 'hold'; holdId: string; from: string; amountMicros: bigint; reason: string }
+  | { kind: 'post'; holdId: string; splits: readonly Split[] }
+  | { kind: 'void'; holdId: string };
+
+export type LedgerEvent =
+  | { type: 'funds_transferred'; transferId: string; from: string; to: string; amountMicros: bigint; reason: string }
+  | { type: 'hold_placed'; holdId: string; from: string; amountMicros: bigint; reason: string }
+  | { type: 'hold_posted'; holdId: string; from: string; amountMicros: bigint; splits: Split[] }
+  | { type: 'hold_voided'; holdId: string; from: string; amountMicros: bigint };
+
+export interface AccountBalance {
+  /** What the account can spend now. */
+  availableMicros: bigint;
+  /** Locked in live holds (agents only). */
+  heldMicros: bigint;
+}
+
+export type Operation =
+  | { status: 'none' }
+  | { status: 'transferred'; transferId: string; from: string; to: string; amountMicros: bigint }
+  | { status: 'held' | 'posted' | 'voided'; holdId: string; from: string; amountMicros: bigint; splits?: Split[] };
+
+export interface LedgerState {
+  operation: Operation;
+  /** Balances of the accounts this command touches; a missing account does not exist. */
+  accounts: ReadonlyMap<string, AccountBalance>;
+}
+
+export const LedgerError = {
+  accountNotFound: 'account_not_found',
+  insufficientBalance: 'insufficient_balance',
+  invalidAmount: 'invalid_amount',
+  invalidSplits: 'invalid_splits',
+  sameAccount: 'same_account',
+  operationIdReused: 'operation_id_reused',
+  holdNotFound: 'hold_not_found',
+  holdAlreadyPosted: 'hold_already_posted',
+  holdAlreadyVoided: 'hold_already_voided',
+} as const;
+
+export const MAX_SPLITS = 8;
+
+export const ledgerDecider: Decider<LedgerCommand, LedgerEvent, LedgerState> = {
+  initialState: () => ({ operation: { status: 'none' }, accounts: new Map() }),
+  decide: (command, state) => {
+    const events = decideCommand(command, state);
+    assertBooksBalance(events, state);
+    return events;
+  },
+  evolve: (state, event) => ({ operation: evolveOperation(state.operation, event), accounts: applyToAccounts(state.accounts, event) }),
+};
+
+function decideCommand(command: LedgerCommand, state: LedgerState): LedgerEvent[] {
+  switch (command.kind) {
+    case 'transfer':
+      return decideTransfer(command, state);
+    case 'hold':
+      return decideHold(command, state);
+    case 'post':
+      return decidePost(command, state);
+    case 'void':
+      return decideVoid(command, state);
+  }
+}
+
+function decideTransfer(command: Extract<LedgerCommand, { kind: 'transfer' }>, state: LedgerState): LedgerEvent[] {
+  const { operation } = state;
+  if (operation.status === 'transferred') {
+    const same = operation.from === command.from && operation.to === command.to && operation.amountMicros === command.amountMicros;
+    if (same) return [];
+    throw reused(command.transferId);
+  }
+  if (operation.status !== 'none') throw reused(command.transferId);
+  requirePositive(command.amountMicros);
+  if (command.from === command.to) throw new DomainError(LedgerError.sameAccount, 'cannot transfer to the same account');
+  if (command.from === SystemAccount.escrowHolding || command.to === SystemAccount.escrowHolding) {
+    throw new DomainError(LedgerError.accountNotFound, 'escrow_holding moves only through holds');
+  }
+  requireAccount(state, command.to);
+  requireFunds(state, command.from, command.amountMicros);
+  return [{ type: 'funds_transferred', ...pick(command, ['transferId', 'from', 'to', 'amountMicros', 'reason']) }];
+}
+
+function decideHold(command: Extract<LedgerCommand, { kind: 'hold' }>, state: LedgerState): LedgerEvent[] {
+  const { operation } = state;
+  if (operation.status === 'transferred') throw reused(command.holdId);
+  if (operation.status !== 'none') {
+    if (operation.from === command.from && operation.amountMicros === command.amountMicros) return [];
+    throw reused(command.holdId);
+  }
+  requirePositive(command.amountMicros);
+  if (!isAgentAccount(command.from)) throw new DomainError(LedgerError.accountNotFound, 'holds are placed on agent accounts only');
+  requireFunds(state, command.from, command.amountMicros);
+  return [{ type: 'hold_placed', holdId: command.holdId, from: command.from, amountMicros: command.amountMicros, reason: command.reason }];
+}
+
+function decidePost(command: Extract<LedgerCommand, { kind: 'post' }>, state: LedgerState): LedgerEvent[] {
+  const hold = requireHold(state, command.holdId);
+  if (hold.status === 'voided') throw new DomainError(LedgerError.holdAlreadyVoided, `hold ${command.holdId} was voided; it cannot be posted`);
+  if (hold.status === 'posted') return [];
+  validateSplits(command.splits, hold.amountMicros, state);
+  const splits = command.splits.filter((split) => split.amountMicros > 0n).map((split) => ({ ...split }));
+  return [{ type: 'hold_posted', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros, splits }];
+}
+
+function decideVoid(command: Extract<LedgerCommand, { kind: 'void' }>, state: LedgerState): LedgerEvent[] {
+  const hold = requireHold(state, command.holdId);
+  if (hold.status === 'posted') throw new DomainError(LedgerError.holdAlreadyPosted, `hold ${command.holdId} was posted; it cannot be voided`);
+  if (hold.status === 'voided') return [];
+  return [{ type: 'hold_voided', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros }];
+}
+
+function validateSplits(splits: readonly Split[], totalMicros: bigint, state: LedgerState): void {
+  if (splits.length === 0 || splits.length > MAX_SPLITS) {
+    throw new DomainError(LedgerError.invalidSplits, `a post needs between 1 and ${MAX_SPLITS} splits`);
+  }
+  let sumMicros = 0n;
+  for (const split of splits) {
+    if (split.amountMicros < 0n) throw new DomainError(LedgerError.invalidSplits, 'split amounts cannot be negative');
+    if (split.to === SystemAccount.escrowHolding || split.to === SystemAccount.world) {
+      throw new DomainError(LedgerError.invalidSplits, `cannot post a hold to ${split.to}`);
+    }
+    requireAccount(state, split.to);
+    sumMicros += split.amountMicros;
+  }
+  if (sumMicros !== totalMicros) {
+    throw new DomainError(LedgerError.invalidSplits, `splits sum to ${sumMicros} micros but the hold is ${totalMicros} micros`);
+  }
+}
+
+function requireHold(state: LedgerState, holdId: string): Extract<Operation, { holdId: string }> {
+  const { operation } = state;
+  if (operation.status === 'none') throw new DomainError(LedgerError.holdNotFound, `no hold ${holdId}`);
+  if (operation.status === 'transferred') throw reused(holdId);
+  return operation;
+}
+
+function requirePositive(amountMicros: bigint): void {
+  if (amountMicros <= 0n) throw new DomainError(LedgerError.invalidAmount, 'amount must be positive');
+}
+
+function requireAccount(state: LedgerState, account: string): AccountBalance {
+  const balance = state.accounts.get(account);
+  if (!balance || !isKnownAccountName(account)) throw new DomainError(LedgerError.accountNotFound, `no account ${account}`);
+  return balance;
+}
+
+function requireFunds(state: LedgerState, account: string, amountMicros: bigint): void {
+  const balance = requireAccount(state, account);
+  if (!mayGoNegative(account) && balance.availableMicros < amountMicros) {
+    throw new DomainError(LedgerError.insufficientBalance, `insufficient balance in ${account}`, {
+      available_micros: balance.availableMicros.toString(),
+    });
+  }
+}
+
+function reused(id: string): DomainError {
+  return new DomainError(LedgerError.operationIdReused, `id ${id} was already used for a different operation`);
+}
+
+function pick<T, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>;
+}
+
+function evolveOperation(operation: Operation, event: LedgerEvent): Operation {
+  switch (event.type) {
+    case 'funds_transferred':
+      return { status: 'transferred', transferId: event.transferId, from: event.from, to: event.to, amountMicros: event.amountMicros };
+    case 'hold_placed':
+      return { status: 'held', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
+    case 'hold_posted':
+      return { status: 'posted', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros, splits: event.splits };
+    case 'hold_voided':
+      return { status: 'voided', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
+  }
+  return operation;
+}
+
+/** One double-entry posting: the change of one account's spendable and held balance. */
+export interface Posting {
+  account: string;
+  availableDeltaMicros: bigint;
+  heldDeltaMicros: bigint;
+}
+
+/**
+ * The postings of an event. A hold moves money from the agent's available balance to
+ * `escrow_holding` (and marks it held on the agent); a post pays the splits out of
+ * `escrow_holding`; a void returns it. Each event's postings sum to zero.
+ */
+export function postingsOf(event: LedgerEvent): Posting[] {
+  switch (event.type) {
+    case 'funds_transferred':
+      return [posting(event.from, -event.amountMicros), posting(event.to, event.amountMicros)];
+    case 'hold_placed':
+      return [
+        { account: event.from, availableDeltaMicros: -event.amountMicros, heldDeltaMicros: event.amountMicros },
+        posting(SystemAccount.escrowHolding, event.amountMicros),
+      ];
+    case 'hold_posted':
+      return [
+        { account: event.from, availableDeltaMicros: 0n, heldDeltaMicros: -event.amountMicros },
+        posting(SystemAccount.escrowHolding, -event.amountMicros),
+        ...event.splits.map((split) => posting(split.to, split.amountMicros)),
+      ];
+    case 'hold_voided':
+      return [
+        { account: event.from, availableDeltaMicros: event.amountMicros, heldDeltaMicros: -event.amountMicros },
+        posting(SystemAccount.escrowHolding, -event.amountMicros),
+      ];
+  }
+}
+
+function posting(account: string, availableDeltaMicros: bigint): Posting {
+  return { account, availableDeltaMicros, heldDeltaMicros: 0n };
+}
+
+function applyToAccounts(accounts: ReadonlyMap<string, AccountBalance>, event: LedgerEvent): ReadonlyMap<string, AccountBalance> {
+  const next = new Map(accounts);
+  for (const { account, availableDeltaMicros, heldDeltaMicros } of postingsOf(event)) {
+    const balance = next.get(account) ?? { availableMicros: 0n, heldMicros: 0n };
+    next.set(account, {
+      availableMicros: balance.availableMicros + availableDeltaMicros,
+      heldMicros: balance.heldMicros + heldDeltaMicros,
+    });
+  }
+  return next;
+}
+
+/**
+ * The invariants, asserted after every decision: each event's postings sum to zero (the
+ * books balance) and no account that may not go negative does, holds included. A failure
+ * here is a bug in the decider, never a user error.
+ */
+export function assertBooksBalance(events: readonly LedgerEvent[], state: LedgerState): void {
+  let accounts = state.accounts;
+  for (const event of events) {
+    const sumMicros = postingsOf(event).reduce((sum, entry) => sum + entry.availableDeltaMicros, 0n);
+    if (sumMicros !== 0n) throw new Error(`ledger invariant: ${event.type} postings sum to ${sumMicros}, not 0`);
+    accounts = applyToAccounts(accounts, event);
+  }
+  for (const [account, balance] of accounts) {
+    if (mayGoNegative(account) || account === SystemAccount.escrowHolding) continue;
+    if (balance.availableMicros < 0n || balance.heldMicros < 0n) {
+      throw new Error(`ledger invariant: ${account} would go negative (${balance.availableMicros}/${balance.heldMicros})`);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './usd.js';
+export * from './split.js';
