@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MICROS_PER_USD } from '@pf/money';
 import { baseConfigSchema, env } from '@pf/platform';
 
 export const gatewayConfigSchema = baseConfigSchema.extend({
@@ -6,5 +7,15 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   /** How long the gateway waits for a service before answering 503 service_unavailable. */
   COMMAND_TIMEOUT_MS: env.int(5_000, 100, 60_000),
   BODY_LIMIT_BYTES: env.int(65_536, 1_024, 10_485_760),
+  /** How long an API key's owner is remembered; a revoked key works at most this much longer. */
+  AUTH_CACHE_TTL_MS: env.int(3_000, 0, 60_000),
+  /** Operator key for /admin; the admin API is closed when unset. */
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Largest amount accepted in one request, in USD. */
+  MAX_AMOUNT_USD: env.int(1_000_000, 1, 1_000_000_000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+export function maxAmountMicros(config: GatewayConfig): bigint {
+  return BigInt(config.MAX_AMOUNT_USD) * MICROS_PER_USD;
+}

@@ -2,3 +2,4 @@ export * from './subjects.js';
 export * from './errors.js';
 export * from './commands.js';
 export * from './events.js';
+export * from './casino.js';

@@ -1,3 +1,5 @@
+import { casinoCommands } from './casino.js';
+
 /**
  * Every NATS subject and JetStream stream name, defined once. Handlers and clients use the
  * unprefixed names below; the messaging layer adds the deployment prefix (NATS_PREFIX) so
@@ -7,9 +9,7 @@ export const SERVICE_NAMES = ['casino', 'faucet', 'escrow'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export const commandSubjects = {
-  casino: {
-    ping: 'casino.cmd.ping',
-  },
+  casino: casinoCommands,
   faucet: {
     ping: 'faucet.cmd.ping',
   },
@@ -24,6 +24,37 @@ export const eventStreams = {
   faucet: { name: 'FAUCET_EVENTS', subjects: 'faucet.events.>' },
   escrow: { name: 'ESCROW_EVENTS', subjects: 'escrow.events.>' },
 } as const satisfies Record<ServiceName, { name: string; subjects: string }>;
+
+/**
+ * Where consumers put events they gave up on after their last delivery attempt, so ops can
+ * inspect and re-drive them. Subjects are `dlq.<consumer durable>.<original subject>`.
+ */
+export const deadLetterStream = { name: 'DEAD_LETTERS', subjects: 'dlq.>' } as const;
+
+/** Headers on every dead-lettered message: where it came from and why it was given up. */
+export const deadLetterHeaders = {
+  /** Original subject, as it was on the wire (with the deployment prefix). */
+  subject: 'Pf-Dlq-Subject',
+  stream: 'Pf-Dlq-Stream',
+  streamSequence: 'Pf-Dlq-Sequence',
+  consumer: 'Pf-Dlq-Consumer',
+  deliveries: 'Pf-Dlq-Deliveries',
+  /** The last handler error, one line, truncated. */
+  error: 'Pf-Dlq-Error',
+  /** The original Nats-Msg-Id (the event id for events from the outbox). */
+  msgId: 'Pf-Dlq-Msg-Id',
+  failedAt: 'Pf-Dlq-Failed-At',
+} as const;
+
+/**
+ * Stream limits for event and dead-letter streams. The duplicate window only covers publisher
+ * retries (minutes); consumers deduplicate on the event id for anything older. Events are kept
+ * a year so new read models and consumers can replay history.
+ */
+export const eventStreamDefaults = {
+  duplicateWindowMs: 2 * 60_000,
+  maxAgeMs: 365 * 24 * 60 * 60_000,
+} as const;
 
 export function eventSubject(service: ServiceName, type: string): string {
   return `${service}.events.${type}`;

@@ -22,8 +22,11 @@ export interface ServiceDefinition<S extends z.ZodObject> {
   migrations: Array<new () => MigrationInterface>;
   /** The service's root module, given the running context. */
   rootModule: (context: ServiceContext<z.infer<S> & BaseConfig>) => Type<unknown> | DynamicModule;
-  /** Port and body limit of the service's HTTP listener. */
-  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number };
+  /**
+   * Port and body limit of the service's HTTP listener; `bodyParser: false` leaves body
+   * parsing to `configureApp` (the gateway installs its own strict JSON parser).
+   */
+  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean };
   /** Extra HTTP setup (filters, hooks) before listening. */
   configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
   /** Work to stop before the connections close (sweepers, relays). */
@@ -74,7 +77,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const app = await NestFactory.create<NestFastifyApplication>(
     { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
     new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576 }),
-    { logger: new PinoNestLogger(logger), abortOnError: false },
+    { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
   app.connectMicroservice({ strategy: new NatsCommandServer({ connection: nats, prefix, logger }) }, { inheritAppConfig: true });
   await definition.configureApp?.(app, context);

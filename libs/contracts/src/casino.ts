@@ -1,0 +1,185 @@
+import { z } from 'zod';
+
+/**
+ * Casino commands over NATS. Amounts travel as integer micro-dollar strings; ids of
+ * operations (transfers, holds) are chosen by the caller so every command can be retried.
+ */
+export const casinoCommands = {
+  ping: 'casino.cmd.ping',
+  register: 'casino.cmd.register',
+  authenticate: 'casino.cmd.authenticate',
+  getAgent: 'casino.cmd.get_agent',
+  transfer: 'casino.cmd.transfer',
+  hold: 'casino.cmd.hold',
+  post: 'casino.cmd.post',
+  void: 'casino.cmd.void',
+  getAccount: 'casino.cmd.get_account',
+  getLedger: 'casino.cmd.get_ledger',
+  referralStats: 'casino.cmd.referral_stats',
+  credit: 'casino.cmd.credit',
+  checkLedger: 'casino.cmd.check_ledger',
+  getHold: 'casino.cmd.get_hold',
+} as const;
+
+export const casinoErrors = {
+  agentNotFound: 'agent_not_found',
+  accountNotFound: 'account_not_found',
+  insufficientBalance: 'insufficient_balance',
+  invalidSplits: 'invalid_splits',
+  sameAccount: 'same_account',
+  operationIdReused: 'operation_id_reused',
+  holdNotFound: 'hold_not_found',
+  holdAlreadyPosted: 'hold_already_posted',
+  holdAlreadyVoided: 'hold_already_voided',
+  referenceReused: 'reference_reused',
+} as const;
+
+export const AGENT_ID_PATTERN = /^ag_[0-9a-f]{12}$/;
+export const API_KEY_PATTERN = /^sk_live_[0-9a-f]{48}$/;
+export const REFERRAL_CODE_PATTERN = /^ref_[0-9a-f]{8}$/;
+
+/** Integer micro-dollars as a decimal string ("4950000"); bigint on both ends. */
+export const microsSchema = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,17})$/, 'must be a non-negative integer number of micro-dollars')
+  .transform((value) => BigInt(value));
+export const positiveMicrosSchema = microsSchema.refine((value) => value > 0n, 'must be positive');
+
+/** Operation ids: callers use escrow ids, claim UUIDs, deposit references. */
+export const operationIdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_:.-]+$/, 'must be a simple id');
+/** Ledger account names: agent ids or system accounts. */
+export const accountSchema = z.string().min(1).max(64);
+export const agentIdSchema = z.string().regex(AGENT_ID_PATTERN, 'must be an agent id (ag_ + 12 hex)');
+
+export const registerCommandSchema = z.object({
+  agentName: z.string().max(64).optional(),
+  referralCode: z.string().max(64).optional(),
+});
+export type RegisterCommand = z.input<typeof registerCommandSchema>;
+export interface RegisterReply {
+  agentId: string;
+  apiKey: string;
+  referralCode: string;
+  referredBy: string | null;
+  createdAt: string;
+}
+
+export const authenticateCommandSchema = z.object({ apiKey: z.string().max(128) });
+export interface AuthenticateReply {
+  agentId: string;
+}
+
+export const getAgentCommandSchema = z.object({ agentId: z.string().max(64) });
+export interface AgentView {
+  agentId: string;
+  name: string | null;
+  referralCode: string;
+  referredBy: string | null;
+  createdAt: string;
+}
+
+export const transferCommandSchema = z.object({
+  transferId: operationIdSchema,
+  from: accountSchema,
+  to: accountSchema,
+  amountMicros: positiveMicrosSchema,
+  reason: z.string().max(64).default('transfer'),
+});
+export type TransferCommand = z.input<typeof transferCommandSchema>;
+
+export const holdCommandSchema = z.object({
+  holdId: operationIdSchema,
+  from: agentIdSchema,
+  amountMicros: positiveMicrosSchema,
+  reason: z.string().max(64).default('hold'),
+});
+export type HoldCommand = z.input<typeof holdCommandSchema>;
+
+export const postCommandSchema = z.object({
+  holdId: operationIdSchema,
+  splits: z.array(z.object({ to: accountSchema, amountMicros: microsSchema, reason: z.string().max(64).optional() })).min(1).max(8),
+});
+export type PostCommand = z.input<typeof postCommandSchema>;
+
+export const voidCommandSchema = z.object({ holdId: operationIdSchema });
+export type VoidCommand = z.input<typeof voidCommandSchema>;
+export const getHoldCommandSchema = voidCommandSchema;
+
+/** The outcome of a ledger operation; the same for the first call and every retry. */
+export interface OperationReply {
+  operationId: string;
+  kind: 'transfer' | 'hold';
+  status: 'transferred' | 'held' | 'posted' | 'voided';
+  from: string;
+  to?: string;
+  amountMicros: string;
+  splits?: Array<{ to: string; amountMicros: string }>;
+  /** Global log position of the event that decided this outcome. */
+  position: number;
+}
+
+export const getAccountCommandSchema = z.object({ agentId: agentIdSchema, recentLimit: z.number().int().min(0).max(50).default(10) });
+export interface ActivityView {
+  type: string;
+  amountMicros: string;
+  balanceAfterMicros: string;
+  reason: string;
+  service: string;
+  operationId: string;
+  counterparty: string | null;
+  at: string;
+}
+export interface AccountView {
+  agentId: string;
+  availableMicros: string;
+  heldMicros: string;
+  lifetime: {
+    depositedMicros: string;
+    withdrawnMicros: string;
+    escrowedMicros: string;
+    earnedMicros: string;
+    feesMicros: string;
+  };
+  recentActivity: ActivityView[];
+}
+
+export const getLedgerCommandSchema = z.object({
+  agentId: agentIdSchema,
+  limit: z.number().int().min(1).max(200).default(50),
+  /** Opaque cursor from the previous page (the position of its last entry). */
+  cursor: z.string().regex(/^[0-9]{1,19}$/).optional(),
+});
+export interface LedgerPage {
+  entries: ActivityView[];
+  nextCursor: string | null;
+}
+
+export const referralStatsCommandSchema = z.object({ agentId: agentIdSchema });
+export interface ReferralStatsView {
+  agentId: string;
+  referralCode: string;
+  referredAgents: number;
+  commissionEarnedMicros: string;
+}
+
+export const creditCommandSchema = z.object({
+  agentId: agentIdSchema,
+  amountMicros: positiveMicrosSchema,
+  reference: z.string().min(1).max(128),
+});
+export type CreditCommand = z.input<typeof creditCommandSchema>;
+export interface CreditReply {
+  transferId: string;
+  agentId: string;
+  amountMicros: string;
+  reference: string;
+  availableMicros: string;
+}
+
+export interface LedgerCheckReport {
+  ok: boolean;
+  eventsChecked: number;
+  accountsChecked: number;
+  totalMicros: string;
+  violations: Array<{ kind: string; account?: string; expected?: string; actual?: string; detail: string }>;
+}
