@@ -47,6 +47,9 @@ export const positiveMicrosSchema = microsSchema.refine((value) => value > 0n, '
 
 /** Operation ids: callers use escrow ids, claim UUIDs, deposit references. */
 export const operationIdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_:.-]+$/, 'must be a simple id');
+/** Which service asked for a ledger operation; shown in the agents' ledger entries. */
+const originSchema = z.string().max(32).regex(/^[a-z_-]+$/).default('casino');
+
 /** Ledger account names: agent ids or system accounts. */
 export const accountSchema = z.string().min(1).max(64);
 export const agentIdSchema = z.string().regex(AGENT_ID_PATTERN, 'must be an agent id (ag_ + 12 hex)');
@@ -84,6 +87,7 @@ export const transferCommandSchema = z.object({
   to: accountSchema,
   amountMicros: positiveMicrosSchema,
   reason: z.string().max(64).default('transfer'),
+  service: originSchema,
 });
 export type TransferCommand = z.input<typeof transferCommandSchema>;
 
@@ -92,18 +96,20 @@ export const holdCommandSchema = z.object({
   from: agentIdSchema,
   amountMicros: positiveMicrosSchema,
   reason: z.string().max(64).default('hold'),
+  service: originSchema,
 });
 export type HoldCommand = z.input<typeof holdCommandSchema>;
 
 export const postCommandSchema = z.object({
   holdId: operationIdSchema,
   splits: z.array(z.object({ to: accountSchema, amountMicros: microsSchema, reason: z.string().max(64).optional() })).min(1).max(8),
+  service: originSchema,
 });
 export type PostCommand = z.input<typeof postCommandSchema>;
 
-export const voidCommandSchema = z.object({ holdId: operationIdSchema });
+export const voidCommandSchema = z.object({ holdId: operationIdSchema, service: originSchema });
 export type VoidCommand = z.input<typeof voidCommandSchema>;
-export const getHoldCommandSchema = voidCommandSchema;
+export const getHoldCommandSchema = z.object({ holdId: operationIdSchema });
 
 /** The outcome of a ledger operation; the same for the first call and every retry. */
 export interface OperationReply {

@@ -13,6 +13,8 @@ export const ErrorCode = {
   internalError: 'internal_error',
   idempotencyKeyReused: 'idempotency_key_reused',
   requestInProgress: 'request_in_progress',
+  /** Optimistic concurrency: the stream changed since it was read; reload and retry. */
+  versionConflict: 'version_conflict',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -24,10 +26,22 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   forbidden: 403,
   not_found: 404,
   request_in_progress: 409,
+  version_conflict: 409,
   idempotency_key_reused: 422,
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,
+  // Casino (API.md, "Casino accounts" and "Operators").
+  agent_not_found: 404,
+  account_not_found: 404,
+  insufficient_balance: 402,
+  invalid_splits: 400,
+  same_account: 400,
+  operation_id_reused: 409,
+  reference_reused: 409,
+  hold_not_found: 404,
+  hold_already_posted: 409,
+  hold_already_voided: 409,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './commands.js';
 export * from './events.js';
 export * from './casino.js';
+export * from './validation.js';

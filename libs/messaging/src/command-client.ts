@@ -26,14 +26,15 @@ export class CommandClient {
       });
       reply = decodeJson<CommandReply<T>>(message.data);
     } catch (error) {
-      throw unavailable(subject, error);
+      throw commandUnavailableError(subject, error);
     }
     if (reply.ok) return reply.data;
     throw new DomainError(reply.error.code, reply.error.message, reply.error.details);
   }
 }
 
-function unavailable(subject: string, error: unknown): DomainError {
+/** What a caller sees when a command got no reply: it cannot know whether the command ran. */
+export function commandUnavailableError(subject: string, error: unknown): DomainError {
   const service = subject.split('.')[0];
   const reason =
     error instanceof errors.RequestError && error.isNoResponders()

@@ -9,8 +9,10 @@ export interface CommandServerOptions {
   connection: NatsConnection;
   prefix: SubjectPrefix;
   logger: Logger;
-  /** Most requests one replica works on at once; the rest wait in NATS (bounded queue). */
+  /** Most requests one replica works on at once; beyond it callers get service_unavailable at once. */
   maxInFlight?: number;
+  /** Longest `close()` waits for running commands to answer. */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -20,52 +22,65 @@ export interface CommandServerOptions {
  */
 export class NatsCommandServer extends Server implements CustomTransportStrategy {
   private readonly subscriptions: Subscription[] = [];
-  private inFlight = 0;
+  private readonly running = new Set<Promise<void>>();
 
-  constructor(private readonly options: CommandServerOptions) {
+  constructor(protected readonly options: CommandServerOptions) {
     super();
   }
 
   listen(callback: (...optionalParams: unknown[]) => void): void {
     try {
-      for (const [pattern, handler] of this.messageHandlers) {
-        if (handler.isEventHandler) continue;
-        const subject = this.options.prefix.subject(pattern);
-        const subscription = this.options.connection.subscribe(subject, {
-          queue: subject,
-          callback: (error, message) => {
-            if (error) {
-              this.options.logger.error({ err: error.message, subject }, 'command subscription error');
-              return;
-            }
-            void this.handle(pattern, message);
-          },
-        });
-        this.subscriptions.push(subscription);
-      }
-      callback();
+      this.subscribeCommands();
     } catch (error) {
       callback(error);
+      return;
     }
+    // Ready only once the server has the subscriptions: a request sent right after start must find them.
+    this.options.connection.flush().then(
+      () => callback(),
+      (error: unknown) => callback(error),
+    );
+  }
+
+  /** One queue-group subscription per `@MessagePattern`. */
+  protected subscribeCommands(): void {
+    for (const [pattern, handler] of this.messageHandlers) {
+      if (handler.isEventHandler) continue;
+      const subject = this.options.prefix.subject(pattern);
+      const subscription = this.options.connection.subscribe(subject, {
+        queue: subject,
+        callback: (error, message) => {
+          if (error) {
+            this.options.logger.error({ err: error.message, subject }, 'command subscription error');
+            return;
+          }
+          this.track(this.handle(pattern, message));
+        },
+      });
+      this.subscriptions.push(subscription);
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    this.running.add(work);
+    void work.finally(() => this.running.delete(work));
   }
 
   private async handle(pattern: string, message: Msg): Promise<void> {
     const maxInFlight = this.options.maxInFlight ?? 256;
-    if (this.inFlight >= maxInFlight) {
+    // Runs before `track` adds this request, so `running` holds only the others.
+    if (this.running.size >= maxInFlight) {
       this.reply(message, failure(ErrorCode.serviceUnavailable, 'service is overloaded, retry later'));
       return;
     }
-    this.inFlight += 1;
     try {
       const handler = this.messageHandlers.get(pattern)!;
       const payload = decodeJson(message.data);
       const result = await handler(payload, { subject: message.subject, headers: message.headers });
-      const data = isObservable(result) ? await lastValueFrom(result) : await result;
+      const data = isObservable(result) ? await lastValueFrom(result, { defaultValue: null }) : await result;
       this.reply(message, { ok: true, data });
     } catch (error) {
       this.reply(message, this.toFailure(pattern, error));
-    } finally {
-      this.inFlight -= 1;
     }
   }
 
@@ -77,14 +92,23 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
   }
 
   private reply(message: Msg, reply: CommandReply<unknown>): void {
-    if (!message.reply) return;
+    if (!message.reply || this.options.connection.isClosed()) return;
     message.respond(encodeJson(reply));
   }
 
-  /** Stops taking new commands; the connection itself is drained by the service's shutdown. */
+  /**
+   * Stops taking new commands and waits (at most `drainTimeoutMs`) for the ones running to
+   * answer; the connection itself is drained by the service's shutdown.
+   */
   async close(): Promise<void> {
     await Promise.all(this.subscriptions.map((subscription) => subscription.drain()));
     this.subscriptions.length = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
+    });
+    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+    clearTimeout(timer);
   }
 
   on(): never {

@@ -6,7 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { MigrationInterface } from 'typeorm';
 import type { z } from 'zod';
 import { SubjectPrefix } from '@pf/contracts';
-import { CommandClient, NatsCommandServer } from '@pf/messaging';
+import { CommandClient, connectNatsTransport, NatsTransport, type ProcessedEventStore } from '@pf/messaging';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { connectDatabase, createDataSource, migrateSchema } from './database.js';
 import { createLogger, PinoNestLogger } from './logger.js';
@@ -29,6 +29,8 @@ export interface ServiceDefinition<S extends z.ZodObject> {
   http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean };
   /** Extra HTTP setup (filters, hooks) before listening. */
   configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
+  /** Consumer-side dedup for `@EventPattern` handlers (e.g. a Postgres inbox in the service's schema). */
+  inbox?: (context: ServiceContext<z.infer<S> & BaseConfig>) => ProcessedEventStore;
   /** Work to stop before the connections close (sweepers, relays). */
   beforeShutdown?: (context: ServiceContext<z.infer<S> & BaseConfig>) => Promise<void>;
 }
@@ -79,7 +81,9 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576 }),
     { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
-  app.connectMicroservice({ strategy: new NatsCommandServer({ connection: nats, prefix, logger }) }, { inheritAppConfig: true });
+  // Durable consumers are named after the service, so its replicas share them.
+  const transport = new NatsTransport({ connection: nats, prefix, logger, consumerGroup: definition.name, inbox: definition.inbox?.(context) });
+  connectNatsTransport(app, transport);
   await definition.configureApp?.(app, context);
   await app.startAllMicroservices();
   await app.listen(http.port, config.HOST);

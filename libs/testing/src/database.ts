@@ -35,6 +35,8 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     name,
     url: url.toString(),
     drop: async () => {
+      // KEEP_TEST_DATABASES=1 leaves the database behind for a post-mortem (stale ones are swept later).
+      if (process.env.KEEP_TEST_DATABASES === '1') return;
       const client = new pg.Client({ connectionString: adminDatabaseUrl() });
       await client.connect();
       try {

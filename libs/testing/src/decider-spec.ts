@@ -1,4 +1,9 @@
-import { fold, type Decider } from '@pf/event-store';
+/** The Decider shape of the event-store library, restated so the test harness stays below it. */
+interface Decider<C, E, S> {
+  initialState(): S;
+  decide(command: C, state: S): E[];
+  evolve(state: S, event: E): S;
+}
 
 /**
  * Given/when/then for deciders:
@@ -8,7 +13,7 @@ import { fold, type Decider } from '@pf/event-store';
 export function given<C, E, S>(decider: Decider<C, E, S>, history: readonly E[]) {
   return {
     when(command: C) {
-      const run = () => decider.decide(command, fold(decider, history));
+      const run = () => decider.decide(command, history.reduce((state, event) => decider.evolve(state, event), decider.initialState()));
       return {
         then(expected: E[]): E[] {
           const events = run();

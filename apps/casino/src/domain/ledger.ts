@@ -12,6 +12,8 @@ import { isAgentAccount, isKnownAccountName, mayGoNegative, SystemAccount } from
 export interface Split {
   to: string;
   amountMicros: bigint;
+  /** Why this destination is paid (`payout`, `commission`, `referral`); shown in ledgers. */
+  reason?: string;
 }
 
 export type LedgerCommand =

@@ -1,19 +1,8 @@
-import { DomainError, ErrorCode } from '@pf/contracts';
+import { DomainError, ErrorCode, parseOrThrow } from '@pf/contracts';
 import { InvalidAmountError, microsToUsdNumber, parseUsd, type ParseUsdOptions } from '@pf/money';
-import type { z } from 'zod';
 
-/**
- * Validates a request body (or query) against a schema once, at the edge. The first problem
- * becomes a 400 `invalid_request` naming the field; nothing reaches a service unvalidated.
- */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what = 'request body'): z.infer<S> {
-  const result = schema.safeParse(input ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const field = issue.path.map(String).join('.');
-  const message = field ? `${field}: ${issue.message}` : `${what}: ${issue.message}`;
-  throw new DomainError(ErrorCode.invalidRequest, message);
-}
+/** Validates a request body (or query) once, at the edge: 400 `invalid_request` naming the field. */
+export const parseInput = parseOrThrow;
 
 /** A USD amount from the API (JSON number or decimal string) to micros, or 400 invalid_amount. */
 export function parseAmount(input: unknown, options: ParseUsdOptions): bigint {

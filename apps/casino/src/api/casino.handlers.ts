@@ -1,0 +1,130 @@
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import {
+  authenticateCommandSchema,
+  casinoCommands,
+  casinoErrors,
+  creditCommandSchema,
+  DomainError,
+  getAccountCommandSchema,
+  parseOrThrow as parse,
+  getAgentCommandSchema,
+  getHoldCommandSchema,
+  getLedgerCommandSchema,
+  holdCommandSchema,
+  postCommandSchema,
+  referralStatsCommandSchema,
+  registerCommandSchema,
+  transferCommandSchema,
+  voidCommandSchema,
+  type CreditReply,
+  type OperationReply,
+} from '@pf/contracts';
+import { AccountsService } from '../application/accounts.service.js';
+import { AgentsService } from '../application/agents.service.js';
+import { LedgerCheckService } from '../application/ledger-check.service.js';
+import { LedgerService } from '../application/ledger.service.js';
+import { SystemAccount } from '../domain/accounts.js';
+
+/** Casino's command handlers: validate the payload, call one application service, reply. */
+@Controller()
+export class CasinoHandlers {
+  constructor(
+    private readonly agents: AgentsService,
+    private readonly ledger: LedgerService,
+    private readonly accounts: AccountsService,
+    private readonly checker: LedgerCheckService,
+  ) {}
+
+  @MessagePattern(casinoCommands.register)
+  register(@Payload() payload: unknown) {
+    return this.agents.register(parse(registerCommandSchema, payload));
+  }
+
+  @MessagePattern(casinoCommands.authenticate)
+  authenticate(@Payload() payload: unknown) {
+    return this.agents.authenticate(parse(authenticateCommandSchema, payload).apiKey);
+  }
+
+  @MessagePattern(casinoCommands.getAgent)
+  getAgent(@Payload() payload: unknown) {
+    return this.agents.get(parse(getAgentCommandSchema, payload).agentId);
+  }
+
+  @MessagePattern(casinoCommands.transfer)
+  transfer(@Payload() payload: unknown): Promise<OperationReply> {
+    const { service, ...command } = parse(transferCommandSchema, payload);
+    return this.ledger.execute({ kind: 'transfer', ...command }, { service });
+  }
+
+  @MessagePattern(casinoCommands.hold)
+  hold(@Payload() payload: unknown): Promise<OperationReply> {
+    const { service, ...command } = parse(holdCommandSchema, payload);
+    return this.ledger.execute({ kind: 'hold', ...command }, { service });
+  }
+
+  @MessagePattern(casinoCommands.post)
+  post(@Payload() payload: unknown): Promise<OperationReply> {
+    const { service, ...command } = parse(postCommandSchema, payload);
+    return this.ledger.execute({ kind: 'post', ...command }, { service });
+  }
+
+  @MessagePattern(casinoCommands.void)
+  void(@Payload() payload: unknown): Promise<OperationReply> {
+    const { service, ...command } = parse(voidCommandSchema, payload);
+    return this.ledger.execute({ kind: 'void', ...command }, { service });
+  }
+
+  @MessagePattern(casinoCommands.getHold)
+  async getHold(@Payload() payload: unknown): Promise<OperationReply> {
+    const { holdId } = parse(getHoldCommandSchema, payload);
+    const outcome = await this.ledger.outcome(holdId);
+    if (!outcome || outcome.kind !== 'hold') throw new DomainError(casinoErrors.holdNotFound, `no hold ${holdId}`);
+    return outcome;
+  }
+
+  @MessagePattern(casinoCommands.getAccount)
+  getAccount(@Payload() payload: unknown) {
+    const { agentId, recentLimit } = parse(getAccountCommandSchema, payload);
+    return this.accounts.account(agentId, recentLimit);
+  }
+
+  @MessagePattern(casinoCommands.getLedger)
+  getLedger(@Payload() payload: unknown) {
+    const { agentId, limit, cursor } = parse(getLedgerCommandSchema, payload);
+    return this.accounts.ledger(agentId, limit, cursor);
+  }
+
+  @MessagePattern(casinoCommands.referralStats)
+  referralStats(@Payload() payload: unknown) {
+    return this.accounts.referralStats(parse(referralStatsCommandSchema, payload).agentId);
+  }
+
+  /** An operator deposit from `world`, idempotent on the reference. */
+  @MessagePattern(casinoCommands.credit)
+  async credit(@Payload() payload: unknown): Promise<CreditReply> {
+    const { agentId, amountMicros, reference } = parse(creditCommandSchema, payload);
+    const transferId = `deposit:${reference}`;
+    try {
+      await this.ledger.execute(
+        { kind: 'transfer', transferId, from: SystemAccount.world, to: agentId, amountMicros, reason: 'deposit' },
+        { service: 'admin' },
+      );
+    } catch (error) {
+      if (error instanceof DomainError && error.code === casinoErrors.accountNotFound) {
+        throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
+      }
+      if (error instanceof DomainError && error.code === casinoErrors.operationIdReused) {
+        throw new DomainError(casinoErrors.referenceReused, `reference ${reference} was already used for a different deposit`);
+      }
+      throw error;
+    }
+    const availableMicros = await this.accounts.availableMicros(agentId);
+    return { transferId, agentId, amountMicros: amountMicros.toString(), reference, availableMicros };
+  }
+
+  @MessagePattern(casinoCommands.checkLedger)
+  checkLedger() {
+    return this.checker.check();
+  }
+}

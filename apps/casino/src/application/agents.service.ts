@@ -1,0 +1,97 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  API_KEY_PATTERN,
+  casinoErrors,
+  DomainError,
+  ErrorCode,
+  REFERRAL_CODE_PATTERN,
+  type AgentView,
+  type RegisterReply,
+} from '@pf/contracts';
+import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
+import { agentDecider } from '../domain/agent.js';
+import { CASINO_EVENT_STORE } from './tokens.js';
+
+/** Fresh ids collide with negligible odds; a collision is retried with new ones, this often. */
+const MAX_ID_ATTEMPTS = 5;
+
+interface AgentRow {
+  agent_id: string;
+  name: string | null;
+  referral_code: string;
+  referred_by: string | null;
+  created_at: Date;
+}
+
+/**
+ * Agents and their API keys. Keys are `sk_live_` + 48 hex from the CSPRNG, returned once and
+ * stored only as a SHA-256 hash (a 192-bit random key needs no slow hash: there is nothing to
+ * brute-force). The plaintext is never logged or written anywhere.
+ */
+@Injectable()
+export class AgentsService {
+  constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {}
+
+  async register(input: { agentName?: string; referralCode?: string }): Promise<RegisterReply> {
+    const referredBy = await this.referrerOf(input.referralCode);
+    for (let attempt = 1; ; attempt += 1) {
+      const agentId = `ag_${randomBytes(6).toString('hex')}`;
+      const apiKey = `sk_live_${randomBytes(24).toString('hex')}`;
+      const referralCode = `ref_${randomBytes(4).toString('hex')}`;
+      const streamId = `agent-${agentId}`;
+      const events = agentDecider.decide(
+        { kind: 'register', agentId, apiKeyHashHex: hashApiKey(apiKey).toString('hex'), referralCode, referredBy, name: input.agentName ?? null },
+        fold(agentDecider, []),
+      );
+      try {
+        const appended = await this.store.append(
+          streamId,
+          0,
+          events.map(({ type, ...data }) => ({ eventId: randomUUID(), type, data, metadata: { service: 'casino', schemaVersion: 1 } })),
+        );
+        const recordedAt = appended.events[0]!.recordedAt;
+        return { agentId, apiKey, referralCode, referredBy, createdAt: recordedAt.toISOString() };
+      } catch (error) {
+        // A taken agent id is a version conflict, a taken referral code or key hash a unique
+        // violation in the projection: both mean "draw new ids".
+        const collided = isVersionConflict(error) || (error as { code?: string }).code === '23505';
+        if (!collided || attempt >= MAX_ID_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async authenticate(apiKey: string): Promise<{ agentId: string }> {
+    if (!API_KEY_PATTERN.test(apiKey)) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
+    const rows: Array<{ agent_id: string }> = await this.store.dataSource.query(
+      `SELECT agent_id FROM ${this.store.schema}.agents WHERE api_key_hash = $1`,
+      [hashApiKey(apiKey)],
+    );
+    if (rows.length === 0) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
+    return { agentId: rows[0]!.agent_id };
+  }
+
+  async get(agentId: string): Promise<AgentView> {
+    const rows: AgentRow[] = await this.store.dataSource.query(
+      `SELECT agent_id, name, referral_code, referred_by, created_at FROM ${this.store.schema}.agents WHERE agent_id = $1`,
+      [agentId],
+    );
+    const row = rows[0];
+    if (!row) throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
+    return { agentId: row.agent_id, name: row.name, referralCode: row.referral_code, referredBy: row.referred_by, createdAt: row.created_at.toISOString() };
+  }
+
+  /** The agent a referral code belongs to; an unknown or malformed code is ignored (API.md). */
+  private async referrerOf(referralCode: string | undefined): Promise<string | null> {
+    if (!referralCode || !REFERRAL_CODE_PATTERN.test(referralCode)) return null;
+    const rows: Array<{ agent_id: string }> = await this.store.dataSource.query(
+      `SELECT agent_id FROM ${this.store.schema}.agents WHERE referral_code = $1`,
+      [referralCode],
+    );
+    return rows[0]?.agent_id ?? null;
+  }
+}
+
+export function hashApiKey(apiKey: string): Buffer {
+  return createHash('sha256').update(apiKey).digest();
+}

@@ -1,0 +1,1 @@
+export const CASINO_EVENT_STORE = Symbol('CASINO_EVENT_STORE');

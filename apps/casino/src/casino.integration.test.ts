@@ -1,0 +1,201 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import pg from 'pg';
+import { casinoCommands, SubjectPrefix, type AccountView, type LedgerCheckReport, type OperationReply, type RegisterReply } from '@pf/contracts';
+import { CommandClient } from '@pf/messaging';
+import {
+  connectTestNats,
+  createTestDatabase,
+  deletePrefixedStreams,
+  spawnService,
+  testNatsPrefix,
+  testNatsUrl,
+  type ServiceProcess,
+  type TestDatabase,
+} from '@pf/testing';
+
+const usd = (amount: number) => String(Math.round(amount * 1_000_000));
+
+/** Casino as it runs in production (a child process), driven by its NATS commands. */
+describe('casino ledger over NATS (real Postgres and NATS)', () => {
+  let database: TestDatabase;
+  let casino: ServiceProcess;
+  let nats: NatsConnection;
+  let client: CommandClient;
+  let sql: pg.Client;
+  const prefix = testNatsPrefix();
+
+  const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
+  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { code?: string }) => error.code);
+  const register = () => command<RegisterReply>(casinoCommands.register, {});
+  const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
+  const credit = (agentId: string, amount: number, reference = `ref-${agentId}-${amount}`) =>
+    command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference });
+
+  beforeAll(async () => {
+    database = await createTestDatabase('casino');
+    casino = await spawnService('casino', { env: { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, DB_POOL_MAX: '8' } });
+    await casino.waitUntilReady();
+    nats = await connectTestNats();
+    client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 10_000 });
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    await casino?.stop();
+    await sql?.end();
+    if (nats) {
+      await deletePrefixedStreams(nats, prefix).catch(() => undefined);
+      await nats.close();
+    }
+    await database?.drop();
+  });
+
+  it('registers agents with unique ids, keys and referral codes, and authenticates by key', async () => {
+    const [first, second] = await Promise.all([register(), register()]);
+    expect(first!.agentId).toMatch(/^ag_[0-9a-f]{12}$/);
+    expect(first!.apiKey).toMatch(/^sk_live_[0-9a-f]{48}$/);
+    expect(first!.referralCode).toMatch(/^ref_[0-9a-f]{8}$/);
+    expect(second!.agentId).not.toBe(first!.agentId);
+    await expect(command(casinoCommands.authenticate, { apiKey: first!.apiKey })).resolves.toEqual({ agentId: first!.agentId });
+    expect(await failure(command(casinoCommands.authenticate, { apiKey: `sk_live_${'0'.repeat(48)}` }))).toBe('unauthorized');
+
+    const referred = await command<RegisterReply>(casinoCommands.register, { referralCode: first!.referralCode, agentName: 'worker' });
+    expect(referred.referredBy).toBe(first!.agentId);
+    const ignored = await command<RegisterReply>(casinoCommands.register, { referralCode: 'ref_00000000' });
+    expect(ignored.referredBy).toBeNull();
+  });
+
+  it('stores only a hash of the API key, never the key', async () => {
+    const agent = await register();
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE data::text LIKE $1`, [`%${agent.apiKey.slice(8)}%`]);
+    expect(rows[0].n).toBe(0);
+    const agents = await sql.query(`SELECT encode(api_key_hash, 'hex') AS hash FROM casino.agents WHERE agent_id = $1`, [agent.agentId]);
+    expect(agents.rows[0].hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('credits from world idempotently on the reference', async () => {
+    const agent = await register();
+    await credit(agent.agentId, 10, 'dep-1');
+    await credit(agent.agentId, 10, 'dep-1');
+    expect((await account(agent.agentId)).availableMicros).toBe(usd(10));
+    expect(await failure(credit(agent.agentId, 11, 'dep-1'))).toBe('reference_reused');
+    expect(await failure(credit('ag_000000000000', 1, 'dep-x'))).toBe('agent_not_found');
+  });
+
+  it('holds, posts to splits and voids, with balances visible as soon as the command replies', async () => {
+    const [creator, worker, referrer] = await Promise.all([register(), register(), register()]);
+    await credit(creator.agentId, 10);
+    const hold = await command<OperationReply>(casinoCommands.hold, { holdId: 'esc_hold_1', from: creator.agentId, amountMicros: usd(5) });
+    expect(hold).toMatchObject({ status: 'held', amountMicros: usd(5) });
+    expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: usd(5) });
+
+    const splits = [
+      { to: worker.agentId, amountMicros: '4950000', reason: 'payout' },
+      { to: 'house_revenue', amountMicros: '42500', reason: 'commission' },
+      { to: referrer.agentId, amountMicros: '7500', reason: 'referral' },
+    ];
+    const posted = await command<OperationReply>(casinoCommands.post, { holdId: 'esc_hold_1', splits });
+    expect(posted.status).toBe('posted');
+    const again = await command<OperationReply>(casinoCommands.post, { holdId: 'esc_hold_1', splits: [{ to: worker.agentId, amountMicros: usd(5) }] });
+    expect(again).toEqual(posted);
+    expect(await failure(command(casinoCommands.void, { holdId: 'esc_hold_1' }))).toBe('hold_already_posted');
+
+    expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: '0', lifetime: expect.objectContaining({ escrowedMicros: usd(5), feesMicros: '50000' }) });
+    expect(await account(worker.agentId)).toMatchObject({ availableMicros: '4950000', lifetime: expect.objectContaining({ earnedMicros: '4950000' }) });
+    const stats = await command<{ commissionEarnedMicros: string }>(casinoCommands.referralStats, { agentId: referrer.agentId });
+    expect(stats.commissionEarnedMicros).toBe('7500');
+
+    await command(casinoCommands.hold, { holdId: 'esc_hold_2', from: creator.agentId, amountMicros: usd(2) });
+    const voided = await command<OperationReply>(casinoCommands.void, { holdId: 'esc_hold_2' });
+    expect(voided.status).toBe('voided');
+    expect(await failure(command(casinoCommands.post, { holdId: 'esc_hold_2', splits: [{ to: worker.agentId, amountMicros: usd(2) }] }))).toBe('hold_already_voided');
+    expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: '0' });
+  });
+
+  it.each([
+    [{ holdId: 'h-bad', from: 'ag_000000000001', amountMicros: '1000000' }, 'account_not_found'],
+    [{ holdId: 'h-bad', from: 'not-an-agent', amountMicros: '1000000' }, 'invalid_request'],
+    [{ holdId: 'h-bad', amountMicros: '-5' }, 'invalid_request'],
+    [{ holdId: 'h-bad', amountMicros: '1.5' }, 'invalid_request'],
+    [{ holdId: 'h-bad', amountMicros: 5 }, 'invalid_request'],
+    [{ holdId: 'h bad', amountMicros: '5' }, 'invalid_request'],
+  ])('refuses a bad hold %j with %s and writes nothing', async (payload, code) => {
+    const agent = await register();
+    await credit(agent.agentId, 1);
+    const before = await sql.query('SELECT count(*)::int AS n FROM casino.events');
+    expect(await failure(command(casinoCommands.hold, { from: agent.agentId, ...payload }))).toBe(code);
+    const after = await sql.query('SELECT count(*)::int AS n FROM casino.events');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it('race: 100 concurrent holds of $1 on $10 give exactly 10 holds and never a negative balance', async () => {
+    const agent = await register();
+    await credit(agent.agentId, 10);
+    const results = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, index) => command(casinoCommands.hold, { holdId: `race-${agent.agentId}-${index}`, from: agent.agentId, amountMicros: usd(1) })),
+    );
+    const succeeded = results.filter((result) => result.status === 'fulfilled');
+    const codes = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : []));
+    expect(succeeded).toHaveLength(10);
+    expect(new Set(codes)).toEqual(new Set(['insufficient_balance']));
+    expect(await account(agent.agentId)).toMatchObject({ availableMicros: '0', heldMicros: usd(10) });
+    const check = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
+    expect(check.violations).toEqual([]);
+  });
+
+  it('race: 50 concurrent identical transfers with one id move the money once', async () => {
+    const [payer, payee] = await Promise.all([register(), register()]);
+    await credit(payer.agentId, 10);
+    const transfer = { transferId: `once-${payer.agentId}`, from: payer.agentId, to: payee.agentId, amountMicros: usd(3) };
+    const replies = await Promise.all(Array.from({ length: 50 }, () => command<OperationReply>(casinoCommands.transfer, transfer)));
+    expect(new Set(replies.map((reply) => reply.position)).size).toBe(1);
+    expect((await account(payer.agentId)).availableMicros).toBe(usd(7));
+    expect((await account(payee.agentId)).availableMicros).toBe(usd(3));
+    const events = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [`op-${transfer.transferId}`]);
+    expect(events.rows[0].n).toBe(1);
+  });
+
+  it('race: concurrent post and void of one hold: exactly one wins, the other is refused', async () => {
+    const [creator, worker] = await Promise.all([register(), register()]);
+    await credit(creator.agentId, 5);
+    for (let round = 0; round < 10; round += 1) {
+      const holdId = `pv-${creator.agentId}-${round}`;
+      await command(casinoCommands.hold, { holdId, from: creator.agentId, amountMicros: usd(0.5) });
+      const [post, cancel] = await Promise.allSettled([
+        command(casinoCommands.post, { holdId, splits: [{ to: worker.agentId, amountMicros: usd(0.5) }] }),
+        command(casinoCommands.void, { holdId }),
+      ]);
+      expect([post.status, cancel.status].filter((status) => status === 'fulfilled')).toHaveLength(1);
+    }
+    const creatorAccount = await account(creator.agentId);
+    const workerAccount = await account(worker.agentId);
+    expect(BigInt(creatorAccount.availableMicros) + BigInt(workerAccount.availableMicros)).toBe(BigInt(usd(5)));
+    expect(creatorAccount.heldMicros).toBe('0');
+  });
+
+  it('pages the ledger newest first with a cursor', async () => {
+    const agent = await register();
+    for (let index = 1; index <= 5; index += 1) await credit(agent.agentId, index, `page-${agent.agentId}-${index}`);
+    const first = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(casinoCommands.getLedger, { agentId: agent.agentId, limit: 3 });
+    expect(first.entries.map((entry) => entry.amountMicros)).toEqual([usd(5), usd(4), usd(3)]);
+    const second = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(casinoCommands.getLedger, { agentId: agent.agentId, limit: 3, cursor: first.nextCursor });
+    expect(second.entries.map((entry) => entry.amountMicros)).toEqual([usd(2), usd(1)]);
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it('ledger check passes on the books and reports a corrupted balance row', async () => {
+    const healthy = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
+    expect(healthy).toMatchObject({ ok: true, totalMicros: '0', violations: [] });
+    const logged = await sql.query('SELECT count(*)::int AS n FROM casino.events');
+    expect(healthy.eventsChecked).toBe(logged.rows[0].n);
+
+    const agent = await register();
+    await credit(agent.agentId, 1);
+    await sql.query(`UPDATE casino.accounts SET available_micros = available_micros + 1 WHERE account_id = $1`, [agent.agentId]);
+    const broken = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
+    expect(broken.ok).toBe(false);
+    expect(broken.violations).toContainEqual(expect.objectContaining({ kind: 'projection_mismatch', account: agent.agentId }));
+    await sql.query(`UPDATE casino.accounts SET available_micros = available_micros - 1 WHERE account_id = $1`, [agent.agentId]);
+  });
+});

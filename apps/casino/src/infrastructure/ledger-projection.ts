@@ -1,0 +1,274 @@
+import type { QueryRunner } from 'typeorm';
+import type { Projection, ProjectionTarget, RecordedEvent } from '@pf/event-store';
+import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
+import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
+import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
+
+/** Accounts with a balance row: the ones a debit must check under a lock. */
+export function isMaterialized(account: string): boolean {
+  return isAgentAccount(account) || account === SystemAccount.faucetTreasury;
+}
+
+export interface RecordedLedgerEvent {
+  event: LedgerEvent;
+  position: number;
+  recordedAt: Date;
+  service: string;
+}
+
+interface Entry {
+  position: number;
+  account: string;
+  operationId: string;
+  type: string;
+  amountMicros: bigint;
+  heldDeltaMicros: bigint;
+  balanceAfterMicros: bigint | null;
+  reason: string;
+  service: string;
+  counterparty: string | null;
+  at: Date;
+}
+
+interface AccountChange {
+  availableMicros: bigint;
+  heldMicros: bigint;
+  depositedMicros: bigint;
+  withdrawnMicros: bigint;
+  escrowedMicros: bigint;
+  earnedMicros: bigint;
+  feesMicros: bigint;
+  referralEarnedMicros: bigint;
+}
+
+/**
+ * The casino's inline projection: agents (with API-key hashes), the balance rows a debit
+ * checks under a row lock, and the ledger entries agents page through. It runs in the append's
+ * transaction, so a balance read right after a command's reply already shows it, and it is
+ * rebuilt from the log by replaying it (the same code writes live or shadow tables).
+ */
+export const casinoProjection: Projection = {
+  name: 'casino_ledger',
+  tables: ['agents', 'accounts', 'ledger_entries'],
+  createTables: (target) => [
+    `CREATE TABLE ${target.table('agents')} (
+      agent_id text PRIMARY KEY,
+      api_key_hash bytea NOT NULL UNIQUE,
+      referral_code text NOT NULL UNIQUE,
+      referred_by text NULL,
+      name text NULL,
+      created_at timestamptz NOT NULL,
+      position bigint NOT NULL
+    )`,
+    `CREATE INDEX ON ${target.table('agents')} (referred_by) WHERE referred_by IS NOT NULL`,
+    // Only agents and the faucet treasury have a balance row: they are the accounts a debit
+    // must check. The system accounts that only collect (house revenue, escrow holding) or may
+    // go negative (world) would be hot rows under a lock; their balance is the sum of their
+    // entries instead.
+    `CREATE TABLE ${target.table('accounts')} (
+      account_id text PRIMARY KEY,
+      available_micros bigint NOT NULL DEFAULT 0,
+      held_micros bigint NOT NULL DEFAULT 0,
+      deposited_micros bigint NOT NULL DEFAULT 0,
+      withdrawn_micros bigint NOT NULL DEFAULT 0,
+      escrowed_micros bigint NOT NULL DEFAULT 0,
+      earned_micros bigint NOT NULL DEFAULT 0,
+      fees_micros bigint NOT NULL DEFAULT 0,
+      referral_earned_micros bigint NOT NULL DEFAULT 0,
+      CHECK (available_micros >= 0 AND held_micros >= 0)
+    )`,
+    `INSERT INTO ${target.table('accounts')} (account_id) VALUES ('${SystemAccount.faucetTreasury}')`,
+    `CREATE TABLE ${target.table('ledger_entries')} (
+      entry_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      position bigint NOT NULL,
+      account_id text NOT NULL,
+      operation_id text NOT NULL,
+      type text NOT NULL,
+      amount_micros bigint NOT NULL,
+      held_delta_micros bigint NOT NULL,
+      balance_after_micros bigint NULL,
+      reason text NOT NULL,
+      service text NOT NULL,
+      counterparty text NULL,
+      at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX ON ${target.table('ledger_entries')} (account_id, entry_id DESC)`,
+  ],
+  apply: async (runner, events, target) => {
+    for (const event of events) {
+      if (event.type === 'agent_registered') await insertAgent(runner, event, target);
+    }
+    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
+    if (ledgerEvents.length > 0) await applyLedgerEvents(runner, ledgerEvents, target);
+  },
+};
+
+function toRecordedLedgerEvent(event: RecordedEvent): RecordedLedgerEvent {
+  const service = typeof event.metadata.service === 'string' ? event.metadata.service : 'casino';
+  return { event: decodeLedgerEvent(event.type, event.data), position: event.globalPosition, recordedAt: event.recordedAt, service };
+}
+
+async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: ProjectionTarget): Promise<void> {
+  const data = event.data as { agentId: string; apiKeyHashHex: string; referralCode: string; referredBy: string | null; name: string | null };
+  await runner.query(
+    `INSERT INTO ${target.table('agents')} (agent_id, api_key_hash, referral_code, referred_by, name, created_at, position)
+     VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7)`,
+    [data.agentId, data.apiKeyHashHex, data.referralCode, data.referredBy, data.name, event.recordedAt, event.globalPosition],
+  );
+  await runner.query(`INSERT INTO ${target.table('accounts')} (account_id) VALUES ($1)`, [data.agentId]);
+}
+
+/** Applies ledger events to the balance rows and appends their entries: two statements. */
+async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Promise<void> {
+  const entries = events.flatMap(entriesOf);
+  const changes = accountChanges(events);
+  const finalAvailable = await updateAccounts(runner, changes, target);
+  fillBalancesAfter(entries, finalAvailable);
+  await insertEntries(runner, entries, target);
+}
+
+function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent): Entry[] {
+  const operationId = event.type === 'funds_transferred' ? event.transferId : event.holdId;
+  const base = { position, operationId, service, at: recordedAt, balanceAfterMicros: null };
+  const reasonOf = event.type === 'funds_transferred' || event.type === 'hold_placed' ? event.reason : 'escrow';
+  return postingsOf(event).map((posting, index): Entry => {
+    const entry = { ...base, account: posting.account, amountMicros: posting.availableDeltaMicros, heldDeltaMicros: posting.heldDeltaMicros };
+    switch (event.type) {
+      case 'funds_transferred': {
+        const incoming = posting.account === event.to;
+        const type = incoming ? (event.from === SystemAccount.world ? 'deposit' : 'transfer_in') : event.to === SystemAccount.world ? 'withdrawal' : 'transfer_out';
+        return { ...entry, type, reason: reasonOf, counterparty: incoming ? event.from : event.to };
+      }
+      case 'hold_placed':
+        return { ...entry, type: 'escrow_lock', reason: reasonOf, counterparty: null };
+      case 'hold_voided':
+        return { ...entry, type: 'escrow_refund', reason: 'refund', counterparty: null };
+      case 'hold_posted': {
+        // Postings: [from (held released), escrow_holding, ...splits in order].
+        if (index < 2) return { ...entry, type: 'escrow_settled', reason: 'release', counterparty: null };
+        const split = event.splits[index - 2]!;
+        const type = split.reason === 'referral' ? 'referral_commission' : split.reason === 'commission' ? 'commission' : 'escrow_payout';
+        return { ...entry, type, reason: split.reason ?? 'payout', counterparty: event.from };
+      }
+    }
+  });
+}
+
+function emptyChange(): AccountChange {
+  return { availableMicros: 0n, heldMicros: 0n, depositedMicros: 0n, withdrawnMicros: 0n, escrowedMicros: 0n, earnedMicros: 0n, feesMicros: 0n, referralEarnedMicros: 0n };
+}
+
+function accountChanges(events: readonly RecordedLedgerEvent[]): Map<string, AccountChange> {
+  const changes = new Map<string, AccountChange>();
+  const change = (account: string) => {
+    let existing = changes.get(account);
+    if (!existing) changes.set(account, (existing = emptyChange()));
+    return existing;
+  };
+  for (const { event } of events) {
+    for (const posting of postingsOf(event)) {
+      if (!isMaterialized(posting.account)) continue;
+      const target = change(posting.account);
+      target.availableMicros += posting.availableDeltaMicros;
+      target.heldMicros += posting.heldDeltaMicros;
+    }
+    addLifetimeCounters(event, (account) => (isMaterialized(account) ? change(account) : emptyChange()));
+  }
+  return changes;
+}
+
+function addLifetimeCounters(event: LedgerEvent, change: (account: string) => AccountChange): void {
+  switch (event.type) {
+    case 'funds_transferred':
+      if (event.from === SystemAccount.world) change(event.to).depositedMicros += event.amountMicros;
+      if (event.to === SystemAccount.world) change(event.from).withdrawnMicros += event.amountMicros;
+      return;
+    case 'hold_placed':
+      change(event.from).escrowedMicros += event.amountMicros;
+      return;
+    case 'hold_posted':
+      for (const split of event.splits) {
+        if (split.reason === 'commission' || split.reason === 'referral') change(event.from).feesMicros += split.amountMicros;
+        if (isAgentAccount(split.to)) change(split.to).earnedMicros += split.amountMicros;
+        if (split.reason === 'referral') change(split.to).referralEarnedMicros += split.amountMicros;
+      }
+      return;
+    case 'hold_voided':
+      return;
+  }
+}
+
+async function updateAccounts(runner: QueryRunner, changes: Map<string, AccountChange>, target: ProjectionTarget): Promise<Map<string, bigint>> {
+  if (changes.size === 0) return new Map();
+  const ids = [...changes.keys()];
+  const column = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
+  // Structured result: TypeORM returns [rows, count] for a plain UPDATE ... RETURNING.
+  const result = await runner.query(
+    `UPDATE ${target.table('accounts')} AS a SET
+       available_micros = a.available_micros + v.available,
+       held_micros = a.held_micros + v.held,
+       deposited_micros = a.deposited_micros + v.deposited,
+       withdrawn_micros = a.withdrawn_micros + v.withdrawn,
+       escrowed_micros = a.escrowed_micros + v.escrowed,
+       earned_micros = a.earned_micros + v.earned,
+       fees_micros = a.fees_micros + v.fees,
+       referral_earned_micros = a.referral_earned_micros + v.referral
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+       AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
+     WHERE a.account_id = v.account_id
+     RETURNING a.account_id, a.available_micros`,
+    [
+      ids,
+      column((c) => c.availableMicros),
+      column((c) => c.heldMicros),
+      column((c) => c.depositedMicros),
+      column((c) => c.withdrawnMicros),
+      column((c) => c.escrowedMicros),
+      column((c) => c.earnedMicros),
+      column((c) => c.feesMicros),
+      column((c) => c.referralEarnedMicros),
+    ],
+    true,
+  );
+  const rows = result.records as Array<{ account_id: string; available_micros: string }>;
+  if (rows.length !== ids.length) {
+    const found = new Set(rows.map((row) => row.account_id));
+    throw new Error(`ledger projection: no balance row for ${ids.filter((id) => !found.has(id)).join(', ')}`);
+  }
+  return new Map(rows.map((row) => [row.account_id, BigInt(row.available_micros)]));
+}
+
+/** Walks each account's entries backwards from its new balance to give every entry its own. */
+function fillBalancesAfter(entries: Entry[], finalAvailable: Map<string, bigint>): void {
+  const running = new Map(finalAvailable);
+  for (let index = entries.length - 1; index >= 0; index -= 1) {
+    const entry = entries[index]!;
+    const balance = running.get(entry.account);
+    if (balance === undefined) continue;
+    entry.balanceAfterMicros = balance;
+    running.set(entry.account, balance - entry.amountMicros);
+  }
+}
+
+async function insertEntries(runner: QueryRunner, entries: readonly Entry[], target: ProjectionTarget): Promise<void> {
+  if (entries.length === 0) return;
+  const column = <T>(pick: (entry: Entry) => T) => entries.map(pick);
+  await runner.query(
+    `INSERT INTO ${target.table('ledger_entries')}
+       (position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])`,
+    [
+      column((e) => e.position),
+      column((e) => e.account),
+      column((e) => e.operationId),
+      column((e) => e.type),
+      column((e) => e.amountMicros.toString()),
+      column((e) => e.heldDeltaMicros.toString()),
+      column((e) => e.balanceAfterMicros?.toString() ?? null),
+      column((e) => e.reason),
+      column((e) => e.service),
+      column((e) => e.counterparty),
+      column((e) => e.at),
+    ],
+  );
+}

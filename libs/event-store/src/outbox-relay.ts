@@ -1,0 +1,261 @@
+import { eventSubject, type ServiceName, type SubjectPrefix } from '@pf/contracts';
+import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { QueryRunner } from 'typeorm';
+import type { EventStore } from './event-store.js';
+import { EVENT_STORE_TABLES } from './migrations.js';
+import { qualify } from './sql.js';
+
+export interface OutboxRelayOptions {
+  /** The store whose outbox to drain; its in-process commits wake the relay at once. */
+  store: EventStore;
+  /** The publishing service: subjects are `<prefix>.<service>.events.<type>`. */
+  service: ServiceName;
+  connection: NatsConnection;
+  prefix: SubjectPrefix;
+  /** Events claimed and published per pass; default 256, at most 1,000. */
+  batchSize?: number;
+  /**
+   * How often an idle relay looks at the outbox; default 20 ms. Commits in this process wake
+   * it immediately; the poll bounds the delay for events appended by other replicas.
+   */
+  idlePollMs?: number;
+  /** Wait for each JetStream ack at most this long; default 5,000 ms. */
+  publishTimeoutMs?: number;
+  /** Pause after a failed pass (broker or database down); default 500 ms. */
+  errorBackoffMs?: number;
+  /** If set, the broker refuses a message that would land in another stream. */
+  expectedStream?: string;
+  logger?: Logger;
+  /**
+   * Test seam: runs after the broker acked a batch and before the outbox rows are deleted.
+   * Throwing here is a relay crashing between publish and commit.
+   */
+  afterPublish?: (batch: readonly OutboxMessage[]) => Promise<void>;
+}
+
+export interface OutboxMessage {
+  globalPosition: number;
+  eventId: string;
+  subject: string;
+  /** The EventEnvelope JSON, built by Postgres from the stored row. */
+  payload: string;
+}
+
+export interface OutboxRelayStats {
+  passes: number;
+  published: number;
+  /** Acks with `duplicate`: the broker already had the message (a retried batch). */
+  duplicates: number;
+  failedPasses: number;
+}
+
+interface ClaimedRow {
+  global_position: string;
+  event_id: string;
+  type: string;
+  payload: string;
+}
+
+const MAX_BATCH_SIZE = 1_000;
+const encoder = new TextEncoder();
+
+/**
+ * Publishes committed events from the transactional outbox to JetStream, with
+ * `Nats-Msg-Id` = event id, then deletes the outbox rows.
+ *
+ * One pass is one transaction: claim the oldest rows (`FOR UPDATE SKIP LOCKED`), publish them
+ * and wait for every ack, delete them, commit. A crash before the commit leaves the rows to
+ * the next pass; the broker's duplicate window turns the re-publish into an ack with
+ * `duplicate`, so an event is delayed, never lost or doubled.
+ *
+ * Several replicas may run a relay. Row locks alone would let two relays publish two events of
+ * one stream out of order, so a pass also takes a transaction-level advisory lock: one relay
+ * publishes at a time, in position order (which is version order within a stream); the others
+ * are hot standbys that take over within one poll interval. One relay publishes thousands of
+ * events per second, far above what the commands produce.
+ */
+export class OutboxRelay {
+  readonly stats: OutboxRelayStats = { passes: 0, published: 0, duplicates: 0, failedPasses: 0 };
+  private readonly js: JetStreamClient;
+  private readonly batchSize: number;
+  private readonly idlePollMs: number;
+  private readonly publishTimeoutMs: number;
+  private readonly errorBackoffMs: number;
+  private readonly lockKey: string;
+  private readonly sql: { probe: string; claim: string; remove: string };
+  private running?: Promise<void>;
+  private stopping = false;
+  private wakeRequested = false;
+  private wakeSleeper?: () => void;
+  private unsubscribe?: () => void;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.batchSize = Math.min(Math.max(options.batchSize ?? 256, 1), MAX_BATCH_SIZE);
+    this.idlePollMs = Math.min(Math.max(options.idlePollMs ?? 20, 1), 60_000);
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+    this.errorBackoffMs = options.errorBackoffMs ?? 500;
+    this.js = jetstream(options.connection, { timeout: this.publishTimeoutMs });
+    this.lockKey = `outbox-relay:${options.store.schema}`;
+    this.sql = buildSql(options.store.schema);
+  }
+
+  /** Starts the relay loop in the background; `stop()` ends it. */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.unsubscribe = this.options.store.onCommitted(() => this.wake());
+    this.running = this.loop();
+  }
+
+  /** Finishes the pass in progress (its batch is published and committed) and stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.wake();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Makes an idle relay look at the outbox now instead of at the next poll. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeSleeper?.();
+  }
+
+  /**
+   * One pass: publishes up to one batch and returns how many events it published; 0 when the
+   * outbox is empty or another relay holds the lock.
+   */
+  async publishPending(): Promise<number> {
+    const probe: unknown[] = await this.options.store.dataSource.query(this.sql.probe);
+    if (probe.length === 0) return 0;
+    const runner = this.options.store.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction('READ COMMITTED');
+      try {
+        const published = await this.publishClaimed(runner);
+        await runner.commitTransaction();
+        return published;
+      } catch (error) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async publishClaimed(runner: QueryRunner): Promise<number> {
+    const rows: ClaimedRow[] = await runner.query(this.sql.claim, [this.lockKey, this.batchSize]);
+    if (rows.length === 0) return 0;
+    const batch = rows.map((row) => this.toMessage(row));
+    const acks = await this.publishAll(batch);
+    await this.options.afterPublish?.(batch);
+    await runner.query(this.sql.remove, [rows.map((row) => row.global_position)]);
+    this.stats.published += batch.length;
+    this.stats.duplicates += acks.filter((ack) => ack.duplicate).length;
+    return batch.length;
+  }
+
+  /**
+   * Sends the whole batch before awaiting the acks: one connection keeps the order, and the
+   * batch costs about one round trip instead of one per event.
+   */
+  private async publishAll(batch: readonly OutboxMessage[]): Promise<PubAck[]> {
+    const expect = this.options.expectedStream ? { streamName: this.options.expectedStream } : undefined;
+    const acks = await Promise.all(
+      batch.map((message) =>
+        this.js.publish(message.subject, encoder.encode(message.payload), {
+          msgID: message.eventId,
+          timeout: this.publishTimeoutMs,
+          ...(expect ? { expect } : {}),
+        }),
+      ),
+    );
+    for (const [index, ack] of acks.entries()) {
+      if (!ack || typeof ack.seq !== 'number' || ack.seq < 1) {
+        throw new Error(`JetStream returned no sequence for event ${batch[index]!.eventId}`);
+      }
+    }
+    return acks;
+  }
+
+  private toMessage(row: ClaimedRow): OutboxMessage {
+    return {
+      globalPosition: Number(row.global_position),
+      eventId: row.event_id,
+      subject: this.options.prefix.subject(eventSubject(this.options.service, row.type)),
+      payload: row.payload,
+    };
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      this.wakeRequested = false;
+      let published = 0;
+      try {
+        published = await this.publishPending();
+        this.stats.passes += 1;
+      } catch (error) {
+        this.stats.failedPasses += 1;
+        this.options.logger?.warn({ err: (error as Error).message, schema: this.options.store.schema }, 'outbox relay pass failed');
+        await this.sleep(this.errorBackoffMs);
+        continue;
+      }
+      // A full batch means more is waiting; otherwise rest until woken or the next poll.
+      if (published < this.batchSize && !this.wakeRequested) await this.sleep(this.idlePollMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleeper = () => {
+        this.wakeSleeper = undefined;
+        done();
+      };
+    });
+  }
+}
+
+function buildSql(schema: string) {
+  const outbox = qualify(schema, EVENT_STORE_TABLES.outbox);
+  const events = qualify(schema, EVENT_STORE_TABLES.events);
+  return {
+    // Cheap autocommit look before opening a transaction: an idle relay costs one tiny query
+    // per poll.
+    probe: `SELECT 1 FROM ${outbox} LIMIT 1`,
+    // The advisory lock is taken once (materialized CTE, evaluated as an init plan) and held to
+    // the end of the transaction. Postgres builds the envelope text, so the relay never parses
+    // and re-serializes the event data.
+    claim: `
+      WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS held)
+      SELECT o.global_position::text AS global_position, e.event_id::text AS event_id, e.type,
+        json_build_object(
+          'id', e.event_id,
+          'type', e.type,
+          'stream', e.stream_id,
+          'version', e.stream_version,
+          'position', e.global_position,
+          'occurred_at', to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'correlation_id', e.metadata->>'correlationId',
+          'causation_id', e.metadata->>'causationId',
+          'schema', coalesce((e.metadata->>'schemaVersion')::int, 1),
+          'data', e.data
+        )::text AS payload
+      FROM ${outbox} o
+      JOIN ${events} e ON e.global_position = o.global_position
+      WHERE (SELECT held FROM relay_lock)
+      ORDER BY o.global_position
+      LIMIT $2
+      FOR UPDATE OF o SKIP LOCKED`,
+    remove: `DELETE FROM ${outbox} WHERE global_position = ANY($1::bigint[])`,
+  };
+}

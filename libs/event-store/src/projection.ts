@@ -1,0 +1,57 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { qualify, quoteIdentifier } from './sql.js';
+import type { RecordedEvent } from './types.js';
+
+/**
+ * Where a projection writes: the live tables (`suffix` '') or a fresh set for a rebuild
+ * (`suffix` '_rebuild_…'). The same `apply` code writes both, so a rebuild proves the live one.
+ */
+export interface ProjectionTarget {
+  readonly schema: string;
+  readonly suffix: string;
+  /** The fully qualified, quoted name of one of the projection's tables in this target. */
+  table(baseName: string): string;
+}
+
+export function projectionTarget(schema: string, suffix = ''): ProjectionTarget {
+  quoteIdentifier(schema);
+  if (suffix !== '' && !/^_[a-z0-9_]{1,30}$/.test(suffix)) throw new Error(`invalid projection table suffix: ${suffix}`);
+  return { schema, suffix, table: (baseName: string) => qualify(schema, `${baseName}${suffix}`) };
+}
+
+/**
+ * A projection of the log into tables. Inline projections run inside the append's
+ * transaction (state a command must check, e.g. balances); async ones are fed by a
+ * checkpointed reader (read models). Either kind can be rebuilt from position 0.
+ */
+export interface Projection {
+  /** Stable name: the checkpoint key of async runs and rebuilds. */
+  readonly name: string;
+  /** Base names of the tables the projection owns (a rebuild drops and recreates them). */
+  readonly tables: readonly string[];
+  /** DDL creating the tables in `target`; must use `target.table(...)` for every name. */
+  createTables(target: ProjectionTarget): string[];
+  /**
+   * Applies events, in log order, inside the caller's transaction. Ignores types it does not
+   * handle. Must be a pure function of (table state, events): no clock, no randomness.
+   */
+  apply(runner: QueryRunner, events: readonly RecordedEvent[], target: ProjectionTarget): Promise<void>;
+}
+
+/** Creates a projection's tables (e.g. from a service migration, or before a rebuild). */
+export async function createProjectionTables(
+  executor: Pick<QueryRunner, 'query'> | DataSource,
+  projection: Projection,
+  target: ProjectionTarget,
+): Promise<void> {
+  for (const statement of projection.createTables(target)) await executor.query(statement);
+}
+
+export async function dropProjectionTables(
+  executor: Pick<QueryRunner, 'query'> | DataSource,
+  projection: Projection,
+  target: ProjectionTarget,
+): Promise<void> {
+  if (target.suffix === '') throw new Error(`refusing to drop the live tables of projection ${projection.name}`);
+  for (const table of projection.tables) await executor.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
+}

@@ -1,0 +1,29 @@
+/** Identifier checks and quoting for the SQL this library builds per schema. */
+const IDENTIFIER_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Quotes a schema or table name after checking it: names come from code, never from users. */
+export function quoteIdentifier(name: string): string {
+  if (!IDENTIFIER_PATTERN.test(name)) throw new Error(`unsafe SQL identifier: ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}
+
+/** `"schema"."table"`: hot-path SQL is always fully schema-qualified, never search_path dependent. */
+export function qualify(schema: string, table: string): string {
+  return `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+}
+
+/** The Postgres error behind a TypeORM QueryFailedError (or a raw pg error). */
+export function postgresErrorOf(error: unknown): { code?: string; constraint?: string } {
+  if (typeof error !== 'object' || error === null) return {};
+  const driverError = (error as { driverError?: unknown }).driverError;
+  const source = (typeof driverError === 'object' && driverError !== null ? driverError : error) as {
+    code?: unknown;
+    constraint?: unknown;
+  };
+  return {
+    code: typeof source.code === 'string' ? source.code : undefined,
+    constraint: typeof source.constraint === 'string' ? source.constraint : undefined,
+  };
+}
+
+export const PG_UNIQUE_VIOLATION = '23505';

@@ -1,0 +1,173 @@
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { ManagedProcess, describeExit } from './children.js';
+import type { LauncherConfig } from './config.js';
+import { complain, say } from './log.js';
+import { pickPort, sleep } from './net.js';
+import { LaunchError, type Supervisor } from './supervisor.js';
+
+const PROBE_TIMEOUT_MS = 2_000;
+const EMBEDDED_READY_TIMEOUT_MS = 15_000;
+/** nats-server flushes JetStream and exits on SIGTERM; 10 s is plenty on a developer machine. */
+const EMBEDDED_STOP_TIMEOUT_MS = 10_000;
+const POLL_INTERVAL_MS = 100;
+/** Where Debian's package and manual installs put nats-server when it is not on PATH. */
+const EXTRA_BIN_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/bin'];
+const INFO_BYTES_MAX = 64 * 1024;
+
+export interface NatsChoice {
+  url: string;
+  summary: string;
+}
+
+type Probe = { kind: 'ok'; jetstream: boolean; version: string } | { kind: 'unreachable'; detail: string };
+
+/**
+ * NATS_URL set: it must answer. Unset: the default URL is used when a server answers there;
+ * otherwise `nats-server -js` is started with its store under `.data/nats`.
+ */
+export async function ensureNats(config: LauncherConfig, supervisor: Supervisor): Promise<NatsChoice> {
+  if (config.natsUrl) {
+    const probe = await probeNats(config.natsUrl);
+    if (probe.kind !== 'ok') {
+      throw new LaunchError(
+        `NATS_URL=${config.natsUrl} does not answer (${probe.detail}). Start that server or fix the URL; unset NATS_URL to let npm start use or start a local one.`,
+      );
+    }
+    warnWithoutJetStream(config.natsUrl, probe);
+    return { url: config.natsUrl, summary: `external ${config.natsUrl} (nats-server ${probe.version})` };
+  }
+  const probe = await probeNats(config.defaultNatsUrl);
+  if (probe.kind === 'ok') {
+    warnWithoutJetStream(config.defaultNatsUrl, probe);
+    return {
+      url: config.defaultNatsUrl,
+      summary: `external ${config.defaultNatsUrl} (nats-server ${probe.version})`,
+    };
+  }
+  return startNatsServer(config, supervisor, `nothing answers on ${config.defaultNatsUrl}`);
+}
+
+/** A NATS server greets every new connection with `INFO {json}`; that line is the whole probe. */
+export function probeNats(url: string): Promise<Probe> {
+  const first = new URL(url.split(',')[0]!.trim());
+  const port = Number(first.port || '4222');
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: first.hostname, port });
+    let received = '';
+    const finish = (probe: Probe) => {
+      socket.destroy();
+      clearTimeout(timer);
+      resolve(probe);
+    };
+    const timer = setTimeout(
+      () => finish({ kind: 'unreachable', detail: `no INFO within ${PROBE_TIMEOUT_MS} ms` }),
+      PROBE_TIMEOUT_MS,
+    );
+    socket.on('error', (error) => finish({ kind: 'unreachable', detail: error.message }));
+    socket.on('close', () => finish({ kind: 'unreachable', detail: 'connection closed before INFO' }));
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8');
+      const end = received.indexOf('\r\n');
+      if (end < 0 && received.length < INFO_BYTES_MAX) return;
+      finish(parseInfo(received.slice(0, end < 0 ? undefined : end)));
+    });
+  });
+}
+
+function parseInfo(line: string): Probe {
+  if (!line.startsWith('INFO '))
+    return { kind: 'unreachable', detail: `not a NATS server (said ${JSON.stringify(line.slice(0, 40))})` };
+  try {
+    const info = JSON.parse(line.slice(5)) as { jetstream?: boolean; version?: string };
+    return { kind: 'ok', jetstream: info.jetstream === true, version: info.version ?? 'unknown' };
+  } catch {
+    return { kind: 'unreachable', detail: 'unreadable INFO line' };
+  }
+}
+
+function warnWithoutJetStream(url: string, probe: Extract<Probe, { kind: 'ok' }>): void {
+  // A warning, not a stop: behind a leaf node or account setup INFO may not tell the whole story.
+  if (!probe.jetstream)
+    complain(
+      `warning: the NATS server at ${url} does not announce JetStream; the apps need it (nats-server -js)`,
+    );
+}
+
+async function startNatsServer(
+  config: LauncherConfig,
+  supervisor: Supervisor,
+  why: string,
+): Promise<NatsChoice> {
+  const binary = await findNatsServer(config.natsServerBin);
+  if (!binary) {
+    throw new LaunchError(
+      `${why}, and no nats-server was found (PATH, ${EXTRA_BIN_DIRS.join(', ')}). Get one of:\n` +
+        '  - Debian/Ubuntu: apt-get install nats-server\n' +
+        '  - Docker: docker compose up -d nats   (then npm start uses it on 127.0.0.1:4222)\n' +
+        '  - a release binary from the NATS project, on PATH or named by NATS_SERVER_BIN\n' +
+        'or point NATS_URL at a running server.',
+    );
+  }
+  const storeDir = path.join(config.dataDir, 'nats');
+  await mkdir(storeDir, { recursive: true, mode: 0o755 });
+  const port = await pickPort(config.embeddedNatsPort, '127.0.0.1');
+  if (port !== config.embeddedNatsPort)
+    say(`port ${config.embeddedNatsPort} is taken: nats-server listens on ${port}`);
+  say(`${why}: starting ${binary} -js (store ${storeDir})`);
+
+  const server = new ManagedProcess({
+    name: 'nats',
+    command: binary,
+    args: ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+    env: process.env,
+    // nats-server logs `[pid] time [INF] …`; only warnings and errors are worth a line at start.
+    echo: (line) => /\[(WRN|ERR|FTL)\]/.test(line),
+    format: 'json',
+  });
+  supervisor.adoptServer(server, 'SIGTERM', EMBEDDED_STOP_TIMEOUT_MS);
+
+  const url = `nats://127.0.0.1:${port}`;
+  await supervisor.step(waitUntilAnswers(url, server));
+  return { url, summary: `embedded ${url} (pid ${server.pid}, store ${storeDir})` };
+}
+
+async function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
+  const deadline = Date.now() + EMBEDDED_READY_TIMEOUT_MS;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (!server.isRunning) break;
+    const probe = await probeNats(url);
+    if (probe.kind === 'ok') return;
+    last = probe.detail;
+    await sleep(POLL_INTERVAL_MS);
+  }
+  const exit = server.isRunning
+    ? `still not answering after ${EMBEDDED_READY_TIMEOUT_MS} ms (${last})`
+    : describeExit(await server.exited);
+  throw new LaunchError(`nats-server did not start: ${exit}\n${server.lastLines(15).join('\n')}`);
+}
+
+export async function findNatsServer(explicit: string | undefined): Promise<string | undefined> {
+  if (explicit) {
+    if (await isExecutable(explicit)) return explicit;
+    throw new LaunchError(`NATS_SERVER_BIN=${explicit} is not an executable file`);
+  }
+  const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  for (const dir of [...pathDirs, ...EXTRA_BIN_DIRS]) {
+    const candidate = path.join(dir, 'nats-server');
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
