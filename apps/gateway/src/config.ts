@@ -13,6 +13,16 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Largest amount accepted in one request, in USD. */
   MAX_AMOUNT_USD: env.int(1_000_000, 1, 1_000_000_000),
+  /** Trust X-Forwarded-For for the client IP (only behind a proxy you run). */
+  TRUST_PROXY: env.bool(false),
+  /** Requests per minute per client IP (0: off). */
+  RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
+  /** Requests per minute per API key (0: off). */
+  RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(1_200, 0, 1_000_000),
+  /** How long an unfinished Idempotency-Key blocks retries (409) before a retry may run again. */
+  IDEMPOTENCY_LEASE_MS: env.int(60_000, 1_000, 3_600_000),
+  /** How long idempotent responses are kept; at least 24 h by the API contract. */
+  IDEMPOTENCY_RETENTION_HOURS: env.int(48, 24, 24 * 30),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 

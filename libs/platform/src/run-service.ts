@@ -26,7 +26,7 @@ export interface ServiceDefinition<S extends z.ZodObject> {
    * Port and body limit of the service's HTTP listener; `bodyParser: false` leaves body
    * parsing to `configureApp` (the gateway installs its own strict JSON parser).
    */
-  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean };
+  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean; trustProxy?: boolean };
   /** Extra HTTP setup (filters, hooks) before listening. */
   configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
   /** Consumer-side dedup for `@EventPattern` handlers (e.g. a Postgres inbox in the service's schema). */
@@ -78,7 +78,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const http = definition.http(config);
   const app = await NestFactory.create<NestFastifyApplication>(
     { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
-    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576 }),
+    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576, trustProxy: http.trustProxy ?? false }),
     { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
   // Durable consumers are named after the service, so its replicas share them.

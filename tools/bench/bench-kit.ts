@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+
+/**
+ * Small shared pieces for the benchmarks: a closed-loop load runner with latency percentiles,
+ * the raw Postgres commit rate of this machine (the yardstick every figure is printed beside),
+ * and an RSS sampler. Benchmarks print numbers; they never assert.
+ */
+
+export interface LoadResult {
+  concurrency: number;
+  operations: number;
+  errors: number;
+  durationMs: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** Runs `operation` from `concurrency` workers until `durationMs` has passed or `maxOperations` ran. */
+export async function runLoad(
+  concurrency: number,
+  durationMs: number,
+  operation: (worker: number, index: number) => Promise<void>,
+  maxOperations = Number.MAX_SAFE_INTEGER,
+): Promise<LoadResult> {
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  let started = 0;
+  const startedAt = performance.now();
+  const deadline = startedAt + durationMs;
+  const worker = async (workerIndex: number) => {
+    while (performance.now() < deadline && started < maxOperations) {
+      const index = started++;
+      const t0 = performance.now();
+      try {
+        await operation(workerIndex, index);
+        latenciesMs.push(performance.now() - t0);
+      } catch {
+        errors += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, index) => worker(index)));
+  const elapsedMs = performance.now() - startedAt;
+  latenciesMs.sort((a, b) => a - b);
+  return {
+    concurrency,
+    operations: latenciesMs.length,
+    errors,
+    durationMs: elapsedMs,
+    perSecond: (latenciesMs.length / elapsedMs) * 1000,
+    p50Ms: percentile(latenciesMs, 0.5),
+    p99Ms: percentile(latenciesMs, 0.99),
+    maxMs: latenciesMs.at(-1) ?? 0,
+  };
+}
+
+export function percentile(sortedMs: readonly number[], fraction: number): number {
+  if (sortedMs.length === 0) return 0;
+  return sortedMs[Math.min(sortedMs.length - 1, Math.floor(fraction * sortedMs.length))]!;
+}
+
+/** Plain single-row INSERT commits (autocommit, one per statement) at the given concurrency. */
+export async function rawInsertRate(databaseUrl: string, concurrency: number, durationMs: number): Promise<LoadResult> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency });
+  try {
+    await pool.query('CREATE TABLE IF NOT EXISTS bench_raw_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)');
+    return await runLoad(concurrency, durationMs, async () => {
+      await pool.query('INSERT INTO bench_raw_inserts (payload) VALUES ($1)', ['x'.repeat(64)]);
+    });
+  } finally {
+    await pool.query('DROP TABLE IF EXISTS bench_raw_inserts').catch(() => undefined);
+    await pool.end();
+  }
+}
+
+/** Resident set size of a process in MB, from /proc (Linux). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/** Samples a process's RSS every `intervalMs` and remembers the peak. */
+export function rssPeakSampler(pid: number, intervalMs = 100): { peakMb: () => number; stop: () => void } {
+  let peak = rssMb(pid);
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMb(pid));
+    } catch {
+      // The process exited; keep the peak seen so far.
+    }
+  }, intervalMs);
+  return { peakMb: () => peak, stop: () => clearInterval(timer) };
+}
+
+export function formatRow(cells: ReadonlyArray<string | number>): string {
+  return `| ${cells.map((cell) => (typeof cell === 'number' ? formatNumber(cell) : cell)).join(' | ')} |`;
+}
+
+export function formatNumber(value: number): string {
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
+  return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
+}
