@@ -3,7 +3,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
-import { PG_UNIQUE_VIOLATION, postgresErrorOf, qualify } from './sql.js';
+import { PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
 import { LOG_START, type AppendResult, type ExpectedVersion, type LogPosition, type NewEvent, type RecordedEvent } from './types.js';
 
 export interface EventStoreOptions {
@@ -167,7 +167,7 @@ export class EventStore {
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const fromVersion = options.fromVersion ?? 1;
     const maxCount = boundedLimit(options.maxCount ?? MAX_READ_BATCH);
-    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(this.sql.readStream, [
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readStream), [
       streamId,
       fromVersion,
       maxCount,
@@ -196,6 +196,73 @@ export class EventStore {
     return rows.map(toRecordedEvent);
   }
 
+  /**
+   * The events of several streams in one statement, grouped by stream in version order.
+   * For batch deciders that load every aggregate a batch touches at once.
+   */
+  async readStreams(streamIds: readonly string[], options: { runner?: QueryRunner } = {}): Promise<Map<string, RecordedEvent[]>> {
+    const byStream = new Map<string, RecordedEvent[]>(streamIds.map((id) => [id, []]));
+    if (streamIds.length === 0) return byStream;
+    if (streamIds.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} streams per read`);
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readStreams), [streamIds, MAX_READ_BATCH]);
+    for (const row of rows) byStream.get(row.stream_id)?.push(toRecordedEvent(row));
+    return byStream;
+  }
+
+  /**
+   * Appends to several streams in one statement inside the caller's transaction, each with its
+   * own expected version (a number: batches decide on loaded state), then runs the inline
+   * projections once over all of them in order. Any stream off its expected version (or
+   * written by a younger transaction) fails the whole batch with a VersionConflictError:
+   * roll back, reload, decide again. Event ids must be new (batches use fresh UUIDs).
+   */
+  async appendManyInTransaction(
+    runner: QueryRunner,
+    batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>,
+  ): Promise<RecordedEvent[]> {
+    if (!runner.isTransactionActive) throw new Error('appendManyInTransaction needs a runner inside a transaction');
+    const rows: Array<Record<string, unknown>> = [];
+    const seenStreams = new Set<string>();
+    for (const { streamId, expectedVersion, events } of batch) {
+      if (seenStreams.has(streamId)) invalid(`stream ${streamId} appears twice in one batch`);
+      seenStreams.add(streamId);
+      const encoded = encodeEvents(streamId, expectedVersion, events);
+      if (encoded === undefined) continue;
+      for (const row of JSON.parse(encoded.json) as Array<Record<string, unknown>>) rows.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: rows.length });
+    }
+    if (rows.length === 0) return [];
+    if (rows.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${rows.length}`);
+    let inserted: Array<AppendRow & { type: string; ord: number }>;
+    try {
+      inserted = await runner.query(prepared(this.sql.appendMany), [JSON.stringify(rows), rows.map((row) => row.event_id)]);
+    } catch (error) {
+      if (postgresErrorOf(error).code === PG_UNIQUE_VIOLATION) throw new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
+      throw error;
+    }
+    if (inserted.length !== rows.length) {
+      throw new VersionConflictError(batch.map((entry) => entry.streamId).join(','), 'any', null, 'version_mismatch');
+    }
+    const recorded = inserted
+      .sort((a, b) => a.ord - b.ord)
+      .map((row): RecordedEvent => {
+        const input = rows[row.ord]!;
+        return {
+          globalPosition: toPosition(row.global_position!),
+          transactionId: row.transaction_id!,
+          streamId: row.stream_id!,
+          streamVersion: row.stream_version,
+          eventId: row.event_id!,
+          type: input.type as string,
+          data: input.data as Record<string, unknown>,
+          metadata: (input.metadata ?? {}) as EventMetadata,
+          recordedAt: row.recorded_at!,
+        };
+      });
+    for (const projection of this.inlineProjections) await projection.apply(runner, recorded, this.liveTarget);
+    this.appendedIn.add(runner);
+    return recorded;
+  }
+
   /** Listens for commits that appended events (in this process); returns the unsubscribe. */
   onCommitted(listener: () => void): () => void {
     this.committedListeners.add(listener);
@@ -220,7 +287,7 @@ export class EventStore {
   ): Promise<AppendResult> {
     let rows: AppendRow[];
     try {
-      rows = await executor.query(this.sql.append, [
+      rows = await executor.query(prepared(this.sql.append), [
         streamId,
         encoded.json,
         encoded.eventIds,
@@ -402,8 +469,10 @@ function invalid(message: string): never {
 function buildSql(schema: string) {
   const events = qualify(schema, EVENT_STORE_TABLES.events);
   const outbox = qualify(schema, EVENT_STORE_TABLES.outbox);
-  const columns = `global_position::text AS global_position, transaction_id::text AS transaction_id, stream_id,
-    stream_version, event_id::text AS event_id, type, data, metadata, recorded_at`;
+  // Output names equal column names, so every ORDER BY below must qualify with `e.`: a bare
+  // name would sort by the text output column ('10' < '8').
+  const columns = `e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.stream_id,
+    e.stream_version, e.event_id::text AS event_id, e.type, e.data, e.metadata, e.recorded_at`;
   return {
     // One statement, one round trip: duplicate check, head of the stream, the insert guarded
     // by the expected version and the writer order, and the outbox rows. Concurrent writers
@@ -447,14 +516,54 @@ function buildSql(schema: string) {
       SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
     streamVersion: `SELECT coalesce(max(stream_version), 0) AS version FROM ${events} WHERE stream_id = $1`,
     readStream: `
-      SELECT ${columns} FROM ${events}
-      WHERE stream_id = $1 AND stream_version >= $2
-      ORDER BY stream_version LIMIT $3`,
+      SELECT ${columns} FROM ${events} AS e
+      WHERE e.stream_id = $1 AND e.stream_version >= $2
+      ORDER BY e.stream_version LIMIT $3`,
+    // Several streams in one statement: each input row carries its stream and expected
+    // version; nothing is inserted unless every stream is at its expected version, was last
+    // written by an older transaction, and no event id exists yet.
+    appendMany: `
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset($1::jsonb)
+          AS i(ord int, stream_id text, expected int, n int, event_id uuid, type text, data jsonb, metadata jsonb)
+      ),
+      heads AS (
+        SELECT s.stream_id, s.expected, coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
+        FROM (SELECT DISTINCT stream_id, expected FROM input) AS s
+        LEFT JOIN LATERAL (
+          SELECT stream_version, transaction_id FROM ${events}
+          WHERE stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1
+        ) AS last ON true
+      ),
+      refused AS (
+        SELECT 1 FROM heads
+        WHERE version <> expected OR (last_transaction_id IS NOT NULL AND last_transaction_id > pg_current_xact_id())
+        UNION ALL
+        SELECT 1 FROM ${events} WHERE event_id = ANY($2::uuid[])
+      ),
+      inserted AS (
+        INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
+        SELECT input.stream_id, heads.version + input.n, input.event_id, input.type, input.data, input.metadata
+        FROM input JOIN heads USING (stream_id)
+        WHERE NOT EXISTS (SELECT 1 FROM refused)
+        ORDER BY input.ord
+        RETURNING global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
+      ),
+      outboxed AS (
+        INSERT INTO ${outbox} (global_position) SELECT global_position FROM inserted
+      )
+      SELECT inserted.global_position::text AS global_position, inserted.stream_id, inserted.stream_version,
+        inserted.event_id::text AS event_id, inserted.transaction_id::text AS transaction_id, inserted.recorded_at, input.ord
+      FROM inserted JOIN input ON input.event_id = inserted.event_id`,
+    readStreams: `
+      SELECT ${columns} FROM ${events} AS e
+      WHERE e.stream_id = ANY($1::text[])
+      ORDER BY e.stream_id, e.stream_version LIMIT $2`,
     readAll: `
-      SELECT ${columns} FROM ${events}
-      WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY transaction_id, global_position
+      SELECT ${columns} FROM ${events} AS e
+      WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+        AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY e.transaction_id, e.global_position
       LIMIT $3`,
   };
 }

@@ -9,3 +9,4 @@ export * from './outbox-relay.js';
 export * from './inbox.js';
 export * from './command-handler.js';
 export * from './transfer-balances.projection.js';
+export { prepared } from './sql.js';

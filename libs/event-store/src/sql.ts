@@ -27,3 +27,22 @@ export function postgresErrorOf(error: unknown): { code?: string; constraint?: s
 }
 
 export const PG_UNIQUE_VIOLATION = '23505';
+
+/**
+ * A named prepared statement for a hot-path query: Postgres parses and plans it once per
+ * connection instead of on every call (the big append CTE costs more to plan than to run).
+ * TypeORM's QueryRunner hands its `query` argument to node-postgres unchanged, and
+ * node-postgres accepts a `{ name, text }` config there; the cast keeps TypeORM's signature.
+ * Only for statements whose text is fixed per schema (never built from values).
+ */
+const preparedByText = new Map<string, unknown>();
+
+export function prepared(text: string): string {
+  const known = preparedByText.get(text);
+  if (known) return known as string;
+  let hash = 5381;
+  for (let index = 0; index < text.length; index += 1) hash = ((hash * 33) ^ text.charCodeAt(index)) >>> 0;
+  const statement = { name: `pf_${hash.toString(36)}_${text.length.toString(36)}`, text, toString: () => text };
+  if (preparedByText.size < 1_000) preparedByText.set(text, statement);
+  return statement as unknown as string;
+}

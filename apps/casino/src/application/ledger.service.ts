@@ -1,42 +1,66 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
-import type { OperationReply } from '@pf/contracts';
-import { fold, isVersionConflict, type EventStore, type RecordedEvent } from '@pf/event-store';
+import { DomainError, type OperationReply } from '@pf/contracts';
+import { fold, isVersionConflict, prepared, type EventStore, type NewEvent, type RecordedEvent } from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import { ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
 import { isMaterialized } from '../infrastructure/ledger-projection.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 
-/** Version conflicts are retried this many times before the caller sees one. */
+/** Most commands decided and committed in one transaction. */
+const MAX_BATCH_SIZE = 64;
+/** Independent batch pipelines (each holds one connection while it runs). */
+const LANES = 2;
+/** Version conflicts (another replica wrote the same operation) are retried this often. */
 const MAX_CONFLICT_RETRIES = 20;
 
 export interface CommandOrigin {
-  /** The service that asked (faucet, escrow, gateway-admin): shown in ledger entries. */
+  /** The service that asked (faucet, escrow, admin): shown in ledger entries. */
   service: string;
   correlationId?: string;
 }
 
+interface Pending {
+  command: LedgerCommand;
+  origin: CommandOrigin;
+  resolve: (reply: OperationReply) => void;
+  reject: (error: unknown) => void;
+}
+
+interface OperationSlot {
+  streamId: string;
+  version: number;
+  lastPosition: number | null;
+  operation: Operation;
+  newEvents: NewEvent[];
+}
+
 /**
- * Runs ledger commands: one transaction each. The operation's stream is read, the balance
- * rows it debits are locked (in account order, so two transfers never deadlock), the decider
- * decides, and the events are appended with the stream's expected version; the inline
- * projection updates the balances in the same transaction. A concurrent command on the same
- * operation id loses the version check and is retried, and then sees the first outcome.
+ * Runs ledger commands in batches: the commands waiting in a lane are decided one after the
+ * other against the loaded state and committed in ONE transaction — read every operation
+ * stream, lock every touched balance row (one sorted statement, so batches never deadlock),
+ * decide in order, append to all streams in one statement, project, commit. One commit and a
+ * handful of round trips serve the whole batch; under load batches grow, when idle a command
+ * runs alone at once. The result is the same as running the commands one by one in that
+ * order: each is decided on the state its predecessors left, and the row locks and stream
+ * versions make concurrent batches (other lanes, other replicas) serialise.
  */
 @Injectable()
-export class LedgerService {
+export class LedgerService implements OnApplicationShutdown {
+  private readonly lanes = Array.from({ length: LANES }, () => ({ queue: [] as Pending[], running: false }));
+  private stopping = false;
+
   constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {}
 
-  async execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.store.transaction((runner) => this.executeOnce(runner, command, origin));
-      } catch (error) {
-        if (!isVersionConflict(error) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      }
-    }
+  execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
+    if (this.stopping) return Promise.reject(new DomainError('service_unavailable', 'casino is shutting down'));
+    return new Promise((resolve, reject) => {
+      const lane = this.lanes[laneOf(command)]!;
+      lane.queue.push({ command, origin, resolve, reject });
+      if (!lane.running) void this.drain(lane);
+    });
   }
 
   /** The current outcome of an operation, without changing anything. */
@@ -46,31 +70,113 @@ export class LedgerService {
     return toReply(fold(ledgerDecider, history.map(decode)).operation, history.at(-1)!.globalPosition);
   }
 
-  private async executeOnce(runner: QueryRunner, command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
-    const streamId = operationStream(operationIdOf(command));
-    const history = await this.store.readStream(streamId, { runner });
-    const operation = fold(ledgerDecider, history.map(decode)).operation;
-    const accounts = await lockAccounts(runner, this.store.schema, accountsTouched(command, operation));
-    const events = ledgerDecider.decide(command, { operation, accounts });
-    if (events.length === 0) return toReply(operation, history.at(-1)!.globalPosition);
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    for (let waitedMs = 0; this.lanes.some((lane) => lane.running) && waitedMs < 10_000; waitedMs += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 
-    const appended = await this.store.appendInTransaction(
+  private async drain(lane: { queue: Pending[]; running: boolean }): Promise<void> {
+    lane.running = true;
+    try {
+      while (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, MAX_BATCH_SIZE);
+        await this.runBatch(batch);
+      }
+    } finally {
+      lane.running = false;
+    }
+  }
+
+  /** Commits the batch, retrying on version conflicts; a batch that fails otherwise is split. */
+  private async runBatch(batch: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const settle = await this.store.transaction((runner) => this.decideBatch(runner, batch));
+        settle();
+        return;
+      } catch (error) {
+        if (isVersionConflict(error) && attempt < MAX_CONFLICT_RETRIES) continue;
+        if (batch.length === 1) return batch[0]!.reject(error);
+        // Find the culprit: run each command on its own so one bad command fails alone.
+        for (const item of batch) await this.runBatch([item]);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Decides and appends the whole batch inside `runner`'s transaction. Returns the function
+   * that answers the callers, to be called only after the commit.
+   */
+  private async decideBatch(runner: QueryRunner, batch: readonly Pending[]): Promise<() => void> {
+    const slots = await this.loadOperations(runner, batch);
+    const accounts = await lockAccounts(runner, this.store.schema, batch.flatMap(({ command }) => accountsTouched(command, slots.get(operationIdOf(command))!.operation)));
+    const outcomes: Array<() => OperationReply | DomainError | Error> = [];
+    for (const { command, origin } of batch) {
+      const slot = slots.get(operationIdOf(command))!;
+      let events: LedgerEvent[];
+      try {
+        events = ledgerDecider.decide(command, { operation: slot.operation, accounts });
+      } catch (error) {
+        outcomes.push(() => error as Error);
+        continue;
+      }
+      const next = events.reduce<LedgerState>((state, event) => ledgerDecider.evolve(state, event), { operation: slot.operation, accounts });
+      slot.operation = next.operation;
+      for (const [account, balance] of next.accounts) accounts.set(account, balance);
+      slot.newEvents.push(...events.map((event) => toNewEvent(event, command, origin)));
+      const operation = slot.operation;
+      const eventCount = slot.newEvents.length;
+      outcomes.push(() => toReply(operation, positionAfter(slot, eventCount)));
+    }
+    const appended = await this.store.appendManyInTransaction(
       runner,
-      streamId,
-      history.length,
-      events.map((event) => ({
-        eventId: randomUUID(),
-        ...encodeLedgerEvent(event),
-        metadata: { service: origin.service, commandId: operationIdOf(command), correlationId: origin.correlationId, schemaVersion: 1 },
-      })),
+      [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
     );
-    const next = events.reduce<LedgerState>((state, event) => ledgerDecider.evolve(state, event), { operation, accounts });
-    return toReply(next.operation, appended.events.at(-1)!.globalPosition);
+    recordPositions(slots, appended);
+    return () => {
+      batch.forEach((item, index) => {
+        const outcome = outcomes[index]!();
+        if (outcome instanceof Error) item.reject(outcome);
+        else item.resolve(outcome);
+      });
+    };
+  }
+
+  private async loadOperations(runner: QueryRunner, batch: readonly Pending[]): Promise<Map<string, OperationSlot & { positions: number[] }>> {
+    const operationIds = [...new Set(batch.map(({ command }) => operationIdOf(command)))];
+    const histories = await this.store.readStreams(operationIds.map(operationStream), { runner });
+    return new Map(
+      operationIds.map((operationId) => {
+        const history = histories.get(operationStream(operationId)) ?? [];
+        return [
+          operationId,
+          {
+            streamId: operationStream(operationId),
+            version: history.length,
+            lastPosition: history.at(-1)?.globalPosition ?? null,
+            operation: fold(ledgerDecider, history.map(decode)).operation,
+            newEvents: [],
+            positions: [],
+          },
+        ];
+      }),
+    );
   }
 }
 
 export function operationStream(operationId: string): string {
   return `op-${operationId}`;
+}
+
+/** Commands on one debit account share a lane, so they batch together instead of waiting on its lock. */
+function laneOf(command: LedgerCommand): number {
+  const key = command.kind === 'transfer' || command.kind === 'hold' ? command.from : command.holdId;
+  let hash = 0;
+  for (let index = 0; index < key.length; index += 1) hash = (hash * 31 + key.charCodeAt(index)) | 0;
+  return Math.abs(hash) % LANES;
 }
 
 function operationIdOf(command: LedgerCommand): string {
@@ -79,6 +185,25 @@ function operationIdOf(command: LedgerCommand): string {
 
 function decode(event: RecordedEvent): LedgerEvent {
   return decodeLedgerEvent(event.type, event.data);
+}
+
+function toNewEvent(event: LedgerEvent, command: LedgerCommand, origin: CommandOrigin): NewEvent {
+  return {
+    eventId: randomUUID(),
+    ...encodeLedgerEvent(event),
+    metadata: { service: origin.service, commandId: operationIdOf(command), correlationId: origin.correlationId, schemaVersion: 1 },
+  };
+}
+
+/** The log position of the slot's event number `eventCount` of this batch (or its last stored one). */
+function positionAfter(slot: OperationSlot & { positions: number[] }, eventCount: number): number {
+  if (eventCount === 0) return slot.lastPosition ?? 0;
+  return slot.positions[eventCount - 1]!;
+}
+
+function recordPositions(slots: Map<string, OperationSlot & { positions: number[] }>, appended: readonly RecordedEvent[]): void {
+  const byStream = new Map([...slots.values()].map((slot) => [slot.streamId, slot]));
+  for (const event of appended) byStream.get(event.streamId)!.positions.push(event.globalPosition);
 }
 
 /** The accounts a command reads or writes; for post and void the hold says whose it is. */
@@ -96,8 +221,9 @@ function accountsTouched(command: LedgerCommand, operation: Operation): string[]
 }
 
 /**
- * Locks the balance rows of the touched accounts (sorted: a global lock order), and returns
- * the balances. System accounts without a row are present with zero; unknown ones are absent.
+ * Locks the balance rows of the touched accounts (sorted: one global lock order, taken in one
+ * statement) and returns the balances. System accounts without a row are present with zero;
+ * unknown ones are absent (the decider refuses them).
  */
 async function lockAccounts(runner: QueryRunner, schema: string, touched: readonly string[]): Promise<Map<string, AccountBalance>> {
   const accounts = new Map<string, AccountBalance>();
@@ -108,8 +234,8 @@ async function lockAccounts(runner: QueryRunner, schema: string, touched: readon
   const materialized = unique.filter(isMaterialized).sort();
   if (materialized.length === 0) return accounts;
   const rows: Array<{ account_id: string; available_micros: string; held_micros: string }> = await runner.query(
-    `SELECT account_id, available_micros, held_micros FROM ${schema}.accounts
-     WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE`,
+    prepared(`SELECT account_id, available_micros, held_micros FROM ${schema}.accounts
+     WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE`),
     [materialized],
   );
   for (const row of rows) {
@@ -144,4 +270,3 @@ function toReply(operation: Operation, position: number): OperationReply {
       };
   }
 }
-

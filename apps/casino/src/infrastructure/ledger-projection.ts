@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import type { Projection, ProjectionTarget, RecordedEvent } from '@pf/event-store';
+import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -204,7 +204,7 @@ async function updateAccounts(runner: QueryRunner, changes: Map<string, AccountC
   const column = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
   // Structured result: TypeORM returns [rows, count] for a plain UPDATE ... RETURNING.
   const result = await runner.query(
-    `UPDATE ${target.table('accounts')} AS a SET
+    prepared(`UPDATE ${target.table('accounts')} AS a SET
        available_micros = a.available_micros + v.available,
        held_micros = a.held_micros + v.held,
        deposited_micros = a.deposited_micros + v.deposited,
@@ -216,7 +216,7 @@ async function updateAccounts(runner: QueryRunner, changes: Map<string, AccountC
      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
        AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
      WHERE a.account_id = v.account_id
-     RETURNING a.account_id, a.available_micros`,
+     RETURNING a.account_id, a.available_micros`),
     [
       ids,
       column((c) => c.availableMicros),
@@ -254,9 +254,9 @@ async function insertEntries(runner: QueryRunner, entries: readonly Entry[], tar
   if (entries.length === 0) return;
   const column = <T>(pick: (entry: Entry) => T) => entries.map(pick);
   await runner.query(
-    `INSERT INTO ${target.table('ledger_entries')}
+    prepared(`INSERT INTO ${target.table('ledger_entries')}
        (position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])`,
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])`),
     [
       column((e) => e.position),
       column((e) => e.account),
