@@ -125,7 +125,7 @@ async function startNatsServer(
     env: process.env,
     // nats-server logs `[pid] time [INF] …`; only warnings and errors are worth a line at start.
     echo: (line) => /\[(WRN|ERR|FTL)\]/.test(line),
-    format: 'json',
+    format: config.logFormat,
   });
   supervisor.adoptServer(server, 'SIGTERM', EMBEDDED_STOP_TIMEOUT_MS);
 

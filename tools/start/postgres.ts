@@ -162,7 +162,7 @@ async function startEmbeddedPostgres(
     uid: owner?.uid,
     gid: owner?.gid,
     echo: (line) => /\b(FATAL|PANIC|HINT):/.test(line) && !EXPECTED_FATAL.test(line),
-    format: 'json',
+    format: config.logFormat,
   });
   supervisor.adoptServer(server, 'SIGINT', EMBEDDED_STOP_TIMEOUT_MS);
 
