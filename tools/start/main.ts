@@ -30,12 +30,15 @@
  *                           The services' HTTP ports, for /health (defaults 3001, 3002, 3003).
  *   HOST                    Interface the apps listen on (default 127.0.0.1; 0.0.0.0 for all).
  *   START_TIMEOUT_MS        How long to wait for every /health to answer 200 (default 60000).
+ *   ADMIN_API_KEY           Operator key for /admin; when unset a random one is made once and
+ *                           kept in <START_DATA_DIR>/admin-api-key (printed path, mode 600).
  *   START_LOG_FORMAT        pretty (`time level msg`) or json (the apps' lines as they are);
  *                           default pretty on a terminal, json otherwise.
  *   Everything else is passed to the apps as is: LOG_LEVEL, NATS_PREFIX, DB_POOL_MAX,
  *   COMMAND_TIMEOUT_MS, … (see libs/platform/src/config.ts and apps/<app>/src/config.ts).
  *   PORT, DATABASE_URL, NATS_URL and HOST are set per app by the launcher.
  */
+import { resolveAdminKey } from './admin-key.js';
 import { assertAppsCanStart, reachableHost, runMigrations, startApps, waitUntilHealthy } from './apps.js';
 import { killAllChildren } from './children.js';
 import { APP_NAMES, ConfigProblem, readConfig, type LauncherConfig } from './config.js';
@@ -78,10 +81,12 @@ async function run(config: LauncherConfig, supervisor: Supervisor): Promise<numb
   say(`postgres: ${postgres.summary} | nats: ${nats.summary} | apps: ${ports}`);
 
   const connections = { databaseUrl: postgres.url, natsUrl: nats.url };
+  const admin = resolveAdminKey(config.dataDir, process.env.ADMIN_API_KEY || undefined);
+  process.env.ADMIN_API_KEY = admin.key;
   await runMigrations(config, supervisor, connections);
   const apps = startApps(config, supervisor, connections);
   await waitUntilHealthy(config, supervisor, apps);
-  printReady(config, startedAtMs);
+  printReady(config, startedAtMs, admin.source);
 
   const reason = await supervisor.stopped;
   reportStop(reason);
@@ -115,11 +120,12 @@ function reportStop(reason: StopReason): void {
   }
 }
 
-function printReady(config: LauncherConfig, startedAtMs: number): void {
+function printReady(config: LauncherConfig, startedAtMs: number, adminKeySource: string): void {
   const gateway = `http://${reachableHost(config.host)}:${config.appPorts.gateway}`;
   say(`ready in ${((Date.now() - startedAtMs) / 1000).toFixed(1)} s: gateway ${gateway}`);
   say(`  try: curl ${gateway}/api/v1/ping`);
-  say(`       curl ${gateway}/health`);
+  say(`       curl -X POST ${gateway}/api/v1/auth/register -H 'content-type: application/json' -d '{}'`);
+  say(`  admin key (for /admin and ops): ${adminKeySource === 'ADMIN_API_KEY' ? 'from ADMIN_API_KEY' : `in ${adminKeySource}`}`);
   say('Ctrl-C stops everything; data stays for the next start');
 }
 
