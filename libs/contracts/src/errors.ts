@@ -8,6 +8,8 @@ export const ErrorCode = {
   unauthorized: 'unauthorized',
   forbidden: 'forbidden',
   notFound: 'not_found',
+  /** The path exists but not for this method (e.g. GET on the stateless MCP endpoint). */
+  methodNotAllowed: 'method_not_allowed',
   rateLimited: 'rate_limited',
   serviceUnavailable: 'service_unavailable',
   internalError: 'internal_error',
@@ -25,6 +27,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   request_in_progress: 409,
   version_conflict: 409,
   idempotency_key_reused: 422,
@@ -42,6 +45,21 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   hold_not_found: 404,
   hold_already_posted: 409,
   hold_already_voided: 409,
+  // Faucet (API.md, "Faucet").
+  ip_rate_limited: 429,
+  already_claimed: 409,
+  has_deposits: 403,
+  faucet_empty: 503,
+  // Escrow (API.md, "Escrow").
+  invalid_description: 400,
+  invalid_counterparty: 400,
+  self_escrow: 400,
+  invalid_timeout: 400,
+  invalid_result_summary: 400,
+  invalid_resolution: 400,
+  counterparty_not_found: 404,
+  invalid_status: 409,
+  escrow_id_reused: 422,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -1,4 +1,6 @@
 import { casinoCommands } from './casino.js';
+import { escrowCommands } from './escrow.js';
+import { faucetCommands } from './faucet.js';
 
 /**
  * Every NATS subject and JetStream stream name, defined once. Handlers and clients use the
@@ -12,10 +14,9 @@ export const commandSubjects = {
   casino: casinoCommands,
   faucet: {
     ping: 'faucet.cmd.ping',
+    ...faucetCommands,
   },
-  escrow: {
-    ping: 'escrow.cmd.ping',
-  },
+  escrow: escrowCommands,
 } as const satisfies Record<ServiceName, Record<string, `${ServiceName}.cmd.${string}`>>;
 
 /** The JetStream stream each service publishes its events to (`<service>.events.>`). */

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { QueryRunner } from 'typeorm';
+import { casinoCommands, casinoErrors, DomainError, ErrorCode, faucetErrors, type AgentView, type ClaimReply } from '@pf/contracts';
+import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
+import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import type { FaucetConfig } from '../config.js';
+import { claimDecider, claimStream, type Claim, type ClaimCommand, type ClaimEvent, type ClaimStatus } from '../domain/claim.js';
+import { decodeClaimEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
+import {
+  addressUsage,
+  forgetAddress,
+  hasDeposited,
+  lockAddress,
+  lockTreasury,
+  recordAddress,
+  type AddressUsage,
+} from '../infrastructure/faucet-tables.js';
+import { FAUCET_EVENT_STORE } from './tokens.js';
+import { TREASURY_ACCOUNT, TreasuryService } from './treasury.service.js';
+
+/** Version conflicts (rare: claims serialize on the treasury row) are retried this often. */
+const MAX_CONFLICT_RETRIES = 10;
+
+interface Decided {
+  status: ClaimStatus;
+  events: ClaimEvent[];
+}
+
+/**
+ * Claims, end to end. The intent is committed before any money moves, and money moves only
+ * by casino's idempotent transfer whose id is the claim id, so there is never money without
+ * a claim; a claim without its money stays pending until a retry or the recovery sweep sends
+ * the same transfer again and records the outcome.
+ */
+@Injectable()
+export class ClaimsService {
+  constructor(
+    @Inject(FAUCET_EVENT_STORE) private readonly store: EventStore,
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext<FaucetConfig>,
+    private readonly treasury: TreasuryService,
+  ) {}
+
+  /** API.md's order: address limit (429), unknown agent (404), then the decider's checks. */
+  async claim(input: { agentId: string; clientIp: string | null }): Promise<ClaimReply> {
+    this.treasury.requireFunded();
+    const clientIp = this.context.config.FAUCET_IP_LIMIT_PER_DAY > 0 ? input.clientIp : null;
+    if (clientIp) this.assertAllowance(await addressUsage(this.store.dataSource, clientIp, input.agentId));
+    await this.context.commands.request<AgentView>(casinoCommands.getAgent, { agentId: input.agentId }, this.context.config.FAUCET_LEDGER_TIMEOUT_MS);
+    const { status, events } = await this.record(input.agentId, clientIp);
+    if (status.status === 'completed') return toReply(status.claim, status.claimedAtMs);
+    if (status.status !== 'pending') throw new Error(`claim of ${input.agentId} is ${status.status} right after the request`);
+    return this.payOut(status.claim, events.length > 0);
+  }
+
+  /** The recovery sweep's entry: sends a pending claim's transfer again and records the outcome. */
+  async resume(claim: Claim): Promise<ClaimReply> {
+    return this.payOut(claim, false);
+  }
+
+  /**
+   * One transaction: the address lock and its re-check (the pre-check ran without a lock),
+   * the treasury lock (budget and clock), the agent's stream and deposits, the decision, the
+   * append (with its inline projection) and the address row.
+   */
+  private record(agentId: string, clientIp: string | null): Promise<Decided> {
+    return this.withConflictRetries(() =>
+      this.store.transaction(async (runner) => {
+        if (clientIp) {
+          await lockAddress(runner, clientIp);
+          this.assertAllowance(await addressUsage(runner, clientIp, agentId));
+        }
+        const treasury = await lockTreasury(runner);
+        const hasDeposits = await hasDeposited(runner, agentId);
+        const command: ClaimCommand = {
+          kind: 'request',
+          claimId: randomUUID(),
+          agentId,
+          amountMicros: this.context.config.FAUCET_CLAIM_USD,
+          nowMs: treasury.nowMs,
+          leaseMs: this.context.config.FAUCET_CLAIM_LEASE_MS,
+        };
+        const decided = await this.decideInTransaction(runner, agentId, command, { hasDeposits, remainingBudgetMicros: treasury.remainingMicros });
+        if (decided.events.length > 0 && clientIp) await recordAddress(runner, command.claimId, clientIp, agentId);
+        return decided;
+      }),
+    );
+  }
+
+  private async payOut(claim: Claim, inFirstRequest: boolean): Promise<ClaimReply> {
+    try {
+      await this.context.commands.request(
+        casinoCommands.transfer,
+        {
+          transferId: claim.claimId,
+          from: TREASURY_ACCOUNT,
+          to: claim.agentId,
+          amountMicros: claim.amountMicros.toString(),
+          reason: 'faucet_claim',
+          service: 'faucet',
+        },
+        this.context.config.FAUCET_LEDGER_TIMEOUT_MS,
+      );
+    } catch (error) {
+      throw await this.transferFailed(claim, error);
+    }
+    const { status } = await this.update(claim.agentId, (nowMs) => ({ kind: 'complete', claimId: claim.claimId, inFirstRequest, nowMs }));
+    if (status.status !== 'completed') throw new Error(`claim ${claim.claimId} is ${status.status} after its transfer`);
+    return toReply(status.claim, status.claimedAtMs);
+  }
+
+  /** Records what a failed transfer means for the claim and returns the error for the caller. */
+  private async transferFailed(claim: Claim, error: unknown): Promise<unknown> {
+    const code = error instanceof DomainError ? error.code : ErrorCode.internalError;
+    if (code === casinoErrors.insufficientBalance) {
+      // The budget reservation should make this impossible: only something else draining the
+      // treasury leads here. The ledger moved nothing, so the claim ends and frees the agent.
+      this.context.logger.error({ claimId: claim.claimId }, 'the ledger refused a reserved faucet claim: the treasury holds less than the budget says');
+      await this.update(claim.agentId, (nowMs) => ({ kind: 'reject', claimId: claim.claimId, nowMs }));
+      return new DomainError(faucetErrors.faucetEmpty, 'the faucet treasury is spent; try again after a refill');
+    }
+    // Whether the transfer ran is unknown: the claim stays pending, marked free for a retry
+    // (best effort: if this fails too, the lease runs out and the sweep takes it).
+    await this.update(claim.agentId, (nowMs) => ({ kind: 'fail_transfer', claimId: claim.claimId, code, nowMs })).catch((failure: unknown) =>
+      this.context.logger.warn({ err: (failure as Error).message, claimId: claim.claimId }, 'could not mark a claim as stalled'),
+    );
+    if (code === ErrorCode.serviceUnavailable || code === ErrorCode.internalError) {
+      return new DomainError(ErrorCode.serviceUnavailable, 'the ledger is not answering; your claim is recorded: retry to complete it', { claim_id: claim.claimId });
+    }
+    this.context.logger.error({ err: (error as Error).message, code, claimId: claim.claimId }, 'the ledger refused a faucet transfer');
+    return error;
+  }
+
+  /** Complete, fail or reject: the treasury lock first, as every claim transaction. */
+  private update(agentId: string, build: (nowMs: number) => ClaimCommand): Promise<Decided> {
+    return this.withConflictRetries(() =>
+      this.store.transaction(async (runner) => {
+        const treasury = await lockTreasury(runner);
+        const command = build(treasury.nowMs);
+        const decided = await this.decideInTransaction(runner, agentId, command, { hasDeposits: false, remainingBudgetMicros: treasury.remainingMicros });
+        if (decided.events.some((event) => event.type === 'claim_rejected')) await forgetAddress(runner, command.claimId);
+        return decided;
+      }),
+    );
+  }
+
+  private async decideInTransaction(
+    runner: QueryRunner,
+    agentId: string,
+    command: ClaimCommand,
+    context: { hasDeposits: boolean; remainingBudgetMicros: bigint },
+  ): Promise<Decided> {
+    const streamId = claimStream(agentId);
+    const history = await this.store.readStream(streamId, { runner });
+    const claim = fold(claimDecider, history.map((event) => decodeClaimEvent(event.type, event.data))).claim;
+    const state = { claim, ...context };
+    const events = claimDecider.decide(command, state);
+    if (events.length > 0) {
+      await this.store.appendInTransaction(
+        runner,
+        streamId,
+        history.length,
+        events.map((event) => ({
+          eventId: randomUUID(),
+          ...encodeFaucetEvent(event),
+          metadata: { service: 'faucet', commandId: command.claimId, correlationId: command.claimId, schemaVersion: 1 },
+        })),
+      );
+    }
+    return { status: events.reduce(claimDecider.evolve, state).claim, events };
+  }
+
+  private assertAllowance(usage: AddressUsage): void {
+    if (usage.claims >= this.context.config.FAUCET_IP_LIMIT_PER_DAY) {
+      throw new DomainError(faucetErrors.ipRateLimited, 'this address has used its faucet claims for the day', { retry_after_seconds: usage.freeInSeconds });
+    }
+  }
+
+  private async withConflictRetries<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isVersionConflict(error) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      }
+    }
+  }
+}
+
+function toReply(claim: Claim, claimedAtMs: number): ClaimReply {
+  return { claimId: claim.claimId, agentId: claim.agentId, amountMicros: claim.amountMicros.toString(), claimedAt: new Date(claimedAtMs).toISOString() };
+}

@@ -1,0 +1,1 @@
+export const FAUCET_EVENT_STORE = Symbol('FAUCET_EVENT_STORE');

@@ -1,0 +1,106 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { casinoCommands, DomainError, ErrorCode, type OperationReply } from '@pf/contracts';
+import { fold, isVersionConflict, nameBasedUuid, type EventStore } from '@pf/event-store';
+import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import type { FaucetConfig } from '../config.js';
+import { nextFunding, TREASURY_STREAM, treasuryDecider, type TreasuryState } from '../domain/treasury.js';
+import { decodeTreasuryEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
+import { BackgroundTask, type NextStep } from './background-task.js';
+import { FAUCET_EVENT_STORE } from './tokens.js';
+
+/** The ledger's name for the faucet's account (casino's system account). */
+export const TREASURY_ACCOUNT = 'faucet_treasury';
+/** Funding rounds one attempt may record; more means replicas disagree on the budget. */
+const MAX_ROUNDS_PER_ATTEMPT = 3;
+const RETRY_INITIAL_MS = 200;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * Funds the treasury from `world` up to FAUCET_BUDGET_USD at start, in the background: casino
+ * may not be up yet, so it retries with a bounded backoff until the ledger confirms. Until
+ * then this instance answers claims with 503 service_unavailable.
+ */
+@Injectable()
+export class TreasuryService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private funded = false;
+  private retryDelayMs = RETRY_INITIAL_MS;
+  private readonly task: BackgroundTask;
+
+  constructor(
+    @Inject(FAUCET_EVENT_STORE) private readonly store: EventStore,
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext<FaucetConfig>,
+  ) {
+    this.task = new BackgroundTask('treasury-funding', context.logger, () => this.fundStep());
+  }
+
+  onApplicationBootstrap(): void {
+    this.task.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.task.stop();
+  }
+
+  isFunded(): boolean {
+    return this.funded;
+  }
+
+  requireFunded(): void {
+    if (!this.funded) {
+      throw new DomainError(ErrorCode.serviceUnavailable, 'the faucet treasury is not funded yet (the ledger has not answered): retry shortly');
+    }
+  }
+
+  /** One attempt; the task retries it until the treasury holds the configured budget. */
+  private async fundStep(): Promise<NextStep> {
+    try {
+      await this.fundToBudget();
+      this.funded = true;
+      this.context.logger.info({ budgetMicros: this.context.config.FAUCET_BUDGET_USD.toString() }, 'faucet treasury funded');
+      return 'done';
+    } catch (error) {
+      const delayMs = this.retryDelayMs;
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+      const code = (error as { code?: string }).code;
+      const log = code === ErrorCode.serviceUnavailable ? this.context.logger.warn : this.context.logger.error;
+      log.call(this.context.logger, { err: (error as Error).message, code, retryInMs: delayMs }, 'faucet treasury funding failed, retrying');
+      return { againInMs: delayMs };
+    }
+  }
+
+  /**
+   * Sends the next funding round (an idempotent ledger transfer with a fixed id), then records
+   * it. A crash between the two resends the same round at the next start; another replica
+   * recording it first is an idempotent replay (the event id derives from the transfer id).
+   */
+  private async fundToBudget(): Promise<void> {
+    for (let pass = 1; pass <= MAX_ROUNDS_PER_ATTEMPT; pass += 1) {
+      const history = await this.store.readStream(TREASURY_STREAM);
+      const state: TreasuryState = fold(treasuryDecider, history.map((event) => decodeTreasuryEvent(event.type, event.data)));
+      const next = nextFunding(state, this.context.config.FAUCET_BUDGET_USD);
+      if (!next) return;
+      const reply = await this.context.commands.request<OperationReply>(
+        casinoCommands.transfer,
+        { transferId: next.transferId, from: 'world', to: TREASURY_ACCOUNT, amountMicros: next.amountMicros.toString(), reason: 'faucet_funding', service: 'faucet' },
+        this.context.config.FAUCET_LEDGER_TIMEOUT_MS,
+      );
+      if (BigInt(reply.amountMicros) !== next.amountMicros) throw new Error(`funding ${next.transferId}: the ledger moved ${reply.amountMicros}, expected ${next.amountMicros}`);
+      const events = treasuryDecider.decide({ kind: 'record_funding', ...next }, state);
+      try {
+        await this.store.append(
+          TREASURY_STREAM,
+          history.length,
+          events.map((event) => ({
+            eventId: nameBasedUuid(`faucet-treasury/${event.transferId}`),
+            ...encodeFaucetEvent(event),
+            metadata: { service: 'faucet', commandId: event.transferId, schemaVersion: 1 },
+          })),
+        );
+      } catch (error) {
+        // Another replica recorded a round meanwhile: read again and see what is left.
+        if (!isVersionConflict(error)) throw error;
+      }
+    }
+    throw new Error(`the treasury is still below the budget after ${MAX_ROUNDS_PER_ATTEMPT} funding rounds`);
+  }
+}
