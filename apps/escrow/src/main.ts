@@ -1,12 +1,13 @@
 import { main, readSystemVersion } from '@pf/platform';
 import { escrowConfigSchema } from './config.js';
 import { EscrowModule } from './escrow.module.js';
+import { escrowMigrations } from './infrastructure/migrations.js';
 
 main({
   name: 'escrow',
   version: readSystemVersion(),
   configSchema: escrowConfigSchema,
-  migrations: [],
+  migrations: escrowMigrations,
   rootModule: () => EscrowModule,
   http: (config) => ({ port: config.PORT }),
 });

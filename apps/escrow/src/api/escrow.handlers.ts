@@ -1,0 +1,80 @@
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import {
+  completeEscrowCommandSchema,
+  createEscrowCommandSchema,
+  declineEscrowCommandSchema,
+  disputeEscrowCommandSchema,
+  escrowCommands,
+  getEscrowCommandSchema,
+  listEscrowsCommandSchema,
+  parseOrThrow as parse,
+  releaseEscrowCommandSchema,
+  resolveEscrowCommandSchema,
+  type EscrowListReply,
+  type EscrowStatsReply,
+  type EscrowView,
+} from '@pf/contracts';
+import { EscrowQueriesService } from '../application/escrow-queries.service.js';
+import { EscrowService } from '../application/escrow.service.js';
+
+/** Escrow's command handlers: validate the payload, call one application service, reply. */
+@Controller()
+export class EscrowHandlers {
+  constructor(
+    private readonly escrows: EscrowService,
+    private readonly queries: EscrowQueriesService,
+  ) {}
+
+  @MessagePattern(escrowCommands.create)
+  create(@Payload() payload: unknown): Promise<EscrowView> {
+    const { referralCode: _ignored, ...input } = parse(createEscrowCommandSchema, payload);
+    return this.escrows.create(input);
+  }
+
+  @MessagePattern(escrowCommands.complete)
+  complete(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, resultSummary, commandId } = parse(completeEscrowCommandSchema, payload);
+    return this.escrows.complete(escrowId, actorId, resultSummary ?? null, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.release)
+  release(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, commandId } = parse(releaseEscrowCommandSchema, payload);
+    return this.escrows.release(escrowId, actorId, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.decline)
+  decline(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, commandId } = parse(declineEscrowCommandSchema, payload);
+    return this.escrows.decline(escrowId, actorId, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.dispute)
+  dispute(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, reason, commandId } = parse(disputeEscrowCommandSchema, payload);
+    return this.escrows.dispute(escrowId, actorId, reason ?? null, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.resolve)
+  resolve(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, outcome, counterpartyShareBps, commandId } = parse(resolveEscrowCommandSchema, payload);
+    return this.escrows.resolve(escrowId, outcome, counterpartyShareBps ?? null, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.get)
+  get(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, viewerId } = parse(getEscrowCommandSchema, payload);
+    return this.queries.get(escrowId, viewerId);
+  }
+
+  @MessagePattern(escrowCommands.list)
+  list(@Payload() payload: unknown): Promise<EscrowListReply> {
+    return this.queries.list(parse(listEscrowsCommandSchema, payload));
+  }
+
+  @MessagePattern(escrowCommands.stats)
+  stats(): Promise<EscrowStatsReply> {
+    return this.queries.stats();
+  }
+}

@@ -1,0 +1,188 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  casinoCommands,
+  casinoErrors,
+  DomainError,
+  ErrorCode,
+  ESCROW_ID_PATTERN,
+  ESCROW_LIMITS,
+  type EscrowView,
+  type ResolutionOutcome,
+} from '@pf/contracts';
+import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import { escrowPolicy, type EscrowConfig } from '../config.js';
+import { validateOpen, type EscrowCommand, type OpenEscrow } from '../domain/escrow.js';
+import type { Decision, EscrowRepository, ExecuteOptions, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { AgentDirectory } from './agent-directory.js';
+import { EscrowQueriesService } from './escrow-queries.service.js';
+import { SettlementService } from './settlement.service.js';
+import { ESCROW_REPOSITORY } from './tokens.js';
+
+/** Refusals of a hold that mean "no": recorded as the escrow's rejection. Anything else may succeed on retry. */
+const FINAL_HOLD_REFUSALS: ReadonlySet<string> = new Set([casinoErrors.insufficientBalance, casinoErrors.accountNotFound]);
+
+export interface CreateEscrowInput {
+  escrowId?: string;
+  creatorId: string;
+  counterpartyId: string;
+  amountMicros: bigint;
+  description: string;
+  timeoutMs?: number;
+}
+
+type HoldOutcome = Extract<EscrowCommand, { kind: 'record_hold' }>;
+
+/**
+ * The escrow's write side: the create saga (opened → casino hold → funded | rejected), the
+ * parties' actions and the operator's resolution. Each decision is recorded first, with the
+ * settlement it owes in the outbox, and then carried out on casino at once; if casino is away
+ * the sweeper finishes it (see TimeoutSaga).
+ */
+@Injectable()
+export class EscrowService {
+  private readonly holdTimeoutMs: number;
+
+  constructor(
+    @Inject(ESCROW_REPOSITORY) private readonly repository: EscrowRepository,
+    @Inject(CONFIG) private readonly config: EscrowConfig,
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
+    private readonly agents: AgentDirectory,
+    private readonly settlements: SettlementService,
+    private readonly queries: EscrowQueriesService,
+  ) {
+    // Shorter than the recovery delay, so the sweep never re-sends a hold that create still awaits.
+    this.holdTimeoutMs = Math.min(3_000, Math.floor(config.ESCROW_RECOVERY_AFTER_MS / 2));
+  }
+
+  async create(input: CreateEscrowInput): Promise<EscrowView> {
+    const open: OpenEscrow = {
+      kind: 'open',
+      escrowId: input.escrowId ?? newEscrowId(),
+      creatorId: input.creatorId,
+      counterpartyId: input.counterpartyId.trim(),
+      amountMicros: input.amountMicros,
+      description: input.description.trim(),
+      timeoutMs: input.timeoutMs ?? ESCROW_LIMITS.defaultTimeoutMs,
+      referrerId: null,
+      policy: escrowPolicy(this.config),
+    };
+    // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
+    validateOpen(open);
+    const [referrerId] = await Promise.all([this.agents.referrerOf(open.creatorId), this.agents.counterparty(open.counterpartyId)]);
+    const opened = await this.repository.execute(open.escrowId, { ...open, referrerId });
+    let decision = opened;
+    if (opened.state.status === 'opened') {
+      const outcome = await this.placeHold(open.escrowId, open.creatorId, open.amountMicros);
+      if (!outcome) throw this.fundingPending(open.escrowId);
+      decision = await this.recordHold(open.escrowId, outcome);
+    }
+    if (decision.state.status === 'rejected') throw rejectionOf(decision.history.find((event) => event.type === 'rejected')?.data ?? {});
+    return this.queries.afterCommand(open.escrowId, decision.history);
+  }
+
+  /**
+   * Sends the hold (id = escrow id, so a retry can never lock twice). Returns the outcome to
+   * record, or null when casino did not answer and the outcome is still unknown.
+   */
+  async placeHold(escrowId: string, creatorId: string, amountMicros: bigint): Promise<HoldOutcome | null> {
+    try {
+      await this.context.commands.request(
+        casinoCommands.hold,
+        { holdId: escrowId, from: creatorId, amountMicros: amountMicros.toString(), reason: 'escrow', service: 'escrow' },
+        this.holdTimeoutMs,
+      );
+      return { kind: 'record_hold', outcome: 'held' };
+    } catch (error) {
+      if (!(error instanceof DomainError) || !FINAL_HOLD_REFUSALS.has(error.code)) {
+        this.context.logger.warn({ escrowId, err: (error as Error).message }, 'hold outcome unknown; the recovery sweep will finish it');
+        return null;
+      }
+      const available = error.details?.available_micros;
+      return {
+        kind: 'record_hold',
+        outcome: 'refused',
+        code: error.code,
+        message: error.message,
+        availableMicros: typeof available === 'string' ? BigInt(available) : null,
+      };
+    }
+  }
+
+  /** Records the hold's outcome and carries out a compensation (a late hold on a rejected escrow). */
+  async recordHold(escrowId: string, outcome: HoldOutcome): Promise<Decision> {
+    const decision = await this.repository.execute(escrowId, outcome);
+    if (decision.settlement) await this.settlements.carryOut(decision.settlement).catch(() => undefined);
+    return decision;
+  }
+
+  complete(escrowId: string, actorId: string, resultSummary: string | null, options: ExecuteOptions): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'complete', actorId, resultSummary }, options);
+  }
+
+  release(escrowId: string, actorId: string, options: ExecuteOptions): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'release', actorId }, options);
+  }
+
+  decline(escrowId: string, actorId: string, options: ExecuteOptions): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'decline', actorId }, options);
+  }
+
+  dispute(escrowId: string, actorId: string, reason: string | null, options: ExecuteOptions): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'dispute', actorId, reason }, options);
+  }
+
+  resolve(escrowId: string, outcome: ResolutionOutcome, counterpartyShareBps: number | null, options: ExecuteOptions): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'resolve', outcome, counterpartyShareBps }, options);
+  }
+
+  private async act(escrowId: string, command: EscrowCommand, options: ExecuteOptions): Promise<EscrowView> {
+    if (!ESCROW_ID_PATTERN.test(escrowId)) throw new DomainError(ErrorCode.notFound, 'no such escrow');
+    const decision = await this.repository.execute(escrowId, command, options);
+    if (decision.settlement) {
+      await this.settle(escrowId, decision, decision.settlement);
+    } else if (decision.replayed) {
+      // The first run of this command may have found casino away: finish its settlement now.
+      const pending = await this.settlements.pendingFor(escrowId);
+      if (pending) await this.settle(escrowId, decision, pending);
+    }
+    return this.queries.afterCommand(escrowId, decision.history);
+  }
+
+  /** Carries out the decision on casino now; if casino is away the decision stands and the sweep pays. */
+  private async settle(escrowId: string, decision: Decision, order: SettlementOrder): Promise<void> {
+    try {
+      await this.settlements.carryOut(order);
+    } catch (error) {
+      if (error instanceof DomainError && error.code === ErrorCode.serviceUnavailable) {
+        throw new DomainError(
+          ErrorCode.serviceUnavailable,
+          `escrow ${escrowId} is ${decision.state.status}; the ledger is unavailable, so the money moves automatically when it is back. Retrying with the same Idempotency-Key is safe.`,
+          { escrow_id: escrowId, status: decision.state.status },
+        );
+      }
+      throw error;
+    }
+  }
+
+  private fundingPending(escrowId: string): DomainError {
+    return new DomainError(
+      ErrorCode.serviceUnavailable,
+      `the ledger did not answer; escrow ${escrowId} is recorded and will be funded or cancelled automatically within seconds of the ledger being back. Retry with the same Idempotency-Key to get the outcome.`,
+      { escrow_id: escrowId },
+    );
+  }
+}
+
+export function newEscrowId(): string {
+  return `esc_${randomBytes(8).toString('hex')}`;
+}
+
+/** The refusal recorded in a `rejected` event, as the error the creator sees (402 with the balance). */
+function rejectionOf(rejected: Record<string, unknown>): DomainError {
+  const code = typeof rejected.code === 'string' ? rejected.code : casinoErrors.insufficientBalance;
+  const available = rejected.availableMicros;
+  return new DomainError(code, typeof rejected.message === 'string' ? rejected.message : 'the hold was refused', {
+    ...(typeof available === 'string' ? { available_micros: available } : {}),
+  });
+}

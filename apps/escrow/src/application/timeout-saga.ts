@@ -1,0 +1,183 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { EventStore } from '@pf/event-store';
+import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import type { EscrowConfig } from '../config.js';
+import type { EscrowRepository, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { EscrowService } from './escrow.service.js';
+import { forEachLimited, SettlementService } from './settlement.service.js';
+import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './tokens.js';
+
+/** Stuck holds finished per pass. */
+const RECOVERY_BATCH_SIZE = 100;
+/** Outbox rows retried per pass. */
+const SETTLEMENT_BATCH_SIZE = 500;
+/** Log a failing pass the first time and then every this many passes (Postgres down for a while). */
+const FAILURE_LOG_EVERY = 30;
+
+interface Claim {
+  ids: string[];
+}
+
+export interface SweepStats {
+  passes: number;
+  expired: number;
+  recovered: number;
+  settled: number;
+  failedPasses: number;
+}
+
+/**
+ * The escrow's background work, every ESCROW_SWEEP_INTERVAL_MS (and at start):
+ * 1. Deadlines (the timeout saga): due rows (`due_at <= now()`, the database's clock) are claimed
+ *    with FOR UPDATE SKIP LOCKED together with their escrow rows, so replicas and concurrent
+ *    commands never process one twice; each becomes a `refunded` (funded) or `released`
+ *    (completed) event in the same transaction that deletes the deadline. A crash rolls the
+ *    batch back and the next pass redoes it: exactly once.
+ * 2. Recovery of creates cut off between `opened` and the hold's outcome: the same hold is sent
+ *    again (idempotent on the escrow id) and its outcome recorded.
+ * 3. The settlement outbox: casino posts and voids not yet confirmed are sent again.
+ */
+@Injectable()
+export class TimeoutSaga {
+  readonly stats: SweepStats = { passes: 0, expired: 0, recovered: 0, settled: 0, failedPasses: 0 };
+  private readonly claimSql: string;
+  private running?: Promise<void>;
+  private stopping = false;
+  private wakeSleeper?: () => void;
+
+  constructor(
+    @Inject(ESCROW_REPOSITORY) private readonly repository: EscrowRepository,
+    @Inject(ESCROW_EVENT_STORE) private readonly store: EventStore,
+    @Inject(CONFIG) private readonly config: EscrowConfig,
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
+    private readonly escrows: EscrowService,
+    private readonly settlements: SettlementService,
+  ) {
+    const schema = store.schema;
+    this.claimSql = `
+      SELECT d.escrow_id FROM ${schema}.deadlines d JOIN ${schema}.escrows e ON e.escrow_id = d.escrow_id
+      WHERE d.due_at <= now() AND d.escrow_id <> ALL($2::text[]) ORDER BY d.due_at LIMIT $1
+      FOR UPDATE OF d, e SKIP LOCKED`;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.running = this.loop();
+  }
+
+  /** Lets the pass in progress finish (its transaction commits or rolls back) and stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeSleeper?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** One full pass; exposed for tests and the benchmark. */
+  async sweepOnce(): Promise<void> {
+    await this.expireDue();
+    await this.recoverOpened();
+    this.stats.settled += await this.settlements.retryDue(SETTLEMENT_BATCH_SIZE, this.config.ESCROW_SETTLE_CONCURRENCY);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.sweepOnce();
+        this.stats.passes += 1;
+      } catch (error) {
+        this.stats.failedPasses += 1;
+        if (this.stats.failedPasses % FAILURE_LOG_EVERY === 1) {
+          this.context.logger.warn({ err: (error as Error).message, failedPasses: this.stats.failedPasses }, 'escrow sweep failed; retrying');
+        }
+      }
+      await this.sleep(this.config.ESCROW_SWEEP_INTERVAL_MS);
+    }
+  }
+
+  /**
+   * Workers claim batches side by side until no due deadline is left unclaimed. A batch that
+   * fails (one bad escrow rolls back its whole transaction) is redone one escrow at a time, so
+   * a single failing escrow is logged and skipped for this pass instead of holding up the rest.
+   */
+  private async expireDue(): Promise<void> {
+    const failed = new Set<string>();
+    const workers = Array.from({ length: this.config.ESCROW_SWEEP_WORKERS }, async () => {
+      let settling: Promise<void> = Promise.resolve();
+      let batchSize = this.config.ESCROW_SWEEP_BATCH_SIZE;
+      while (!this.stopping) {
+        const claim: Claim = { ids: [] };
+        let orders: SettlementOrder[];
+        try {
+          orders = await this.expireBatch(batchSize, [...failed], claim);
+        } catch (error) {
+          if (batchSize === 1) {
+            for (const id of claim.ids) failed.add(id);
+            this.context.logger.error({ escrowIds: claim.ids, err: (error as Error).message }, 'could not expire an escrow; skipped this pass');
+          }
+          if (claim.ids.length === 0) throw error;
+          batchSize = 1;
+          continue;
+        }
+        this.stats.expired += claim.ids.length;
+        // Pay the previous batch before starting on the next one: bounded casino work in flight.
+        await settling;
+        settling = this.settleAll(orders);
+        if (claim.ids.length < batchSize && batchSize === this.config.ESCROW_SWEEP_BATCH_SIZE) break;
+        if (claim.ids.length === 0) break;
+      }
+      await settling;
+    });
+    await Promise.all(workers);
+  }
+
+  private async expireBatch(limit: number, excluded: string[], claim: Claim): Promise<SettlementOrder[]> {
+    return this.store.transaction(async (runner) => {
+      const rows: Array<{ escrow_id: string }> = await runner.query(this.claimSql, [limit, excluded]);
+      claim.ids = rows.map((row) => row.escrow_id);
+      if (rows.length === 0) return [];
+      const streams = await this.repository.readStreams(runner, claim.ids);
+      const orders: SettlementOrder[] = [];
+      for (const id of claim.ids) {
+        const decision = await this.repository.decideAndAppend(runner, id, streams.get(id)!, { kind: 'expire' });
+        if (decision.events.length === 0) this.context.logger.error({ escrowId: id, status: decision.state.status }, 'a deadline on an escrow that cannot time out');
+        if (decision.settlement) orders.push(decision.settlement);
+      }
+      return orders;
+    });
+  }
+
+  /** Casino calls for decisions just committed; failures stay in the outbox for the retry pass. */
+  private settleAll(orders: readonly SettlementOrder[]): Promise<void> {
+    return forEachLimited(orders, this.config.ESCROW_SETTLE_CONCURRENCY, (order) => this.settlements.carryOut(order).catch(() => undefined));
+  }
+
+  private async recoverOpened(): Promise<void> {
+    const rows: Array<{ escrow_id: string; creator_id: string; amount_micros: string }> = await this.store.dataSource.query(
+      `SELECT escrow_id, creator_id, amount_micros FROM ${this.store.schema}.escrows
+       WHERE status = 'opened' AND created_at < now() - $1 * interval '1 millisecond'
+       ORDER BY created_at LIMIT $2`,
+      [this.config.ESCROW_RECOVERY_AFTER_MS, RECOVERY_BATCH_SIZE],
+    );
+    await forEachLimited(rows, this.config.ESCROW_SETTLE_CONCURRENCY, async (row) => {
+      const outcome = await this.escrows.placeHold(row.escrow_id, row.creator_id, BigInt(row.amount_micros));
+      if (!outcome) return;
+      await this.escrows.recordHold(row.escrow_id, outcome);
+      this.stats.recovered += 1;
+      this.context.logger.info({ escrowId: row.escrow_id, outcome: outcome.outcome }, 'recovered an escrow cut off before its hold was recorded');
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleeper = done;
+    });
+  }
+}

@@ -1,0 +1,2 @@
+export const ESCROW_EVENT_STORE = Symbol('ESCROW_EVENT_STORE');
+export const ESCROW_REPOSITORY = Symbol('ESCROW_REPOSITORY');

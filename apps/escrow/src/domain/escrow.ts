@@ -1,0 +1,396 @@
+import {
+  AGENT_ID_PATTERN,
+  DomainError,
+  ErrorCode,
+  ESCROW_LIMITS,
+  escrowErrors,
+  HOUSE_REVENUE_ACCOUNT,
+  type EscrowStatus,
+  type ResolutionOutcome,
+} from '@pf/contracts';
+import type { Decider } from '@pf/event-store';
+import { basisPointsOf, BPS_PER_WHOLE, releaseSplit, splitByBasisPoints } from '@pf/money';
+
+/**
+ * The escrow aggregate, one stream per escrow. Pure: no clock, no I/O. Time enters only as the
+ * events' recorded times (the database's clock), and "a deadline has passed" is decided by the
+ * sweeper's query (`due_at <= now()`), so `expire` here only says what a passed deadline means.
+ *
+ * Every decision that moves money is recorded first (released, refunded, declined, resolved,
+ * carrying the exact split); the casino post or void that carries it out follows from the
+ * settlement outbox and is idempotent on the escrow id (see docs/events.md).
+ */
+
+/** Escrow settings that come from configuration, passed in with the command. */
+export interface EscrowPolicy {
+  commissionBps: number;
+  minTimeoutMs: number;
+  maxTimeoutMs: number;
+  minAmountMicros: bigint;
+}
+
+export interface OpenEscrow {
+  kind: 'open';
+  escrowId: string;
+  creatorId: string;
+  counterpartyId: string;
+  amountMicros: bigint;
+  description: string;
+  timeoutMs: number;
+  /** The creator's referrer (from casino), fixed when the escrow opens. */
+  referrerId: string | null;
+  policy: EscrowPolicy;
+}
+
+export type EscrowCommand =
+  | OpenEscrow
+  | { kind: 'record_hold'; outcome: 'held' }
+  | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
+  | { kind: 'complete'; actorId: string; resultSummary: string | null }
+  | { kind: 'release'; actorId: string }
+  | { kind: 'decline'; actorId: string }
+  | { kind: 'dispute'; actorId: string; reason: string | null }
+  | { kind: 'expire' }
+  | { kind: 'resolve'; outcome: ResolutionOutcome; counterpartyShareBps: number | null };
+
+/** Where the money of a post goes; every part ≥ 0 and the parts sum to the amount exactly. */
+export interface Payout {
+  counterpartyMicros: bigint;
+  commissionMicros: bigint;
+  houseMicros: bigint;
+  referrerMicros: bigint;
+  referrerId: string | null;
+  creatorMicros: bigint;
+}
+
+export type EscrowEvent =
+  | {
+      type: 'opened';
+      escrowId: string;
+      creatorId: string;
+      counterpartyId: string;
+      amountMicros: bigint;
+      commissionBps: number;
+      referrerId: string | null;
+      description: string;
+      timeoutMs: number;
+    }
+  | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
+  | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
+  | { type: 'completed'; escrowId: string; by: string; resultSummary: string | null }
+  | { type: 'disputed'; escrowId: string; by: string; reason: string | null }
+  | { type: 'released'; escrowId: string; by: string | null; trigger: 'creator' | 'timeout'; amountMicros: bigint; payout: Payout }
+  | { type: 'refunded'; escrowId: string; trigger: 'timeout'; amountMicros: bigint }
+  | { type: 'declined'; escrowId: string; by: string; amountMicros: bigint }
+  | { type: 'resolved'; escrowId: string; outcome: ResolutionOutcome; counterpartyShareBps: number; amountMicros: bigint; payout: Payout | null };
+
+export type EscrowEventType = EscrowEvent['type'];
+
+export interface EscrowFacts {
+  escrowId: string;
+  creatorId: string;
+  counterpartyId: string;
+  amountMicros: bigint;
+  commissionBps: number;
+  referrerId: string | null;
+  description: string;
+  timeoutMs: number;
+  resultSummary: string | null;
+  payout: Payout | null;
+}
+
+export type EscrowState = { status: 'none' } | ({ status: EscrowStatus } & EscrowFacts);
+
+const FORBIDDEN_MESSAGE = 'only a party to this escrow with the right role may do this';
+
+export const escrowDecider: Decider<EscrowCommand, EscrowEvent, EscrowState> = {
+  initialState: () => ({ status: 'none' }),
+  decide: (command, state) => {
+    const events = decideCommand(command, state);
+    for (const event of events) assertConserved(event);
+    return events;
+  },
+  evolve,
+};
+
+function decideCommand(command: EscrowCommand, state: EscrowState): EscrowEvent[] {
+  switch (command.kind) {
+    case 'open':
+      return decideOpen(command, state);
+    case 'record_hold':
+      return decideHoldOutcome(command, state);
+    case 'expire':
+      return decideExpire(state);
+    case 'resolve':
+      return decideResolve(command, requireEscrow(state));
+    default:
+      return decideAction(command, requireEscrow(state));
+  }
+}
+
+/** Validation order follows API.md's list of create errors; nothing is recorded on a refusal. */
+export function validateOpen(command: OpenEscrow): void {
+  const { policy } = command;
+  if (command.amountMicros < policy.minAmountMicros) {
+    throw new DomainError(ErrorCode.invalidAmount, `amount_usd is below the minimum of ${Number(policy.minAmountMicros) / 1e6}`);
+  }
+  const chars = [...command.description].length;
+  if (chars < ESCROW_LIMITS.minDescriptionChars || chars > ESCROW_LIMITS.maxDescriptionChars) {
+    throw new DomainError(
+      escrowErrors.invalidDescription,
+      `description must have ${ESCROW_LIMITS.minDescriptionChars} to ${ESCROW_LIMITS.maxDescriptionChars} characters`,
+    );
+  }
+  if (!AGENT_ID_PATTERN.test(command.counterpartyId)) {
+    throw new DomainError(escrowErrors.invalidCounterparty, 'counterparty_agent_id must be an agent id (ag_ + 12 hex)');
+  }
+  if (command.counterpartyId === command.creatorId) throw new DomainError(escrowErrors.selfEscrow, 'an agent cannot open an escrow with itself');
+  if (!Number.isSafeInteger(command.timeoutMs) || command.timeoutMs < policy.minTimeoutMs || command.timeoutMs > policy.maxTimeoutMs) {
+    throw new DomainError(
+      escrowErrors.invalidTimeout,
+      `timeout_hours must be between ${policy.minTimeoutMs / 3_600_000} and ${policy.maxTimeoutMs / 3_600_000}`,
+    );
+  }
+  if (!Number.isSafeInteger(policy.commissionBps) || policy.commissionBps < 0 || policy.commissionBps > 10_000) {
+    throw new Error(`commission must be 0..10000 basis points, got ${policy.commissionBps}`);
+  }
+}
+
+function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
+  validateOpen(command);
+  const opened: EscrowEvent = {
+    type: 'opened',
+    escrowId: command.escrowId,
+    creatorId: command.creatorId,
+    counterpartyId: command.counterpartyId,
+    amountMicros: command.amountMicros,
+    commissionBps: command.policy.commissionBps,
+    referrerId: command.referrerId === command.creatorId ? null : command.referrerId,
+    description: command.description,
+    timeoutMs: command.timeoutMs,
+  };
+  if (state.status === 'none') return [opened];
+  // A retried create (same caller-chosen id): the same escrow again decides nothing new.
+  const same =
+    state.creatorId === opened.creatorId &&
+    state.counterpartyId === opened.counterpartyId &&
+    state.amountMicros === opened.amountMicros &&
+    state.description === opened.description &&
+    state.timeoutMs === opened.timeoutMs;
+  if (same) return [];
+  throw new DomainError(escrowErrors.escrowIdReused, `escrow ${command.escrowId} already exists with other terms`);
+}
+
+function decideHoldOutcome(command: Extract<EscrowCommand, { kind: 'record_hold' }>, state: EscrowState): EscrowEvent[] {
+  if (state.status === 'none') throw new Error('a hold outcome for an escrow that was never opened');
+  // Only the first outcome counts; a later one (a retried hold racing the recovery sweep) is
+  // ignored here and reconciled by the caller (a hold placed after a rejection is voided).
+  if (state.status !== 'opened') return [];
+  if (command.outcome === 'held') return [{ type: 'funded', escrowId: state.escrowId, holdId: state.escrowId, amountMicros: state.amountMicros }];
+  return [{ type: 'rejected', escrowId: state.escrowId, code: command.code, message: command.message, availableMicros: command.availableMicros }];
+}
+
+function decideExpire(state: EscrowState): EscrowEvent[] {
+  if (state.status === 'funded') return [{ type: 'refunded', escrowId: state.escrowId, trigger: 'timeout', amountMicros: state.amountMicros }];
+  if (state.status === 'completed') {
+    return [{ type: 'released', escrowId: state.escrowId, by: null, trigger: 'timeout', amountMicros: state.amountMicros, payout: releasePayout(state) }];
+  }
+  // Disputed escrows wait for an operator; settled ones have nothing left to do.
+  return [];
+}
+
+type Action = Extract<EscrowCommand, { kind: 'complete' | 'release' | 'decline' | 'dispute' }>;
+type Escrow = Exclude<EscrowState, { status: 'none' }>;
+
+function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
+  // Role first, status second: an outsider learns nothing about the escrow's state.
+  requireRole(command, escrow);
+  switch (command.kind) {
+    case 'complete':
+      requireStatus(escrow, ['funded']);
+      requireSummarySize(command.resultSummary);
+      return [{ type: 'completed', escrowId: escrow.escrowId, by: command.actorId, resultSummary: command.resultSummary }];
+    case 'release':
+      requireStatus(escrow, ['funded', 'completed']);
+      return [
+        { type: 'released', escrowId: escrow.escrowId, by: command.actorId, trigger: 'creator', amountMicros: escrow.amountMicros, payout: releasePayout(escrow) },
+      ];
+    case 'decline':
+      requireStatus(escrow, ['funded']);
+      return [{ type: 'declined', escrowId: escrow.escrowId, by: command.actorId, amountMicros: escrow.amountMicros }];
+    case 'dispute':
+      requireStatus(escrow, ['funded', 'completed']);
+      return [{ type: 'disputed', escrowId: escrow.escrowId, by: command.actorId, reason: command.reason }];
+  }
+}
+
+function decideResolve(command: Extract<EscrowCommand, { kind: 'resolve' }>, escrow: Escrow): EscrowEvent[] {
+  requireStatus(escrow, ['disputed']);
+  const shareBps = shareOf(command);
+  const payout = command.outcome === 'refund' ? null : splitPayout(escrow, shareBps);
+  return [{ type: 'resolved', escrowId: escrow.escrowId, outcome: command.outcome, counterpartyShareBps: shareBps, amountMicros: escrow.amountMicros, payout }];
+}
+
+function shareOf(command: Extract<EscrowCommand, { kind: 'resolve' }>): number {
+  if (command.outcome === 'release') return 10_000;
+  if (command.outcome === 'refund') return 0;
+  const share = command.counterpartyShareBps;
+  if (share === null || !Number.isSafeInteger(share) || share < 0 || share > 10_000) {
+    throw new DomainError(escrowErrors.invalidResolution, 'a split needs counterparty_share_bps between 0 and 10000');
+  }
+  return share;
+}
+
+/** A full release: the counterparty gets amount - commission; the commission is shared. */
+export function releasePayout(escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>): Payout {
+  const split = releaseSplit(escrow.amountMicros, escrow.commissionBps, escrow.referrerId !== null);
+  return {
+    counterpartyMicros: split.counterpartyMicros,
+    commissionMicros: split.commissionMicros,
+    houseMicros: split.houseMicros,
+    referrerMicros: split.referrerMicros,
+    referrerId: escrow.referrerId,
+    creatorMicros: 0n,
+  };
+}
+
+/**
+ * An operator's split: `shareBps` of the amount is released to the counterparty, with the
+ * commission taken on that released part only; the rest goes back to the creator.
+ */
+export function splitPayout(escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>, shareBps: number): Payout {
+  const [releasedMicros, returnedMicros] = splitByBasisPoints(escrow.amountMicros, [shareBps, Number(BPS_PER_WHOLE) - shareBps]);
+  const released = releasePayout({ ...escrow, amountMicros: releasedMicros! });
+  return { ...released, creatorMicros: returnedMicros! };
+}
+
+/** What create promises: commission and net on a full release. */
+export function promisedCommission(amountMicros: bigint, commissionBps: number): bigint {
+  return basisPointsOf(amountMicros, commissionBps);
+}
+
+function requireEscrow(state: EscrowState): Escrow {
+  // A rejected escrow never existed for the API: its hold was refused.
+  if (state.status === 'none' || state.status === 'rejected') throw new DomainError(ErrorCode.notFound, 'no such escrow');
+  return state;
+}
+
+function requireRole(command: Action, escrow: Escrow): void {
+  const allowed =
+    command.kind === 'release'
+      ? command.actorId === escrow.creatorId
+      : command.kind === 'dispute'
+        ? command.actorId === escrow.creatorId || command.actorId === escrow.counterpartyId
+        : command.actorId === escrow.counterpartyId;
+  if (!allowed) throw new DomainError(ErrorCode.forbidden, FORBIDDEN_MESSAGE);
+}
+
+function requireStatus(escrow: Escrow, allowed: readonly EscrowStatus[]): void {
+  if (!allowed.includes(escrow.status)) {
+    throw new DomainError(escrowErrors.invalidStatus, `escrow is ${escrow.status}; this needs ${allowed.join(' or ')}`, { status: escrow.status });
+  }
+}
+
+function requireSummarySize(summary: string | null): void {
+  if (summary !== null && Buffer.byteLength(summary, 'utf8') > ESCROW_LIMITS.maxResultSummaryBytes) {
+    throw new DomainError(escrowErrors.invalidResultSummary, `result_summary must be at most ${ESCROW_LIMITS.maxResultSummaryBytes} bytes`);
+  }
+}
+
+/** Invariant: a payout never creates or loses a micro-dollar, and no part is negative. */
+function assertConserved(event: EscrowEvent): void {
+  if (event.type !== 'released' && event.type !== 'resolved') return;
+  const payout = event.payout;
+  if (!payout) return;
+  const parts = [payout.counterpartyMicros, payout.houseMicros, payout.referrerMicros, payout.creatorMicros];
+  const total = parts.reduce((sum, part) => sum + part, 0n);
+  if (total !== event.amountMicros || parts.some((part) => part < 0n) || payout.houseMicros + payout.referrerMicros !== payout.commissionMicros) {
+    throw new Error(`escrow ${event.escrowId}: payout does not conserve ${event.amountMicros} micros`);
+  }
+  if (payout.referrerMicros > 0n && payout.referrerId === null) throw new Error(`escrow ${event.escrowId}: referral share without a referrer`);
+}
+
+export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
+  if (event.type === 'opened') {
+    const { type: _type, ...facts } = event;
+    return { status: 'opened', ...facts, resultSummary: null, payout: null };
+  }
+  if (state.status === 'none') throw new Error(`escrow event ${event.type} before opened`);
+  switch (event.type) {
+    case 'funded':
+      return { ...state, status: 'funded' };
+    case 'rejected':
+      return { ...state, status: 'rejected' };
+    case 'completed':
+      return { ...state, status: 'completed', resultSummary: event.resultSummary };
+    case 'disputed':
+      return { ...state, status: 'disputed' };
+    case 'released':
+      return { ...state, status: 'released', payout: event.payout };
+    case 'refunded':
+    case 'declined':
+      return { ...state, status: 'refunded' };
+    case 'resolved':
+      return { ...state, status: statusAfterResolution(event.outcome), payout: event.payout };
+  }
+}
+
+export function statusAfterResolution(outcome: ResolutionOutcome): EscrowStatus {
+  return outcome === 'release' ? 'released' : outcome === 'refund' ? 'refunded' : 'split';
+}
+
+/** How the casino carries out a settling event: post these splits, or void the hold. */
+export type LedgerInstruction = { kind: 'post'; payout: Payout } | { kind: 'void' };
+
+export function ledgerInstructionOf(event: EscrowEvent): LedgerInstruction | null {
+  switch (event.type) {
+    case 'released':
+      return { kind: 'post', payout: event.payout };
+    case 'refunded':
+    case 'declined':
+      return { kind: 'void' };
+    case 'resolved':
+      return event.payout ? { kind: 'post', payout: event.payout } : { kind: 'void' };
+    default:
+      return null;
+  }
+}
+
+/** Who did it, for the participant's history: an agent id, `system` or `operator`. */
+export function actorOf(event: EscrowEvent): string {
+  switch (event.type) {
+    case 'opened':
+      return event.creatorId;
+    case 'completed':
+    case 'disputed':
+    case 'declined':
+      return event.by;
+    case 'released':
+      return event.by ?? 'system';
+    case 'resolved':
+      return 'operator';
+    default:
+      return 'system';
+  }
+}
+
+/** One destination of a casino post, as the casino contract takes it. */
+export interface LedgerSplit {
+  to: string;
+  amountMicros: bigint;
+  reason: 'payout' | 'commission' | 'referral' | 'refund';
+}
+
+/**
+ * The casino splits of a payout: worker, house, referrer, and the creator's returned part (a
+ * split resolution). Zero parts are dropped; the rest sum to the escrow amount exactly.
+ */
+export function payoutSplits(escrow: Pick<EscrowFacts, 'creatorId' | 'counterpartyId'>, payout: Payout): LedgerSplit[] {
+  const splits: LedgerSplit[] = [
+    { to: escrow.counterpartyId, amountMicros: payout.counterpartyMicros, reason: 'payout' },
+    { to: HOUSE_REVENUE_ACCOUNT, amountMicros: payout.houseMicros, reason: 'commission' },
+    { to: payout.referrerId ?? '', amountMicros: payout.referrerMicros, reason: 'referral' },
+    { to: escrow.creatorId, amountMicros: payout.creatorMicros, reason: 'refund' },
+  ];
+  return splits.filter((split) => split.amountMicros > 0n);
+}

@@ -1,0 +1,123 @@
+import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '@pf/contracts';
+import { parseMicros } from '@pf/money';
+import type { EscrowEvent, EscrowEventType, Payout } from '../domain/escrow.js';
+
+/**
+ * Escrow events as stored in the log and published on `escrow.events.<type>`: amounts become
+ * integer micro-dollar strings (JSON has no bigint) and come back as bigint when read. The
+ * stored shape is the documented payload (docs/events.md); change it only with a new schema.
+ */
+export const ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set<EscrowEventType>([
+  'opened',
+  'funded',
+  'rejected',
+  'completed',
+  'disputed',
+  'released',
+  'refunded',
+  'declined',
+  'resolved',
+]);
+
+export const ESCROW_EVENT_SCHEMA_VERSION = 1;
+
+type Data = Record<string, unknown>;
+
+export function encodeEscrowEvent(event: EscrowEvent): { type: EscrowEventType; data: Data } {
+  const { type, ...rest } = event;
+  const data: Data = { ...rest };
+  if ('amountMicros' in event) data.amountMicros = event.amountMicros.toString();
+  if (event.type === 'rejected') data.availableMicros = event.availableMicros?.toString() ?? null;
+  if (event.type === 'released' || event.type === 'resolved') data.payout = event.payout ? encodePayout(event.payout) : null;
+  return { type, data };
+}
+
+export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
+  const escrowId = text(data.escrowId);
+  switch (type) {
+    case 'opened':
+      return {
+        type,
+        escrowId,
+        creatorId: text(data.creatorId),
+        counterpartyId: text(data.counterpartyId),
+        amountMicros: micros(data.amountMicros),
+        commissionBps: int(data.commissionBps),
+        referrerId: nullableText(data.referrerId),
+        description: text(data.description),
+        timeoutMs: int(data.timeoutMs),
+      };
+    case 'funded':
+      return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
+    case 'rejected':
+      return { type, escrowId, code: text(data.code), message: text(data.message), availableMicros: data.availableMicros == null ? null : micros(data.availableMicros) };
+    case 'completed':
+      return { type, escrowId, by: text(data.by), resultSummary: nullableText(data.resultSummary) };
+    case 'disputed':
+      return { type, escrowId, by: text(data.by), reason: nullableText(data.reason) };
+    case 'released':
+      return { type, escrowId, by: nullableText(data.by), trigger: data.trigger === 'timeout' ? 'timeout' : 'creator', amountMicros: micros(data.amountMicros), payout: decodePayout(data.payout) };
+    case 'refunded':
+      return { type, escrowId, trigger: 'timeout', amountMicros: micros(data.amountMicros) };
+    case 'declined':
+      return { type, escrowId, by: text(data.by), amountMicros: micros(data.amountMicros) };
+    case 'resolved':
+      return {
+        type,
+        escrowId,
+        outcome: outcome(data.outcome),
+        counterpartyShareBps: int(data.counterpartyShareBps),
+        amountMicros: micros(data.amountMicros),
+        payout: data.payout == null ? null : decodePayout(data.payout),
+      };
+    default:
+      throw new Error(`not an escrow event: ${type}`);
+  }
+}
+
+export function encodePayout(payout: Payout): Data {
+  return {
+    counterpartyMicros: payout.counterpartyMicros.toString(),
+    commissionMicros: payout.commissionMicros.toString(),
+    houseMicros: payout.houseMicros.toString(),
+    referrerMicros: payout.referrerMicros.toString(),
+    referrerId: payout.referrerId,
+    creatorMicros: payout.creatorMicros.toString(),
+  };
+}
+
+export function decodePayout(value: unknown): Payout {
+  if (typeof value !== 'object' || value === null) throw new Error('expected a payout object in a stored escrow event');
+  const data = value as Data;
+  return {
+    counterpartyMicros: micros(data.counterpartyMicros),
+    commissionMicros: micros(data.commissionMicros),
+    houseMicros: micros(data.houseMicros),
+    referrerMicros: micros(data.referrerMicros),
+    referrerId: nullableText(data.referrerId),
+    creatorMicros: micros(data.creatorMicros),
+  };
+}
+
+function micros(value: unknown): bigint {
+  return parseMicros(value, 'amountMicros');
+}
+
+function text(value: unknown): string {
+  if (typeof value !== 'string') throw new Error(`expected a string in a stored escrow event, got ${typeof value}`);
+  return value;
+}
+
+function nullableText(value: unknown): string | null {
+  return value == null ? null : text(value);
+}
+
+function int(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new Error(`expected an integer in a stored escrow event, got ${String(value)}`);
+  return value;
+}
+
+function outcome(value: unknown): ResolutionOutcome {
+  if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome)) throw new Error(`unknown resolution outcome ${String(value)}`);
+  return value as ResolutionOutcome;
+}

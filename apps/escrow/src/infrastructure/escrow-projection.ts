@@ -1,0 +1,142 @@
+import type { QueryRunner } from 'typeorm';
+import type { Projection, ProjectionTarget, RecordedEvent } from '@pf/event-store';
+import { statusAfterResolution, type EscrowEvent } from '../domain/escrow.js';
+import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES } from './escrow-codec.js';
+
+/**
+ * The escrow service's inline projection, written in the append's transaction:
+ * - `escrows`: one row per escrow (what GET, the pending lists and stats read, and the row a
+ *   command locks so that commands and the deadline sweeper on one escrow take turns);
+ * - `deadlines`: one row per funded or completed escrow, due at `funded time + timeout`. The
+ *   timeout saga sweeps it (`due_at <= now()`, FOR UPDATE SKIP LOCKED). A deadline exists
+ *   exactly while the escrow can still time out: it is deleted in the transaction that records
+ *   the dispute or the settlement, so a deadline can never fire twice.
+ * Pure function of the log (times are the events' recorded times), so a rebuild equals it.
+ */
+export const escrowProjection: Projection = {
+  name: 'escrow_read_model',
+  tables: ['escrows', 'deadlines'],
+  createTables: (target) => [
+    `CREATE TABLE ${target.table('escrows')} (
+      escrow_id text PRIMARY KEY,
+      status text NOT NULL,
+      creator_id text NOT NULL,
+      counterparty_id text NOT NULL,
+      amount_micros bigint NOT NULL CHECK (amount_micros > 0),
+      commission_bps integer NOT NULL,
+      referrer_id text NULL,
+      description text NOT NULL,
+      result_summary text NULL,
+      dispute_reason text NULL,
+      rejection jsonb NULL,
+      timeout_ms bigint NOT NULL,
+      created_at timestamptz NOT NULL,
+      funded_at timestamptz NULL,
+      auto_release_at timestamptz NULL,
+      completed_at timestamptz NULL,
+      released_at timestamptz NULL,
+      refunded_at timestamptz NULL,
+      disputed_at timestamptz NULL,
+      resolved_at timestamptz NULL,
+      payout jsonb NULL,
+      commission_taken_micros bigint NOT NULL DEFAULT 0,
+      version integer NOT NULL,
+      position bigint NOT NULL
+    )`,
+    `CREATE INDEX ON ${target.table('escrows')} (counterparty_id, status, created_at DESC)`,
+    `CREATE INDEX ON ${target.table('escrows')} (creator_id, status, created_at DESC)`,
+    // The recovery sweep looks for escrows stuck between "opened" and the hold's outcome.
+    `CREATE INDEX ON ${target.table('escrows')} (created_at) WHERE status = 'opened'`,
+    `CREATE TABLE ${target.table('deadlines')} (
+      escrow_id text PRIMARY KEY,
+      due_at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX ON ${target.table('deadlines')} (due_at)`,
+  ],
+  apply: async (runner, events, target) => {
+    for (const recorded of events) {
+      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
+      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
+    }
+  },
+};
+
+async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
+  const escrows = target.table('escrows');
+  const deadlines = target.table('deadlines');
+  const at = recorded.recordedAt;
+  const tail = [recorded.streamVersion, recorded.globalPosition];
+  switch (event.type) {
+    case 'opened':
+      await runner.query(
+        `INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
+           timeout_ms, created_at, version, position)
+         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [event.escrowId, event.creatorId, event.counterpartyId, event.amountMicros.toString(), event.commissionBps, event.referrerId, event.description, event.timeoutMs, at, ...tail],
+      );
+      return;
+    case 'funded':
+      await runner.query(
+        `WITH funded AS (
+           UPDATE ${escrows} SET status = 'funded', funded_at = $2, auto_release_at = $2::timestamptz + timeout_ms * interval '1 millisecond',
+             version = $3, position = $4
+           WHERE escrow_id = $1 RETURNING escrow_id, auto_release_at
+         )
+         INSERT INTO ${deadlines} (escrow_id, due_at) SELECT escrow_id, auto_release_at FROM funded`,
+        [event.escrowId, at, ...tail],
+      );
+      return;
+    case 'rejected':
+      await update(runner, escrows, event.escrowId, `status = 'rejected', rejection = $4`, [JSON.stringify(encodeEscrowEvent(event).data)], tail);
+      return;
+    case 'completed':
+      await update(runner, escrows, event.escrowId, `status = 'completed', completed_at = $4, result_summary = $5`, [at, event.resultSummary], tail);
+      return;
+    case 'disputed':
+      await updateEndingDeadline(runner, escrows, deadlines, event.escrowId, `status = 'disputed', disputed_at = $4, dispute_reason = $5`, [at, event.reason], tail);
+      return;
+    case 'released':
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'released', released_at = $4, payout = $5, commission_taken_micros = $6`,
+        [at, JSON.stringify(encodePayout(event.payout)), event.payout.commissionMicros.toString()],
+        tail,
+      );
+      return;
+    case 'refunded':
+    case 'declined':
+      await updateEndingDeadline(runner, escrows, deadlines, event.escrowId, `status = 'refunded', refunded_at = $4`, [at], tail);
+      return;
+    case 'resolved': {
+      const status = statusAfterResolution(event.outcome);
+      const settledColumn = status === 'refunded' ? 'refunded_at' : 'released_at';
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = $4, resolved_at = $5, ${settledColumn} = $5, payout = $6, commission_taken_micros = $7`,
+        [status, at, event.payout ? JSON.stringify(encodePayout(event.payout)) : null, (event.payout?.commissionMicros ?? 0n).toString()],
+        tail,
+      );
+      return;
+    }
+  }
+}
+
+/** Parameters: $1 escrow id, $2 version, $3 position, $4… the `set` values. */
+async function update(runner: QueryRunner, escrows: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
+  await runner.query(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`, [escrowId, ...tail, ...values]);
+}
+
+/** An update that also ends the escrow's deadline, in one statement. */
+async function updateEndingDeadline(runner: QueryRunner, escrows: string, deadlines: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
+  await runner.query(
+    `WITH ended AS (DELETE FROM ${deadlines} WHERE escrow_id = $1)
+     UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`,
+    [escrowId, ...tail, ...values],
+  );
+}

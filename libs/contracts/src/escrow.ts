@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { agentIdSchema, operationIdSchema, positiveMicrosSchema } from './casino.js';
+
+/**
+ * Escrow commands over NATS (answered by apps/escrow). Amounts travel as integer micro-dollar
+ * strings; the gateway turns API fields (USD numbers, hours) into these and back.
+ */
+export const escrowCommands = {
+  ping: 'escrow.cmd.ping',
+  create: 'escrow.cmd.create',
+  get: 'escrow.cmd.get',
+  list: 'escrow.cmd.list',
+  complete: 'escrow.cmd.complete',
+  release: 'escrow.cmd.release',
+  decline: 'escrow.cmd.decline',
+  dispute: 'escrow.cmd.dispute',
+  resolve: 'escrow.cmd.resolve',
+  stats: 'escrow.cmd.stats',
+} as const;
+
+export const escrowErrors = {
+  invalidDescription: 'invalid_description',
+  invalidCounterparty: 'invalid_counterparty',
+  selfEscrow: 'self_escrow',
+  invalidTimeout: 'invalid_timeout',
+  counterpartyNotFound: 'counterparty_not_found',
+  invalidStatus: 'invalid_status',
+  invalidResultSummary: 'invalid_result_summary',
+  invalidResolution: 'invalid_resolution',
+  /** An escrow id (derived from an Idempotency-Key) reused for a different escrow. */
+  escrowIdReused: 'escrow_id_reused',
+} as const;
+
+/** Escrow ids: `esc_` + 16 hex (API.md, Conventions). */
+export const ESCROW_ID_PATTERN = /^esc_[0-9a-f]{16}$/;
+
+/**
+ * Lifecycle states. `opened` is the instant between recording the escrow and the casino's hold
+ * (seconds at most when casino is down); `rejected` means the hold was refused, so for the API
+ * the escrow never existed. `split` is a dispute an operator settled partly each way.
+ */
+export const ESCROW_STATUSES = ['opened', 'funded', 'completed', 'disputed', 'released', 'refunded', 'split', 'rejected'] as const;
+export type EscrowStatus = (typeof ESCROW_STATUSES)[number];
+
+/** Escrow limits from API.md. */
+export const ESCROW_LIMITS = {
+  minAmountMicros: 100_000n,
+  minDescriptionChars: 3,
+  maxDescriptionChars: 1_000,
+  defaultTimeoutMs: 24 * 3_600_000,
+  maxTimeoutMs: 720 * 3_600_000,
+  /** `result_summary` is kept on the escrow: at most 10 kB of UTF-8. */
+  maxResultSummaryBytes: 10_240,
+  maxDisputeReasonChars: 2_000,
+  maxListLimit: 500,
+} as const;
+
+/** Casino's system account that collects the house share of commissions. */
+export const HOUSE_REVENUE_ACCOUNT = 'house_revenue';
+
+/** Loose on purpose where the domain gives a field-specific error code (invalid_counterparty…). */
+export const createEscrowCommandSchema = z.object({
+  /** Chosen by the caller (derived from an Idempotency-Key) so a retried create finds its escrow. */
+  escrowId: z.string().regex(ESCROW_ID_PATTERN).optional(),
+  creatorId: agentIdSchema,
+  counterpartyId: z.string().max(200),
+  amountMicros: positiveMicrosSchema,
+  description: z.string().max(100_000),
+  timeoutMs: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Accepted for compatibility and ignored: the referrer is the creator's own (see docs/events.md). */
+  referralCode: z.string().max(200).optional(),
+});
+export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
+
+/** Unknown or malformed ids are a 404, not a 400: the API answers "no such escrow" either way. */
+const escrowRefSchema = z.string().min(1).max(200);
+
+const actionSchema = z.object({
+  escrowId: escrowRefSchema,
+  actorId: agentIdSchema,
+  /** Derived from an Idempotency-Key: the same command again answers with its first outcome. */
+  commandId: operationIdSchema.optional(),
+});
+
+export const completeEscrowCommandSchema = actionSchema.extend({ resultSummary: z.string().max(1_000_000).nullable().optional() });
+export type CompleteEscrowCommand = z.input<typeof completeEscrowCommandSchema>;
+export const releaseEscrowCommandSchema = actionSchema;
+export const declineEscrowCommandSchema = actionSchema;
+export const disputeEscrowCommandSchema = actionSchema.extend({ reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional() });
+export type EscrowActionCommand = z.input<typeof actionSchema>;
+export type DisputeEscrowCommand = z.input<typeof disputeEscrowCommandSchema>;
+
+export const RESOLUTION_OUTCOMES = ['release', 'refund', 'split'] as const;
+export type ResolutionOutcome = (typeof RESOLUTION_OUTCOMES)[number];
+export const resolveEscrowCommandSchema = z.object({
+  escrowId: escrowRefSchema,
+  outcome: z.enum(RESOLUTION_OUTCOMES),
+  /** Only for `split`: the share of the amount released to the counterparty (commission is taken on it). */
+  counterpartyShareBps: z.number().int().min(0).max(10_000).optional(),
+  commandId: operationIdSchema.optional(),
+});
+export type ResolveEscrowCommand = z.input<typeof resolveEscrowCommandSchema>;
+
+export const getEscrowCommandSchema = z.object({
+  escrowId: escrowRefSchema,
+  /** The participant's view (with its history) only when the viewer is a party. */
+  viewerId: agentIdSchema.optional(),
+});
+
+export const listEscrowsCommandSchema = z.object({
+  agentId: agentIdSchema,
+  role: z.enum(['creator', 'counterparty']).default('counterparty'),
+  status: z.enum([...ESCROW_STATUSES, 'all']).default('funded'),
+  limit: z.number().int().min(1).max(ESCROW_LIMITS.maxListLimit).default(100),
+});
+export type ListEscrowsCommand = z.input<typeof listEscrowsCommandSchema>;
+
+/** Where the money went when an escrow was settled by a post (release or split). */
+export interface EscrowPayoutView {
+  counterpartyMicros: string;
+  commissionMicros: string;
+  houseMicros: string;
+  referrerMicros: string;
+  referrerId: string | null;
+  /** The part returned to the creator (a split); "0" on a release. */
+  creatorMicros: string;
+}
+
+export interface EscrowHistoryItem {
+  type: string;
+  at: string;
+  /** The agent who acted, `system` (funding, deadlines) or `operator` (dispute resolution). */
+  actor: string;
+}
+
+/** An escrow as the service reports it; the gateway decides which fields a caller sees. */
+export interface EscrowView {
+  escrowId: string;
+  status: EscrowStatus;
+  creatorId: string;
+  counterpartyId: string;
+  amountMicros: string;
+  commissionBps: number;
+  /** Commission and net on a full release (what create promises). */
+  commissionMicros: string;
+  netToCounterpartyMicros: string;
+  description: string;
+  resultSummary: string | null;
+  disputeReason: string | null;
+  timeoutMs: number;
+  createdAt: string;
+  autoReleaseAt: string | null;
+  completedAt: string | null;
+  releasedAt: string | null;
+  refundedAt: string | null;
+  disputedAt: string | null;
+  resolvedAt: string | null;
+  payout: EscrowPayoutView | null;
+  /** Only in replies to participants (get) and in command replies. */
+  events?: EscrowHistoryItem[];
+}
+
+export interface EscrowListReply {
+  escrows: EscrowView[];
+}
+
+export interface EscrowStatsReply {
+  totalCreated: number;
+  totalReleased: number;
+  totalRefunded: number;
+  totalDisputed: number;
+  totalSplit: number;
+  totalVolumeMicros: string;
+  totalCommissionMicros: string;
+  commissionBps: number;
+}
