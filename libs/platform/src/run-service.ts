@@ -26,7 +26,7 @@ export interface ServiceDefinition<S extends z.ZodObject> {
    * Port and body limit of the service's HTTP listener; `bodyParser: false` leaves body
    * parsing to `configureApp` (the gateway installs its own strict JSON parser).
    */
-  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean; trustProxy?: boolean };
+  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean; trustProxy?: boolean | number };
   /** Extra HTTP setup (filters, hooks) before listening. */
   configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
   /** Consumer-side dedup for `@EventPattern` handlers (e.g. a Postgres inbox in the service's schema). */
