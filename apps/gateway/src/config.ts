@@ -13,8 +13,16 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Largest amount accepted in one request, in USD. */
   MAX_AMOUNT_USD: env.int(1_000_000, 1, 1_000_000_000),
-  /** Trust X-Forwarded-For for the client IP (only behind a proxy you run). */
-  TRUST_PROXY: env.bool(false),
+  /**
+   * Whose X-Forwarded-For to believe for the client IP: `false` (default: the socket's peer),
+   * a number of proxy hops you run (`1`: the address your one proxy appended — cannot be spoofed
+   * by the client), or `true` (the left-most entry: only when your proxy overwrites the header).
+   */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9]{1,2})$/, 'must be true, false or a number of proxy hops')
+    .default('false')
+    .transform((value): boolean | number => (value === 'true' ? true : value === 'false' ? false : Number(value))),
   /** Requests per minute per client IP (0: off). */
   RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
   /** Requests per minute per API key (0: off). */
@@ -23,6 +31,12 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   IDEMPOTENCY_LEASE_MS: env.int(60_000, 1_000, 3_600_000),
   /** How long idempotent responses are kept; at least 24 h by the API contract. */
   IDEMPOTENCY_RETENTION_HOURS: env.int(48, 24, 24 * 30),
+  /** Open `GET /escrow/events/stream` connections per gateway replica; more get 429. */
+  EVENT_STREAMS_MAX: env.int(1_000, 1, 100_000),
+  /** Open event streams per agent (a reconnecting client needs a spare one). */
+  EVENT_STREAMS_PER_AGENT_MAX: env.int(5, 1, 1_000),
+  /** How often an idle event stream sends a comment line, so proxies and clients keep it open. */
+  EVENT_STREAM_HEARTBEAT_MS: env.int(15_000, 100, 300_000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
