@@ -13,8 +13,11 @@ export const escrowConfigSchema = baseConfigSchema.extend({
   ESCROW_SWEEP_INTERVAL_MS: env.int(1_000, 50, 60_000),
   /** Deadlines expired per sweep transaction. */
   ESCROW_SWEEP_BATCH_SIZE: env.int(200, 1, 5_000),
-  /** Sweep transactions run side by side (SKIP LOCKED keeps them apart). */
-  ESCROW_SWEEP_WORKERS: env.int(2, 1, 16),
+  /**
+   * Sweep transactions run side by side (SKIP LOCKED keeps them apart); capped at
+   * DB_POOL_MAX - 1 so that commands keep a connection during a burst of deadlines.
+   */
+  ESCROW_SWEEP_WORKERS: env.int(4, 1, 16),
   /**
    * An escrow still `opened` (hold outcome not recorded) this long after it was opened is
    * finished by the recovery sweep. Longer than the hold's own timeout, so it never races a
@@ -25,6 +28,10 @@ export const escrowConfigSchema = baseConfigSchema.extend({
   ESCROW_SETTLE_CONCURRENCY: env.int(16, 1, 256),
 });
 export type EscrowConfig = z.infer<typeof escrowConfigSchema>;
+
+export function sweepWorkers(config: EscrowConfig): number {
+  return Math.max(1, Math.min(config.ESCROW_SWEEP_WORKERS, config.DB_POOL_MAX - 1));
+}
 
 export function escrowPolicy(config: EscrowConfig): EscrowPolicy {
   return {

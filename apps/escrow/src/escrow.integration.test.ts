@@ -11,6 +11,7 @@ import {
   type LedgerCheckReport,
   type RegisterReply,
 } from '@pf/contracts';
+import { fold } from '@pf/event-store';
 import { CommandClient } from '@pf/messaging';
 import {
   connectTestNats,
@@ -23,6 +24,9 @@ import {
   type ServiceProcess,
   type TestDatabase,
 } from '@pf/testing';
+import { escrowDecider } from './domain/escrow.js';
+import { decodeEscrowEvent } from './infrastructure/escrow-codec.js';
+import { ESCROW_ROW_COLUMNS, stateFromRow, type EscrowRow } from './infrastructure/escrow-row.js';
 
 const usd = (amount: number) => String(Math.round(amount * 1_000_000));
 
@@ -105,7 +109,8 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
       status: 'released',
       payout: { counterpartyMicros: '4950000', commissionMicros: '50000', houseMicros: '42500', referrerMicros: '7500', referrerId: referrer.agentId },
     });
-    expect(released.events!.map((event) => [event.type, event.actor])).toEqual([
+    expect(await get(created.escrowId)).toEqual(released);
+    expect((await get(created.escrowId, creator.agentId)).events!.map((event) => [event.type, event.actor])).toEqual([
       ['opened', creator.agentId],
       ['funded', 'system'],
       ['completed', worker.agentId],
@@ -225,6 +230,19 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
       expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     }
     expect((await ledgerCheck()).violations).toEqual([]);
+  });
+
+  it('keeps the read model equal to the log: every row is the fold of its stream', async () => {
+    const { rows } = await sql.query(`SELECT ${ESCROW_ROW_COLUMNS} FROM escrow.escrows`);
+    expect(rows.length).toBeGreaterThan(50);
+    for (const row of rows as EscrowRow[]) {
+      const events = await sql.query(`SELECT type, data FROM escrow.events WHERE stream_id = $1 ORDER BY stream_version`, [`escrow-${row.escrow_id}`]);
+      const folded = fold(escrowDecider, events.rows.map((event: { type: string; data: Record<string, unknown> }) => decodeEscrowEvent(event.type, event.data)));
+      expect(stateFromRow(row)).toEqual(folded);
+      expect(row.version).toBe(events.rows.length);
+    }
+    const deadlines = await sql.query(`SELECT e.status FROM escrow.deadlines d JOIN escrow.escrows e USING (escrow_id)`);
+    expect(new Set(deadlines.rows.map((row: { status: string }) => row.status))).toEqual(new Set(['funded', 'completed']));
   });
 
   it('timeouts: a funded escrow is refunded, a completed one released, a disputed one waits — each within 2 s', async () => {

@@ -156,7 +156,7 @@ export interface EscrowView {
   disputedAt: string | null;
   resolvedAt: string | null;
   payout: EscrowPayoutView | null;
-  /** Only in replies to participants (get) and in command replies. */
+  /** Only in `get` replies to a party of the escrow: its history. */
   events?: EscrowHistoryItem[];
 }
 

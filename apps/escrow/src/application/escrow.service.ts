@@ -14,8 +14,8 @@ import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { escrowPolicy, type EscrowConfig } from '../config.js';
 import { validateOpen, type EscrowCommand, type OpenEscrow } from '../domain/escrow.js';
 import type { Decision, EscrowRepository, ExecuteOptions, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { rowToView } from '../infrastructure/escrow-row.js';
 import { AgentDirectory } from './agent-directory.js';
-import { EscrowQueriesService } from './escrow-queries.service.js';
 import { SettlementService } from './settlement.service.js';
 import { ESCROW_REPOSITORY } from './tokens.js';
 
@@ -49,7 +49,6 @@ export class EscrowService {
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly agents: AgentDirectory,
     private readonly settlements: SettlementService,
-    private readonly queries: EscrowQueriesService,
   ) {
     // Shorter than the recovery delay, so the sweep never re-sends a hold that create still awaits.
     this.holdTimeoutMs = Math.min(3_000, Math.floor(config.ESCROW_RECOVERY_AFTER_MS / 2));
@@ -70,15 +69,15 @@ export class EscrowService {
     // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
     validateOpen(open);
     const [referrerId] = await Promise.all([this.agents.referrerOf(open.creatorId), this.agents.counterparty(open.counterpartyId)]);
-    const opened = await this.repository.execute(open.escrowId, { ...open, referrerId });
-    let decision = opened;
-    if (opened.state.status === 'opened') {
+    let decision = await this.repository.execute(open.escrowId, { ...open, referrerId }, { freshId: input.escrowId === undefined });
+    if (decision.state.status === 'opened') {
       const outcome = await this.placeHold(open.escrowId, open.creatorId, open.amountMicros);
       if (!outcome) throw this.fundingPending(open.escrowId);
       decision = await this.recordHold(open.escrowId, outcome);
     }
-    if (decision.state.status === 'rejected') throw rejectionOf(decision.history.find((event) => event.type === 'rejected')?.data ?? {});
-    return this.queries.afterCommand(open.escrowId, decision.history);
+    const row = decision.row!;
+    if (row.status === 'rejected') throw rejectionOf(row.rejection ?? {});
+    return rowToView(row);
   }
 
   /**
@@ -146,7 +145,7 @@ export class EscrowService {
       const pending = await this.settlements.pendingFor(escrowId);
       if (pending) await this.settle(escrowId, decision, pending);
     }
-    return this.queries.afterCommand(escrowId, decision.history);
+    return rowToView(decision.row!);
   }
 
   /** Carries out the decision on casino now; if casino is away the decision stands and the sweep pays. */

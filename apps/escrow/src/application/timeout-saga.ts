@@ -1,14 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { EventStore } from '@pf/event-store';
+import { prepared, type EventStore } from '@pf/event-store';
 import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { EscrowConfig } from '../config.js';
+import { sweepWorkers, type EscrowConfig } from '../config.js';
 import type { EscrowRepository, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
 import { EscrowService } from './escrow.service.js';
 import { forEachLimited, SettlementService } from './settlement.service.js';
 import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './tokens.js';
 
 /** Stuck holds finished per pass. */
 const RECOVERY_BATCH_SIZE = 100;
+/** Settlements of one pass sent right after it; beyond this they wait for the retry pass. */
+const MAX_INLINE_SETTLEMENTS = 20_000;
 /** Outbox rows retried per pass. */
 const SETTLEMENT_BATCH_SIZE = 500;
 /** Log a failing pass the first time and then every this many passes (Postgres down for a while). */
@@ -42,6 +45,7 @@ export class TimeoutSaga {
   readonly stats: SweepStats = { passes: 0, expired: 0, recovered: 0, settled: 0, failedPasses: 0 };
   private readonly claimSql: string;
   private running?: Promise<void>;
+  private settling?: Promise<void>;
   private stopping = false;
   private wakeSleeper?: () => void;
 
@@ -55,7 +59,7 @@ export class TimeoutSaga {
   ) {
     const schema = store.schema;
     this.claimSql = `
-      SELECT d.escrow_id FROM ${schema}.deadlines d JOIN ${schema}.escrows e ON e.escrow_id = d.escrow_id
+      SELECT ${ESCROW_ROW_COLUMNS} FROM ${schema}.deadlines d JOIN ${schema}.escrows e USING (escrow_id)
       WHERE d.due_at <= now() AND d.escrow_id <> ALL($2::text[]) ORDER BY d.due_at LIMIT $1
       FOR UPDATE OF d, e SKIP LOCKED`;
   }
@@ -71,14 +75,21 @@ export class TimeoutSaga {
     this.stopping = true;
     this.wakeSleeper?.();
     await this.running;
+    await this.settling;
     this.running = undefined;
   }
 
-  /** One full pass; exposed for tests and the benchmark. */
+  /**
+   * One full pass. Deadlines first, all of them; the casino side of what they decided is sent
+   * afterwards in the background, so a burst of deadlines is recorded as fast as Postgres allows
+   * and its refunds follow (the outbox has them either way).
+   */
   async sweepOnce(): Promise<void> {
-    await this.expireDue();
+    const orders = await this.expireDue();
+    this.settleInBackground(orders);
     await this.recoverOpened();
-    this.stats.settled += await this.settlements.retryDue(SETTLEMENT_BATCH_SIZE, this.config.ESCROW_SETTLE_CONCURRENCY);
+    // While a background settlement runs, its rows would only be sent twice.
+    if (!this.settling) this.stats.settled += await this.settlements.retryDue(SETTLEMENT_BATCH_SIZE, this.config.ESCROW_SETTLE_CONCURRENCY);
   }
 
   private async loop(): Promise<void> {
@@ -100,11 +111,13 @@ export class TimeoutSaga {
    * Workers claim batches side by side until no due deadline is left unclaimed. A batch that
    * fails (one bad escrow rolls back its whole transaction) is redone one escrow at a time, so
    * a single failing escrow is logged and skipped for this pass instead of holding up the rest.
+   * Returns the settlements the expired escrows owe (at most MAX_INLINE_SETTLEMENTS; the rest
+   * wait in the outbox for the retry pass).
    */
-  private async expireDue(): Promise<void> {
+  private async expireDue(): Promise<SettlementOrder[]> {
     const failed = new Set<string>();
-    const workers = Array.from({ length: this.config.ESCROW_SWEEP_WORKERS }, async () => {
-      let settling: Promise<void> = Promise.resolve();
+    const owed: SettlementOrder[] = [];
+    const workers = Array.from({ length: sweepWorkers(this.config) }, async () => {
       let batchSize = this.config.ESCROW_SWEEP_BATCH_SIZE;
       while (!this.stopping) {
         const claim: Claim = { ids: [] };
@@ -121,36 +134,42 @@ export class TimeoutSaga {
           continue;
         }
         this.stats.expired += claim.ids.length;
-        // Pay the previous batch before starting on the next one: bounded casino work in flight.
-        await settling;
-        settling = this.settleAll(orders);
-        if (claim.ids.length < batchSize && batchSize === this.config.ESCROW_SWEEP_BATCH_SIZE) break;
-        if (claim.ids.length === 0) break;
+        if (owed.length < MAX_INLINE_SETTLEMENTS) owed.push(...orders);
+        if (claim.ids.length === 0 || (claim.ids.length < batchSize && batchSize === this.config.ESCROW_SWEEP_BATCH_SIZE)) break;
       }
-      await settling;
     });
     await Promise.all(workers);
+    return owed;
   }
 
+  /**
+   * One transaction: claim due deadlines with their escrow rows (SKIP LOCKED), append each
+   * escrow's `refunded` or `released` (the projection deletes the deadline), and write all the
+   * settlements the batch owes in one statement.
+   */
   private async expireBatch(limit: number, excluded: string[], claim: Claim): Promise<SettlementOrder[]> {
     return this.store.transaction(async (runner) => {
-      const rows: Array<{ escrow_id: string }> = await runner.query(this.claimSql, [limit, excluded]);
+      const rows: EscrowRow[] = await runner.query(prepared(this.claimSql), [limit, excluded]);
       claim.ids = rows.map((row) => row.escrow_id);
-      if (rows.length === 0) return [];
-      const streams = await this.repository.readStreams(runner, claim.ids);
       const orders: SettlementOrder[] = [];
-      for (const id of claim.ids) {
-        const decision = await this.repository.decideAndAppend(runner, id, streams.get(id)!, { kind: 'expire' });
-        if (decision.events.length === 0) this.context.logger.error({ escrowId: id, status: decision.state.status }, 'a deadline on an escrow that cannot time out');
+      for (const row of rows) {
+        const decision = await this.repository.decideAndAppend(runner, row.escrow_id, row, { kind: 'expire' }, { deferSettlement: true });
+        if (decision.events.length === 0) this.context.logger.error({ escrowId: row.escrow_id, status: row.status }, 'a deadline on an escrow that cannot time out');
         if (decision.settlement) orders.push(decision.settlement);
       }
+      await this.repository.writeSettlements(runner, orders);
       return orders;
     });
   }
 
-  /** Casino calls for decisions just committed; failures stay in the outbox for the retry pass. */
-  private settleAll(orders: readonly SettlementOrder[]): Promise<void> {
-    return forEachLimited(orders, this.config.ESCROW_SETTLE_CONCURRENCY, (order) => this.settlements.carryOut(order).catch(() => undefined));
+  /** Casino calls for decisions just committed; one background run at a time, failures stay in the outbox. */
+  private settleInBackground(orders: readonly SettlementOrder[]): void {
+    if (orders.length === 0 || this.settling) return;
+    this.settling = forEachLimited(orders, this.config.ESCROW_SETTLE_CONCURRENCY, async (order) => {
+      await this.settlements.carryOut(order).catch(() => undefined);
+    }).finally(() => {
+      this.settling = undefined;
+    });
   }
 
   private async recoverOpened(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import type { Projection, ProjectionTarget, RecordedEvent } from '@pf/event-store';
+import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { statusAfterResolution, type EscrowEvent } from '../domain/escrow.js';
 import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES } from './escrow-codec.js';
 
@@ -69,20 +69,20 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
   switch (event.type) {
     case 'opened':
       await runner.query(
-        `INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
+        prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
            timeout_ms, created_at, version, position)
-         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
         [event.escrowId, event.creatorId, event.counterpartyId, event.amountMicros.toString(), event.commissionBps, event.referrerId, event.description, event.timeoutMs, at, ...tail],
       );
       return;
     case 'funded':
       await runner.query(
-        `WITH funded AS (
+        prepared(`WITH funded AS (
            UPDATE ${escrows} SET status = 'funded', funded_at = $2, auto_release_at = $2::timestamptz + timeout_ms * interval '1 millisecond',
              version = $3, position = $4
            WHERE escrow_id = $1 RETURNING escrow_id, auto_release_at
          )
-         INSERT INTO ${deadlines} (escrow_id, due_at) SELECT escrow_id, auto_release_at FROM funded`,
+         INSERT INTO ${deadlines} (escrow_id, due_at) SELECT escrow_id, auto_release_at FROM funded`),
         [event.escrowId, at, ...tail],
       );
       return;
@@ -129,14 +129,14 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
 
 /** Parameters: $1 escrow id, $2 version, $3 position, $4… the `set` values. */
 async function update(runner: QueryRunner, escrows: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
-  await runner.query(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`, [escrowId, ...tail, ...values]);
+  await runner.query(prepared(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`), [escrowId, ...tail, ...values]);
 }
 
 /** An update that also ends the escrow's deadline, in one statement. */
 async function updateEndingDeadline(runner: QueryRunner, escrows: string, deadlines: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
   await runner.query(
-    `WITH ended AS (DELETE FROM ${deadlines} WHERE escrow_id = $1)
-     UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`,
+    prepared(`WITH ended AS (DELETE FROM ${deadlines} WHERE escrow_id = $1)
+     UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`),
     [escrowId, ...tail, ...values],
   );
 }

@@ -1,15 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
-import { fold, isVersionConflict, nameBasedUuid, type EventStore, type RecordedEvent } from '@pf/event-store';
-import {
-  escrowDecider,
-  ledgerInstructionOf,
-  payoutSplits,
-  type EscrowCommand,
-  type EscrowEvent,
-  type EscrowState,
-} from '../domain/escrow.js';
+import { isVersionConflict, nameBasedUuid, prepared, type EventStore, type RecordedEvent } from '@pf/event-store';
+import { escrowDecider, ledgerInstructionOf, payoutSplits, type EscrowCommand, type EscrowEvent, type EscrowState } from '../domain/escrow.js';
 import { decodeEscrowEvent, encodeEscrowEvent, ESCROW_EVENT_SCHEMA_VERSION } from './escrow-codec.js';
+import { ESCROW_ROW_COLUMNS, evolveRow, stateFromRow, type EscrowRow } from './escrow-row.js';
 
 /** Version conflicts (two creates with one caller-chosen id) are retried this many times. */
 const MAX_CONFLICT_RETRIES = 10;
@@ -28,8 +22,8 @@ export interface Decision {
   state: EscrowState;
   /** The events this command produced, or the earlier ones when it was a replay. */
   events: EscrowEvent[];
-  /** The whole stream after the command, as recorded (for histories and timestamps). */
-  history: RecordedEvent[];
+  /** The escrow's read-model row after the command (undefined: the escrow does not exist). */
+  row: EscrowRow | undefined;
   settlement: SettlementOrder | null;
   /** The same command id ran before: nothing new was decided. */
   replayed: boolean;
@@ -38,6 +32,13 @@ export interface Decision {
 export interface ExecuteOptions {
   commandId?: string;
   correlationId?: string;
+  /** The escrow id was just drawn at random: no row can exist, so there is nothing to lock or read. */
+  freshId?: boolean;
+  /**
+   * The caller writes the settlement itself (`writeSettlements`, one statement for a whole
+   * batch) before its transaction commits.
+   */
+  deferSettlement?: boolean;
 }
 
 export function escrowStream(escrowId: string): string {
@@ -46,12 +47,15 @@ export function escrowStream(escrowId: string): string {
 
 /**
  * Runs escrow commands: one transaction each, under the escrow row's lock, so that commands on
- * one escrow and the deadline sweeper take turns instead of conflicting. Decide, append with
- * the expected version (the inline projection updates the row and the deadline), and write the
- * settlement outbox row, all in the same transaction.
+ * one escrow and the deadline sweeper take turns instead of conflicting. The locked row of the
+ * inline projection is the escrow's state (the projection is written in every append's
+ * transaction, so it is the fold of the stream): lock and load are one query. Then decide,
+ * append with the row's version as the expected version (the projection updates the row and
+ * the deadline), and write the settlement outbox row, in the same transaction.
  */
 export class EscrowRepository {
   private readonly lockSql: string;
+  private readonly replaySql: string;
   private readonly settlementSql: string;
 
   constructor(
@@ -59,10 +63,13 @@ export class EscrowRepository {
     /** Before this, only the command's own process sends the casino call; then the sweep does. */
     private readonly settlementGraceMs: number,
   ) {
-    this.lockSql = `SELECT 1 FROM ${store.schema}.escrows WHERE escrow_id = $1 FOR UPDATE`;
+    const schema = store.schema;
+    this.lockSql = `SELECT ${ESCROW_ROW_COLUMNS} FROM ${schema}.escrows WHERE escrow_id = $1 FOR UPDATE`;
+    this.replaySql = `SELECT type, data FROM ${schema}.events WHERE stream_id = $1 AND metadata->>'commandId' = $2 ORDER BY stream_version`;
     this.settlementSql = `
-      INSERT INTO ${store.schema}.settlements (escrow_id, kind, splits, next_attempt_at)
-      VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
+      INSERT INTO ${schema}.settlements (escrow_id, kind, splits, next_attempt_at)
+      SELECT id, kind, splits::jsonb, now() + $4 * interval '1 millisecond'
+      FROM unnest($1::text[], $2::text[], $3::text[]) AS s(id, kind, splits)
       ON CONFLICT (escrow_id) DO NOTHING`;
   }
 
@@ -70,11 +77,9 @@ export class EscrowRepository {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.store.transaction(async (runner) => {
-          // An escrow that was never opened has no row: nothing to lock, and `open` races are
-          // caught by the append's expected version instead.
-          if (command.kind !== 'open') await runner.query(this.lockSql, [escrowId]);
-          const history = await this.readStream(runner, escrowId);
-          return this.decideAndAppend(runner, escrowId, history, command, options);
+          // A caller-chosen id may race another create: the append's expected version catches it.
+          const rows: EscrowRow[] = options.freshId ? [] : await runner.query(prepared(this.lockSql), [escrowId]);
+          return this.decideAndAppend(runner, escrowId, rows[0], command, options);
         });
       } catch (error) {
         if (!isVersionConflict(error) || attempt >= MAX_CONFLICT_RETRIES) throw error;
@@ -82,34 +87,27 @@ export class EscrowRepository {
     }
   }
 
-  /**
-   * For callers that already hold the row locks in their own transaction (the sweeper), with
-   * the stream they read in it.
-   */
-  async decideAndAppend(
-    runner: QueryRunner,
-    escrowId: string,
-    history: RecordedEvent[],
-    command: EscrowCommand,
-    options: ExecuteOptions = {},
-  ): Promise<Decision> {
-    const past = history.map(decode);
-    const before = fold(escrowDecider, past);
-    const earlier = options.commandId ? history.filter((event) => event.metadata.commandId === options.commandId) : [];
-    if (earlier.length > 0) {
-      return { before, state: before, events: earlier.map(decode), history, settlement: null, replayed: true };
+  /** For callers holding the row's lock in their own transaction (the sweeper), with the row. */
+  async decideAndAppend(runner: QueryRunner, escrowId: string, row: EscrowRow | undefined, command: EscrowCommand, options: ExecuteOptions = {}): Promise<Decision> {
+    const before = row ? stateFromRow(row) : escrowDecider.initialState();
+    if (options.commandId && row) {
+      const earlier: Array<{ type: string; data: Record<string, unknown> }> = await runner.query(this.replaySql, [escrowStream(escrowId), options.commandId]);
+      if (earlier.length > 0) {
+        // The command ran before (its reply was lost): answer with what it did then.
+        return { before, state: before, events: earlier.map((event) => decodeEscrowEvent(event.type, event.data)), row, settlement: null, replayed: true };
+      }
     }
     const events = escrowDecider.decide(command, before);
     const state = events.reduce(escrowDecider.evolve, before);
     if (events.length === 0) {
       const settlement = await this.compensation(runner, escrowId, command, before);
-      return { before, state, events, history, settlement, replayed: false };
+      return { before, state, events, row, settlement, replayed: false };
     }
     const streamId = escrowStream(escrowId);
     const appended = await this.store.appendInTransaction(
       runner,
       streamId,
-      history.length,
+      row?.version ?? 0,
       events.map((event, index) => ({
         eventId: options.commandId ? nameBasedUuid(`${options.commandId}/${streamId}/${index}`) : randomUUID(),
         ...encodeEscrowEvent(event),
@@ -121,48 +119,18 @@ export class EscrowRepository {
         },
       })),
     );
+    const rowAfter = events.reduce<EscrowRow | undefined>((current, event, index) => {
+      const recorded = appended.events[index]!;
+      return evolveRow(current, event, recorded.recordedAt, recorded.streamVersion);
+    }, row);
     const settlement = settlementOf(escrowId, events, state);
-    if (settlement) await this.writeSettlement(runner, settlement);
-    return { before, state, events, history: [...history, ...appended.events], settlement, replayed: false };
+    if (settlement && !options.deferSettlement) await this.writeSettlements(runner, [settlement]);
+    return { before, state, events, row: rowAfter, settlement, replayed: false };
   }
 
-  readStream(runner: QueryRunner | undefined, escrowId: string): Promise<RecordedEvent[]> {
-    return this.store.readStream(escrowStream(escrowId), { runner, maxCount: MAX_STREAM_EVENTS });
-  }
-
-  /** Streams of several escrows in one query, each in version order. */
-  async readStreams(runner: QueryRunner, escrowIds: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
-    const rows: Array<{
-      global_position: string;
-      transaction_id: string;
-      stream_id: string;
-      stream_version: number;
-      event_id: string;
-      type: string;
-      data: Record<string, unknown>;
-      metadata: Record<string, unknown>;
-      recorded_at: Date;
-    }> = await runner.query(
-      `SELECT global_position::text AS global_position, transaction_id::text AS transaction_id, stream_id, stream_version,
-         event_id::text AS event_id, type, data, metadata, recorded_at
-       FROM ${this.store.schema}.events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version`,
-      [escrowIds.map(escrowStream)],
-    );
-    const streams = new Map<string, RecordedEvent[]>(escrowIds.map((id) => [id, []]));
-    for (const row of rows) {
-      streams.get(row.stream_id.slice('escrow-'.length))?.push({
-        globalPosition: Number(row.global_position),
-        transactionId: row.transaction_id,
-        streamId: row.stream_id,
-        streamVersion: row.stream_version,
-        eventId: row.event_id,
-        type: row.type,
-        data: row.data,
-        metadata: row.metadata,
-        recordedAt: row.recorded_at,
-      });
-    }
-    return streams;
+  /** The escrow's whole stream (for the participants' history). */
+  readStream(escrowId: string): Promise<RecordedEvent[]> {
+    return this.store.readStream(escrowStream(escrowId), { maxCount: MAX_STREAM_EVENTS });
   }
 
   /**
@@ -172,17 +140,20 @@ export class EscrowRepository {
   private async compensation(runner: QueryRunner, escrowId: string, command: EscrowCommand, before: EscrowState): Promise<SettlementOrder | null> {
     if (command.kind !== 'record_hold' || command.outcome !== 'held' || before.status !== 'rejected') return null;
     const settlement: SettlementOrder = { escrowId, kind: 'void', splits: null };
-    await this.writeSettlement(runner, settlement);
+    await this.writeSettlements(runner, [settlement]);
     return settlement;
   }
 
-  private async writeSettlement(runner: QueryRunner, settlement: SettlementOrder): Promise<void> {
-    await runner.query(this.settlementSql, [settlement.escrowId, settlement.kind, settlement.splits ? JSON.stringify(settlement.splits) : null, this.settlementGraceMs]);
+  /** Writes settlement outbox rows, in the caller's transaction, in one statement. */
+  async writeSettlements(runner: QueryRunner, settlements: readonly SettlementOrder[]): Promise<void> {
+    if (settlements.length === 0) return;
+    await runner.query(prepared(this.settlementSql), [
+      settlements.map((settlement) => settlement.escrowId),
+      settlements.map((settlement) => settlement.kind),
+      settlements.map((settlement) => (settlement.splits ? JSON.stringify(settlement.splits) : null)),
+      this.settlementGraceMs,
+    ]);
   }
-}
-
-function decode(event: RecordedEvent): EscrowEvent {
-  return decodeEscrowEvent(event.type, event.data);
 }
 
 function settlementOf(escrowId: string, events: readonly EscrowEvent[], state: EscrowState): SettlementOrder | null {
