@@ -1,16 +1,45 @@
 import { Module } from '@nestjs/common';
+import { CommandClient } from '@pf/messaging';
+import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { AdminEscrowController } from './api/admin-escrow.controller.js';
 import { AdminController } from './api/admin.controller.js';
 import { AdminGuard } from './api/admin.guard.js';
 import { AgentAuthGuard } from './api/auth.guard.js';
 import { CasinoController } from './api/casino.controller.js';
+import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
+import { EventsStreamController } from './api/events-stream.controller.js';
 import { FaucetController } from './api/faucet.controller.js';
 import { PingController } from './api/ping.controller.js';
+import type { GatewayConfig } from './config.js';
+import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
+import { McpController } from './mcp/mcp.controller.js';
 
 /** The public HTTP surface: turns requests into commands over NATS. */
 @Module({
-  controllers: [PingController, CasinoController, FaucetController, AdminController, EscrowController, AdminEscrowController],
-  providers: [AgentAuthGuard, AdminGuard],
+  controllers: [
+    PingController,
+    CasinoController,
+    FaucetController,
+    AdminController,
+    EscrowController,
+    AdminEscrowController,
+    EventsStreamController,
+    McpController,
+    DocsController,
+  ],
+  providers: [
+    AgentAuthGuard,
+    AdminGuard,
+    EscrowEventFeed,
+    {
+      // Every command the gateway sends waits at most COMMAND_TIMEOUT_MS, then answers 503:
+      // no request hangs on a stopped or stuck service.
+      provide: COMMAND_CLIENT,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) =>
+        new CommandClient({ connection: context.nats, prefix: context.prefix, timeoutMs: context.config.COMMAND_TIMEOUT_MS }),
+    },
+  ],
 })
 export class GatewayModule {}

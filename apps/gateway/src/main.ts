@@ -1,4 +1,5 @@
 import { main, readSystemVersion } from '@pf/platform';
+import { installCors } from './api/cors.hook.js';
 import { HttpErrorFilter } from './api/error.filter.js';
 import { installIdempotency } from './api/idempotency.hook.js';
 import { installJsonBodyParser } from './api/json-body.js';
@@ -22,6 +23,7 @@ main({
   configureApp: (app, context) => {
     const fastify = app.getHttpAdapter().getInstance();
     const { config } = context;
+    installCors(fastify);
     installRateLimits(fastify, { perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE, perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE });
     installJsonBodyParser(fastify);
     const idempotency = new IdempotencyStore(context.dataSource, config.IDEMPOTENCY_LEASE_MS);

@@ -78,7 +78,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const http = definition.http(config);
   const app = await NestFactory.create<NestFastifyApplication>(
     { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
-    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576, trustProxy: http.trustProxy ?? false }),
+    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576, trustProxy: trustProxySetting(http.trustProxy) }),
     { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
   // Durable consumers are named after the service, so its replicas share them.
@@ -90,6 +90,13 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   logger.info({ port: http.port, host: config.HOST, prefix: config.NATS_PREFIX }, `${definition.name} ready`);
 
   installShutdown(app, context, definition.beforeShutdown);
+}
+
+/** A hop count trusts exactly that many proxies in front of us (the nearest ones), no more. */
+function trustProxySetting(trustProxy: boolean | number | undefined): boolean | ((address: string, hop: number) => boolean) {
+  if (typeof trustProxy !== 'number') return trustProxy ?? false;
+  const hops = trustProxy;
+  return (_address, hop) => hop < hops;
 }
 
 function loadConfigOrExit<S extends z.ZodObject>(definition: ServiceDefinition<S>): z.infer<S> & BaseConfig {

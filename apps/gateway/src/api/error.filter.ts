@@ -19,12 +19,13 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   private toResponse(exception: unknown): [number, ErrorBody] {
     if (exception instanceof DomainError) {
-      return [httpStatusByErrorCode[exception.code] ?? 400, { error: exception.code, message: exception.message, ...exception.details }];
+      return [httpStatusByErrorCode[exception.code] ?? 400, { ...exception.details, error: exception.code, message: exception.message }];
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
-    const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
-    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
-      return this.fromFastifyError(fastifyError.statusCode, fastifyError.code);
+    // Anything can be thrown (`throw 'x'`, `throw null`): only objects may carry a status.
+    const fastifyError = typeof exception === 'object' && exception !== null ? (exception as { statusCode?: unknown; code?: unknown }) : {};
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      return this.fromFastifyError(fastifyError.statusCode, typeof fastifyError.code === 'string' ? fastifyError.code : undefined);
     }
     this.logger.error({ err: exception }, 'unhandled error');
     return [500, { error: ErrorCode.internalError, message: 'internal error' }];
@@ -42,7 +43,10 @@ export class HttpErrorFilter implements ExceptionFilter {
   private fromFastifyError(status: number, code?: string): [number, ErrorBody] {
     if (status === 413) return [413, { error: ErrorCode.invalidRequest, message: 'request body is too large' }];
     if (status === 415) return [415, { error: ErrorCode.invalidRequest, message: 'content type must be application/json' }];
-    const message = code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'request body is empty' : 'request body is not valid JSON';
+    if (status === 404) return [404, { error: ErrorCode.notFound, message: 'no such route' }];
+    if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return [status, { error: ErrorCode.invalidRequest, message: 'request body is empty' }];
+    // Fastify's own 4xx codes (FST_ERR_CTP_* for bodies, FST_ERR_BAD_URL, …) say what was wrong with the request.
+    const message = code?.startsWith('FST_ERR_CTP_') ? 'request body is not valid JSON' : 'malformed request';
     return [status, { error: ErrorCode.invalidRequest, message }];
   }
 }

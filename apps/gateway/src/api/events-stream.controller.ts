@@ -1,0 +1,123 @@
+import type { ServerResponse } from 'node:http';
+import { Controller, Get, Inject, Req, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { DomainError, ErrorCode } from '@pf/contracts';
+import { CONFIG, LOGGER } from '@pf/platform';
+import type { GatewayConfig } from '../config.js';
+import { EscrowEventFeed, type EventSink } from '../infrastructure/escrow-event-feed.js';
+import { AgentAuthGuard, type AuthenticatedRequest } from './auth.guard.js';
+
+/** How long a client may leave a frame unread before it is dropped as too slow. */
+const SLOW_CLIENT_TIMEOUT_MS = 30_000;
+/** What EventSource clients wait before reconnecting after the stream ends. */
+const RECONNECT_DELAY_MS = 1_000;
+
+/**
+ * `GET /escrow/events/stream` (API.md): Server-Sent Events on the caller's escrows. Everything
+ * that can fail (auth, limits, a bad Last-Event-ID, JetStream down) fails before the stream
+ * starts, as an ordinary JSON error; after that, an ended stream is resumed by the client with
+ * `Last-Event-ID`.
+ */
+@Controller('escrow/events')
+export class EventsStreamController {
+  constructor(
+    private readonly feed: EscrowEventFeed,
+    @Inject(CONFIG) private readonly config: GatewayConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @Get('stream')
+  @UseGuards(AgentAuthGuard)
+  async stream(@Req() request: AuthenticatedRequest, @Res() reply: FastifyReply): Promise<void> {
+    const lastEventId = parseLastEventId(request.headers['last-event-id']);
+    const subscription = await this.feed.subscribe(request.agentId!, lastEventId);
+    reply.hijack();
+    const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS);
+    sink.open(reply.getHeaders());
+    sink.onClose(() => subscription.close());
+    subscription
+      .pump(sink)
+      .catch((error: unknown) => this.logger.warn({ err: error, agentId: subscription.agentId }, 'event stream ended'))
+      .finally(() => sink.end());
+  }
+}
+
+/** `Last-Event-ID`: absent, or a stream sequence this endpoint sent (a non-negative integer). */
+export function parseLastEventId(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  const id = Number(trimmed);
+  if (!/^[0-9]{1,15}$/.test(trimmed) || !Number.isSafeInteger(id)) {
+    throw new DomainError(ErrorCode.invalidRequest, 'Last-Event-ID must be an id received from this stream');
+  }
+  return id;
+}
+
+/** Writes SSE frames to the raw response, with heartbeats and backpressure. */
+class SseWriter implements EventSink {
+  private heartbeat?: NodeJS.Timeout;
+  private ended = false;
+
+  constructor(
+    private readonly raw: ServerResponse,
+    private readonly heartbeatMs: number,
+  ) {}
+
+  open(headers: Record<string, unknown>): void {
+    this.raw.writeHead(200, {
+      ...(headers as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // Proxies such as nginx would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    this.raw.write(`retry: ${RECONNECT_DELAY_MS}\n: connected\n\n`);
+    this.heartbeat = setInterval(() => this.raw.write(': heartbeat\n\n'), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  onClose(listener: () => void): void {
+    this.raw.once('close', () => {
+      this.stopHeartbeat();
+      listener();
+    });
+  }
+
+  async send(id: number, data: string): Promise<void> {
+    if (this.ended || this.raw.destroyed) return;
+    if (this.raw.write(`id: ${id}\ndata: ${data}\n\n`)) return;
+    await this.drained();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopHeartbeat();
+    if (!this.raw.destroyed) this.raw.end();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  /** A client that stops reading is dropped rather than buffered without bound. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.raw.destroy();
+        resolve();
+      }, SLOW_CLIENT_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        this.raw.off('drain', done);
+        this.raw.off('close', done);
+        resolve();
+      };
+      this.raw.once('drain', done);
+      this.raw.once('close', done);
+    });
+  }
+}
