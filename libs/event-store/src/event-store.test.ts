@@ -90,6 +90,8 @@ describe('append and read', () => {
     expect(outboxRows.n).toBe(3);
     // The same ids mixed with new ones, or in another stream, are a caller bug.
     await expect(store.append(stream, 3, [events[0]!, event()])).rejects.toMatchObject({ code: 'event_id_reused' });
+    await expect(store.append(stream, 3, [event(), events[1]!])).rejects.toMatchObject({ code: 'event_id_reused' });
+    expect((await store.readStream(stream)).length).toBe(3);
     await expect(store.append(`other-${stream}`, 0, events)).rejects.toMatchObject({ code: 'event_id_reused' });
   });
 
@@ -272,6 +274,37 @@ describe('readers never skip a slow transaction', () => {
     // The retry, in a new transaction, goes through.
     await store.transaction((runner) => store.appendInTransaction(runner, stream, 1, [event('second')]));
     expect((await store.readStream(stream)).map((e) => e.type)).toEqual(['first', 'second']);
+  });
+});
+
+describe('the whole log', () => {
+  it('readAll pages through every event once, strictly in (transaction id, position) order', async () => {
+    // One transaction whose positions cross a power of ten ('99' > '100' as text), so a sort
+    // on the text form of the position would show.
+    const [{ head }] = await harness.dataSource.query('SELECT coalesce(max(global_position), 0)::int AS head FROM casino.events');
+    const needed = 10 ** String(head + 1).length - head + 5;
+    await store.transaction(async (runner) => {
+      for (let remaining = needed; remaining > 0; remaining -= 1_000) {
+        const count = Math.min(remaining, 1_000);
+        await store.appendInTransaction(runner, `wide-${randomUUID()}`, 0, Array.from({ length: count }, () => event()));
+      }
+    });
+    const [{ total }] = await harness.dataSource.query('SELECT count(*)::int AS total FROM casino.events');
+    const seen = new Set<string>();
+    let previous = LOG_START;
+    await waitFor('all events readable', async () => {
+      for (;;) {
+        const batch = await store.readAll({ after: previous, limit: 7 });
+        if (batch.length === 0) return seen.size === total;
+        for (const recorded of batch) {
+          const byTransaction = BigInt(recorded.transactionId) - BigInt(previous.transactionId);
+          expect(byTransaction > 0n || (byTransaction === 0n && recorded.globalPosition > previous.globalPosition)).toBe(true);
+          expect(seen.has(recorded.eventId)).toBe(false);
+          seen.add(recorded.eventId);
+          previous = logPositionOf(recorded);
+        }
+      }
+    });
   });
 });
 

@@ -111,8 +111,12 @@ export class EventStore {
         if (this.inlineProjections.length === 0 && !result.idempotentReplay) this.notifyCommitted();
         return result;
       } catch (error) {
-        const retryable = error instanceof VersionConflictError && error.reason === 'concurrent_append';
-        if (!retryable || attempt >= maxAttempts) throw error;
+        if (!(error instanceof VersionConflictError) || error.reason !== 'concurrent_append') throw error;
+        // The racing writer may have been this very append (a retry racing its original):
+        // then the ids are in the log and the answer is the originals.
+        const replay = await this.replayIfPresent(this.dataSource, streamId, events, encoded);
+        if (replay) return replay;
+        if (attempt >= maxAttempts) throw error;
       }
     }
   }
@@ -188,7 +192,7 @@ export class EventStore {
    */
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     const after = options.after ?? LOG_START;
-    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(this.sql.readAll, [
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readAll), [
       after.transactionId,
       after.globalPosition,
       boundedLimit(options.limit),
@@ -234,7 +238,9 @@ export class EventStore {
     if (rows.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${rows.length}`);
     let inserted: Array<AppendRow & { type: string; ord: number }>;
     try {
-      inserted = await runner.query(prepared(this.sql.appendMany), [JSON.stringify(rows), rows.map((row) => row.event_id)]);
+      // A reused event id fails on the unique index (no ANY(array) probe here: it would make
+      // Postgres re-plan the statement on every call).
+      inserted = await runner.query(prepared(this.sql.appendMany), [JSON.stringify(rows)]);
     } catch (error) {
       if (postgresErrorOf(error).code === PG_UNIQUE_VIOLATION) throw new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
       throw error;
@@ -278,6 +284,22 @@ export class EventStore {
     return { events: [], streamVersion: rows[0]?.version ?? 0, idempotentReplay: false };
   }
 
+  /**
+   * The originals when this batch's event ids are already in the log (an idempotent retry);
+   * undefined when none is; `event_id_reused` when only some are, or in another stream.
+   */
+  private async replayIfPresent(
+    executor: Executor,
+    streamId: string,
+    events: readonly NewEvent[],
+    encoded: EncodedBatch,
+  ): Promise<AppendResult | undefined> {
+    const existing: AppendRow[] = await executor.query(this.sql.existingEvents, [encoded.eventIds, streamId]);
+    const head = existing.find((row) => row.source === 'head')!;
+    const found = existing.filter((row) => row.source === 'existing');
+    return found.length === 0 ? undefined : idempotentReplay(streamId, events, found, head, encoded);
+  }
+
   private async appendEncoded(
     executor: Executor,
     streamId: string,
@@ -287,18 +309,20 @@ export class EventStore {
   ): Promise<AppendResult> {
     let rows: AppendRow[];
     try {
-      rows = await executor.query(prepared(this.sql.append), [
-        streamId,
-        encoded.json,
-        encoded.eventIds,
-        expectedVersion === 'any' ? null : expectedVersion,
-      ]);
+      const expected = expectedVersion === 'any' ? null : expectedVersion;
+      const { single } = encoded;
+      rows = single
+        ? await executor.query(prepared(this.sql.appendOne), [streamId, encoded.eventIds[0], expected, single.type, single.data, single.metadata])
+        : await executor.query(prepared(this.sql.append), [streamId, encoded.json, encoded.eventIds[0], expected]);
     } catch (error) {
       const { code } = postgresErrorOf(error);
       if (code === PG_UNIQUE_VIOLATION) throw new VersionConflictError(streamId, expectedVersion, null, 'concurrent_append');
       throw error;
     }
-    const result = interpretAppend(streamId, expectedVersion, events, rows, encoded);
+    const result = rows.some((row) => row.source === 'existing')
+      ? await this.replayIfPresent(executor, streamId, events, encoded)
+      : interpretAppend(streamId, expectedVersion, events, rows, encoded);
+    if (result === undefined) throw new Error(`event ${encoded.eventIds[0]} vanished from the log`);
     if (!result.idempotentReplay && executor !== this.dataSource) {
       const runner = executor as QueryRunner;
       for (const projection of this.inlineProjections) await projection.apply(runner, result.events, this.liveTarget);
@@ -311,10 +335,13 @@ export class EventStore {
 interface EncodedBatch {
   json: string;
   eventIds: string[];
+  /** A one-event batch as plain parameters, for the leaner one-event statement. */
+  single?: { type: string; data: string; metadata: string };
 }
 
 /** The data of each event exactly as a reader will get it back (bigints as strings). */
 function storedData(encoded: EncodedBatch): Array<Record<string, unknown>> {
+  if (encoded.single) return [JSON.parse(encoded.single.data) as Record<string, unknown>];
   return (JSON.parse(encoded.json) as Array<{ data: Record<string, unknown> }>).map((row) => row.data);
 }
 
@@ -339,7 +366,22 @@ function encodeEvents(streamId: string, expectedVersion: ExpectedVersion, events
     validateMetadata(event);
     return { n: index + 1, event_id: eventId, type: event.type, data: event.data, metadata: event.metadata ?? {} };
   });
-  return { json: JSON.stringify(rows, bigintAsString), eventIds };
+  const only = rows.length === 1 ? rows[0]! : undefined;
+  return {
+    json: toJson(rows),
+    eventIds,
+    single: only && { type: only.type, data: toJson(only.data), metadata: toJson(only.metadata) },
+  };
+}
+
+/** JSON without a replacer (twice as fast) unless the value holds a bigint. */
+function toJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return JSON.stringify(value, bigintAsString);
+  }
 }
 
 /** The relay builds envelopes from these fields in SQL: a bad value must fail here, not there. */
@@ -372,8 +414,6 @@ function interpretAppend(
     return { events: recordedFrom(streamId, events, inserted, encoded), streamVersion: head.stream_version + events.length, idempotentReplay: false };
   }
   if (inserted.length !== 0) throw new Error(`append to ${streamId} inserted ${inserted.length} of ${events.length} events`);
-  const existing = rows.filter((row) => row.source === 'existing');
-  if (existing.length > 0) return idempotentReplay(streamId, events, existing, head, encoded);
   if (expectedVersion !== 'any' && head.stream_version !== expectedVersion) {
     throw new VersionConflictError(streamId, expectedVersion, head.stream_version, 'version_mismatch');
   }
@@ -482,8 +522,10 @@ function buildSql(schema: string) {
         SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(n int, event_id uuid, type text, data jsonb, metadata jsonb)
       ),
       existing AS (
+        -- The first id only: a scalar keeps the plan generic (cached); ANY(array) would make
+        -- Postgres re-plan this statement on every call. A hit is resolved by existingEvents.
         SELECT global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
-        FROM ${events} WHERE event_id = ANY($3::uuid[])
+        FROM ${events} WHERE event_id = $3::uuid
       ),
       head AS (
         SELECT coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
@@ -514,14 +556,55 @@ function buildSql(schema: string) {
       FROM existing
       UNION ALL
       SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
+    // The same for one event (most appends), with plain parameters: no recordset to unpack.
+    appendOne: `
+      WITH existing AS (
+        SELECT global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
+        FROM ${events} WHERE event_id = $2::uuid
+      ),
+      head AS (
+        SELECT coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (
+          SELECT stream_version, transaction_id FROM ${events}
+          WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
+        ) AS last ON true
+      ),
+      inserted AS (
+        INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
+        SELECT $1, head.version + 1, $2::uuid, $4, $5::jsonb, $6::jsonb
+        FROM head
+        WHERE NOT EXISTS (SELECT 1 FROM existing)
+          AND ($3::int IS NULL OR head.version = $3::int)
+          AND (head.last_transaction_id IS NULL OR head.last_transaction_id <= pg_current_xact_id())
+        RETURNING global_position, stream_version, event_id, transaction_id, recorded_at
+      ),
+      outboxed AS (
+        INSERT INTO ${outbox} (global_position) SELECT global_position FROM inserted
+      )
+      SELECT 'inserted' AS source, global_position::text AS global_position, stream_version, event_id::text AS event_id,
+        transaction_id::text AS transaction_id, recorded_at, NULL::text AS stream_id
+      FROM inserted
+      UNION ALL
+      SELECT 'existing', global_position::text, stream_version, event_id::text, transaction_id::text, recorded_at, stream_id
+      FROM existing
+      UNION ALL
+      SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
     streamVersion: `SELECT coalesce(max(stream_version), 0) AS version FROM ${events} WHERE stream_id = $1`,
+    // The rare path after a hit on the first id, or after a unique violation.
+    existingEvents: `
+      SELECT 'existing' AS source, global_position::text AS global_position, stream_version, event_id::text AS event_id,
+        transaction_id::text AS transaction_id, recorded_at, stream_id
+      FROM ${events} WHERE event_id = ANY($1::uuid[])
+      UNION ALL
+      SELECT 'head', NULL, coalesce(max(stream_version), 0), NULL, NULL, NULL, NULL FROM ${events} WHERE stream_id = $2`,
     readStream: `
       SELECT ${columns} FROM ${events} AS e
       WHERE e.stream_id = $1 AND e.stream_version >= $2
       ORDER BY e.stream_version LIMIT $3`,
     // Several streams in one statement: each input row carries its stream and expected
-    // version; nothing is inserted unless every stream is at its expected version, was last
-    // written by an older transaction, and no event id exists yet.
+    // version; nothing is inserted unless every stream is at its expected version and was last
+    // written by an older transaction. Event ids are fresh UUIDs; the unique index guards them.
     appendMany: `
       WITH input AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb)
@@ -538,8 +621,6 @@ function buildSql(schema: string) {
       refused AS (
         SELECT 1 FROM heads
         WHERE version <> expected OR (last_transaction_id IS NOT NULL AND last_transaction_id > pg_current_xact_id())
-        UNION ALL
-        SELECT 1 FROM ${events} WHERE event_id = ANY($2::uuid[])
       ),
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)

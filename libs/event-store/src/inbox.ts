@@ -1,7 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { EventStore } from './event-store.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
-import { qualify } from './sql.js';
+import { prepared, qualify } from './sql.js';
 
 export type InboxOutcome = 'processed' | 'duplicate';
 
@@ -31,7 +31,7 @@ export class PgInbox {
   async runOnce(consumer: string, eventId: string, fn: (runner: QueryRunner) => Promise<void>): Promise<InboxOutcome> {
     try {
       await this.store.transaction(async (runner) => {
-        const inserted: unknown[] = await runner.query(this.insertSql, [consumer, eventId]);
+        const inserted: unknown[] = await runner.query(prepared(this.insertSql), [consumer, eventId]);
         if (inserted.length === 0) throw new AlreadyProcessed();
         await fn(runner);
       });

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { EventStore } from './event-store.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { createProjectionTables, dropProjectionTables, projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
-import { qualify } from './sql.js';
+import { prepared, qualify } from './sql.js';
 import { LOG_START, logPositionOf, type LogPosition } from './types.js';
 
 export interface ProjectionRunOptions {
@@ -38,7 +38,7 @@ export async function projectNextBatch(options: ProjectionRunOptions): Promise<B
   const sql = checkpointSql(store.schema);
   return store.transaction(async (runner) => {
     const [lock]: Array<{ held: boolean; transaction_id: string | null; global_position: string | null }> = await runner.query(
-      sql.lockAndRead,
+      prepared(sql.lockAndRead),
       [`projection:${store.schema}:${name}`, name],
     );
     const checkpoint: LogPosition =
@@ -50,7 +50,7 @@ export async function projectNextBatch(options: ProjectionRunOptions): Promise<B
     if (events.length === 0) return { applied: 0, acquired: true, checkpoint };
     await projection.apply(runner, events, target);
     const next = logPositionOf(events[events.length - 1]!);
-    await runner.query(sql.save, [name, next.transactionId, next.globalPosition]);
+    await runner.query(prepared(sql.save), [name, next.transactionId, next.globalPosition]);
     return { applied: events.length, acquired: true, checkpoint: next };
   });
 }
@@ -58,9 +58,9 @@ export async function projectNextBatch(options: ProjectionRunOptions): Promise<B
 /** The place of the newest event committed so far; LOG_START for an empty log. */
 export async function logHead(store: EventStore): Promise<LogPosition> {
   const rows: Array<{ transaction_id: string; global_position: string }> = await store.dataSource.query(
-    `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position
-     FROM ${qualify(store.schema, EVENT_STORE_TABLES.events)}
-     ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+    `SELECT e.transaction_id::text AS transaction_id, e.global_position::text AS global_position
+     FROM ${qualify(store.schema, EVENT_STORE_TABLES.events)} AS e
+     ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`,
   );
   const row = rows[0];
   return row ? { transactionId: row.transaction_id, globalPosition: Number(row.global_position) } : LOG_START;
@@ -214,10 +214,12 @@ function checkpointSql(schema: string) {
   const checkpoints = qualify(schema, EVENT_STORE_TABLES.checkpoints);
   return {
     // The lock and the checkpoint in one round trip; the lock does not assign a transaction
-    // id, so the reader's own transaction never lowers its snapshot's xmin.
+    // id, so the reader's own transaction never lowers its snapshot's xmin. The batch commits
+    // asynchronously (no fsync wait): a crash can only lose the newest batches together with
+    // their checkpoint, and they are applied again; the projection never diverges.
     lockAndRead: `
       SELECT l.held, c.transaction_id::text AS transaction_id, c.global_position::text AS global_position
-      FROM (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS held) AS l
+      FROM (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS held, set_config('synchronous_commit', 'off', true)) AS l
       LEFT JOIN ${checkpoints} AS c ON c.name = $2`,
     save: `
       INSERT INTO ${checkpoints} (name, transaction_id, global_position) VALUES ($1, $2::xid8, $3)

@@ -108,27 +108,21 @@ describe('projections', () => {
     const runner = new AsyncProjectionRunner({ store: harness.store, projection: lastTransferProjection, batchSize: 50, idlePollMs: 20 });
     runner.start();
     const streams = Array.from({ length: 6 }, () => `async-${randomUUID()}`);
-    await Promise.all(
-      streams.map(async (stream) => {
-        for (let version = 0; version < 20; version += 1) {
-          await harness.store.append(stream, version, transferEvents([{ from: 'a', to: 'b', amountMicros: 1n }]));
-        }
-      }),
-    );
-    const head = await logHead(harness.store);
-    await waitFor('async projection caught up', () => catchUpDone(head.globalPosition), { timeoutMs: 15_000 });
-    await runner.stop();
-    const live = await tableRows(harness.store.liveTarget, 'last_transfer', 'stream_id');
-    let rebuilt;
     try {
-      rebuilt = await rebuildProjection({ store: harness.store, projection: lastTransferProjection, suffix: '_rebuild_async' });
-    } catch (error) {
-      const stream = String((error as Error).message).split(' ')[3];
-      console.log(stream, await harness.dataSource.query(`select transaction_id::text, global_position, stream_version, event_id from casino.events where stream_id = $1 order by transaction_id, global_position`, [stream]));
-      console.log(await harness.dataSource.query(`select * from casino.last_transfer_rebuild_async where stream_id = $1`, [stream]));
-      console.log(await harness.dataSource.query(`select * from casino.projection_checkpoints`));
-      throw error;
+      await Promise.all(
+        streams.map(async (stream) => {
+          for (let version = 0; version < 20; version += 1) {
+            await harness.store.append(stream, version, transferEvents([{ from: 'a', to: 'b', amountMicros: 1n }]));
+          }
+        }),
+      );
+      const head = await logHead(harness.store);
+      await waitFor('async projection caught up', () => catchUpDone(head.globalPosition), { timeoutMs: 15_000 });
+    } finally {
+      await runner.stop();
     }
+    const live = await tableRows(harness.store.liveTarget, 'last_transfer', 'stream_id');
+    const rebuilt = await rebuildProjection({ store: harness.store, projection: lastTransferProjection, suffix: '_rebuild_async' });
     expect(await tableRows(rebuilt.target, 'last_transfer', 'stream_id')).toEqual(live);
     const ours = (live as Array<{ stream_id: string; last_version: number }>).filter((row) => streams.includes(row.stream_id));
     expect(ours.map((row) => row.last_version)).toEqual(streams.map(() => 20));
@@ -138,11 +132,6 @@ describe('projections', () => {
     const target = projectionTarget(harness.schema, '_shadow');
     await createProjectionTables(harness.dataSource, balances, target);
     const outcome = await catchUp({ store: harness.store, projection: balances, target, batchSize: 100 });
-    console.log(await harness.dataSource.query(`
-      with moves as (select data->>'fromAccountId' acct, -(data->>'amountMicros')::numeric amt from casino.events where type='transferred'
-        union all select data->>'toAccountId', (data->>'amountMicros')::numeric from casino.events where type='transferred')
-      select acct, sum(amt)::text, count(*) from moves group by acct order by acct`));
-    console.log(await harness.dataSource.query(`select stream_id, count(*), max(stream_version), count(distinct event_id) from casino.events group by stream_id having count(*) <> max(stream_version)`));
     expect(outcome.applied).toBeGreaterThan(100);
     expect(await tableRows(target, 'balances', 'account_id')).toEqual(await tableRows(harness.store.liveTarget, 'balances', 'account_id'));
     const again = await catchUp({ store: harness.store, projection: balances, target, batchSize: 100 });

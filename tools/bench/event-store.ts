@@ -1,0 +1,276 @@
+/**
+ * `npm run bench:event-store`: the event store's own numbers, each printed beside the raw
+ * Postgres figure of the same run on the same database:
+ * - append throughput at concurrency 1 and 16 (one event per append, new stream each time)
+ *   vs plain single-row INSERT commits with `pg`;
+ * - outbox publish lag (commit → message on the JetStream subject) at ~1,000 events/s, with
+ *   the in-process wake-up and with polling only (what another replica's relay sees);
+ * - rebuild rate of a balances projection over 200k events vs a plain streaming SELECT
+ *   (pg-cursor) of the same rows.
+ * Creates its own database and NATS prefix and removes both. Prints numbers; never asserts.
+ */
+import { randomUUID } from 'node:crypto';
+import { SubjectPrefix } from '@pf/contracts';
+import {
+  EventStore,
+  eventStoreMigrations,
+  OutboxRelay,
+  rebuildProjection,
+  transferBalancesProjection,
+  TRANSFERRED_EVENT_TYPE,
+  type NewEvent,
+} from '@pf/event-store';
+import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix } from '@pf/testing';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import { DataSource } from 'typeorm';
+import { formatRow, percentile, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
+
+const SCHEMA = 'casino';
+const APPEND_DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
+const LAG_EVENTS_PER_SECOND = 1_000;
+const LAG_DURATION_MS = 5_000;
+const LAG_WORKERS = 8;
+const REBUILD_EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 200_000);
+const LOAD_EVENTS_PER_APPEND = 500;
+const READ_BATCH = 5_000;
+const ACCOUNTS = 1_000;
+
+interface Context {
+  databaseUrl: string;
+  dataSource: DataSource;
+  store: EventStore;
+  nats: NatsConnection;
+  prefix: SubjectPrefix;
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const database = await createTestDatabase('benchevents');
+  const prefixValue = testNatsPrefix();
+  const nats = await connectTestNats();
+  const dataSource = await openDataSource(database.url, 16);
+  try {
+    const context: Context = { databaseUrl: database.url, dataSource, store: new EventStore({ dataSource, schema: SCHEMA }), nats, prefix: new SubjectPrefix(prefixValue) };
+    const appends = await benchAppends(context);
+    const lags = await benchPublishLag(context);
+    const rebuild = await benchRebuild(context);
+    printReport(appends, lags, rebuild, Date.now() - startedAt);
+  } finally {
+    await dataSource.destroy().catch(() => undefined);
+    await deletePrefixedStreams(nats, prefixValue).catch(() => undefined);
+    await nats.close();
+    await database.drop();
+  }
+}
+
+async function openDataSource(url: string, poolMax: number): Promise<DataSource> {
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    schema: SCHEMA,
+    migrations: eventStoreMigrations(SCHEMA),
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    logging: false,
+    extra: { max: poolMax, application_name: 'bench-event-store', statement_timeout: 60_000 },
+  });
+  await dataSource.initialize();
+  await dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${SCHEMA}"`);
+  await dataSource.runMigrations({ transaction: 'each' });
+  return dataSource;
+}
+
+function transfer(index: number): NewEvent {
+  return {
+    eventId: randomUUID(),
+    type: TRANSFERRED_EVENT_TYPE,
+    data: {
+      fromAccountId: `acct-${index % ACCOUNTS}`,
+      toAccountId: `acct-${(index * 7 + 1) % ACCOUNTS}`,
+      amountMicros: String(1_000 + (index % 997)),
+    },
+    metadata: { correlationId: `bench-${index}`, schemaVersion: 1 },
+  };
+}
+
+interface AppendFigures {
+  concurrency: number;
+  raw: LoadResult;
+  append: LoadResult;
+  /** The same append inside `store.transaction` (what a command with inline projections pays). */
+  inTransaction?: LoadResult;
+}
+
+async function benchAppends({ databaseUrl, store }: Context): Promise<AppendFigures[]> {
+  const figures: AppendFigures[] = [];
+  for (const concurrency of [1, 16]) {
+    const raw = await rawInsertRate(databaseUrl, concurrency, APPEND_DURATION_MS);
+    const append = await runLoad(concurrency, APPEND_DURATION_MS, async (_, index) => {
+      await store.append(`bench-${concurrency}-${index}`, 0, [transfer(index)]);
+    });
+    const inTransaction =
+      concurrency === 16
+        ? await runLoad(concurrency, APPEND_DURATION_MS, async (_, index) => {
+            await store.transaction((runner) => store.appendInTransaction(runner, `bench-tx-${index}`, 0, [transfer(index)]));
+          })
+        : undefined;
+    figures.push({ concurrency, raw, append, inTransaction });
+    process.stderr.write(`appends c${concurrency}: ${append.perSecond.toFixed(0)}/s (raw ${raw.perSecond.toFixed(0)}/s)\n`);
+  }
+  return figures;
+}
+
+interface LagFigures {
+  mode: string;
+  events: number;
+  ratePerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  duplicates: number;
+}
+
+async function benchPublishLag(context: Context): Promise<LagFigures[]> {
+  const manager = await jetstreamManager(context.nats);
+  await manager.streams.add({
+    name: context.prefix.streamName('CASINO_EVENTS'),
+    subjects: [context.prefix.subject('casino.events.>')],
+    duplicate_window: nanos(120_000),
+  });
+  await context.dataSource.query(`DELETE FROM "${SCHEMA}".outbox`);
+  // In-process wake-up: the relay runs beside the appender, as in a service.
+  const woken = await measureLag(context, context.store, 'relay in the appending process (woken on commit)');
+  // Polling only: the relay's store is another instance, so it never hears of these commits.
+  const pollingStore = new EventStore({ dataSource: context.dataSource, schema: SCHEMA });
+  const polled = await measureLag(context, pollingStore, 'relay in another replica (20 ms poll only)');
+  return [woken, polled];
+}
+
+async function measureLag(context: Context, relayStore: EventStore, mode: string): Promise<LagFigures> {
+  const committedAtMs = new Map<string, number>();
+  const receivedAtMs = new Map<string, number>();
+  const decoder = new TextDecoder();
+  const subscription = context.nats.subscribe(context.prefix.subject('casino.events.>'), {
+    callback: (_error, message) => {
+      const id = (JSON.parse(decoder.decode(message.data)) as { id: string }).id;
+      receivedAtMs.set(id, performance.now());
+    },
+  });
+  const relay = new OutboxRelay({ store: relayStore, service: 'casino', connection: context.nats, prefix: context.prefix, idlePollMs: 20 });
+  relay.start();
+  const total = Math.round((LAG_EVENTS_PER_SECOND * LAG_DURATION_MS) / 1000);
+  const intervalMs = 1000 / LAG_EVENTS_PER_SECOND;
+  const startedAt = performance.now();
+  let next = 0;
+  // Open loop: event i is due at start + i ms whatever the previous appends took.
+  await Promise.all(
+    Array.from({ length: LAG_WORKERS }, async () => {
+      while (next < total) {
+        const index = next++;
+        const waitMs = startedAt + index * intervalMs - performance.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+        const result = await context.store.append(`lag-${randomUUID()}`, 0, [transfer(index)]);
+        committedAtMs.set(result.events[0]!.eventId, performance.now());
+      }
+    }),
+  );
+  const sentDurationMs = performance.now() - startedAt;
+  const deadline = performance.now() + 10_000;
+  while (receivedAtMs.size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  await relay.stop();
+  subscription.unsubscribe();
+  const lagsMs = [...committedAtMs].map(([id, committed]) => Math.max(0, (receivedAtMs.get(id) ?? Number.POSITIVE_INFINITY) - committed));
+  lagsMs.sort((a, b) => a - b);
+  process.stderr.write(`publish lag (${mode}): p50 ${percentile(lagsMs, 0.5).toFixed(1)} ms, p99 ${percentile(lagsMs, 0.99).toFixed(1)} ms\n`);
+  return {
+    mode,
+    events: total,
+    ratePerSecond: (total / sentDurationMs) * 1000,
+    p50Ms: percentile(lagsMs, 0.5),
+    p99Ms: percentile(lagsMs, 0.99),
+    maxMs: lagsMs.at(-1) ?? 0,
+    duplicates: relay.stats.duplicates,
+  };
+}
+
+interface RebuildFigures {
+  events: number;
+  loadMs: number;
+  rawRowsPerSecond: number;
+  rebuildEventsPerSecond: number;
+  balancedBooks: boolean;
+}
+
+async function benchRebuild(context: Context): Promise<RebuildFigures> {
+  const loadStartedAt = performance.now();
+  let loaded = 0;
+  await runLoad(4, 10 * 60_000, async (_, index) => {
+    const events = Array.from({ length: LOAD_EVENTS_PER_APPEND }, (_, offset) => transfer(index * LOAD_EVENTS_PER_APPEND + offset));
+    await context.store.append(`load-${index}`, 0, events);
+    loaded += events.length;
+  }, Math.ceil(REBUILD_EVENTS / LOAD_EVENTS_PER_APPEND));
+  const loadMs = performance.now() - loadStartedAt;
+  const [{ total }] = await context.dataSource.query(`SELECT count(*)::int AS total FROM "${SCHEMA}".events`);
+  process.stderr.write(`loaded ${loaded} events in ${(loadMs / 1000).toFixed(1)} s (log holds ${total})\n`);
+
+  const raw = await rawStreamingRead(context.databaseUrl, total);
+  const rebuild = await rebuildProjection({ store: context.store, projection: transferBalancesProjection(), suffix: '_bench', batchSize: READ_BATCH });
+  const [{ sum }] = await context.dataSource.query(`SELECT coalesce(sum(balance_micros), 0)::text AS sum FROM ${rebuild.target.table('balances')}`);
+  process.stderr.write(`rebuild: ${rebuild.eventsPerSecond.toFixed(0)} events/s (raw read ${raw.toFixed(0)} rows/s)\n`);
+  return { events: rebuild.events, loadMs, rawRowsPerSecond: raw, rebuildEventsPerSecond: rebuild.eventsPerSecond, balancedBooks: sum === '0' };
+}
+
+/** A plain streaming SELECT of every row of the log, read with pg-cursor in batches. */
+async function rawStreamingRead(databaseUrl: string, expectedRows: number): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const startedAt = performance.now();
+    const cursor = client.query(new Cursor(`SELECT * FROM "${SCHEMA}".events ORDER BY global_position`));
+    let rows = 0;
+    for (;;) {
+      const batch = await cursor.read(READ_BATCH);
+      if (batch.length === 0) break;
+      rows += batch.length;
+    }
+    await cursor.close();
+    if (rows !== expectedRows) throw new Error(`raw read saw ${rows} rows, expected ${expectedRows}`);
+    return (rows / (performance.now() - startedAt)) * 1000;
+  } finally {
+    await client.end();
+  }
+}
+
+function printReport(appends: AppendFigures[], lags: LagFigures[], rebuild: RebuildFigures, totalMs: number): void {
+  const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)}%`;
+  console.log(`\n### Appends (${APPEND_DURATION_MS / 1000} s per figure, one event per append, pool size = concurrency)\n`);
+  console.log('| concurrency | raw INSERT commits/s | append/s | append / raw | append p50 ms | append p99 ms | append in `transaction()`/s |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const { concurrency, raw, append, inTransaction } of appends) {
+    console.log(
+      formatRow([
+        concurrency,
+        raw.perSecond,
+        append.perSecond,
+        percent(append.perSecond, raw.perSecond),
+        append.p50Ms,
+        append.p99Ms,
+        inTransaction ? `${formatRow([inTransaction.perSecond]).slice(2, -2)} (${percent(inTransaction.perSecond, raw.perSecond)})` : '–',
+      ]),
+    );
+  }
+  console.log(`\n### Outbox publish lag, commit → message on JetStream (~${LAG_EVENTS_PER_SECOND} events/s for ${LAG_DURATION_MS / 1000} s)\n`);
+  console.log('| relay | events | offered rate/s | p50 ms | p99 ms | max ms | duplicate acks |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const lag of lags) console.log(formatRow([lag.mode, lag.events, lag.ratePerSecond, lag.p50Ms, lag.p99Ms, lag.maxMs, lag.duplicates]));
+  console.log(`\n### Rebuild of a balances projection (${formatRow([rebuild.events]).slice(2, -2)} events, batches of ${READ_BATCH})\n`);
+  console.log('| raw streaming SELECT rows/s | rebuild events/s | rebuild / raw | books balance after rebuild |');
+  console.log('|---|---|---|---|');
+  console.log(formatRow([rebuild.rawRowsPerSecond, rebuild.rebuildEventsPerSecond, percent(rebuild.rebuildEventsPerSecond, rebuild.rawRowsPerSecond), rebuild.balancedBooks ? 'yes' : 'NO']));
+  console.log(`\n(loading the log took ${(rebuild.loadMs / 1000).toFixed(1)} s; whole run ${(totalMs / 1000).toFixed(0)} s)`);
+}
+
+await main();
