@@ -1,11 +1,8 @@
-import type { ServiceCheckReport, ServiceOpsContext, VerifyFact, Violation } from '@pf/ops-kit';
+import { streamQuery, type ServiceCheckReport, type ServiceOpsContext, type VerifyFact, type Violation } from '@pf/ops-kit';
 import { EventStore } from '@pf/event-store';
 import { LedgerCheckService } from '../application/ledger-check.service.js';
 import { SystemAccount } from '../domain/accounts.js';
 import { CASINO_SCHEMA } from './migrations.js';
-
-/** Rows per query when streaming facts: memory stays bounded whatever the size of the log. */
-const FACT_BATCH_SIZE = 5_000;
 
 /**
  * The casino's own invariants, recomputed from its log by the same checker `check_ledger`
@@ -14,10 +11,8 @@ const FACT_BATCH_SIZE = 5_000;
  * the log.
  */
 export async function casinoChecks(context: ServiceOpsContext): Promise<ServiceCheckReport> {
-  context.progress('check', 0, 1);
   const checker = new LedgerCheckService(new EventStore({ dataSource: context.dataSource, schema: CASINO_SCHEMA }));
   const report = await checker.check();
-  context.progress('check', 1, 1);
   return {
     eventsChecked: report.eventsChecked,
     violations: report.violations.map(({ kind, account, expected, actual, detail }): Violation => ({
@@ -31,7 +26,6 @@ export async function casinoChecks(context: ServiceOpsContext): Promise<ServiceC
 }
 
 interface FactRow {
-  position: string;
   id: string;
   account: string;
   amount: string;
@@ -45,33 +39,22 @@ interface FactRow {
  */
 export async function casinoFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) => Promise<void>): Promise<void> {
   const events = `${CASINO_SCHEMA}.events`;
-  await streamRows(
-    context,
-    `SELECT h.global_position::text AS position, h.data->>'holdId' AS id, h.data->>'from' AS account, h.data->>'amountMicros' AS amount,
+  await streamQuery<FactRow>(
+    context.dataSource,
+    `SELECT h.data->>'holdId' AS id, h.data->>'from' AS account, h.data->>'amountMicros' AS amount,
             coalesce(h.metadata->>'service', 'casino') AS service, h.recorded_at AS at
      FROM ${events} h
-     WHERE h.type = 'hold_placed' AND h.global_position > $1::bigint
-       AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = h.stream_id AND later.stream_version > h.stream_version)
-     ORDER BY h.global_position LIMIT ${FACT_BATCH_SIZE}`,
+     WHERE h.type = 'hold_placed'
+       AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = h.stream_id AND later.stream_version > h.stream_version)`,
+    [],
     (row) => emit({ kind: 'live_hold', holdId: row.id, from: row.account, amountMicros: row.amount, service: row.service, at: row.at.toISOString() }),
   );
-  await streamRows(
-    context,
-    `SELECT global_position::text AS position, data->>'transferId' AS id, data->>'to' AS account, data->>'amountMicros' AS amount,
+  await streamQuery<FactRow>(
+    context.dataSource,
+    `SELECT data->>'transferId' AS id, data->>'to' AS account, data->>'amountMicros' AS amount,
             coalesce(metadata->>'service', 'casino') AS service, recorded_at AS at
-     FROM ${events}
-     WHERE type = 'funds_transferred' AND data->>'from' = '${SystemAccount.faucetTreasury}' AND global_position > $1::bigint
-     ORDER BY global_position LIMIT ${FACT_BATCH_SIZE}`,
+     FROM ${events} WHERE type = 'funds_transferred' AND data->>'from' = $1`,
+    [SystemAccount.faucetTreasury],
     (row) => emit({ kind: 'faucet_transfer', transferId: row.id, to: row.account, amountMicros: row.amount, at: row.at.toISOString() }),
   );
-}
-
-async function streamRows(context: ServiceOpsContext, sql: string, each: (row: FactRow) => Promise<void>): Promise<void> {
-  let after = '0';
-  for (;;) {
-    const rows: FactRow[] = await context.dataSource.query(sql, [after]);
-    for (const row of rows) await each(row);
-    if (rows.length < FACT_BATCH_SIZE) return;
-    after = rows[rows.length - 1]!.position;
-  }
 }

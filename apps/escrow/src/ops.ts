@@ -1,0 +1,63 @@
+/**
+ * The escrow service's ops entry: `node dist/apps/escrow/src/ops.js replay|verify [options]`, run
+ * by the `ops` CLI (apps/ops) as a child process. It knows the escrow projection and states which
+ * escrows must have their money locked in casino right now, so the CLI can match them one to one
+ * with casino's live holds.
+ */
+import { runServiceOps, streamQuery, type ServiceOpsContext, type VerifyFact } from '@pf/ops-kit';
+import { escrowProjection } from './infrastructure/escrow-projection.js';
+import { ESCROW_SCHEMA } from './infrastructure/migrations.js';
+
+/** Statuses in which the escrow's hold must be live: funded, then completed or disputed until settled. */
+const LOCKED_STATUSES: ReadonlySet<string> = new Set(['funded', 'completed', 'disputed']);
+
+interface EscrowRow {
+  escrow_id: string;
+  status: string;
+  hold_id: string | null;
+  amount_micros: string | null;
+  at: Date;
+}
+
+interface SettlementRow {
+  escrow_id: string;
+  kind: string;
+  created_at: Date;
+}
+
+/**
+ * From the log: each escrow's current status (its stream's last event) and the hold its
+ * funding named. From the settlements table: decisions casino has not confirmed yet (their
+ * holds may be live or already gone; that is the settlement's job, not a violation).
+ */
+async function escrowFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) => Promise<void>): Promise<void> {
+  const events = `${ESCROW_SCHEMA}.events`;
+  await streamQuery<EscrowRow>(
+    context.dataSource,
+    `SELECT last.data->>'escrowId' AS escrow_id, last.type AS status, funded.data->>'holdId' AS hold_id,
+            funded.data->>'amountMicros' AS amount_micros, last.recorded_at AS at
+     FROM ${events} last
+     LEFT JOIN ${events} funded ON funded.stream_id = last.stream_id AND funded.type = 'funded'
+     WHERE last.type IN ('funded', 'completed', 'disputed')
+       AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = last.stream_id AND later.stream_version > last.stream_version)`,
+    [],
+    async (row) => {
+      if (!LOCKED_STATUSES.has(row.status)) return;
+      await emit({
+        kind: 'locked_escrow',
+        escrowId: row.escrow_id,
+        holdId: row.hold_id ?? row.escrow_id,
+        status: row.status,
+        amountMicros: row.amount_micros ?? '?',
+        at: row.at.toISOString(),
+      });
+    },
+  );
+  const settlements = await context.dataSource.query(`SELECT to_regclass('${ESCROW_SCHEMA}.settlements') IS NOT NULL AS found`);
+  if (!(settlements as Array<{ found: boolean }>)[0]?.found) return;
+  await streamQuery<SettlementRow>(context.dataSource, `SELECT escrow_id, kind, created_at FROM ${ESCROW_SCHEMA}.settlements`, [], (row) =>
+    emit({ kind: 'settling_escrow', escrowId: row.escrow_id, holdId: row.escrow_id, settlement: row.kind, at: row.created_at.toISOString() }),
+  );
+}
+
+await runServiceOps({ service: ESCROW_SCHEMA, projections: [escrowProjection], facts: escrowFacts });
