@@ -43,7 +43,7 @@ export class ClaimsService {
 
   /** API.md's order: address limit (429), unknown agent (404), then the decider's checks. */
   async claim(input: { agentId: string; clientIp: string | null }): Promise<ClaimReply> {
-    this.treasury.requireFunded();
+    await this.treasury.ensureFunded();
     const clientIp = this.context.config.FAUCET_IP_LIMIT_PER_DAY > 0 ? input.clientIp : null;
     if (clientIp) this.assertAllowance(await addressUsage(this.store.dataSource, clientIp, input.agentId));
     await this.context.commands.request<AgentView>(casinoCommands.getAgent, { agentId: input.agentId }, this.context.config.FAUCET_LEDGER_TIMEOUT_MS);

@@ -23,6 +23,7 @@ const RETRY_MAX_MS = 5_000;
 @Injectable()
 export class TreasuryService implements OnApplicationBootstrap, OnApplicationShutdown {
   private funded = false;
+  private inlineFunding?: Promise<void>;
   private retryDelayMs = RETRY_INITIAL_MS;
   private readonly task: BackgroundTask;
 
@@ -45,8 +46,19 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
     return this.funded;
   }
 
-  requireFunded(): void {
-    if (!this.funded) {
+  /**
+   * Claims need a funded treasury. If the background funding has not got through yet (casino
+   * was slower to start), the first claim tries it itself once — the funding round is an
+   * idempotent transfer, so racing the background task or other replicas is harmless — and
+   * only if that fails too does the claim get 503.
+   */
+  async ensureFunded(): Promise<void> {
+    if (this.funded) return;
+    this.inlineFunding ??= this.fundToBudget().finally(() => (this.inlineFunding = undefined));
+    try {
+      await this.inlineFunding;
+      this.funded = true;
+    } catch {
       throw new DomainError(ErrorCode.serviceUnavailable, 'the faucet treasury is not funded yet (the ledger has not answered): retry shortly');
     }
   }
