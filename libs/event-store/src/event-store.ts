@@ -144,11 +144,15 @@ export class EventStore {
    * (stream_id, stream_version) index detect a concurrent writer as a version conflict the
    * caller retries, while unrelated streams never conflict. Stricter levels would add
    * serialization failures on unrelated rows and give the append a stale view of the stream.
+   * The level is the connection's default (Postgres's own, and pinned per connection by
+   * `createDataSource` in libs/platform), so the transaction starts with one statement:
+   * TypeORM sends a separate SET TRANSACTION for an explicit level, and on these machines every
+   * round trip is a syscall that costs more CPU than the statement.
    */
   async transaction<T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      await runner.startTransaction('READ COMMITTED');
+      await runner.startTransaction();
       let result: T;
       try {
         result = await fn(runner);

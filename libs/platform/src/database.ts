@@ -30,6 +30,9 @@ export function createDataSource(options: DatabaseOptions): DataSource {
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: 30_000,
+      // Pinned rather than assumed: the event store starts transactions without naming the
+      // level (one statement instead of two) and relies on READ COMMITTED (see EventStore.transaction).
+      options: '-c default_transaction_isolation=read\\ committed',
     },
   });
 }
