@@ -12,6 +12,7 @@
 import { escrowCommands, SubjectPrefix, type EscrowView } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, startSystem, testNatsPrefix, testNatsUrl, waitFor } from '@pf/testing';
+import http from 'node:http';
 import pg from 'pg';
 import { formatRow, percentile, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
 
@@ -61,9 +62,10 @@ async function main(): Promise<void> {
   try {
     const raw = await rawInsertRate(database.url, RAW_CONCURRENCY, RAW_DURATION_MS);
     process.stderr.write(`raw INSERT commits: ${raw.perSecond.toFixed(0)}/s at concurrency ${RAW_CONCURRENCY}\n`);
-    const http = new Http(system.gatewayUrl);
-    const pairs = await setUpPairs(http, CONCURRENCY);
-    const { load, latencies } = await benchLifecycles(http, pairs);
+    const api = new Http(system.gatewayUrl);
+    const pairs = await setUpPairs(api, CONCURRENCY);
+    const { load, latencies } = await benchLifecycles(api, pairs);
+    api.close();
     process.stderr.write(`lifecycles: ${load.perSecond.toFixed(0)}/s (${load.operations} in ${(load.durationMs / 1000).toFixed(1)} s, ${load.errors} errors)\n`);
     const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });
     const burst = await benchDeadlineBurst(client, sql, pairs);
@@ -187,8 +189,14 @@ async function count(sql: pg.Client, query: string, params: unknown[] = []): Pro
   return (await sql.query<{ n: number }>(query, params)).rows[0]!.n;
 }
 
-/** A tiny JSON client over fetch (keep-alive); any unexpected status is an error. */
+/**
+ * A tiny JSON client on node:http with keep-alive; any unexpected status is an error. Not
+ * fetch: the load generator shares the two cores with the system under test, and undici's
+ * fetch costs several times the CPU per request of a plain http.request.
+ */
 class Http {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
   constructor(private readonly baseUrl: string) {}
 
   async register(): Promise<Agent> {
@@ -197,14 +205,27 @@ class Http {
   }
 
   async post(path: string, body: unknown, bearer?: string, expectedStatus = 200): Promise<Record<string, unknown>> {
-    const response = await fetch(`${this.baseUrl}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+    const payload = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const request = http.request(`${this.baseUrl}${path}`, { method: 'POST', agent: this.agent, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      });
+      request.setTimeout(30_000, () => request.destroy(new Error(`${path}: no answer in 30 s`)));
+      request.on('error', reject);
+      request.end(payload);
     });
-    const answer = (await response.json()) as Record<string, unknown>;
-    if (response.status !== expectedStatus) throw new Error(`${path}: ${response.status} ${JSON.stringify(answer)}`);
+    const answer = JSON.parse(text) as Record<string, unknown>;
+    if (status !== expectedStatus) throw new Error(`${path}: ${status} ${text}`);
     return answer;
+  }
+
+  close(): void {
+    this.agent.destroy();
   }
 }
 
