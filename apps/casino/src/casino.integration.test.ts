@@ -129,6 +129,18 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
 
+  it('a refused hold stays refused: the same hold id arriving late, after a deposit, locks nothing', async () => {
+    const agent = await register();
+    await credit(agent.agentId, 1);
+    const hold = { holdId: `late-${agent.agentId}`, from: agent.agentId, amountMicros: usd(5) };
+    expect(await failure(command(casinoCommands.hold, hold))).toBe('insufficient_balance');
+    await credit(agent.agentId, 10, `late-deposit-${agent.agentId}`);
+    expect(await failure(command(casinoCommands.hold, hold))).toBe('insufficient_balance');
+    expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(11), heldMicros: '0' });
+    await expect(command(casinoCommands.void, { holdId: hold.holdId })).resolves.toMatchObject({ status: 'rejected' });
+    await expect(command(casinoCommands.hold, { ...hold, holdId: `fresh-${agent.agentId}` })).resolves.toMatchObject({ status: 'held' });
+  });
+
   it('race: 100 concurrent holds of $1 on $10 give exactly 10 holds and never a negative balance', async () => {
     const agent = await register();
     await credit(agent.agentId, 10);

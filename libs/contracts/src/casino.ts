@@ -115,7 +115,7 @@ export const getHoldCommandSchema = z.object({ holdId: operationIdSchema });
 export interface OperationReply {
   operationId: string;
   kind: 'transfer' | 'hold';
-  status: 'transferred' | 'held' | 'posted' | 'voided';
+  status: 'transferred' | 'held' | 'posted' | 'voided' | 'rejected';
   from: string;
   to?: string;
   amountMicros: string;

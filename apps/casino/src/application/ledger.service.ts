@@ -4,7 +4,7 @@ import type { QueryRunner } from 'typeorm';
 import { DomainError, type OperationReply } from '@pf/contracts';
 import { fold, isVersionConflict, prepared, type EventStore, type NewEvent, type RecordedEvent } from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
-import { ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
+import { insufficient, ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
 import { isMaterialized } from '../infrastructure/ledger-projection.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
@@ -129,6 +129,11 @@ export class LedgerService implements OnApplicationShutdown {
       slot.newEvents.push(...events.map((event) => toNewEvent(event, command, origin)));
       const operation = slot.operation;
       const eventCount = slot.newEvents.length;
+      // A refused hold is recorded (see hold_rejected) and answered as the refusal it is.
+      if (operation.status === 'rejected' && command.kind === 'hold') {
+        outcomes.push(() => insufficient(operation.from, operation.availableMicros));
+        continue;
+      }
       outcomes.push(() => toReply(operation, positionAfter(slot, eventCount)));
     }
     const appended = await this.store.appendManyInTransaction(
@@ -265,7 +270,9 @@ function toReply(operation: Operation, position: number): OperationReply {
         status: operation.status,
         from: operation.from,
         amountMicros: operation.amountMicros.toString(),
-        ...(operation.splits ? { splits: operation.splits.map((split) => ({ to: split.to, amountMicros: split.amountMicros.toString() })) } : {}),
+        ...(operation.status !== 'rejected' && operation.splits
+          ? { splits: operation.splits.map((split) => ({ to: split.to, amountMicros: split.amountMicros.toString() })) }
+          : {}),
         position,
       };
   }

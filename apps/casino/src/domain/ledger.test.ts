@@ -66,10 +66,19 @@ describe('ledger decider: holds', () => {
     expect(state.accounts.get(alice)).toEqual({ availableMicros: usd(5), heldMicros: usd(5) });
   });
 
-  it('refuses a hold above the available balance, counting earlier holds', () => {
+  it('records a refused hold above the available balance (counting earlier holds), moving nothing', () => {
+    const refused: LedgerEvent = { type: 'hold_rejected', holdId: 'h2', from: alice, amountMicros: usd(4), availableMicros: usd(3) };
     given(withAccounts(balances({ [alice]: [3, 7] })), [])
       .when({ kind: 'hold', holdId: 'h2', from: alice, amountMicros: usd(4), reason: 'escrow' })
-      .thenThrows('insufficient_balance');
+      .then([refused]);
+    expect(postingsOf(refused)).toEqual([]);
+  });
+
+  it('keeps refusing a refused hold id even once the funds are there, and voiding it is a no-op', () => {
+    const refused: LedgerEvent = { type: 'hold_rejected', holdId: 'h2', from: alice, amountMicros: usd(4), availableMicros: usd(3) };
+    given(withAccounts(funded), [refused]).when({ kind: 'hold', holdId: 'h2', from: alice, amountMicros: usd(4), reason: 'escrow' }).thenThrows('insufficient_balance');
+    given(withAccounts(funded), [refused]).when({ kind: 'void', holdId: 'h2' }).then([]);
+    given(withAccounts(funded), [refused]).when({ kind: 'post', holdId: 'h2', splits: [{ to: bob, amountMicros: usd(4) }] }).thenThrows('hold_not_found');
   });
 
   it('posts to several destinations that sum exactly to the hold', () => {

@@ -26,7 +26,13 @@ export type LedgerEvent =
   | { type: 'funds_transferred'; transferId: string; from: string; to: string; amountMicros: bigint; reason: string }
   | { type: 'hold_placed'; holdId: string; from: string; amountMicros: bigint; reason: string }
   | { type: 'hold_posted'; holdId: string; from: string; amountMicros: bigint; splits: Split[] }
-  | { type: 'hold_voided'; holdId: string; from: string; amountMicros: bigint };
+  | { type: 'hold_voided'; holdId: string; from: string; amountMicros: bigint }
+  /**
+   * A hold refused for lack of funds is recorded, not just answered: the same hold id sent
+   * again later (a retry that was in flight while its sender crashed and recovered) gets the
+   * same refusal instead of locking money for an operation its sender already gave up on.
+   */
+  | { type: 'hold_rejected'; holdId: string; from: string; amountMicros: bigint; availableMicros: bigint };
 
 export interface AccountBalance {
   /** What the account can spend now. */
@@ -38,7 +44,8 @@ export interface AccountBalance {
 export type Operation =
   | { status: 'none' }
   | { status: 'transferred'; transferId: string; from: string; to: string; amountMicros: bigint }
-  | { status: 'held' | 'posted' | 'voided'; holdId: string; from: string; amountMicros: bigint; splits?: Split[] };
+  | { status: 'held' | 'posted' | 'voided'; holdId: string; from: string; amountMicros: bigint; splits?: Split[] }
+  | { status: 'rejected'; holdId: string; from: string; amountMicros: bigint; availableMicros: bigint };
 
 export interface LedgerState {
   operation: Operation;
@@ -105,17 +112,22 @@ function decideHold(command: Extract<LedgerCommand, { kind: 'hold' }>, state: Le
   const { operation } = state;
   if (operation.status === 'transferred') throw reused(command.holdId);
   if (operation.status !== 'none') {
-    if (operation.from === command.from && operation.amountMicros === command.amountMicros) return [];
-    throw reused(command.holdId);
+    if (operation.from !== command.from || operation.amountMicros !== command.amountMicros) throw reused(command.holdId);
+    if (operation.status === 'rejected') throw insufficient(operation.from, operation.availableMicros);
+    return [];
   }
   requirePositive(command.amountMicros);
   if (!isAgentAccount(command.from)) throw new DomainError(LedgerError.accountNotFound, 'holds are placed on agent accounts only');
-  requireFunds(state, command.from, command.amountMicros);
+  const balance = requireAccount(state, command.from);
+  if (balance.availableMicros < command.amountMicros) {
+    return [{ type: 'hold_rejected', holdId: command.holdId, from: command.from, amountMicros: command.amountMicros, availableMicros: balance.availableMicros }];
+  }
   return [{ type: 'hold_placed', holdId: command.holdId, from: command.from, amountMicros: command.amountMicros, reason: command.reason }];
 }
 
 function decidePost(command: Extract<LedgerCommand, { kind: 'post' }>, state: LedgerState): LedgerEvent[] {
   const hold = requireHold(state, command.holdId);
+  if (hold.status === 'rejected') throw new DomainError(LedgerError.holdNotFound, `hold ${command.holdId} was refused; there is nothing to post`);
   if (hold.status === 'voided') throw new DomainError(LedgerError.holdAlreadyVoided, `hold ${command.holdId} was voided; it cannot be posted`);
   if (hold.status === 'posted') return [];
   validateSplits(command.splits, hold.amountMicros, state);
@@ -126,7 +138,8 @@ function decidePost(command: Extract<LedgerCommand, { kind: 'post' }>, state: Le
 function decideVoid(command: Extract<LedgerCommand, { kind: 'void' }>, state: LedgerState): LedgerEvent[] {
   const hold = requireHold(state, command.holdId);
   if (hold.status === 'posted') throw new DomainError(LedgerError.holdAlreadyPosted, `hold ${command.holdId} was posted; it cannot be voided`);
-  if (hold.status === 'voided') return [];
+  // A refused hold holds nothing: voiding it is already done.
+  if (hold.status === 'voided' || hold.status === 'rejected') return [];
   return [{ type: 'hold_voided', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros }];
 }
 
@@ -167,11 +180,13 @@ function requireAccount(state: LedgerState, account: string): AccountBalance {
 
 function requireFunds(state: LedgerState, account: string, amountMicros: bigint): void {
   const balance = requireAccount(state, account);
-  if (!mayGoNegative(account) && balance.availableMicros < amountMicros) {
-    throw new DomainError(LedgerError.insufficientBalance, `insufficient balance in ${account}`, {
-      available_micros: balance.availableMicros.toString(),
-    });
-  }
+  if (!mayGoNegative(account) && balance.availableMicros < amountMicros) throw insufficient(account, balance.availableMicros);
+}
+
+export function insufficient(account: string, availableMicros: bigint): DomainError {
+  return new DomainError(LedgerError.insufficientBalance, `insufficient balance in ${account}`, {
+    available_micros: availableMicros.toString(),
+  });
 }
 
 function reused(id: string): DomainError {
@@ -192,6 +207,8 @@ function evolveOperation(operation: Operation, event: LedgerEvent): Operation {
       return { status: 'posted', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros, splits: event.splits };
     case 'hold_voided':
       return { status: 'voided', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
+    case 'hold_rejected':
+      return { status: 'rejected', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros, availableMicros: event.availableMicros };
   }
   return operation;
 }
@@ -228,6 +245,8 @@ export function postingsOf(event: LedgerEvent): Posting[] {
         { account: event.from, availableDeltaMicros: event.amountMicros, heldDeltaMicros: -event.amountMicros },
         posting(SystemAccount.escrowHolding, -event.amountMicros),
       ];
+    case 'hold_rejected':
+      return [];
   }
 }
 

@@ -7,11 +7,12 @@ import type { LedgerEvent, Split } from '../domain/ledger.js';
  */
 export type StoredLedgerEvent = { type: LedgerEvent['type']; data: Record<string, unknown> };
 
-export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set(['funds_transferred', 'hold_placed', 'hold_posted', 'hold_voided']);
+export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set(['funds_transferred', 'hold_placed', 'hold_posted', 'hold_voided', 'hold_rejected']);
 
 export function encodeLedgerEvent(event: LedgerEvent): StoredLedgerEvent {
   const { type, ...rest } = event;
   const data: Record<string, unknown> = { ...rest, amountMicros: event.amountMicros.toString() };
+  if (event.type === 'hold_rejected') data.availableMicros = event.availableMicros.toString();
   if (event.type === 'hold_posted') data.splits = event.splits.map(encodeSplit);
   return { type, data };
 }
@@ -27,6 +28,8 @@ export function decodeLedgerEvent(type: string, data: Record<string, unknown>): 
       return { type, holdId: text(data.holdId), from: text(data.from), amountMicros, splits: (data.splits as Array<Record<string, unknown>>).map(decodeSplit) };
     case 'hold_voided':
       return { type, holdId: text(data.holdId), from: text(data.from), amountMicros };
+    case 'hold_rejected':
+      return { type, holdId: text(data.holdId), from: text(data.from), amountMicros, availableMicros: parseMicros(data.availableMicros, 'availableMicros') };
     default:
       throw new Error(`not a ledger event: ${type}`);
   }

@@ -143,6 +143,8 @@ function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent
         return { ...entry, type: 'escrow_lock', reason: reasonOf, counterparty: null };
       case 'hold_voided':
         return { ...entry, type: 'escrow_refund', reason: 'refund', counterparty: null };
+      case 'hold_rejected':
+        throw new Error('a refused hold moves no money and has no postings');
       case 'hold_posted': {
         // Postings: [from (held released), escrow_holding, ...splits in order].
         if (index < 2) return { ...entry, type: 'escrow_settled', reason: 'release', counterparty: null };
