@@ -1,6 +1,6 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { EventStore, OutboxRelay } from '@pf/event-store';
-import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import type { EventStore, OutboxRelay } from '@pf/event-store';
+import { CONFIG, eventSourcingProviders } from '@pf/platform';
 import { EscrowHandlers } from './api/escrow.handlers.js';
 import { AgentDirectory } from './application/agent-directory.js';
 import { EscrowQueriesService } from './application/escrow-queries.service.js';
@@ -11,7 +11,6 @@ import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './application/tokens.js';
 import type { EscrowConfig } from './config.js';
 import { escrowProjection } from './infrastructure/escrow-projection.js';
 import { EscrowRepository } from './infrastructure/escrow-repository.js';
-import { ESCROW_SCHEMA } from './infrastructure/migrations.js';
 
 const ESCROW_OUTBOX_RELAY = Symbol('ESCROW_OUTBOX_RELAY');
 
@@ -42,22 +41,17 @@ class EscrowLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 @Module({
   controllers: [EscrowHandlers],
   providers: [
-    {
-      provide: ESCROW_EVENT_STORE,
-      inject: [SERVICE_CONTEXT],
-      useFactory: (context: ServiceContext) =>
-        new EventStore({ dataSource: context.dataSource, schema: ESCROW_SCHEMA, inlineProjections: [escrowProjection] }),
-    },
+    ...eventSourcingProviders({
+      storeToken: ESCROW_EVENT_STORE,
+      relayToken: ESCROW_OUTBOX_RELAY,
+      service: 'escrow',
+      projections: [escrowProjection],
+      manageRelay: false,
+    }),
     {
       provide: ESCROW_REPOSITORY,
       inject: [ESCROW_EVENT_STORE, CONFIG],
       useFactory: (store: EventStore, config: EscrowConfig) => new EscrowRepository(store, config.ESCROW_RECOVERY_AFTER_MS),
-    },
-    {
-      provide: ESCROW_OUTBOX_RELAY,
-      inject: [SERVICE_CONTEXT, ESCROW_EVENT_STORE],
-      useFactory: (context: ServiceContext, store: EventStore) =>
-        new OutboxRelay({ store, service: 'escrow', connection: context.nats, prefix: context.prefix, logger: context.logger }),
     },
     AgentDirectory,
     SettlementService,

@@ -10,3 +10,4 @@ export * from './platform.module.js';
 export * from './run-service.js';
 export * from './version.js';
 export * from './ping.controller.js';
+export * from './event-sourcing.js';
