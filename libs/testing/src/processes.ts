@@ -90,7 +90,10 @@ export interface SpawnOptions {
 
 export async function spawnService(app: AppName, options: SpawnOptions): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [appEntry(app), ...(options.args ?? [])], {
+  // SERVICE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the services a
+  // test or benchmark starts; Node refuses --cpu-prof in NODE_OPTIONS.
+  const nodeArgs = process.env.SERVICE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, appEntry(app), ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', PORT: String(port), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
