@@ -84,6 +84,8 @@ describe('casino routes through the gateway', () => {
     }
     const unknownRoute = await call('GET', '/api/v1/nope');
     expect(unknownRoute).toMatchObject({ status: 404, body: { error: 'not_found' } });
+    const undecodable = await call('GET', '/api/v1/%zz');
+    expect(undecodable).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
   });
 
   it('credits through /admin/credit idempotently and shows balance, lifetime, activity and ledger', async () => {

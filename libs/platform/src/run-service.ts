@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { MigrationInterface } from 'typeorm';
 import type { z } from 'zod';
 import { SubjectPrefix } from '@pf/contracts';
@@ -78,7 +79,18 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
   const http = definition.http(config);
   const app = await NestFactory.create<NestFastifyApplication>(
     { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
-    new FastifyAdapter({ bodyLimit: http.bodyLimitBytes ?? 1_048_576, trustProxy: trustProxySetting(http.trustProxy) }),
+    new FastifyAdapter({
+      bodyLimit: http.bodyLimitBytes ?? 1_048_576,
+      trustProxy: trustProxySetting(http.trustProxy),
+      // Errors Fastify raises before any route runs (an undecodable URL, a bad header) get the
+      // same {error, message} body as everything else, never Fastify's own shape.
+      frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+        void reply
+          .code(error.statusCode && error.statusCode < 500 ? error.statusCode : 400)
+          .header('content-type', 'application/json; charset=utf-8')
+          .send(JSON.stringify({ error: 'invalid_request', message: 'malformed request' }));
+      },
+    }),
     { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
   // Durable consumers are named after the service, so its replicas share them.

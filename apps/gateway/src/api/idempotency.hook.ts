@@ -21,7 +21,9 @@ interface IdempotentRequest extends FastifyRequest {
  */
 export function installIdempotency(fastify: FastifyInstance, store: IdempotencyStore, logger: Logger): void {
   fastify.addHook('preHandler', async (request: IdempotentRequest, reply: FastifyReply) => {
-    if (!WRITE_METHODS.has(request.method)) return;
+    // MCP answers on the raw socket (the reply is hijacked, onSend never runs): its tools inject
+    // the HTTP routes, which carry their own idempotency; a key on /mcp itself is ignored.
+    if (!WRITE_METHODS.has(request.method) || request.url.startsWith('/mcp')) return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const key = Array.isArray(header) ? header[0]! : header;
