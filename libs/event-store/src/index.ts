@@ -10,3 +10,4 @@ export * from './inbox.js';
 export * from './command-handler.js';
 export * from './transfer-balances.projection.js';
 export { prepared } from './sql.js';
+export * from './commit-driven-loop.js';

@@ -3,6 +3,7 @@ import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { QueryRunner } from 'typeorm';
+import { CommitDrivenLoop } from './commit-driven-loop.js';
 import type { EventStore } from './event-store.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { prepared, qualify } from './sql.js';
@@ -78,7 +79,7 @@ const encoder = new TextEncoder();
  * are hot standbys that take over within one poll interval. One relay publishes thousands of
  * events per second, far above what the commands produce.
  */
-export class OutboxRelay {
+export class OutboxRelay extends CommitDrivenLoop {
   readonly stats: OutboxRelayStats = { passes: 0, published: 0, duplicates: 0, failedPasses: 0 };
   private readonly js: JetStreamClient;
   private readonly batchSize: number;
@@ -88,13 +89,9 @@ export class OutboxRelay {
   private readonly errorBackoffMs: number;
   private readonly lockKey: string;
   private readonly sql: ReturnType<typeof buildSql>;
-  private running?: Promise<void>;
-  private stopping = false;
-  private wakeRequested = false;
-  private wakeSleeper?: () => void;
-  private unsubscribe?: () => void;
 
   constructor(private readonly options: OutboxRelayOptions) {
+    super(options.store);
     this.batchSize = Math.min(Math.max(options.batchSize ?? 256, 1), MAX_BATCH_SIZE);
     this.idlePollMs = Math.min(Math.max(options.idlePollMs ?? 20, 1), 60_000);
     this.coalesceMs = Math.min(Math.max(options.coalesceMs ?? 10, 0), 100);
@@ -103,29 +100,6 @@ export class OutboxRelay {
     this.js = jetstream(options.connection, { timeout: this.publishTimeoutMs });
     this.lockKey = `outbox-relay:${options.store.schema}`;
     this.sql = buildSql(options.store.schema, this.batchSize);
-  }
-
-  /** Starts the relay loop in the background; `stop()` ends it. */
-  start(): void {
-    if (this.running) return;
-    this.stopping = false;
-    this.unsubscribe = this.options.store.onCommitted(() => this.wake());
-    this.running = this.loop();
-  }
-
-  /** Finishes the pass in progress (its batch is published and committed) and stops. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.unsubscribe?.();
-    this.wake();
-    await this.running;
-    this.running = undefined;
-  }
-
-  /** Makes an idle relay look at the outbox now instead of at the next poll. */
-  wake(): void {
-    this.wakeRequested = true;
-    this.wakeSleeper?.();
   }
 
   /**
@@ -203,7 +177,7 @@ export class OutboxRelay {
     };
   }
 
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     let lastPublished = 0;
     while (!this.stopping) {
       // Under load (the last pass found work) a commit's wake-up is held for a moment so the
@@ -228,21 +202,6 @@ export class OutboxRelay {
       // A full batch means more is waiting; otherwise rest until woken or the next poll.
       if (published < this.batchSize && !this.wakeRequested) await this.sleep(this.idlePollMs);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeSleeper = () => {
-        this.wakeSleeper = undefined;
-        done();
-      };
-    });
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EventStore } from './event-store.js';
+import { CommitDrivenLoop } from './commit-driven-loop.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { createProjectionTables, dropProjectionTables, projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
 import { prepared, qualify } from './sql.js';
@@ -149,36 +150,12 @@ export interface AsyncProjectionRunnerOptions extends ProjectionRunOptions {
 }
 
 /** Keeps an async projection (a read model) up to date, in the background. */
-export class AsyncProjectionRunner {
-  private running?: Promise<void>;
-  private stopping = false;
-  private wakeRequested = false;
-  private wakeSleeper?: () => void;
-  private unsubscribe?: () => void;
-
-  constructor(private readonly options: AsyncProjectionRunnerOptions) {}
-
-  start(): void {
-    if (this.running) return;
-    this.stopping = false;
-    this.unsubscribe = this.options.store.onCommitted(() => this.wake());
-    this.running = this.loop();
+export class AsyncProjectionRunner extends CommitDrivenLoop {
+  constructor(private readonly options: AsyncProjectionRunnerOptions) {
+    super(options.store);
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.unsubscribe?.();
-    this.wake();
-    await this.running;
-    this.running = undefined;
-  }
-
-  wake(): void {
-    this.wakeRequested = true;
-    this.wakeSleeper?.();
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     const batchSize = this.options.batchSize ?? 1_000;
     while (!this.stopping) {
       this.wakeRequested = false;
@@ -192,21 +169,6 @@ export class AsyncProjectionRunner {
       }
       if (!this.wakeRequested) await this.sleep(this.options.idlePollMs ?? 100);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeSleeper = () => {
-        this.wakeSleeper = undefined;
-        done();
-      };
-    });
   }
 }
 
