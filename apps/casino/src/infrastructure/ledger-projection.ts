@@ -129,31 +129,52 @@ async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedL
 
 function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent): Entry[] {
   const operationId = event.type === 'funds_transferred' ? event.transferId : event.holdId;
-  const base = { position, operationId, service, at: recordedAt, balanceAfterMicros: null };
-  const reasonOf = event.type === 'funds_transferred' || event.type === 'hold_placed' ? event.reason : 'escrow';
-  return postingsOf(event).map((posting, index): Entry => {
-    const entry = { ...base, account: posting.account, amountMicros: posting.availableDeltaMicros, heldDeltaMicros: posting.heldDeltaMicros };
-    switch (event.type) {
-      case 'funds_transferred': {
-        const incoming = posting.account === event.to;
-        const type = incoming ? (event.from === SystemAccount.world ? 'deposit' : 'transfer_in') : event.to === SystemAccount.world ? 'withdrawal' : 'transfer_out';
-        return { ...entry, type, reason: reasonOf, counterparty: incoming ? event.from : event.to };
-      }
-      case 'hold_placed':
-        return { ...entry, type: 'escrow_lock', reason: reasonOf, counterparty: null };
-      case 'hold_voided':
-        return { ...entry, type: 'escrow_refund', reason: 'refund', counterparty: null };
-      case 'hold_rejected':
-        throw new Error('a refused hold moves no money and has no postings');
-      case 'hold_posted': {
-        // Postings: [from (held released), escrow_holding, ...splits in order].
-        if (index < 2) return { ...entry, type: 'escrow_settled', reason: 'release', counterparty: null };
-        const split = event.splits[index - 2]!;
-        const type = split.reason === 'referral' ? 'referral_commission' : split.reason === 'commission' ? 'commission' : 'escrow_payout';
-        return { ...entry, type, reason: split.reason ?? 'payout', counterparty: event.from };
-      }
+  const postings = postingsOf(event);
+  const entries: Entry[] = new Array(postings.length);
+  // One object per entry, built in place: this runs for every posting of every event, live and
+  // in replays, where spreading partial objects showed up as a tenth of the CPU and more GC.
+  for (let index = 0; index < postings.length; index += 1) {
+    const posting = postings[index]!;
+    const [type, reason, counterparty] = describePosting(event, posting.account, index);
+    entries[index] = {
+      position,
+      account: posting.account,
+      operationId,
+      type,
+      amountMicros: posting.availableDeltaMicros,
+      heldDeltaMicros: posting.heldDeltaMicros,
+      balanceAfterMicros: null,
+      reason,
+      service,
+      counterparty,
+      at: recordedAt,
+    };
+  }
+  return entries;
+}
+
+/** The entry's type, reason and counterparty for posting `index` of `event` (see postingsOf). */
+function describePosting(event: LedgerEvent, account: string, index: number): [string, string, string | null] {
+  switch (event.type) {
+    case 'funds_transferred': {
+      const incoming = account === event.to;
+      if (incoming) return [event.from === SystemAccount.world ? 'deposit' : 'transfer_in', event.reason, event.from];
+      return [event.to === SystemAccount.world ? 'withdrawal' : 'transfer_out', event.reason, event.to];
     }
-  });
+    case 'hold_placed':
+      return ['escrow_lock', event.reason, null];
+    case 'hold_voided':
+      return ['escrow_refund', 'refund', null];
+    case 'hold_rejected':
+      throw new Error('a refused hold moves no money and has no postings');
+    case 'hold_posted': {
+      // Postings: [from (held released), escrow_holding, ...splits in order].
+      if (index < 2) return ['escrow_settled', 'release', null];
+      const split = event.splits[index - 2]!;
+      const type = split.reason === 'referral' ? 'referral_commission' : split.reason === 'commission' ? 'commission' : 'escrow_payout';
+      return [type, split.reason ?? 'payout', event.from];
+    }
+  }
 }
 
 function emptyChange(): AccountChange {
