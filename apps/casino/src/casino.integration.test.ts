@@ -1,54 +1,23 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
-import { casinoCommands, SubjectPrefix, type AccountView, type LedgerCheckReport, type OperationReply, type RegisterReply } from '@pf/contracts';
-import { CommandClient } from '@pf/messaging';
-import {
-  connectTestNats,
-  createTestDatabase,
-  deletePrefixedStreams,
-  spawnService,
-  testNatsPrefix,
-  testNatsUrl,
-  type ServiceProcess,
-  type TestDatabase,
-} from '@pf/testing';
-
-const usd = (amount: number) => String(Math.round(amount * 1_000_000));
+import { casinoCommands, type AccountView, type LedgerCheckReport, type OperationReply, type RegisterReply } from '@pf/contracts';
+import { errorCodeOf as failure, ServiceTestbed, usdMicros as usd } from '@pf/testing';
 
 /** Casino as it runs in production (a child process), driven by its NATS commands. */
 describe('casino ledger over NATS (real Postgres and NATS)', () => {
-  let database: TestDatabase;
-  let casino: ServiceProcess;
-  let nats: NatsConnection;
-  let client: CommandClient;
-  let sql: pg.Client;
-  const prefix = testNatsPrefix();
+  let testbed: ServiceTestbed;
 
-  const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
-  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { code?: string }) => error.code);
+  const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
+  const sql = { query: (text: string, values?: unknown[]) => testbed.sql.query(text, values) };
   const register = () => command<RegisterReply>(casinoCommands.register, {});
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const credit = (agentId: string, amount: number, reference = `ref-${agentId}-${amount}`) =>
     command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference });
 
   beforeAll(async () => {
-    database = await createTestDatabase('casino');
-    casino = await spawnService('casino', { env: { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, DB_POOL_MAX: '8' } });
-    await casino.waitUntilReady();
-    nats = await connectTestNats();
-    client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 10_000 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
+    testbed = await ServiceTestbed.start('casino', ['casino'], { DB_POOL_MAX: '8' });
   }, 60_000);
 
   afterAll(async () => {
-    await casino?.stop();
-    await sql?.end();
-    if (nats) {
-      await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-      await nats.close();
-    }
-    await database?.drop();
+    await testbed?.close();
   });
 
   it('registers agents with unique ids, keys and referral codes, and authenticates by key', async () => {

@@ -1,9 +1,6 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
 import {
   casinoCommands,
   escrowCommands,
-  SubjectPrefix,
   type AccountView,
   type EscrowListReply,
   type EscrowStatsReply,
@@ -12,44 +9,20 @@ import {
   type RegisterReply,
 } from '@pf/contracts';
 import { fold } from '@pf/event-store';
-import { CommandClient } from '@pf/messaging';
-import {
-  connectTestNats,
-  createTestDatabase,
-  deletePrefixedStreams,
-  spawnService,
-  testNatsPrefix,
-  testNatsUrl,
-  waitFor,
-  type ServiceProcess,
-  type TestDatabase,
-} from '@pf/testing';
+import { errorCodeOf, ServiceTestbed, usdMicros, waitFor } from '@pf/testing';
 import { escrowDecider } from './domain/escrow.js';
 import { decodeEscrowEvent } from './infrastructure/escrow-codec.js';
 import { ESCROW_ROW_COLUMNS, stateFromRow, type EscrowRow } from './infrastructure/escrow-row.js';
 
-const usd = (amount: number) => String(Math.round(amount * 1_000_000));
+const usd = usdMicros;
 
 /** Escrow as it runs in production (a child process next to casino), driven by its NATS commands. */
 describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
-  let database: TestDatabase;
-  let casino: ServiceProcess;
-  let escrow: ServiceProcess;
-  let nats: NatsConnection;
-  let client: CommandClient;
-  let sql: pg.Client;
-  const prefix = testNatsPrefix();
-  const env = () => ({
-    DATABASE_URL: database.url,
-    NATS_URL: testNatsUrl(),
-    NATS_PREFIX: prefix,
-    ESCROW_MIN_TIMEOUT_SECONDS: '1',
-    ESCROW_SWEEP_INTERVAL_MS: '200',
-    ESCROW_RECOVERY_AFTER_MS: '1000',
-  });
+  let testbed: ServiceTestbed;
+  const sql = { query: (text: string, values?: unknown[]) => testbed.sql.query(text, values) };
 
-  const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
-  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { code?: string }) => error.code);
+  const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
+  const failure = errorCodeOf;
   const register = (referralCode?: string) => command<RegisterReply>(casinoCommands.register, { referralCode });
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const credit = (agentId: string, amount: number) => command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference: `ref-${agentId}-${amount}` });
@@ -65,26 +38,15 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase('escrow');
-    casino = await spawnService('casino', { env: env() });
-    await casino.waitUntilReady();
-    escrow = await spawnService('escrow', { env: env() });
-    await escrow.waitUntilReady();
-    nats = await connectTestNats();
-    client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 10_000 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
+    testbed = await ServiceTestbed.start('escrow', ['casino', 'escrow'], {
+      ESCROW_MIN_TIMEOUT_SECONDS: '1',
+      ESCROW_SWEEP_INTERVAL_MS: '200',
+      ESCROW_RECOVERY_AFTER_MS: '1000',
+    });
   }, 60_000);
 
   afterAll(async () => {
-    await escrow?.stop();
-    await casino?.stop();
-    await sql?.end();
-    if (nats) {
-      await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-      await nats.close();
-    }
-    await database?.drop();
+    await testbed?.close();
   });
 
   it('runs a lifecycle: create holds the amount, complete, release pays amount - 1% and the referrer 15% of it', async () => {

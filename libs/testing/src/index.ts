@@ -4,3 +4,4 @@ export * from './wait.js';
 export * from './tcp-proxy.js';
 export * from './processes.js';
 export * from './decider-spec.js';
+export * from './testbed.js';
