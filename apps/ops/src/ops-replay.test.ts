@@ -1,36 +1,19 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
-import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
-import { CommandClient } from '@pf/messaging';
-import {
-  connectTestNats,
-  createTestDatabase,
-  deletePrefixedStreams,
-  sleep,
-  spawnService,
-  testNatsPrefix,
-  testNatsUrl,
-  type ServiceProcess,
-  type TestDatabase,
-} from '@pf/testing';
+import { casinoCommands, type RegisterReply } from '@pf/contracts';
+import { ServiceTestbed, sleep, usdMicros } from '@pf/testing';
 import { runOps } from './testing.js';
 
-const usd = (amount: number) => String(Math.round(amount * 1_000_000));
+const usd = usdMicros;
 
 /**
  * `ops replay` and `ops verify` against a real casino (child process) after a scripted workload
  * over NATS, with the CLI run as operators run it (a child process from dist/).
  */
 describe('ops replay and verify (casino, real Postgres and NATS)', () => {
-  let database: TestDatabase;
-  let casino: ServiceProcess;
-  let nats: NatsConnection;
-  let client: CommandClient;
-  let sql: pg.Client;
-  const prefix = testNatsPrefix();
-  const env = () => ({ DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix });
+  let testbed: ServiceTestbed;
+  const env = () => ({ DATABASE_URL: testbed.env.DATABASE_URL!, NATS_URL: testbed.env.NATS_URL!, NATS_PREFIX: testbed.prefix });
+  const sql = { query: (text: string, values?: unknown[]) => testbed.sql.query(text, values) };
 
-  const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
+  const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
   const register = () => command<RegisterReply>(casinoCommands.register, {});
   const credit = (agentId: string, amount: number, reference: string) => command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference });
   const transfer = (transferId: string, from: string, to: string, amount: number) =>
@@ -65,13 +48,7 @@ describe('ops replay and verify (casino, real Postgres and NATS)', () => {
   let midpoint: { position: number; time: string; balances: Record<string, string> };
 
   beforeAll(async () => {
-    database = await createTestDatabase('opsreplay');
-    casino = await spawnService('casino', { env: { ...env(), DB_POOL_MAX: '8' } });
-    await casino.waitUntilReady();
-    nats = await connectTestNats();
-    client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 10_000 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
+    testbed = await ServiceTestbed.start('opsreplay', ['casino'], { DB_POOL_MAX: '8' });
 
     // Phase one: agents, deposits, transfers, a posted and a voided hold.
     agents = await Promise.all(Array.from({ length: 6 }, () => register()));
@@ -104,13 +81,7 @@ describe('ops replay and verify (casino, real Postgres and NATS)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await casino?.stop();
-    await sql?.end();
-    if (nats) {
-      await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-      await nats.close();
-    }
-    await database?.drop();
+    await testbed?.close();
   });
 
   it('replays into shadow tables that equal the live projection, with progress on stderr', async () => {
