@@ -1,20 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { createProjectionTables, eventStoreMigrations, projectionTarget } from '@pf/event-store';
+import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
 import { escrowProjection } from './escrow-projection.js';
 
 export const ESCROW_SCHEMA = 'escrow';
 
-class EscrowProjectionTables1764000000101 implements MigrationInterface {
-  readonly name = 'EscrowProjectionTables1764000000101';
-
-  async up(runner: QueryRunner): Promise<void> {
-    await createProjectionTables(runner, escrowProjection, projectionTarget(ESCROW_SCHEMA));
-  }
-
-  async down(runner: QueryRunner): Promise<void> {
-    for (const table of escrowProjection.tables) await runner.query(`DROP TABLE IF EXISTS ${ESCROW_SCHEMA}.${table}`);
-  }
-}
+const EscrowProjectionTables1764000000101 = projectionMigration('EscrowProjectionTables1764000000101', ESCROW_SCHEMA, escrowProjection);
 
 /**
  * The settlement outbox: casino posts and voids an escrow decision still owes. A row is written

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { createProjectionTables, eventStoreMigrations, projectionTarget } from '@pf/event-store';
+import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
 import { faucetProjection } from './faucet-projection.js';
 
 export const FAUCET_SCHEMA = 'faucet';
@@ -9,17 +9,7 @@ export const FAUCET_TABLES = {
   ipClaims: `${FAUCET_SCHEMA}.ip_claims`,
 } as const;
 
-class FaucetProjectionTables1764000000101 implements MigrationInterface {
-  readonly name = 'FaucetProjectionTables1764000000101';
-
-  async up(runner: QueryRunner): Promise<void> {
-    await createProjectionTables(runner, faucetProjection, projectionTarget(FAUCET_SCHEMA));
-  }
-
-  async down(runner: QueryRunner): Promise<void> {
-    for (const table of faucetProjection.tables) await runner.query(`DROP TABLE IF EXISTS ${FAUCET_SCHEMA}.${table}`);
-  }
-}
+const FaucetProjectionTables1764000000101 = projectionMigration('FaucetProjectionTables1764000000101', FAUCET_SCHEMA, faucetProjection);
 
 /**
  * State that is not in the faucet's log:
