@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { echoLine, type LogFormat } from './log.js';
-import { waitAtMost } from './net.js';
+import { sleep, waitAtMost } from './net.js';
+import { LaunchError } from './supervisor.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -143,4 +144,28 @@ export function describeExit(exit: ExitInfo): string {
   if (exit.error) return `could not start: ${exit.error.message}`;
   if (exit.signal) return `killed by ${exit.signal}`;
   return `exit code ${exit.code}`;
+}
+
+/**
+ * Polls `probe` until the server it started answers, for at most `timeoutMs`; gives up at once
+ * if the server exits. The error names the server and shows its last lines.
+ */
+export async function waitUntilServerAnswers(
+  what: string,
+  server: ManagedProcess,
+  probe: () => Promise<{ kind: string; detail?: string }>,
+  timeoutMs: number,
+  pollMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (!server.isRunning) break;
+    const answer = await probe();
+    if (answer.kind === 'ok') return;
+    last = answer.detail ?? '';
+    await sleep(pollMs);
+  }
+  const exit = server.isRunning ? `still not answering after ${timeoutMs} ms (${last})` : describeExit(await server.exited);
+  throw new LaunchError(`${what} did not start: ${exit}\n${server.lastLines(15).join('\n')}`);
 }

@@ -2,10 +2,10 @@ import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { ManagedProcess, describeExit } from './children.js';
+import { ManagedProcess, waitUntilServerAnswers } from './children.js';
 import type { LauncherConfig } from './config.js';
 import { complain, say } from './log.js';
-import { pickPort, sleep } from './net.js';
+import { pickPort } from './net.js';
 import { LaunchError, type Supervisor } from './supervisor.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -134,20 +134,9 @@ async function startNatsServer(
   return { url, summary: `embedded ${url} (pid ${server.pid}, store ${storeDir})` };
 }
 
-async function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
-  const deadline = Date.now() + EMBEDDED_READY_TIMEOUT_MS;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!server.isRunning) break;
-    const probe = await probeNats(url);
-    if (probe.kind === 'ok') return;
-    last = probe.detail;
-    await sleep(POLL_INTERVAL_MS);
-  }
-  const exit = server.isRunning
-    ? `still not answering after ${EMBEDDED_READY_TIMEOUT_MS} ms (${last})`
-    : describeExit(await server.exited);
-  throw new LaunchError(`nats-server did not start: ${exit}\n${server.lastLines(15).join('\n')}`);
+function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
+  // The probe creates the database on its first answer (Postgres) or checks JetStream (NATS).
+  return waitUntilServerAnswers('nats-server', server, () => probeNats(url), EMBEDDED_READY_TIMEOUT_MS, POLL_INTERVAL_MS);
 }
 
 export async function findNatsServer(explicit: string | undefined): Promise<string | undefined> {

@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { ManagedProcess, describeExit } from './children.js';
+import { ManagedProcess, waitUntilServerAnswers } from './children.js';
 import type { LauncherConfig } from './config.js';
 import { redactUrl, say } from './log.js';
-import { pickPort, sleep } from './net.js';
+import { pickPort } from './net.js';
 import { LaunchError, type Supervisor } from './supervisor.js';
 
 /** The database every app uses (each in its own schema). */
@@ -174,21 +174,9 @@ async function startEmbeddedPostgres(
   };
 }
 
-/** Polls until the embedded server answers (creating the database on first answer), bounded. */
-async function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
-  const deadline = Date.now() + EMBEDDED_READY_TIMEOUT_MS;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!server.isRunning) break;
-    const probe = await probeDatabase(url);
-    if (probe.kind === 'ok') return;
-    last = probe.detail;
-    await sleep(POLL_INTERVAL_MS);
-  }
-  const exit = server.isRunning
-    ? `still not answering after ${EMBEDDED_READY_TIMEOUT_MS} ms (${last})`
-    : describeExit(await server.exited);
-  throw new LaunchError(`the embedded Postgres did not start: ${exit}\n${server.lastLines(15).join('\n')}`);
+function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
+  // The probe creates the database on its first answer (Postgres) or checks JetStream (NATS).
+  return waitUntilServerAnswers('the embedded Postgres', server, () => probeDatabase(url), EMBEDDED_READY_TIMEOUT_MS, POLL_INTERVAL_MS);
 }
 
 /** An initialised data directory has PG_VERSION; initdb must never run over one (it would refuse, and data must survive). */
