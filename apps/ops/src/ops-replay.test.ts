@@ -50,11 +50,15 @@ describe('ops replay and verify (casino, real Postgres and NATS)', () => {
   beforeAll(async () => {
     testbed = await ServiceTestbed.start('opsreplay', ['casino'], { DB_POOL_MAX: '8' });
 
-    // Phase one: agents, deposits, transfers, a posted and a voided hold.
-    agents = await Promise.all(Array.from({ length: 6 }, () => register()));
+    // Phase one: agents, deposits, transfers, a posted, a voided and a refused hold. Text that
+    // COPY must escape (tab, newline, carriage return, backslash) goes through a name and a reason.
+    agents = await Promise.all(Array.from({ length: 5 }, () => register()));
+    agents.push(await command<RegisterReply>(casinoCommands.register, { agentName: 'tab\there\nnew line\\back\\\\slash\r\\N' }));
     await Promise.all(agents.map((agent, index) => credit(agent.agentId, 100 + index, `dep-${agent.agentId}`)));
     const [a, b, c, d] = agents as [RegisterReply, RegisterReply, RegisterReply, RegisterReply];
     await transfer('t-1', a.agentId, b.agentId, 12.5);
+    await command(casinoCommands.transfer, { transferId: 't-odd', from: b.agentId, to: c.agentId, amountMicros: usd(0.5), reason: 'x\ty\nz\\N\\', service: 'casino' });
+    await expect(hold('h-refused', a.agentId, 1_000)).rejects.toMatchObject({ code: 'insufficient_balance' });
     await hold('h-1', c.agentId, 40);
     await command(casinoCommands.post, {
       holdId: 'h-1',

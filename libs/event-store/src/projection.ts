@@ -1,5 +1,6 @@
 import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
 import { qualify, quoteIdentifier } from './sql.js';
+import type { BulkLoad, BulkLoadContext } from './bulk-load.js';
 import type { RecordedEvent } from './types.js';
 
 /**
@@ -36,6 +37,11 @@ export interface Projection {
    * handle. Must be a pure function of (table state, events): no clock, no randomness.
    */
   apply(runner: QueryRunner, events: readonly RecordedEvent[], target: ProjectionTarget): Promise<void>;
+  /**
+   * Optional fast path for rebuilding from position 0 into tables just created by
+   * `createTables` (ops replay); without it a rebuild runs `apply` batch by batch.
+   */
+  bulkLoad?(context: BulkLoadContext): Promise<BulkLoad>;
 }
 
 /** Creates a projection's tables (e.g. from a service migration, or before a rebuild). */

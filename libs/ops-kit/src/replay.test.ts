@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { createProjectionTables, EventStore, eventStoreMigrations, projectionTarget, type Projection } from '@pf/event-store';
+import { copyRow, createProjectionTables, EventStore, eventStoreMigrations, projectionTarget, type BulkLoadContext, type Projection } from '@pf/event-store';
 import { createTestDatabase, sleep, type TestDatabase } from '@pf/testing';
 import { ReplayEngine } from './replay.js';
 
@@ -25,6 +25,35 @@ const toyProjection: Projection = {
       );
       await runner.query(`INSERT INTO ${target.table('entries')} (stream_id, amount, position) VALUES ($1, $2, $3)`, [event.streamId, amount, event.globalPosition]);
     }
+  },
+};
+
+/** The same projection with a bulk load: totals kept in memory and written at the end, entries streamed by COPY. */
+const bulkLoads: string[] = [];
+const toyWithBulkLoad: Projection = {
+  ...toyProjection,
+  bulkLoad: async (context: BulkLoadContext) => {
+    bulkLoads.push(context.target.suffix);
+    const totals = new Map<string, { amount: bigint; position: number }>();
+    const entries = await context.copy('entries', ['stream_id', 'amount', 'position']);
+    return {
+      apply: async (events) => {
+        let rows = '';
+        for (const event of events) {
+          const amount = BigInt(String(event.data.amount));
+          const total = totals.get(event.streamId) ?? { amount: 0n, position: 0 };
+          totals.set(event.streamId, { amount: total.amount + amount, position: event.globalPosition });
+          rows += copyRow([event.streamId, amount, event.globalPosition]);
+        }
+        await entries.write(rows);
+      },
+      finish: async () => {
+        await entries.end();
+        const out = await context.copy('totals', ['stream_id', 'amount', 'position']);
+        await out.write([...totals].map(([stream, total]) => copyRow([stream, total.amount, total.position])).join(''));
+        await out.end();
+      },
+    };
   },
 };
 
@@ -134,4 +163,46 @@ describe('ReplayEngine (real Postgres)', () => {
     await engine.replay('_after', next);
     expect((await engine.compare('_after', next)).map((difference) => difference.count)).toEqual([0, 0]);
   }, 30_000);
+
+  describe('with a projection that has a bulk load', () => {
+    let bulkEngine: ReplayEngine;
+
+    beforeAll(() => {
+      bulkEngine = new ReplayEngine({ dataSource, schema: SCHEMA, projections: [toyWithBulkLoad], batchSize: 7 });
+    });
+
+    it('uses it for a full replay, and the result equals what apply wrote live', async () => {
+      const goal = await bulkEngine.goalPosition({ kind: 'head' });
+      bulkLoads.length = 0;
+      const outcome = await bulkEngine.replay('_bulk', goal);
+      expect(bulkLoads).toEqual(['_bulk']);
+      expect(outcome.events).toBe(goal);
+      expect((await bulkEngine.compare('_bulk', goal)).map((difference) => difference.count)).toEqual([0, 0]);
+      // A point in time too: the bulk load stops where the goal does.
+      await bulkEngine.replay('_bulk_early', 10);
+      expect(await totals('totals_bulk_early')).toEqual({ s0: '7', s1: '9', s2: '11', s3: '13', s4: '15' });
+    });
+
+    it('fails the replay when Postgres refuses a streamed row, and the next replay runs normally', async () => {
+      // Every event's entry row is broken (a text where the amount goes): COPY refuses it.
+      const broken: Projection = {
+        ...toyWithBulkLoad,
+        bulkLoad: async (context) => {
+          const entries = await context.copy('entries', ['stream_id', 'amount', 'position']);
+          return {
+            apply: (events) => entries.write(events.map((event) => copyRow([event.streamId, 'not a number', event.globalPosition])).join('')),
+            finish: () => entries.end(),
+          };
+        },
+      };
+      const brokenEngine = new ReplayEngine({ dataSource, schema: SCHEMA, projections: [broken], batchSize: 7 });
+      const goal = await brokenEngine.goalPosition({ kind: 'head' });
+      await expect(brokenEngine.replay('_bulk_bad', goal)).rejects.toThrow(/invalid input syntax for type bigint/);
+      const [{ rows }] = await dataSource.query(`SELECT count(*)::int AS rows FROM ${SCHEMA}.entries_bulk_bad`);
+      expect(rows).toBe(0);
+      // No connection is left stuck in a COPY: the pool serves the next replay.
+      await bulkEngine.replay('_bulk', goal);
+      expect((await bulkEngine.compare('_bulk', goal)).map((difference) => difference.count)).toEqual([0, 0]);
+    });
+  });
 });

@@ -1,20 +1,20 @@
-import type { EventMetadata } from '@pf/contracts';
-import { dropProjectionTables, projectionTarget, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import { dropProjectionTables, projectionTarget, type BulkLoad, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { UsageError } from './args.js';
+import { BulkLoadConnections } from './bulk-context.js';
+import { LogReader } from './log-reader.js';
 import type { ReplayBound } from './bounds.js';
 import type { OpsPhase } from './protocol.js';
 import { qualify, SQLSTATE_DEADLOCK_DETECTED, SQLSTATE_LOCK_NOT_AVAILABLE, sqlStateOf } from './sql.js';
 import { compareTables, renameTableFamily, tableExists, type TableDifference } from './tables.js';
 
-export const DEFAULT_REPLAY_BATCH_SIZE = 5_000;
+export const DEFAULT_REPLAY_BATCH_SIZE = 1_000;
 export const MAX_REPLAY_BATCH_SIZE = 10_000;
 /** Longest the swap waits for one table lock before giving up (and retrying). */
 const SWAP_LOCK_TIMEOUT_MS = 5_000;
 const SWAP_ATTEMPTS = 3;
 const FINALITY_POLL_MS = 20;
 
-type Executor = Pick<QueryRunner, 'query'> | DataSource;
 
 export interface ReplayEngineOptions {
   dataSource: DataSource;
@@ -22,7 +22,7 @@ export interface ReplayEngineOptions {
   schema: string;
   /** Inline projections (written in the append's transaction), in the order writers lock their tables. */
   projections: readonly Projection[];
-  /** Events per read and per apply transaction; default 5,000, at most 10,000. */
+  /** Events per read and per apply transaction; default 1,000, at most 10,000. */
   batchSize?: number;
   /** How long to wait for transactions that may still commit events below a goal; default 30 s. */
   finalityTimeoutMs?: number;
@@ -34,18 +34,6 @@ export interface ReplayOutcome {
   events: number;
   goalPosition: number;
   durationMs: number;
-}
-
-interface EventRow {
-  global_position: string;
-  transaction_id: string;
-  stream_id: string;
-  stream_version: number;
-  event_id: string;
-  type: string;
-  data: Record<string, unknown>;
-  metadata: EventMetadata;
-  recorded_at: Date;
 }
 
 /**
@@ -66,7 +54,7 @@ interface EventRow {
 export class ReplayEngine {
   private readonly batchSize: number;
   private readonly events: string;
-  private readonly readSql: { bounded: string; open: string };
+  private readonly reader: LogReader;
 
   constructor(private readonly options: ReplayEngineOptions) {
     const batchSize = options.batchSize ?? DEFAULT_REPLAY_BATCH_SIZE;
@@ -75,14 +63,7 @@ export class ReplayEngine {
     }
     this.batchSize = batchSize;
     this.events = qualify(options.schema, 'events');
-    const columns = `global_position::text AS global_position, transaction_id::text AS transaction_id, stream_id,
-      stream_version, event_id::text AS event_id, type, data, metadata, recorded_at`;
-    // ORDER BY the table's column: the output column of the same name is text and sorts as text.
-    this.readSql = {
-      bounded: `SELECT ${columns} FROM ${this.events} AS e
-        WHERE e.global_position > $1::bigint AND e.global_position <= $2::bigint ORDER BY e.global_position LIMIT $3`,
-      open: `SELECT ${columns} FROM ${this.events} AS e WHERE e.global_position > $1::bigint ORDER BY e.global_position LIMIT $2`,
-    };
+    this.reader = new LogReader(options.schema, batchSize);
   }
 
   target(suffix: string): ProjectionTarget {
@@ -142,7 +123,7 @@ export class ReplayEngine {
     const startedAt = performance.now();
     const deferredIndexes = await this.createFreshTables(target);
     const total = await this.scalar(`SELECT count(*)::text AS value FROM ${this.events} WHERE global_position <= $1::bigint`, [goalPosition]);
-    const { events } = await this.load(target, 0, goalPosition, total, 'replay');
+    const { events } = await this.load(target, 0, goalPosition, total, 'replay', { bulk: true });
     // Secondary indexes are built once at the end: a bulk build is far cheaper than keeping
     // them up to date row by row. Unique ones stay inline: they are checks, not speed-ups.
     for (const statement of deferredIndexes) await this.options.dataSource.query(statement);
@@ -282,8 +263,10 @@ export class ReplayEngine {
   }
 
   /**
-   * Applies the events in (fromPosition, goalPosition] batch by batch, one transaction each,
-   * reading the next batch while the current one is applied. At most two batches are in memory.
+   * Applies the events in (fromPosition, goalPosition] batch by batch, reading the next batch
+   * while the current one is applied; at most two batches are in memory. With `bulk` (a replay
+   * from position 0 into fresh tables), projections that have a bulk load stream into their
+   * tables through it; the others apply each batch in a transaction of its own.
    */
   private async load(
     target: ProjectionTarget,
@@ -291,27 +274,43 @@ export class ReplayEngine {
     goalPosition: number,
     total: number,
     phase: OpsPhase,
+    { bulk = false } = {},
   ): Promise<{ events: number }> {
     const runner = this.options.dataSource.createQueryRunner();
+    const reader = this.options.dataSource.createQueryRunner();
+    const connections = bulk ? new BulkLoadConnections(this.options.dataSource) : undefined;
     let done = 0;
     try {
       await runner.connect();
+      const bulkLoads: BulkLoad[] = [];
+      const perBatch: Projection[] = [];
+      for (const projection of this.options.projections) {
+        if (connections && projection.bulkLoad) bulkLoads.push(await projection.bulkLoad(connections.context(target)));
+        else perBatch.push(projection);
+      }
       this.options.onProgress?.(phase, 0, total);
-      let next = this.readBatch(this.options.dataSource, fromPosition, goalPosition);
+      let next = this.reader.read(reader, fromPosition, goalPosition);
       for (;;) {
         const events = await next;
         if (events.length === 0) break;
         const last = events[events.length - 1]!.globalPosition;
-        next = events.length < this.batchSize || last >= goalPosition ? Promise.resolve([]) : this.readBatch(this.options.dataSource, last, goalPosition);
+        next = events.length < this.batchSize || last >= goalPosition ? Promise.resolve([]) : this.reader.read(reader, last, goalPosition);
         // If applying fails, the prefetch's outcome no longer matters; do not let it go unhandled.
         next.catch(() => undefined);
-        await this.applyBatch(runner, target, events);
+        for (const load of bulkLoads) await load.apply(events);
+        if (perBatch.length > 0) await this.applyBatch(runner, target, events, perBatch);
         done += events.length;
         this.options.onProgress?.(phase, done, Math.max(total, done));
       }
+      for (const load of bulkLoads) await load.finish();
+      await connections?.close();
       return { events: done };
+    } catch (error) {
+      await connections?.close(error);
+      throw error;
     } finally {
       await runner.release();
+      await reader.release();
     }
   }
 
@@ -320,7 +319,7 @@ export class ReplayEngine {
     let position = fromPosition;
     let applied = 0;
     for (;;) {
-      const events = await this.readBatch(runner, position, null);
+      const events = await this.reader.read(runner, position, null);
       if (events.length === 0) return applied;
       for (const projection of this.options.projections) await projection.apply(runner, events, target);
       position = events[events.length - 1]!.globalPosition;
@@ -328,26 +327,18 @@ export class ReplayEngine {
     }
   }
 
-  private async applyBatch(runner: QueryRunner, target: ProjectionTarget, events: readonly RecordedEvent[]): Promise<void> {
+  private async applyBatch(runner: QueryRunner, target: ProjectionTarget, events: readonly RecordedEvent[], projections: readonly Projection[]): Promise<void> {
     await runner.startTransaction('READ COMMITTED');
     try {
       // A lost batch after a crash only means replaying again: the shadow is never live
       // before the swap, whose own commit is synchronous (and flushes everything before it).
       await runner.query('SET LOCAL synchronous_commit = off');
-      for (const projection of this.options.projections) await projection.apply(runner, events, target);
+      for (const projection of projections) await projection.apply(runner, events, target);
       await runner.commitTransaction();
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
       throw error;
     }
-  }
-
-  private async readBatch(executor: Executor, afterPosition: number, goalPosition: number | null): Promise<RecordedEvent[]> {
-    const rows: EventRow[] =
-      goalPosition === null
-        ? await executor.query(this.readSql.open, [afterPosition, this.batchSize])
-        : await executor.query(this.readSql.bounded, [afterPosition, goalPosition, this.batchSize]);
-    return rows.map(toRecordedEvent);
   }
 
   private async inTransaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
@@ -373,22 +364,6 @@ export class ReplayEngine {
     if (!Number.isSafeInteger(value)) throw new Error(`value out of range: ${row?.value}`);
     return value;
   }
-}
-
-function toRecordedEvent(row: EventRow): RecordedEvent {
-  const globalPosition = Number(row.global_position);
-  if (!Number.isSafeInteger(globalPosition)) throw new Error(`global position ${row.global_position} exceeds the safe integer range`);
-  return {
-    globalPosition,
-    transactionId: row.transaction_id,
-    streamId: row.stream_id,
-    streamVersion: row.stream_version,
-    eventId: row.event_id,
-    type: row.type,
-    data: row.data,
-    metadata: row.metadata,
-    recordedAt: row.recorded_at,
-  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -178,7 +178,7 @@ async function connect(service: string, url: string): Promise<DataSource> {
     schema: service,
     synchronize: false,
     logging: false,
-    extra: { max: 4, application_name: `${service}-ops`, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+    extra: { max: 8, application_name: `${service}-ops`, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
   });
   try {
     await dataSource.initialize();

@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import { copyField, prepared, type BulkLoad, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -101,7 +101,16 @@ export const casinoProjection: Projection = {
     const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
     if (ledgerEvents.length > 0) await applyLedgerEvents(runner, ledgerEvents, target);
   },
+  bulkLoad: (context) => CasinoBulkLoad.open(context),
 };
+
+interface AgentRegisteredData {
+  agentId: string;
+  apiKeyHashHex: string;
+  referralCode: string;
+  referredBy: string | null;
+  name: string | null;
+}
 
 function toRecordedLedgerEvent(event: RecordedEvent): RecordedLedgerEvent {
   const service = typeof event.metadata.service === 'string' ? event.metadata.service : 'casino';
@@ -109,7 +118,7 @@ function toRecordedLedgerEvent(event: RecordedEvent): RecordedLedgerEvent {
 }
 
 async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: ProjectionTarget): Promise<void> {
-  const data = event.data as { agentId: string; apiKeyHashHex: string; referralCode: string; referredBy: string | null; name: string | null };
+  const data = event.data as unknown as AgentRegisteredData;
   await runner.query(
     `INSERT INTO ${target.table('agents')} (agent_id, api_key_hash, referral_code, referred_by, name, created_at, position)
      VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7)`,
@@ -294,4 +303,166 @@ async function insertEntries(runner: QueryRunner, entries: readonly Entry[], tar
       column((e) => e.at),
     ],
   );
+}
+
+const AGENT_COLUMNS = ['agent_id', 'api_key_hash', 'referral_code', 'referred_by', 'name', 'created_at', 'position'] as const;
+const ACCOUNT_COLUMNS = [
+  'account_id',
+  'available_micros',
+  'held_micros',
+  'deposited_micros',
+  'withdrawn_micros',
+  'escrowed_micros',
+  'earned_micros',
+  'fees_micros',
+  'referral_earned_micros',
+] as const;
+const ENTRY_COLUMNS = [
+  'position',
+  'account_id',
+  'operation_id',
+  'type',
+  'amount_micros',
+  'held_delta_micros',
+  'balance_after_micros',
+  'reason',
+  'service',
+  'counterparty',
+  'at',
+] as const;
+
+interface AccountRow {
+  account_id: string;
+  available_micros: string;
+  held_micros: string;
+  deposited_micros: string;
+  withdrawn_micros: string;
+  escrowed_micros: string;
+  earned_micros: string;
+  fees_micros: string;
+  referral_earned_micros: string;
+}
+
+/**
+ * The rebuild's fast path (ops replay from position 0 into fresh tables). The balance rows
+ * are few next to the events, so they stay in memory and are written once at the end; agents
+ * and ledger entries stream out through COPY as the events arrive, with each entry's balance
+ * after it taken from the running balance. Postings, entry descriptions and lifetime counters
+ * are the same functions `apply` uses, and the tables come out as `apply` leaves them (ops
+ * verify compares the two).
+ */
+class CasinoBulkLoad implements BulkLoad {
+  private lastAt: Date | undefined;
+  private lastAtText = '';
+
+  private constructor(
+    private readonly context: BulkLoadContext,
+    private readonly accounts: Map<string, AccountChange>,
+    private readonly agents: CopyIn,
+    private readonly entries: CopyIn,
+  ) {}
+
+  static async open(context: BulkLoadContext): Promise<CasinoBulkLoad> {
+    // The fresh tables may already hold rows (createTables seeds the faucet treasury's).
+    const rows = await context.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS.map((column) => `${column}::text AS ${column}`).join(', ')}
+      FROM ${context.target.table('accounts')}`);
+    const accounts = new Map(rows.map((row) => [row.account_id, accountFromRow(row)]));
+    const agents = await context.copy('agents', AGENT_COLUMNS);
+    const entries = await context.copy('ledger_entries', ENTRY_COLUMNS);
+    return new CasinoBulkLoad(context, accounts, agents, entries);
+  }
+
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    let agentRows = '';
+    let entryRows = '';
+    for (const event of events) {
+      if (event.type === 'agent_registered') {
+        agentRows += this.registerAgent(event);
+      } else if (LEDGER_EVENT_TYPES.has(event.type)) {
+        entryRows += this.applyLedgerEvent(toRecordedLedgerEvent(event));
+      }
+    }
+    if (agentRows !== '') await this.agents.write(agentRows);
+    if (entryRows !== '') await this.entries.write(entryRows);
+  }
+
+  async finish(): Promise<void> {
+    await this.agents.end();
+    await this.entries.end();
+    await this.context.query(`DELETE FROM ${this.context.target.table('accounts')}`);
+    const accounts = await this.context.copy('accounts', ACCOUNT_COLUMNS);
+    let rows = '';
+    for (const [id, account] of this.accounts) {
+      rows += `${copyField(id)}\t${account.availableMicros}\t${account.heldMicros}\t${account.depositedMicros}\t${account.withdrawnMicros}\t${account.escrowedMicros}\t${account.earnedMicros}\t${account.feesMicros}\t${account.referralEarnedMicros}\n`;
+      if (rows.length > 1 << 20) {
+        await accounts.write(rows);
+        rows = '';
+      }
+    }
+    if (rows !== '') await accounts.write(rows);
+    await accounts.end();
+  }
+
+  /** The agent's COPY row; opens its balance row (in memory). */
+  private registerAgent(event: RecordedEvent): string {
+    const data = event.data as unknown as AgentRegisteredData;
+    if (this.accounts.has(data.agentId)) throw new Error(`ledger projection: agent ${data.agentId} registered twice`);
+    this.accounts.set(data.agentId, emptyChange());
+    if (!/^[0-9a-f]*$/i.test(data.apiKeyHashHex)) throw new Error(`ledger projection: api key hash of ${data.agentId} is not hex`);
+    // bytea in COPY text: the \\x hex form, its backslash escaped for COPY.
+    return `${copyField(data.agentId)}\t\\\\x${data.apiKeyHashHex}\t${copyField(data.referralCode)}\t${copyField(data.referredBy)}\t${copyField(data.name)}\t${event.recordedAt.toISOString()}\t${event.globalPosition}\n`;
+  }
+
+  /** Applies one event to the balances in memory; returns its entries' COPY rows. */
+  private applyLedgerEvent(recorded: RecordedLedgerEvent): string {
+    const entries = entriesOf(recorded);
+    const at = this.timestamp(recorded.recordedAt);
+    const service = copyField(recorded.service);
+    let rows = '';
+    for (const entry of entries) {
+      let balanceAfter: bigint | null = null;
+      const account = this.accounts.get(entry.account) ?? this.unmaterialized(entry.account);
+      if (account) {
+        account.availableMicros += entry.amountMicros;
+        account.heldMicros += entry.heldDeltaMicros;
+        balanceAfter = account.availableMicros;
+      }
+      rows += `${entry.position}\t${copyField(entry.account)}\t${copyField(entry.operationId)}\t${entry.type}\t${entry.amountMicros}\t${entry.heldDeltaMicros}\t${copyField(balanceAfter)}\t${copyField(entry.reason)}\t${service}\t${copyField(entry.counterparty)}\t${at}\n`;
+    }
+    addLifetimeCounters(recorded.event, (account) => this.account(account));
+    return rows;
+  }
+
+  private account(id: string): AccountChange {
+    return this.accounts.get(id) ?? this.unmaterialized(id) ?? emptyChange();
+  }
+
+  /** For an account without a balance row: undefined if it has none by design, else apply's failure. */
+  private unmaterialized(id: string): undefined {
+    // The same failure as apply's UPDATE finding no row.
+    if (isMaterialized(id)) throw new Error(`ledger projection: no balance row for ${id}`);
+    return undefined;
+  }
+
+  /** recordedAt as COPY text; consecutive events of one transaction share the Date, so it is formatted once. */
+  private timestamp(at: Date): string {
+    if (at !== this.lastAt) {
+      this.lastAt = at;
+      this.lastAtText = at.toISOString();
+    }
+    return this.lastAtText;
+  }
+}
+
+function accountFromRow(row: AccountRow): AccountChange {
+  return {
+    availableMicros: BigInt(row.available_micros),
+    heldMicros: BigInt(row.held_micros),
+    depositedMicros: BigInt(row.deposited_micros),
+    withdrawnMicros: BigInt(row.withdrawn_micros),
+    escrowedMicros: BigInt(row.escrowed_micros),
+    earnedMicros: BigInt(row.earned_micros),
+    feesMicros: BigInt(row.fees_micros),
+    referralEarnedMicros: BigInt(row.referral_earned_micros),
+  };
 }
