@@ -10,7 +10,7 @@ import { connectTestNats, createTestDatabase, deletePrefixedStreams, spawnServic
 import { formatRow, rawInsertRate, rssPeakSampler, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8_000);
-const CONCURRENCIES = [1, 16, 64];
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
 const HOLD_MICROS = '1000';
 
 async function main(): Promise<void> {
