@@ -311,7 +311,7 @@ describe('the whole log', () => {
 describe('migrations', () => {
   it('names the migration after the schema and records it once', async () => {
     const rows: Array<{ name: string }> = await harness.dataSource.query('SELECT name FROM casino.migrations');
-    expect(rows.map((row) => row.name)).toEqual(['EventStoreCasino1730000000000']);
+    expect(rows.map((row) => row.name)).toEqual(['EventStoreCasino1730000000000', 'EventStoreFailCasino1764100000000']);
     expect(await (harness.dataSource as DataSource).runMigrations({ transaction: 'each' })).toEqual([]);
   });
 });

@@ -1,5 +1,7 @@
 import { DomainError, ErrorCode, type EventMetadata } from '@pf/contracts';
+import type pg from 'pg';
 import type { DataSource, QueryRunner } from 'typeorm';
+import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
@@ -53,7 +55,18 @@ interface AppendRow {
   stream_id: string | null;
 }
 
-interface EventRow {
+/** A row of the appendMany statement's answer. */
+export interface AppendManyRow {
+  global_position: string;
+  stream_id: string;
+  stream_version: number;
+  event_id: string;
+  transaction_id: string;
+  recorded_at: Date;
+  ord: number;
+}
+
+export interface EventRow {
   global_position: string;
   transaction_id: string;
   stream_id: string;
@@ -229,6 +242,30 @@ export class EventStore {
     batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>,
   ): Promise<RecordedEvent[]> {
     if (!runner.isTransactionActive) throw new Error('appendManyInTransaction needs a runner inside a transaction');
+    const append = this.prepareAppendMany(batch);
+    if (!append) return [];
+    let rows: AppendManyRow[];
+    try {
+      rows = await runner.query(prepared(append.statement.text), append.statement.values);
+    } catch (error) {
+      throw append.failure(error);
+    }
+    const recorded = append.recorded(rows);
+    for (const projection of this.inlineProjections) await projection.apply(runner, recorded, this.liveTarget);
+    this.appendedIn.add(runner);
+    return recorded;
+  }
+
+  /**
+   * appendManyInTransaction in parts, for transactions driven by pipelined round trips: the
+   * statement to send, what its rows mean (the recorded events, or a VersionConflictError),
+   * and how to read a failure (a reused event id is a conflict). Undefined when there is
+   * nothing to append. The caller applies the inline projections (`inlineProjectionStatements`)
+   * and, after its commit, calls `committed()`.
+   */
+  prepareAppendMany(batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>):
+    | { statement: Statement; recorded(rows: readonly AppendManyRow[]): RecordedEvent[]; failure(error: unknown): unknown }
+    | undefined {
     const rows: Array<Record<string, unknown>> = [];
     const seenStreams = new Set<string>();
     for (const { streamId, expectedVersion, events } of batch) {
@@ -238,39 +275,58 @@ export class EventStore {
       if (encoded === undefined) continue;
       for (const row of JSON.parse(encoded.json) as Array<Record<string, unknown>>) rows.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: rows.length });
     }
-    if (rows.length === 0) return [];
+    if (rows.length === 0) return undefined;
     if (rows.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${rows.length}`);
-    let inserted: Array<AppendRow & { type: string; ord: number }>;
-    try {
+    const { name, text } = prepared(this.sql.appendMany) as unknown as { name: string; text: string };
+    return {
       // A reused event id fails on the unique index (no ANY(array) probe here: it would make
       // Postgres re-plan the statement on every call).
-      inserted = await runner.query(prepared(this.sql.appendMany), [JSON.stringify(rows)]);
-    } catch (error) {
-      if (postgresErrorOf(error).code === PG_UNIQUE_VIOLATION) throw new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
-      throw error;
-    }
-    if (inserted.length !== rows.length) {
-      throw new VersionConflictError(batch.map((entry) => entry.streamId).join(','), 'any', null, 'version_mismatch');
-    }
-    const recorded = inserted
-      .sort((a, b) => a.ord - b.ord)
-      .map((row): RecordedEvent => {
-        const input = rows[row.ord]!;
-        return {
-          globalPosition: toPosition(row.global_position!),
-          transactionId: row.transaction_id!,
-          streamId: row.stream_id!,
-          streamVersion: row.stream_version,
-          eventId: row.event_id!,
-          type: input.type as string,
-          data: input.data as Record<string, unknown>,
-          metadata: (input.metadata ?? {}) as EventMetadata,
-          recordedAt: row.recorded_at!,
-        };
-      });
-    for (const projection of this.inlineProjections) await projection.apply(runner, recorded, this.liveTarget);
-    this.appendedIn.add(runner);
-    return recorded;
+      statement: { name, text, values: [JSON.stringify(rows)] },
+      failure: (error) =>
+        postgresErrorOf(error).code === PG_UNIQUE_VIOLATION ? new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append') : error,
+      recorded: (inserted) => {
+        if (inserted.length !== rows.length) {
+          throw new VersionConflictError(batch.map((entry) => entry.streamId).join(','), 'any', null, 'version_mismatch');
+        }
+        return [...inserted]
+          .sort((a, b) => a.ord - b.ord)
+          .map((row): RecordedEvent => {
+            const input = rows[row.ord]!;
+            return {
+              globalPosition: toPosition(row.global_position),
+              transactionId: row.transaction_id,
+              streamId: row.stream_id,
+              streamVersion: row.stream_version,
+              eventId: row.event_id,
+              type: input.type as string,
+              data: input.data as Record<string, unknown>,
+              metadata: (input.metadata ?? {}) as EventMetadata,
+              recordedAt: row.recorded_at,
+            };
+          });
+      },
+    };
+  }
+
+  /**
+   * The inline projections' work for `events` as statements that need no answer to be built,
+   * so they can travel with the COMMIT. Every inline projection must offer `statements`.
+   */
+  inlineProjectionStatements(events: readonly RecordedEvent[]): Statement[] {
+    return this.inlineProjections.flatMap((projection) => {
+      if (!projection.statements) throw new Error(`projection ${projection.name} cannot be pipelined (no statements())`);
+      return projection.statements(events, this.liveTarget);
+    });
+  }
+
+  /** Starts a pipelined transaction on this store's database (see PipelinedTransaction). */
+  beginPipelined(statements: readonly Statement[]): Promise<[PipelinedTransaction, pg.QueryResult[]]> {
+    return PipelinedTransaction.begin(this.dataSource, statements);
+  }
+
+  /** Tells the commit listeners (the outbox relay) that a transaction driven outside `transaction()` appended and committed. */
+  committed(): void {
+    this.notifyCommitted();
   }
 
   /** Listens for commits that appended events (in this process); returns the unsubscribe. */
@@ -472,6 +528,21 @@ function recordedFrom(
       recordedAt: row.recorded_at!,
     };
   });
+}
+
+/**
+ * The event columns as the store reads them, for statements that read the log alongside other
+ * tables (e.g. a batch's streams and its row locks in one statement); `alias` names the events
+ * table in the caller's FROM. Rows come back through `recordedEventFromRow`.
+ */
+export function eventColumns(alias: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(alias)) throw new Error(`unsafe alias ${alias}`);
+  return `${alias}.global_position::text AS global_position, ${alias}.transaction_id::text AS transaction_id, ${alias}.stream_id,
+    ${alias}.stream_version, ${alias}.event_id::text AS event_id, ${alias}.type, ${alias}.data, ${alias}.metadata, ${alias}.recorded_at`;
+}
+
+export function recordedEventFromRow(row: EventRow): RecordedEvent {
+  return toRecordedEvent(row);
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {

@@ -5,6 +5,7 @@ export * from './migrations.js';
 export * from './event-store.js';
 export * from './projection.js';
 export * from './bulk-load.js';
+export * from './pipeline.js';
 export * from './projection-runner.js';
 export * from './outbox-relay.js';
 export * from './inbox.js';

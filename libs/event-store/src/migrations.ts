@@ -68,6 +68,20 @@ export function eventStoreDdl(schema: string): string[] {
 }
 
 const EVENT_STORE_MIGRATION_TIMESTAMP = 1730000000000;
+const EVENT_STORE_FAIL_MIGRATION_TIMESTAMP = 1764100000000;
+
+/**
+ * `<schema>.event_store_fail(message)`: raises an error (SQLSTATE P0001) with the message. For
+ * checks inside statements that are pipelined with their COMMIT (Projection.statements): a
+ * failed check must abort the transaction in SQL, since nothing reads the answer before the
+ * COMMIT is on its way. Typed boolean so it fits in CASE and WHERE.
+ */
+export function eventStoreFailFunctionDdl(schema: string): string {
+  return `CREATE OR REPLACE FUNCTION ${qualify(schema, 'event_store_fail')}(message text) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION '%', message USING ERRCODE = 'P0001';
+    END $$`;
+}
 
 /**
  * TypeORM migration classes creating the event store in `schema`. TypeORM reads the timestamp
@@ -96,5 +110,17 @@ export function eventStoreMigrations(schema: string): Array<new () => MigrationI
       await runner.query(`DROP FUNCTION IF EXISTS ${qualify(schema, 'events_are_immutable')}()`);
     }
   }
-  return [EventStoreMigration];
+
+  class EventStoreFailFunctionMigration implements MigrationInterface {
+    readonly name = `EventStoreFail${schemaPart}${EVENT_STORE_FAIL_MIGRATION_TIMESTAMP}`;
+
+    async up(runner: QueryRunner): Promise<void> {
+      await runner.query(eventStoreFailFunctionDdl(schema));
+    }
+
+    async down(runner: QueryRunner): Promise<void> {
+      await runner.query(`DROP FUNCTION IF EXISTS ${qualify(schema, 'event_store_fail')}(text)`);
+    }
+  }
+  return [EventStoreMigration, EventStoreFailFunctionMigration];
 }

@@ -1,6 +1,7 @@
 import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
 import { qualify, quoteIdentifier } from './sql.js';
 import type { BulkLoad, BulkLoadContext } from './bulk-load.js';
+import type { Statement } from './pipeline.js';
 import type { RecordedEvent } from './types.js';
 
 /**
@@ -42,6 +43,12 @@ export interface Projection {
    * `createTables` (ops replay); without it a rebuild runs `apply` batch by batch.
    */
   bulkLoad?(context: BulkLoadContext): Promise<BulkLoad>;
+  /**
+   * Optional: `apply` as statements that need no answer from the database to be built, so a
+   * writer can send them together with its COMMIT (PipelinedTransaction). They must fail in SQL
+   * wherever `apply` would throw (see the `event_store_fail` function of the store's schema).
+   */
+  statements?(events: readonly RecordedEvent[], target: ProjectionTarget): Statement[];
 }
 
 /** Creates a projection's tables (e.g. from a service migration, or before a rebuild). */

@@ -32,7 +32,8 @@ export async function openStoreHarness(
       migrationsTransactionMode: 'each',
       synchronize: false,
       logging: false,
-      extra: { max, application_name: `test-${label}`, statement_timeout: 30_000, connectionTimeoutMillis: 5_000 },
+      // Pipeline mode as the services run it (libs/platform's createDataSource).
+      extra: { max, application_name: `test-${label}`, statement_timeout: 30_000, connectionTimeoutMillis: 5_000, pipeline: true },
     });
     await dataSource.initialize();
     opened.push(dataSource);

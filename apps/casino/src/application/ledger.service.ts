@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { QueryRunner } from 'typeorm';
 import { DomainError, type OperationReply } from '@pf/contracts';
-import { fold, isVersionConflict, prepared, type EventStore, type NewEvent, type RecordedEvent } from '@pf/event-store';
+import { eventColumns, fold, isVersionConflict, prepared, recordedEventFromRow, type EventRow, type EventStore, type NewEvent, type RecordedEvent, type Statement } from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import { insufficient, ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
@@ -23,6 +22,8 @@ const MAX_BATCH_SIZE = 64;
 function batchConcurrency(poolMax: number): number {
   return Math.max(1, Math.min(3, poolMax - 1));
 }
+/** Events one operation stream can hold (placed, then posted or voided): far below this. */
+const MAX_OPERATION_EVENTS = 1_000;
 /** Version conflicts (another replica wrote the same operation) are retried this often. */
 const MAX_CONFLICT_RETRIES = 20;
 
@@ -111,7 +112,7 @@ export class LedgerService implements OnApplicationShutdown {
   private async runBatch(batch: Pending[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const settle = await this.store.transaction((runner) => this.decideBatch(runner, batch));
+        const settle = await this.commitBatch(batch);
         settle();
         return;
       } catch (error) {
@@ -125,15 +126,61 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   /**
-   * Decides and appends the whole batch inside `runner`'s transaction. Returns the function
-   * that answers the callers, to be called only after the commit.
+   * Decides and commits the whole batch in one transaction of three pipelined round trips:
+   *   1. BEGIN + one statement reading every operation stream and locking every balance row the
+   *      batch touches (sorted: one global lock order, so batches never deadlock);
+   *   2. the append to every stream (versions checked; its answer gives the log positions);
+   *   3. the projection (balances and entries, one statement) + COMMIT.
+   * Returns the function that answers the callers, to be called only after the commit.
    */
-  private async decideBatch(runner: QueryRunner, batch: readonly Pending[]): Promise<() => void> {
-    const slots = await this.loadOperations(runner, batch);
-    const accounts = await lockAccounts(runner, this.store.schema, batch.flatMap(({ command }) => accountsTouched(command, slots.get(operationIdOf(command))!.operation)));
+  private async commitBatch(batch: readonly Pending[]): Promise<() => void> {
+    const operationIds = [...new Set(batch.map(({ command }) => operationIdOf(command)))];
+    const named = [...new Set(batch.flatMap(({ command }) => accountsNamed(command)))].filter((account) => isKnownAccountName(account) && isMaterialized(account));
+    const [transaction, [loaded]] = await this.store.beginPipelined([this.loadStatement(operationIds.map(operationStream), named)]);
+    try {
+      const { slots, accounts, lockable } = this.load(operationIds, loaded!.rows as LoadRow[]);
+      const outcomes = this.decideBatch(batch, slots, accounts, lockable);
+      const append = this.store.prepareAppendMany(
+        [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
+      );
+      if (append) {
+        const [appended] = await transaction.send([append.statement]).catch((error: unknown) => {
+          throw append.failure(error);
+        });
+        const recorded = append.recorded(appended!.rows as never);
+        recordPositions(slots, recorded);
+        await transaction.commit(this.store.inlineProjectionStatements(recorded));
+        this.store.committed();
+      } else {
+        // Nothing to write (every command answered from its stream): just let the locks go.
+        await transaction.rollback();
+      }
+      return () => {
+        batch.forEach((item, index) => {
+          const outcome = outcomes[index]!();
+          if (outcome instanceof Error) item.reject(outcome);
+          else item.resolve(outcome);
+        });
+      };
+    } catch (error) {
+      await transaction.rollback();
+      throw error;
+    }
+  }
+
+  /** Decides each command in order on the state its predecessors left; the answers, to give after the commit. */
+  private decideBatch(
+    batch: readonly Pending[],
+    slots: Map<string, Slot>,
+    accounts: Map<string, AccountBalance>,
+    lockable: ReadonlySet<string>,
+  ): Array<() => OperationReply | DomainError | Error> {
     const outcomes: Array<() => OperationReply | DomainError | Error> = [];
     for (const { command, origin } of batch) {
       const slot = slots.get(operationIdOf(command))!;
+      // Every balance row a command can touch was locked by the load statement; anything else is a bug here.
+      const unlocked = accountsTouched(command, slot.operation).filter((account) => isKnownAccountName(account) && isMaterialized(account) && !lockable.has(account));
+      if (unlocked.length > 0) throw new Error(`ledger batch: ${unlocked.join(', ')} not locked before deciding`);
       let events: LedgerEvent[];
       try {
         events = ledgerDecider.decide(command, { operation: slot.operation, accounts });
@@ -154,26 +201,62 @@ export class LedgerService implements OnApplicationShutdown {
       }
       outcomes.push(() => toReply(operation, positionAfter(slot, eventCount)));
     }
-    const appended = await this.store.appendManyInTransaction(
-      runner,
-      [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
-    );
-    recordPositions(slots, appended);
-    return () => {
-      batch.forEach((item, index) => {
-        const outcome = outcomes[index]!();
-        if (outcome instanceof Error) item.reject(outcome);
-        else item.resolve(outcome);
-      });
-    };
+    return outcomes;
   }
 
-  private async loadOperations(runner: QueryRunner, batch: readonly Pending[]): Promise<Map<string, OperationSlot & { positions: number[] }>> {
-    const operationIds = [...new Set(batch.map(({ command }) => operationIdOf(command)))];
-    const histories = await this.store.readStreams(operationIds.map(operationStream), { runner });
-    return new Map(
-      operationIds.map((operationId) => {
-        const history = histories.get(operationStream(operationId)) ?? [];
+  /**
+   * One statement: the operation streams (by stream, in version order) and the balance rows of
+   * the accounts the commands name plus the owners of the holds in those streams, locked in
+   * account order. Lookups go through LATERAL ... LIMIT so a plan cached while the tables were
+   * small never turns into a scan.
+   */
+  private loadStatement(streamIds: readonly string[], accounts: readonly string[]): Statement {
+    const { name, text } = prepared(`
+      WITH history AS (
+        SELECT h.* FROM (SELECT DISTINCT unnest($1::text[]) AS stream_id) AS s
+        CROSS JOIN LATERAL (
+          SELECT ${eventColumns('e')} FROM ${this.store.schema}.events AS e
+          WHERE e.stream_id = s.stream_id ORDER BY e.stream_version LIMIT ${MAX_OPERATION_EVENTS}
+        ) AS h
+      ),
+      wanted AS (
+        SELECT unnest($2::text[]) AS account_id
+        UNION
+        SELECT data->>'from' FROM history WHERE data ? 'from'
+      ),
+      locked AS (
+        SELECT a.account_id, a.available_micros, a.held_micros
+        FROM (SELECT account_id FROM wanted WHERE account_id IS NOT NULL ORDER BY account_id) AS w
+        CROSS JOIN LATERAL (
+          SELECT account_id, available_micros, held_micros FROM ${this.store.schema}.accounts
+          WHERE account_id = w.account_id LIMIT 1 FOR UPDATE
+        ) AS a
+      )
+      SELECT 'event' AS kind, h.global_position, h.transaction_id, h.stream_id, h.stream_version, h.event_id, h.type, h.data, h.metadata, h.recorded_at,
+        NULL::text AS account_id, NULL::text AS available_micros, NULL::text AS held_micros, NULL::text[] AS wanted
+      FROM history AS h
+      UNION ALL
+      SELECT 'account', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, account_id, available_micros::text, held_micros::text, NULL FROM locked
+      UNION ALL
+      SELECT 'wanted', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, array_agg(account_id) FROM wanted`) as unknown as { name: string; text: string };
+    return { name, text, values: [streamIds, accounts] };
+  }
+
+  /** The slots (stream state per operation), the locked balances, and which accounts the load could lock. */
+  private load(operationIds: readonly string[], rows: readonly LoadRow[]): { slots: Map<string, Slot>; accounts: Map<string, AccountBalance>; lockable: Set<string> } {
+    const histories = new Map<string, RecordedEvent[]>(operationIds.map((id) => [operationStream(id), []]));
+    const accounts = new Map<string, AccountBalance>();
+    const lockable = new Set<string>();
+    for (const row of rows) {
+      if (row.kind === 'event') histories.get(row.stream_id)?.push(recordedEventFromRow(row));
+      else if (row.kind === 'account') accounts.set(row.account_id!, { availableMicros: BigInt(row.available_micros!), heldMicros: BigInt(row.held_micros!) });
+      else for (const account of row.wanted ?? []) if (account !== null) lockable.add(account);
+    }
+    // System accounts without a balance row take part with zero; unknown ones stay absent (the decider refuses them).
+    for (const account of SYSTEM_ACCOUNTS) if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
+    const slots = new Map(
+      operationIds.map((operationId): [string, Slot] => {
+        const history = histories.get(operationStream(operationId))!;
         return [
           operationId,
           {
@@ -187,8 +270,13 @@ export class LedgerService implements OnApplicationShutdown {
         ];
       }),
     );
+    return { slots, accounts, lockable };
   }
 }
+
+type Slot = OperationSlot & { positions: number[] };
+
+type LoadRow = EventRow & { kind: 'event' | 'account' | 'wanted'; account_id: string | null; available_micros: string | null; held_micros: string | null; wanted: Array<string | null> | null };
 
 export function operationStream(operationId: string): string {
   return `op-${operationId}`;
@@ -221,6 +309,20 @@ function recordPositions(slots: Map<string, OperationSlot & { positions: number[
   for (const event of appended) byStream.get(event.streamId)!.positions.push(event.globalPosition);
 }
 
+/** The accounts a command names itself (a post's or void's hold owner comes from its stream). */
+function accountsNamed(command: LedgerCommand): string[] {
+  switch (command.kind) {
+    case 'transfer':
+      return [command.from, command.to];
+    case 'hold':
+      return [command.from];
+    case 'post':
+      return command.splits.map((split) => split.to);
+    case 'void':
+      return [];
+  }
+}
+
 /** The accounts a command reads or writes; for post and void the hold says whose it is. */
 function accountsTouched(command: LedgerCommand, operation: Operation): string[] {
   switch (command.kind) {
@@ -233,30 +335,6 @@ function accountsTouched(command: LedgerCommand, operation: Operation): string[]
     case 'void':
       return operation.status === 'none' || operation.status === 'transferred' ? [] : [operation.from];
   }
-}
-
-/**
- * Locks the balance rows of the touched accounts (sorted: one global lock order, taken in one
- * statement) and returns the balances. System accounts without a row are present with zero;
- * unknown ones are absent (the decider refuses them).
- */
-async function lockAccounts(runner: QueryRunner, schema: string, touched: readonly string[]): Promise<Map<string, AccountBalance>> {
-  const accounts = new Map<string, AccountBalance>();
-  const unique = [...new Set(touched)].filter(isKnownAccountName);
-  for (const account of unique) {
-    if (SYSTEM_ACCOUNTS.includes(account) && !isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
-  }
-  const materialized = unique.filter(isMaterialized).sort();
-  if (materialized.length === 0) return accounts;
-  const rows: Array<{ account_id: string; available_micros: string; held_micros: string }> = await runner.query(
-    prepared(`SELECT account_id, available_micros, held_micros FROM ${schema}.accounts
-     WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE`),
-    [materialized],
-  );
-  for (const row of rows) {
-    accounts.set(row.account_id, { availableMicros: BigInt(row.available_micros), heldMicros: BigInt(row.held_micros) });
-  }
-  return accounts;
 }
 
 function toReply(operation: Operation, position: number): OperationReply {

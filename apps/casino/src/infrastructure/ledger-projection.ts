@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { copyField, prepared, type BulkLoad, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import { copyField, prepared, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -23,7 +23,6 @@ interface Entry {
   type: string;
   amountMicros: bigint;
   heldDeltaMicros: bigint;
-  balanceAfterMicros: bigint | null;
   reason: string;
   service: string;
   counterparty: string | null;
@@ -102,6 +101,14 @@ export const casinoProjection: Projection = {
     if (ledgerEvents.length > 0) await applyLedgerEvents(runner, ledgerEvents, target);
   },
   bulkLoad: (context) => CasinoBulkLoad.open(context),
+  statements: (events, target) => {
+    if (events.some((event) => event.type === 'agent_registered')) throw new Error('casino projection: registrations are not pipelined');
+    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
+    if (ledgerEvents.length === 0) return [];
+    const { text, values } = ledgerStatement(ledgerEvents, target);
+    const { name } = prepared(text) as unknown as { name: string };
+    return [{ name, text, values }];
+  },
 };
 
 interface AgentRegisteredData {
@@ -127,13 +134,84 @@ async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: Pr
   await runner.query(`INSERT INTO ${target.table('accounts')} (account_id) VALUES ($1)`, [data.agentId]);
 }
 
-/** Applies ledger events to the balance rows and appends their entries: two statements. */
+/** Applies ledger events to the balance rows and appends their entries: one statement. */
 async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Promise<void> {
+  const statement = ledgerStatement(events, target);
+  await runner.query(prepared(statement.text), statement.values);
+}
+
+/**
+ * The balance updates and the entries of `events` in ONE statement that needs nothing back:
+ * the UPDATE returns each touched balance row's new available amount, and each entry's balance
+ * after it is that amount minus the account's later entries in the batch (a window sum). A
+ * touched account without a balance row fails the statement (event_store_fail), so it can be
+ * sent with the COMMIT.
+ */
+function ledgerStatement(events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Statement {
   const entries = events.flatMap(entriesOf);
   const changes = accountChanges(events);
-  const finalAvailable = await updateAccounts(runner, changes, target);
-  fillBalancesAfter(entries, finalAvailable);
-  await insertEntries(runner, entries, target);
+  const ids = [...changes.keys()];
+  const change = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
+  const entry = <T>(pick: (entry: Entry) => T) => entries.map(pick);
+  return {
+    text: `WITH changes AS (
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+          AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
+      ),
+      updated AS (
+        UPDATE ${target.table('accounts')} AS a SET
+          available_micros = a.available_micros + v.available,
+          held_micros = a.held_micros + v.held,
+          deposited_micros = a.deposited_micros + v.deposited,
+          withdrawn_micros = a.withdrawn_micros + v.withdrawn,
+          escrowed_micros = a.escrowed_micros + v.escrowed,
+          earned_micros = a.earned_micros + v.earned,
+          fees_micros = a.fees_micros + v.fees,
+          referral_earned_micros = a.referral_earned_micros + v.referral
+        FROM changes AS v
+        WHERE a.account_id = v.account_id
+        RETURNING a.account_id, a.available_micros
+      ),
+      checked AS (
+        SELECT CASE WHEN (SELECT count(*) FROM updated) = (SELECT count(*) FROM changes) THEN true
+          ELSE "${target.schema}".event_store_fail('ledger projection: no balance row for '
+            || (SELECT string_agg(account_id, ', ') FROM changes WHERE account_id NOT IN (SELECT account_id FROM updated))) END AS ok
+      ),
+      entries AS (
+        SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
+          WITH ORDINALITY AS e(position, account_id, operation_id, type, amount, held_delta, reason, service, counterparty, at, ord)
+      )
+      INSERT INTO ${target.table('ledger_entries')}
+        (position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at)
+      SELECT e.position, e.account_id, e.operation_id, e.type, e.amount, e.held_delta,
+        CASE WHEN u.account_id IS NOT NULL THEN u.available_micros - coalesce(sum(e.amount) OVER (
+          PARTITION BY e.account_id ORDER BY e.ord DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) END,
+        e.reason, e.service, e.counterparty, e.at
+      FROM entries AS e LEFT JOIN updated AS u ON u.account_id = e.account_id
+      WHERE (SELECT ok FROM checked)
+      ORDER BY e.ord`,
+    values: [
+      ids,
+      change((c) => c.availableMicros),
+      change((c) => c.heldMicros),
+      change((c) => c.depositedMicros),
+      change((c) => c.withdrawnMicros),
+      change((c) => c.escrowedMicros),
+      change((c) => c.earnedMicros),
+      change((c) => c.feesMicros),
+      change((c) => c.referralEarnedMicros),
+      entry((e) => e.position),
+      entry((e) => e.account),
+      entry((e) => e.operationId),
+      entry((e) => e.type),
+      entry((e) => e.amountMicros.toString()),
+      entry((e) => e.heldDeltaMicros.toString()),
+      entry((e) => e.reason),
+      entry((e) => e.service),
+      entry((e) => e.counterparty),
+      entry((e) => e.at),
+    ],
+  };
 }
 
 function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent): Entry[] {
@@ -152,7 +230,6 @@ function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent
       type,
       amountMicros: posting.availableDeltaMicros,
       heldDeltaMicros: posting.heldDeltaMicros,
-      balanceAfterMicros: null,
       reason,
       service,
       counterparty,
@@ -228,81 +305,6 @@ function addLifetimeCounters(event: LedgerEvent, change: (account: string) => Ac
     case 'hold_voided':
       return;
   }
-}
-
-async function updateAccounts(runner: QueryRunner, changes: Map<string, AccountChange>, target: ProjectionTarget): Promise<Map<string, bigint>> {
-  if (changes.size === 0) return new Map();
-  const ids = [...changes.keys()];
-  const column = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
-  // Structured result: TypeORM returns [rows, count] for a plain UPDATE ... RETURNING.
-  const result = await runner.query(
-    prepared(`UPDATE ${target.table('accounts')} AS a SET
-       available_micros = a.available_micros + v.available,
-       held_micros = a.held_micros + v.held,
-       deposited_micros = a.deposited_micros + v.deposited,
-       withdrawn_micros = a.withdrawn_micros + v.withdrawn,
-       escrowed_micros = a.escrowed_micros + v.escrowed,
-       earned_micros = a.earned_micros + v.earned,
-       fees_micros = a.fees_micros + v.fees,
-       referral_earned_micros = a.referral_earned_micros + v.referral
-     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
-       AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
-     WHERE a.account_id = v.account_id
-     RETURNING a.account_id, a.available_micros`),
-    [
-      ids,
-      column((c) => c.availableMicros),
-      column((c) => c.heldMicros),
-      column((c) => c.depositedMicros),
-      column((c) => c.withdrawnMicros),
-      column((c) => c.escrowedMicros),
-      column((c) => c.earnedMicros),
-      column((c) => c.feesMicros),
-      column((c) => c.referralEarnedMicros),
-    ],
-    true,
-  );
-  const rows = result.records as Array<{ account_id: string; available_micros: string }>;
-  if (rows.length !== ids.length) {
-    const found = new Set(rows.map((row) => row.account_id));
-    throw new Error(`ledger projection: no balance row for ${ids.filter((id) => !found.has(id)).join(', ')}`);
-  }
-  return new Map(rows.map((row) => [row.account_id, BigInt(row.available_micros)]));
-}
-
-/** Walks each account's entries backwards from its new balance to give every entry its own. */
-function fillBalancesAfter(entries: Entry[], finalAvailable: Map<string, bigint>): void {
-  const running = new Map(finalAvailable);
-  for (let index = entries.length - 1; index >= 0; index -= 1) {
-    const entry = entries[index]!;
-    const balance = running.get(entry.account);
-    if (balance === undefined) continue;
-    entry.balanceAfterMicros = balance;
-    running.set(entry.account, balance - entry.amountMicros);
-  }
-}
-
-async function insertEntries(runner: QueryRunner, entries: readonly Entry[], target: ProjectionTarget): Promise<void> {
-  if (entries.length === 0) return;
-  const column = <T>(pick: (entry: Entry) => T) => entries.map(pick);
-  await runner.query(
-    prepared(`INSERT INTO ${target.table('ledger_entries')}
-       (position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])`),
-    [
-      column((e) => e.position),
-      column((e) => e.account),
-      column((e) => e.operationId),
-      column((e) => e.type),
-      column((e) => e.amountMicros.toString()),
-      column((e) => e.heldDeltaMicros.toString()),
-      column((e) => e.balanceAfterMicros?.toString() ?? null),
-      column((e) => e.reason),
-      column((e) => e.service),
-      column((e) => e.counterparty),
-      column((e) => e.at),
-    ],
-  );
 }
 
 const AGENT_COLUMNS = ['agent_id', 'api_key_hash', 'referral_code', 'referred_by', 'name', 'created_at', 'position'] as const;
