@@ -174,8 +174,19 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => create(creator, worker, 1)));
     const funded = results.filter((result) => result.status === 'fulfilled');
     const codes = new Set(results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : [])));
-    expect(funded).toHaveLength(10);
-    expect(codes).toEqual(new Set(['insufficient_balance']));
+    // A hold the ledger did not answer within the escrow's hold timeout (500 ms here) is
+    // answered 503 "funding pending" and finished by the recovery sweep: a correct answer on a
+    // loaded machine. Every other answer is funded or insufficient_balance.
+    expect(funded.length).toBeLessThanOrEqual(10);
+    expect([...codes].filter((code) => code !== 'insufficient_balance' && code !== 'service_unavailable')).toEqual([]);
+    if (codes.has('service_unavailable')) {
+      await waitFor('every escrow funded or rejected', async () => {
+        const { rows } = await sql.query(`SELECT count(*)::int AS n FROM escrow.escrows WHERE creator_id = $1 AND status = 'opened'`, [creator]);
+        return rows[0].n === 0;
+      });
+    } else {
+      expect(funded).toHaveLength(10);
+    }
     expect(await account(creator)).toMatchObject({ availableMicros: '0', heldMicros: usd(10) });
     const { rows } = await sql.query(`SELECT status, count(*)::int AS n FROM escrow.escrows WHERE creator_id = $1 GROUP BY status ORDER BY status`, [creator]);
     expect(rows).toEqual([
