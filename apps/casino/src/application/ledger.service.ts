@@ -323,18 +323,11 @@ function accountsNamed(command: LedgerCommand): string[] {
   }
 }
 
-/** The accounts a command reads or writes; for post and void the hold says whose it is. */
+/** The accounts a command reads or writes: the ones it names, and for a post or void the hold's owner. */
 function accountsTouched(command: LedgerCommand, operation: Operation): string[] {
-  switch (command.kind) {
-    case 'transfer':
-      return [command.from, command.to];
-    case 'hold':
-      return [command.from];
-    case 'post':
-      return operation.status === 'none' || operation.status === 'transferred' ? [] : [operation.from, ...command.splits.map((split) => split.to)];
-    case 'void':
-      return operation.status === 'none' || operation.status === 'transferred' ? [] : [operation.from];
-  }
+  if (command.kind === 'transfer' || command.kind === 'hold') return accountsNamed(command);
+  // A post or void of no hold (or of a transfer's id) touches nothing: the decider refuses it.
+  return operation.status === 'none' || operation.status === 'transferred' ? [] : [operation.from, ...accountsNamed(command)];
 }
 
 function toReply(operation: Operation, position: number): OperationReply {
