@@ -4,7 +4,8 @@ import { connectTestNats, deletePrefixedStreams, testNatsPrefix, waitFor } from 
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { EventStore } from './event-store.js';
-import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
+import { eventStoreMigrations } from './migrations.js';
+import { OutboxRelay, outboxRelayStatements, type OutboxRelayOptions } from './outbox-relay.js';
 import { openStoreHarness, type StoreHarness } from './test-harness.js';
 import type { NewEvent } from './types.js';
 
@@ -199,5 +200,29 @@ describe('outbox relay', () => {
     await waitFor('outbox drained', async () => (await outboxCount()) === 0, { timeoutMs: 10_000 });
     await running.stop();
     expect((await storedEnvelopes(name)).map((envelope) => envelope.id)).toEqual(appended.events.map((e) => e.eventId));
+  });
+});
+
+describe('outbox relay claim plan', () => {
+  it('looks events up by primary key even with a generic plan made while the log was empty (never a scan of the log)', async () => {
+    // A service starts on an empty log and its named statement's generic plan is made then; a
+    // plan that joins the whole log (hash join over a sequential scan) kept scanning it on every
+    // claim as the log grew, until autovacuum's first ANALYZE.
+    const runner = harness.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('CREATE SCHEMA relay_plan');
+      for (const Migration of eventStoreMigrations('relay_plan')) await new Migration().up(runner);
+      await runner.query('SET plan_cache_mode = force_generic_plan');
+      await runner.query(`PREPARE relay_claim(text) AS ${outboxRelayStatements('relay_plan', 256).claim}`);
+      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE relay_claim('probe')`);
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan using events_pkey on events/);
+      expect(plan).not.toMatch(/Seq Scan on events|Hash Join/);
+    } finally {
+      await runner.query('DEALLOCATE ALL').catch(() => undefined);
+      await runner.query('RESET plan_cache_mode').catch(() => undefined);
+      await runner.release();
+    }
   });
 });

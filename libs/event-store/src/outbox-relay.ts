@@ -88,7 +88,7 @@ export class OutboxRelay extends CommitDrivenLoop {
   private readonly publishTimeoutMs: number;
   private readonly errorBackoffMs: number;
   private readonly lockKey: string;
-  private readonly sql: ReturnType<typeof buildSql>;
+  private readonly sql: ReturnType<typeof outboxRelayStatements>;
 
   constructor(private readonly options: OutboxRelayOptions) {
     super(options.store);
@@ -99,7 +99,7 @@ export class OutboxRelay extends CommitDrivenLoop {
     this.errorBackoffMs = options.errorBackoffMs ?? 500;
     this.js = jetstream(options.connection, { timeout: this.publishTimeoutMs });
     this.lockKey = `outbox-relay:${options.store.schema}`;
-    this.sql = buildSql(options.store.schema, this.batchSize);
+    this.sql = outboxRelayStatements(options.store.schema, this.batchSize);
   }
 
   /**
@@ -209,7 +209,8 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function buildSql(schema: string, batchSize: number) {
+/** The relay's statements for one schema (exported for the plan-shape test). */
+export function outboxRelayStatements(schema: string, batchSize: number) {
   const outbox = qualify(schema, EVENT_STORE_TABLES.outbox);
   const events = qualify(schema, EVENT_STORE_TABLES.events);
   return {
