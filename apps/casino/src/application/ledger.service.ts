@@ -204,41 +204,8 @@ export class LedgerService implements OnApplicationShutdown {
     return outcomes;
   }
 
-  /**
-   * One statement: the operation streams (by stream, in version order) and the balance rows of
-   * the accounts the commands name plus the owners of the holds in those streams, locked in
-   * account order. Lookups go through LATERAL ... LIMIT so a plan cached while the tables were
-   * small never turns into a scan.
-   */
   private loadStatement(streamIds: readonly string[], accounts: readonly string[]): Statement {
-    const { name, text } = prepared(`
-      WITH history AS (
-        SELECT h.* FROM (SELECT DISTINCT unnest($1::text[]) AS stream_id) AS s
-        CROSS JOIN LATERAL (
-          SELECT ${eventColumns('e')} FROM ${this.store.schema}.events AS e
-          WHERE e.stream_id = s.stream_id ORDER BY e.stream_version LIMIT ${MAX_OPERATION_EVENTS}
-        ) AS h
-      ),
-      wanted AS (
-        SELECT unnest($2::text[]) AS account_id
-        UNION
-        SELECT data->>'from' FROM history WHERE data ? 'from'
-      ),
-      locked AS (
-        SELECT a.account_id, a.available_micros, a.held_micros
-        FROM (SELECT account_id FROM wanted WHERE account_id IS NOT NULL ORDER BY account_id) AS w
-        CROSS JOIN LATERAL (
-          SELECT account_id, available_micros, held_micros FROM ${this.store.schema}.accounts
-          WHERE account_id = w.account_id LIMIT 1 FOR UPDATE
-        ) AS a
-      )
-      SELECT 'event' AS kind, h.global_position, h.transaction_id, h.stream_id, h.stream_version, h.event_id, h.type, h.data, h.metadata, h.recorded_at,
-        NULL::text AS account_id, NULL::text AS available_micros, NULL::text AS held_micros, NULL::text[] AS wanted
-      FROM history AS h
-      UNION ALL
-      SELECT 'account', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, account_id, available_micros::text, held_micros::text, NULL FROM locked
-      UNION ALL
-      SELECT 'wanted', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, array_agg(account_id) FROM wanted`) as unknown as { name: string; text: string };
+    const { name, text } = prepared(ledgerLoadSql(this.store.schema)) as unknown as { name: string; text: string };
     return { name, text, values: [streamIds, accounts] };
   }
 
@@ -277,6 +244,43 @@ export class LedgerService implements OnApplicationShutdown {
 type Slot = OperationSlot & { positions: number[] };
 
 type LoadRow = EventRow & { kind: 'event' | 'account' | 'wanted'; account_id: string | null; available_micros: string | null; held_micros: string | null; wanted: Array<string | null> | null };
+
+/**
+ * The ledger batch's first statement ($1 operation stream ids, $2 account ids the commands
+ * name): the operation streams (by stream, in version order) and the balance rows of those
+ * accounts plus the owners of the holds in those streams, locked in account order. Lookups go
+ * through LATERAL ... LIMIT so a plan cached while the tables were small never turns into a scan.
+ */
+export function ledgerLoadSql(schema: string): string {
+  return `
+      WITH history AS (
+        SELECT h.* FROM (SELECT DISTINCT unnest($1::text[]) AS stream_id) AS s
+        CROSS JOIN LATERAL (
+          SELECT ${eventColumns('e')} FROM ${schema}.events AS e
+          WHERE e.stream_id = s.stream_id ORDER BY e.stream_version LIMIT ${MAX_OPERATION_EVENTS}
+        ) AS h
+      ),
+      wanted AS (
+        SELECT unnest($2::text[]) AS account_id
+        UNION
+        SELECT data->>'from' FROM history WHERE data ? 'from'
+      ),
+      locked AS (
+        SELECT a.account_id, a.available_micros, a.held_micros
+        FROM (SELECT account_id FROM wanted WHERE account_id IS NOT NULL ORDER BY account_id) AS w
+        CROSS JOIN LATERAL (
+          SELECT account_id, available_micros, held_micros FROM ${schema}.accounts
+          WHERE account_id = w.account_id LIMIT 1 FOR UPDATE
+        ) AS a
+      )
+      SELECT 'event' AS kind, h.global_position, h.transaction_id, h.stream_id, h.stream_version, h.event_id, h.type, h.data, h.metadata, h.recorded_at,
+        NULL::text AS account_id, NULL::text AS available_micros, NULL::text AS held_micros, NULL::text[] AS wanted
+      FROM history AS h
+      UNION ALL
+      SELECT 'account', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, account_id, available_micros::text, held_micros::text, NULL FROM locked
+      UNION ALL
+      SELECT 'wanted', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, array_agg(account_id) FROM wanted`;
+}
 
 export function operationStream(operationId: string): string {
   return `op-${operationId}`;

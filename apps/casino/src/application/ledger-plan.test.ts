@@ -1,0 +1,45 @@
+import { createTestDatabase, type TestDatabase } from '@pf/testing';
+import { DataSource } from 'typeorm';
+import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
+import { ledgerLoadSql } from './ledger.service.js';
+
+/**
+ * The ledger batch's load statement runs as a named prepared statement from the first command
+ * on, usually on empty tables: its generic plan must reach the log and the balance rows by key,
+ * or it would scan them on every batch as they grow (until autovacuum's first ANALYZE).
+ */
+describe('ledger batch load statement plan (real Postgres)', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('ledgerplan');
+    dataSource = new DataSource({ type: 'postgres', url: database.url, schema: CASINO_SCHEMA, migrations: casinoMigrations, extra: { max: 1 } });
+    await dataSource.initialize();
+    await dataSource.query(`CREATE SCHEMA ${CASINO_SCHEMA}`);
+    await dataSource.runMigrations({ transaction: 'each' });
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  it('looks streams and balance rows up by index with a generic plan made on empty tables', async () => {
+    const runner = dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('SET plan_cache_mode = force_generic_plan');
+      await runner.query(`PREPARE ledger_load(text[], text[]) AS ${ledgerLoadSql(CASINO_SCHEMA)}`);
+      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_load('{op-a,op-b}', '{ag_000000000001}')`);
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan (using|on) events_stream_version_unique/);
+      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+      expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
+    } finally {
+      await runner.query('DEALLOCATE ALL').catch(() => undefined);
+      await runner.query('RESET plan_cache_mode').catch(() => undefined);
+      await runner.release();
+    }
+  });
+});
