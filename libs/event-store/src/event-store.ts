@@ -5,7 +5,7 @@ import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
-import { PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
+import { namedStatement, PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
 import { LOG_START, type AppendResult, type ExpectedVersion, type LogPosition, type NewEvent, type RecordedEvent } from './types.js';
 
 export interface EventStoreOptions {
@@ -193,7 +193,7 @@ export class EventStore {
       fromVersion,
       maxCount,
     ]);
-    return rows.map(toRecordedEvent);
+    return rows.map(recordedEventFromRow);
   }
 
   /**
@@ -214,7 +214,7 @@ export class EventStore {
       after.globalPosition,
       boundedLimit(options.limit),
     ]);
-    return rows.map(toRecordedEvent);
+    return rows.map(recordedEventFromRow);
   }
 
   /**
@@ -226,7 +226,7 @@ export class EventStore {
     if (streamIds.length === 0) return byStream;
     if (streamIds.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} streams per read`);
     const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readStreams), [streamIds, MAX_READ_BATCH]);
-    for (const row of rows) byStream.get(row.stream_id)?.push(toRecordedEvent(row));
+    for (const row of rows) byStream.get(row.stream_id)?.push(recordedEventFromRow(row));
     return byStream;
   }
 
@@ -277,11 +277,10 @@ export class EventStore {
     }
     if (rows.length === 0) return undefined;
     if (rows.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${rows.length}`);
-    const { name, text } = prepared(this.sql.appendMany) as unknown as { name: string; text: string };
     return {
       // A reused event id fails on the unique index (no ANY(array) probe here: it would make
       // Postgres re-plan the statement on every call).
-      statement: { name, text, values: [JSON.stringify(rows)] },
+      statement: namedStatement(this.sql.appendMany, [JSON.stringify(rows)]),
       failure: (error) =>
         postgresErrorOf(error).code === PG_UNIQUE_VIOLATION ? new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append') : error,
       recorded: (inserted) => {
@@ -542,10 +541,6 @@ export function eventColumns(alias: string): string {
 }
 
 export function recordedEventFromRow(row: EventRow): RecordedEvent {
-  return toRecordedEvent(row);
-}
-
-function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
     globalPosition: toPosition(row.global_position),
     transactionId: row.transaction_id,
@@ -586,8 +581,7 @@ function buildSql(schema: string) {
   const outbox = qualify(schema, EVENT_STORE_TABLES.outbox);
   // Output names equal column names, so every ORDER BY below must qualify with `e.`: a bare
   // name would sort by the text output column ('10' < '8').
-  const columns = `e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.stream_id,
-    e.stream_version, e.event_id::text AS event_id, e.type, e.data, e.metadata, e.recorded_at`;
+  const columns = eventColumns('e');
   return {
     // One statement, one round trip: duplicate check, head of the stream, the insert guarded
     // by the expected version and the writer order, and the outbox rows. Concurrent writers

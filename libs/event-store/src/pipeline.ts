@@ -21,7 +21,7 @@ export async function sendPipelined(client: pg.ClientBase, statements: readonly 
   stream?.cork?.();
   let pending: Array<Promise<pg.QueryResult>>;
   try {
-    pending = statements.map((statement) => client.query(statement.name ? { name: statement.name, text: statement.text, values: statement.values } : { text: statement.text, values: statement.values }));
+    pending = statements.map((statement) => client.query(statement));
   } finally {
     stream?.uncork?.();
   }

@@ -46,3 +46,9 @@ export function prepared(text: string): string {
   if (preparedByText.size < 1_000) preparedByText.set(text, statement);
   return statement as unknown as string;
 }
+
+/** `prepared(text)` as a pipeline Statement (name + text) with its parameters. */
+export function namedStatement(text: string, values?: unknown[]): { name: string; text: string; values?: unknown[] } {
+  const { name } = prepared(text) as unknown as { name: string };
+  return { name, text, values };
+}

@@ -1,5 +1,5 @@
 import type { EventMetadata } from '@pf/contracts';
-import type { RecordedEvent } from '@pf/event-store';
+import { eventColumns, type RecordedEvent } from '@pf/event-store';
 import pg from 'pg';
 import type { QueryRunner } from 'typeorm';
 import { qualify } from './sql.js';
@@ -22,7 +22,8 @@ export class LogReader {
     private readonly batchSize: number,
   ) {
     const events = qualify(schema, 'events');
-    const columns = `global_position::text, transaction_id::text, stream_id, stream_version, event_id::text, type, data, metadata, recorded_at`;
+    // The store's own column list, in its order (the array rows below depend on it).
+    const columns = eventColumns('e');
     // ORDER BY the table's column: the output column of the same name is text and sorts as text.
     this.sql = {
       bounded: `SELECT ${columns} FROM ${events} AS e

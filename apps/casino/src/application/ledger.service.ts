@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError, type OperationReply } from '@pf/contracts';
-import { eventColumns, fold, isVersionConflict, prepared, recordedEventFromRow, type EventRow, type EventStore, type NewEvent, type RecordedEvent, type Statement } from '@pf/event-store';
+import { eventColumns, fold, isVersionConflict, namedStatement, recordedEventFromRow, type EventRow, type EventStore, type NewEvent, type RecordedEvent, type Statement } from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import { insufficient, ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
@@ -63,6 +63,8 @@ export class LedgerService implements OnApplicationShutdown {
   private readonly queue: Pending[] = [];
   private running = 0;
   private readonly maxRunning: number;
+  /** The batch's load statement, built once: it runs on every batch. */
+  private readonly loadSql: string;
   private stopping = false;
 
   constructor(
@@ -70,6 +72,7 @@ export class LedgerService implements OnApplicationShutdown {
     @Inject(CONFIG) config: BaseConfig,
   ) {
     this.maxRunning = batchConcurrency(config.DB_POOL_MAX);
+    this.loadSql = ledgerLoadSql(store.schema);
   }
 
   execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
@@ -205,8 +208,7 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   private loadStatement(streamIds: readonly string[], accounts: readonly string[]): Statement {
-    const { name, text } = prepared(ledgerLoadSql(this.store.schema)) as unknown as { name: string; text: string };
-    return { name, text, values: [streamIds, accounts] };
+    return namedStatement(this.loadSql, [streamIds, accounts]);
   }
 
   /** The slots (stream state per operation), the locked balances, and which accounts the load could lock. */

@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { copyField, prepared, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import { copyField, namedStatement, prepared, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -105,9 +105,7 @@ export const casinoProjection: Projection = {
     if (events.some((event) => event.type === 'agent_registered')) throw new Error('casino projection: registrations are not pipelined');
     const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
     if (ledgerEvents.length === 0) return [];
-    const { text, values } = ledgerStatement(ledgerEvents, target);
-    const { name } = prepared(text) as unknown as { name: string };
-    return [{ name, text, values }];
+    return [ledgerStatement(ledgerEvents, target)];
   },
 };
 
@@ -136,8 +134,8 @@ async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: Pr
 
 /** Applies ledger events to the balance rows and appends their entries: one statement. */
 async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Promise<void> {
-  const statement = ledgerStatement(events, target);
-  await runner.query(prepared(statement.text), statement.values);
+  const { text, values } = ledgerStatement(events, target);
+  await runner.query(prepared(text), values);
 }
 
 /**
@@ -147,14 +145,16 @@ async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedL
  * touched account without a balance row fails the statement (event_store_fail), so it can be
  * sent with the COMMIT.
  */
-function ledgerStatement(events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Statement {
-  const entries = events.flatMap(entriesOf);
-  const changes = accountChanges(events);
-  const ids = [...changes.keys()];
-  const change = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
-  const entry = <T>(pick: (entry: Entry) => T) => entries.map(pick);
-  return {
-    text: `WITH changes AS (
+const ledgerSqlByTarget = new Map<string, string>();
+/** Live tables plus the few replay targets in use; older shadow names are simply rebuilt. */
+const MAX_CACHED_TARGETS = 16;
+
+/** The ledger statement's text for one target, built once (it is on every batch's path). */
+function ledgerSql(target: ProjectionTarget): string {
+  const key = target.table('accounts');
+  let text = ledgerSqlByTarget.get(key);
+  if (text === undefined) {
+    text = `WITH changes AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
           AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
       ),
@@ -189,7 +189,21 @@ function ledgerStatement(events: readonly RecordedLedgerEvent[], target: Project
         e.reason, e.service, e.counterparty, e.at
       FROM entries AS e LEFT JOIN updated AS u ON u.account_id = e.account_id
       WHERE (SELECT ok FROM checked)
-      ORDER BY e.ord`,
+      ORDER BY e.ord`;
+    if (ledgerSqlByTarget.size >= MAX_CACHED_TARGETS) ledgerSqlByTarget.clear();
+    ledgerSqlByTarget.set(key, text);
+  }
+  return text;
+}
+
+function ledgerStatement(events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Statement {
+  const entries = events.flatMap(entriesOf);
+  const changes = accountChanges(events);
+  const ids = [...changes.keys()];
+  const change = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
+  const entry = <T>(pick: (entry: Entry) => T) => entries.map(pick);
+  return {
+    ...namedStatement(ledgerSql(target)),
     values: [
       ids,
       change((c) => c.availableMicros),
