@@ -3,14 +3,20 @@
  * floor under every service benchmark. Side by side, in one run:
  *   - raw single-row INSERT commits (the yardstick of bench:ledger and bench:escrow);
  *   - NATS request/reply to a responder that only echoes (no service code at all);
- *   - JetStream publishes with acks and a Nats-Msg-Id (what the outbox relay does per event).
+ *   - JetStream publishes with acks and a Nats-Msg-Id (what the outbox relay does per event);
+ *   - NATS request/reply to a responder in its own process that commits each request durably
+ *     before answering: the requests waiting when a commit starts share it (one multi-row
+ *     INSERT, up to 3 commits in flight) — the least any durable command service must do, and
+ *     the ceiling for bench:ledger's holds (which also read, lock, check and publish).
  * A ledger hold needs one request/reply, one publish and its share of a transaction; an escrow
  * lifecycle five request/replies, six publishes, three HTTP requests and ~5 commits. Prints a
  * Markdown table.
  */
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix } from '@pf/testing';
+import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
 import { formatRow, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4_000);
@@ -47,10 +53,25 @@ async function main(): Promise<void> {
       }),
     );
 
+    const committingSubject = `${prefix}.floor.commit`;
+    const committer = fork(process.argv[1]!, ['committing-responder', committingSubject, database.url], { stdio: 'inherit' });
+    let committed: LoadResult & { busy: number };
+    try {
+      await waitFor('committing responder', async () => (await requester.request(committingSubject, payload, { timeout: 1_000 }).then(() => true, () => false)), { timeoutMs: 10_000 });
+      committed = await measured(() =>
+        runLoad(CONCURRENCY, DURATION_MS, async () => {
+          await requester.request(committingSubject, payload, { timeout: 5_000 });
+        }),
+      );
+    } finally {
+      committer.kill('SIGTERM');
+    }
+
     const rows: Array<[string, LoadResult & { busy: number }]> = [
       ['raw single-row INSERT commits (pg)', raw],
       ['NATS request/reply, echo responder', requestReply],
       ['JetStream publish with ack (Nats-Msg-Id)', publish],
+      ['NATS request/reply, responder commits each request (batched)', committed],
     ];
     console.log(`\nFloor at concurrency ${CONCURRENCY} (${DURATION_MS / 1000} s each)\n`);
     console.log('| operation | per second | p50 ms | p99 ms | errors | machine busy | machine CPU per operation |');
@@ -86,7 +107,51 @@ function cpuTimes(): { total: number; idle: number; cores: number } {
   return { total: fields.reduce((sum, value) => sum + value, 0), idle: fields[3]! + (fields[4] ?? 0), cores };
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+/**
+ * The child process of the last row: answers each request only once a row for it is committed.
+ * Requests queue while commits run; each commit takes everything queued (one INSERT of many
+ * rows), with up to 3 commits in flight, as casino runs its ledger batches.
+ */
+async function committingResponder(subject: string, databaseUrl: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_floor_commits (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)');
+  const nats = await connectTestNats();
+  const queue: Array<{ respond: (data: Uint8Array) => boolean; data: Uint8Array }> = [];
+  let running = 0;
+  const start = (): void => {
+    while (queue.length > 0 && running < 3) {
+      const batch = queue.splice(0, 64);
+      running += 1;
+      void pool
+        .query('INSERT INTO bench_floor_commits (payload) SELECT unnest($1::text[])', [batch.map((item) => new TextDecoder().decode(item.data))])
+        .then(() => batch.forEach((item) => item.respond(item.data)))
+        .finally(() => {
+          running -= 1;
+          start();
+        });
+    }
+  };
+  nats.subscribe(subject, {
+    callback: (_error, message) => {
+      queue.push({ respond: (data) => message.respond(data), data: message.data });
+      start();
+    },
+  });
+  await nats.flush();
+  process.once('SIGTERM', () => {
+    void nats.close().then(() => pool.end()).then(() => process.exit(0));
+  });
+}
+
+if (process.argv[2] === 'committing-responder') {
+  committingResponder(process.argv[3]!, process.argv[4]!).catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
+

@@ -277,6 +277,59 @@ describe('readers never skip a slow transaction', () => {
   });
 });
 
+describe('pipelined append (append, statements after it and COMMIT in one round trip)', () => {
+  const noted = async (stream: string) => (await store.readStream(stream)).map((e) => e.type);
+
+  it('a stream off its expected version raises, so the statements after it and the COMMIT do not go through', async () => {
+    const [a, b] = [`pipe-a-${randomUUID()}`, `pipe-b-${randomUUID()}`];
+    await store.append(a, 0, [event('first')]);
+    const append = store.prepareAppendMany([
+      { streamId: a, expectedVersion: 0, events: [event('stale')] },
+      { streamId: b, expectedVersion: 0, events: [event('fresh')] },
+    ])!;
+    const [transaction] = await store.beginPipelined([]);
+    const marker = randomUUID();
+    const failure = await transaction
+      .commit([append.statement, { text: `INSERT INTO casino.inbox (consumer, event_id) VALUES ('pipe-test', $1)`, values: [marker] }])
+      .then(
+        () => undefined,
+        (error: unknown) => append.failure(error),
+      );
+    expect(failure).toBeInstanceOf(VersionConflictError);
+    expect(failure).toMatchObject({ code: 'version_conflict', reason: 'version_mismatch', streamId: a });
+    expect(await noted(a)).toEqual(['first']);
+    expect(await noted(b)).toEqual([]);
+    expect(await harness.dataSource.query(`SELECT 1 FROM casino.inbox WHERE event_id = $1`, [marker])).toHaveLength(0);
+  });
+
+  it('on the expected versions it commits every stream, and the later statements see the new events by id', async () => {
+    const [a, b] = [`pipe-a-${randomUUID()}`, `pipe-b-${randomUUID()}`];
+    await store.append(a, 0, [event('first')]);
+    const append = store.prepareAppendMany([
+      { streamId: a, expectedVersion: 1, events: [event('second')] },
+      { streamId: b, expectedVersion: 0, events: [event('one'), event('two')] },
+    ])!;
+    expect(append.pending.map((pending) => [pending.streamId, pending.type])).toEqual([
+      [a, 'second'],
+      [b, 'one'],
+      [b, 'two'],
+    ]);
+    const [transaction] = await store.beginPipelined([]);
+    const [appended, seen] = await transaction.commit([
+      append.statement,
+      { text: 'SELECT global_position::text AS position FROM casino.events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position', values: [append.pending.map((p) => p.eventId)] },
+    ]);
+    const recorded = append.recorded(appended!.rows as never);
+    expect(recorded.map((e) => [e.streamId, e.streamVersion, e.type])).toEqual([
+      [a, 2, 'second'],
+      [b, 1, 'one'],
+      [b, 2, 'two'],
+    ]);
+    expect(seen!.rows.map((row: { position: string }) => Number(row.position))).toEqual(recorded.map((e) => e.globalPosition));
+    expect(await noted(b)).toEqual(['one', 'two']);
+  });
+});
+
 describe('the whole log', () => {
   it('readAll pages through every event once, strictly in (transaction id, position) order', async () => {
     // One transaction whose positions cross a power of ten ('99' > '100' as text), so a sort

@@ -5,8 +5,8 @@ import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
-import { namedStatement, PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
-import { LOG_START, type AppendResult, type ExpectedVersion, type LogPosition, type NewEvent, type RecordedEvent } from './types.js';
+import { namedStatement, PG_RAISE_EXCEPTION, PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
+import { LOG_START, type AppendResult, type ExpectedVersion, type LogPosition, type NewEvent, type PendingEvent, type RecordedEvent } from './types.js';
 
 export interface EventStoreOptions {
   dataSource: DataSource;
@@ -264,7 +264,13 @@ export class EventStore {
    * and, after its commit, calls `committed()`.
    */
   prepareAppendMany(batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>):
-    | { statement: Statement; recorded(rows: readonly AppendManyRow[]): RecordedEvent[]; failure(error: unknown): unknown }
+    | {
+        statement: Statement;
+        /** The events in append order, for statements pipelined after the append (inlineProjectionStatements). */
+        pending: PendingEvent[];
+        recorded(rows: readonly AppendManyRow[]): RecordedEvent[];
+        failure(error: unknown): unknown;
+      }
     | undefined {
     const rows: Array<Record<string, unknown>> = [];
     const seenStreams = new Set<string>();
@@ -281,8 +287,21 @@ export class EventStore {
       // A reused event id fails on the unique index (no ANY(array) probe here: it would make
       // Postgres re-plan the statement on every call).
       statement: namedStatement(this.sql.appendMany, [JSON.stringify(rows)]),
-      failure: (error) =>
-        postgresErrorOf(error).code === PG_UNIQUE_VIOLATION ? new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append') : error,
+      pending: rows.map((row) => ({
+        streamId: row.stream_id as string,
+        eventId: row.event_id as string,
+        type: row.type as string,
+        data: row.data as Record<string, unknown>,
+        metadata: (row.metadata ?? {}) as EventMetadata,
+      })),
+      failure: (error) => {
+        const { code, message } = postgresErrorOf(error);
+        if (code === PG_UNIQUE_VIOLATION) return new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
+        if (code === PG_RAISE_EXCEPTION && message?.startsWith(VERSION_CONFLICT_MESSAGE)) {
+          return new VersionConflictError(message.slice(VERSION_CONFLICT_MESSAGE.length + 1), 'any', null, 'version_mismatch');
+        }
+        return error;
+      },
       recorded: (inserted) => {
         if (inserted.length !== rows.length) {
           throw new VersionConflictError(batch.map((entry) => entry.streamId).join(','), 'any', null, 'version_mismatch');
@@ -308,10 +327,11 @@ export class EventStore {
   }
 
   /**
-   * The inline projections' work for `events` as statements that need no answer to be built,
-   * so they can travel with the COMMIT. Every inline projection must offer `statements`.
+   * The inline projections' work for `events` — appended earlier in this transaction, their
+   * answer not read yet — as statements that need no answer to be built, so the append, they
+   * and the COMMIT can travel in one round trip. Every inline projection must offer `statements`.
    */
-  inlineProjectionStatements(events: readonly RecordedEvent[]): Statement[] {
+  inlineProjectionStatements(events: readonly PendingEvent[]): Statement[] {
     return this.inlineProjections.flatMap((projection) => {
       if (!projection.statements) throw new Error(`projection ${projection.name} cannot be pipelined (no statements())`);
       return projection.statements(events, this.liveTarget);
@@ -575,10 +595,14 @@ function invalid(message: string): never {
   throw new DomainError(ErrorCode.invalidRequest, message);
 }
 
+/** How appendMany's refusal reads (raised by event_store_fail): failure() maps it to a VersionConflictError. */
+const VERSION_CONFLICT_MESSAGE = 'event store: version conflict on';
+
 /** The statements of one schema, built once: fully qualified names, no search_path. */
 function buildSql(schema: string) {
   const events = qualify(schema, EVENT_STORE_TABLES.events);
   const outbox = qualify(schema, EVENT_STORE_TABLES.outbox);
+  const schemaFail = qualify(schema, 'event_store_fail');
   // Output names equal column names, so every ORDER BY below must qualify with `e.`: a bare
   // name would sort by the text output column ('10' < '8').
   const columns = eventColumns('e');
@@ -688,14 +712,18 @@ function buildSql(schema: string) {
         ) AS last ON true
       ),
       refused AS (
-        SELECT 1 FROM heads
+        SELECT stream_id FROM heads
         WHERE version <> expected OR (last_transaction_id IS NOT NULL AND last_transaction_id > pg_current_xact_id())
       ),
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
         SELECT input.stream_id, heads.version + input.n, input.event_id, input.type, input.data, input.metadata
         FROM input JOIN heads USING (stream_id)
-        WHERE NOT EXISTS (SELECT 1 FROM refused)
+        -- A refusal raises (aborting the transaction) rather than inserting nothing: the
+        -- statements pipelined after this one, and the COMMIT, must not go through without it.
+        WHERE CASE WHEN EXISTS (SELECT 1 FROM refused)
+          THEN ${schemaFail}('${VERSION_CONFLICT_MESSAGE} ' || (SELECT string_agg(stream_id, ', ') FROM refused))
+          ELSE true END
         ORDER BY input.ord
         RETURNING global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
       ),

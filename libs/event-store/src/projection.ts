@@ -2,7 +2,7 @@ import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
 import { qualify, quoteIdentifier } from './sql.js';
 import type { BulkLoad, BulkLoadContext } from './bulk-load.js';
 import type { Statement } from './pipeline.js';
-import type { RecordedEvent } from './types.js';
+import type { PendingEvent, RecordedEvent } from './types.js';
 
 /**
  * Where a projection writes: the live tables (`suffix` '') or a fresh set for a rebuild
@@ -45,10 +45,13 @@ export interface Projection {
   bulkLoad?(context: BulkLoadContext): Promise<BulkLoad>;
   /**
    * Optional: `apply` as statements that need no answer from the database to be built, so a
-   * writer can send them together with its COMMIT (PipelinedTransaction). They must fail in SQL
-   * wherever `apply` would throw (see the `event_store_fail` function of the store's schema).
+   * writer can send the append, them and its COMMIT in one round trip (PipelinedTransaction).
+   * The events were appended earlier in the same transaction, but their positions and times
+   * are not known yet: the statements look them up in the log by event id. They must fail in
+   * SQL wherever `apply` would throw (see the `event_store_fail` function of the store's
+   * schema), and write exactly what `apply` writes for the same events.
    */
-  statements?(events: readonly RecordedEvent[], target: ProjectionTarget): Statement[];
+  statements?(events: readonly PendingEvent[], target: ProjectionTarget): Statement[];
 }
 
 /** Creates a projection's tables (e.g. from a service migration, or before a rebuild). */

@@ -13,20 +13,24 @@ export function qualify(schema: string, table: string): string {
 }
 
 /** The Postgres error behind a TypeORM QueryFailedError (or a raw pg error). */
-export function postgresErrorOf(error: unknown): { code?: string; constraint?: string } {
+export function postgresErrorOf(error: unknown): { code?: string; constraint?: string; message?: string } {
   if (typeof error !== 'object' || error === null) return {};
   const driverError = (error as { driverError?: unknown }).driverError;
   const source = (typeof driverError === 'object' && driverError !== null ? driverError : error) as {
     code?: unknown;
     constraint?: unknown;
+    message?: unknown;
   };
   return {
     code: typeof source.code === 'string' ? source.code : undefined,
     constraint: typeof source.constraint === 'string' ? source.constraint : undefined,
+    message: typeof source.message === 'string' ? source.message : undefined,
   };
 }
 
 export const PG_UNIQUE_VIOLATION = '23505';
+/** RAISE EXCEPTION without a code of its own (event_store_fail). */
+export const PG_RAISE_EXCEPTION = 'P0001';
 
 /**
  * A named prepared statement for a hot-path query: Postgres parses and plans it once per

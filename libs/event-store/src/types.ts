@@ -25,6 +25,12 @@ export interface RecordedEvent<Data extends object = Record<string, unknown>> {
 }
 
 /**
+ * An event appended earlier in the current transaction, before its answer was read (pipelined
+ * writers): its position and time are in the log, to be looked up there by event id.
+ */
+export type PendingEvent<Data extends object = Record<string, unknown>> = Pick<RecordedEvent<Data>, 'streamId' | 'eventId' | 'type' | 'data' | 'metadata'>;
+
+/**
  * A reader's place in the log. Readers follow (transactionId, globalPosition), not the position
  * alone: only that order is final once every older transaction has ended (readAll explains).
  */

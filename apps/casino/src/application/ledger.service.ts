@@ -129,11 +129,12 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   /**
-   * Decides and commits the whole batch in one transaction of three pipelined round trips:
+   * Decides and commits the whole batch in one transaction of two pipelined round trips:
    *   1. BEGIN + one statement reading every operation stream and locking every balance row the
    *      batch touches (sorted: one global lock order, so batches never deadlock);
-   *   2. the append to every stream (versions checked; its answer gives the log positions);
-   *   3. the projection (balances and entries, one statement) + COMMIT.
+   *   2. the append to every stream (versions checked: a refusal raises), the projection
+   *      (balances and entries, one statement) and COMMIT; the append's answer gives the log
+   *      positions for the replies.
    * Returns the function that answers the callers, to be called only after the commit.
    */
   private async commitBatch(batch: readonly Pending[]): Promise<() => void> {
@@ -147,13 +148,13 @@ export class LedgerService implements OnApplicationShutdown {
         [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
       );
       if (append) {
-        const [appended] = await transaction.send([append.statement]).catch((error: unknown) => {
+        // The append, the projection (which finds the new events in the log by id) and the
+        // COMMIT in one round trip; a refused append aborts the transaction, so nothing after it counts.
+        const [appended] = await transaction.commit([append.statement, ...this.store.inlineProjectionStatements(append.pending)]).catch((error: unknown) => {
           throw append.failure(error);
         });
-        const recorded = append.recorded(appended!.rows as never);
-        recordPositions(slots, recorded);
-        await transaction.commit(this.store.inlineProjectionStatements(recorded));
         this.store.committed();
+        recordPositions(slots, append.recorded(appended!.rows as never));
       } else {
         // Nothing to write (every command answered from its stream): just let the locks go.
         await transaction.rollback();

@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { copyField, namedStatement, prepared, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import { copyField, EVENT_STORE_TABLES, namedStatement, prepared, qualify, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type PendingEvent, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -11,13 +11,19 @@ export function isMaterialized(account: string): boolean {
 
 export interface RecordedLedgerEvent {
   event: LedgerEvent;
+  eventId: string;
   position: number;
   recordedAt: Date;
   service: string;
 }
 
+/** A ledger event appended earlier in this transaction: position and time are the log's, looked up by event id. */
+type PendingLedgerEvent = Omit<RecordedLedgerEvent, 'position' | 'recordedAt'> & { position: null; recordedAt: null };
+
 interface Entry {
-  position: number;
+  eventId: string;
+  /** Null for a pending event (the statement looks it up in the log by event id). */
+  position: number | null;
   account: string;
   operationId: string;
   type: string;
@@ -26,7 +32,7 @@ interface Entry {
   reason: string;
   service: string;
   counterparty: string | null;
-  at: Date;
+  at: Date | null;
 }
 
 interface AccountChange {
@@ -103,9 +109,9 @@ export const casinoProjection: Projection = {
   bulkLoad: (context) => CasinoBulkLoad.open(context),
   statements: (events, target) => {
     if (events.some((event) => event.type === 'agent_registered')) throw new Error('casino projection: registrations are not pipelined');
-    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
+    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toPendingLedgerEvent);
     if (ledgerEvents.length === 0) return [];
-    return [ledgerStatement(ledgerEvents, target)];
+    return [ledgerStatement(ledgerEvents, target, 'log')];
   },
 };
 
@@ -118,8 +124,15 @@ interface AgentRegisteredData {
 }
 
 function toRecordedLedgerEvent(event: RecordedEvent): RecordedLedgerEvent {
-  const service = typeof event.metadata.service === 'string' ? event.metadata.service : 'casino';
-  return { event: decodeLedgerEvent(event.type, event.data), position: event.globalPosition, recordedAt: event.recordedAt, service };
+  return { event: decodeLedgerEvent(event.type, event.data), eventId: event.eventId, position: event.globalPosition, recordedAt: event.recordedAt, service: serviceOf(event) };
+}
+
+function toPendingLedgerEvent(event: PendingEvent): PendingLedgerEvent {
+  return { event: decodeLedgerEvent(event.type, event.data), eventId: event.eventId, position: null, recordedAt: null, service: serviceOf(event) };
+}
+
+function serviceOf(event: Pick<RecordedEvent, 'metadata'>): string {
+  return typeof event.metadata.service === 'string' ? event.metadata.service : 'casino';
 }
 
 async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: ProjectionTarget): Promise<void> {
@@ -134,7 +147,7 @@ async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: Pr
 
 /** Applies ledger events to the balance rows and appends their entries: one statement. */
 async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Promise<void> {
-  const { text, values } = ledgerStatement(events, target);
+  const { text, values } = ledgerStatement(events, target, 'values');
   await runner.query(prepared(text), values);
 }
 
@@ -144,16 +157,37 @@ async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedL
  * after it is that amount minus the account's later entries in the batch (a window sum). A
  * touched account without a balance row fails the statement (event_store_fail), so it can be
  * sent with the COMMIT.
+ *
+ * Where the entries' positions and times come from: `values` (apply: the events were read
+ * from the log) or `log` (statements: the events were appended earlier in this transaction and
+ * are looked up by event id, so the append, this and the COMMIT travel together). An event
+ * missing from the log fails the statement too.
  */
-const ledgerSqlByTarget = new Map<string, string>();
+type EntrySource = 'values' | 'log';
+
+const ledgerSqlByKey = new Map<string, string>();
 /** Live tables plus the few replay targets in use; older shadow names are simply rebuilt. */
 const MAX_CACHED_TARGETS = 16;
 
-/** The ledger statement's text for one target, built once (it is on every batch's path). */
-function ledgerSql(target: ProjectionTarget): string {
-  const key = target.table('accounts');
-  let text = ledgerSqlByTarget.get(key);
+/** The ledger statement's text for one target and entry source, built once (it is on every batch's path). */
+function ledgerSql(target: ProjectionTarget, source: EntrySource): string {
+  const key = `${source} ${target.table('accounts')}`;
+  let text = ledgerSqlByKey.get(key);
   if (text === undefined) {
+    const fail = qualify(target.schema, 'event_store_fail');
+    const entries =
+      source === 'values'
+        ? `SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
+          WITH ORDINALITY AS e(position, account_id, operation_id, type, amount, held_delta, reason, service, counterparty, at, ord)`
+        : // Milliseconds, as apply gets them (a JS Date read from the log): replays must equal live.
+          `SELECT e.*, log.global_position AS position, date_trunc('milliseconds', log.recorded_at) AS at
+          FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[])
+            WITH ORDINALITY AS e(event_id, account_id, operation_id, type, amount, held_delta, reason, service, counterparty, ord)
+          -- LATERAL ... LIMIT 1: a unique-index lookup per entry whatever plan was cached.
+          LEFT JOIN LATERAL (
+            SELECT ev.global_position, ev.recorded_at FROM ${qualify(target.schema, EVENT_STORE_TABLES.events)} AS ev
+            WHERE ev.event_id = e.event_id LIMIT 1
+          ) AS log ON true`;
     text = `WITH changes AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
           AS v(account_id, available, held, deposited, withdrawn, escrowed, earned, fees, referral)
@@ -172,14 +206,13 @@ function ledgerSql(target: ProjectionTarget): string {
         WHERE a.account_id = v.account_id
         RETURNING a.account_id, a.available_micros
       ),
+      entries AS MATERIALIZED (${entries}),
       checked AS (
-        SELECT CASE WHEN (SELECT count(*) FROM updated) = (SELECT count(*) FROM changes) THEN true
-          ELSE "${target.schema}".event_store_fail('ledger projection: no balance row for '
-            || (SELECT string_agg(account_id, ', ') FROM changes WHERE account_id NOT IN (SELECT account_id FROM updated))) END AS ok
-      ),
-      entries AS (
-        SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
-          WITH ORDINALITY AS e(position, account_id, operation_id, type, amount, held_delta, reason, service, counterparty, at, ord)
+        SELECT CASE
+          WHEN (SELECT count(*) FROM updated) <> (SELECT count(*) FROM changes) THEN ${fail}('ledger projection: no balance row for '
+            || (SELECT string_agg(account_id, ', ') FROM changes WHERE account_id NOT IN (SELECT account_id FROM updated)))
+          WHEN EXISTS (SELECT 1 FROM entries WHERE position IS NULL) THEN ${fail}('ledger projection: an event of the batch is not in the log')
+          ELSE true END AS ok
       )
       INSERT INTO ${target.table('ledger_entries')}
         (position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at)
@@ -190,20 +223,30 @@ function ledgerSql(target: ProjectionTarget): string {
       FROM entries AS e LEFT JOIN updated AS u ON u.account_id = e.account_id
       WHERE (SELECT ok FROM checked)
       ORDER BY e.ord`;
-    if (ledgerSqlByTarget.size >= MAX_CACHED_TARGETS) ledgerSqlByTarget.clear();
-    ledgerSqlByTarget.set(key, text);
+    if (ledgerSqlByKey.size >= MAX_CACHED_TARGETS) ledgerSqlByKey.clear();
+    ledgerSqlByKey.set(key, text);
   }
   return text;
 }
 
-function ledgerStatement(events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Statement {
+function ledgerStatement(events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>, target: ProjectionTarget, source: EntrySource): Statement {
   const entries = events.flatMap(entriesOf);
   const changes = accountChanges(events);
   const ids = [...changes.keys()];
   const change = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
   const entry = <T>(pick: (entry: Entry) => T) => entries.map(pick);
+  const described = [
+    entry((e) => e.account),
+    entry((e) => e.operationId),
+    entry((e) => e.type),
+    entry((e) => e.amountMicros.toString()),
+    entry((e) => e.heldDeltaMicros.toString()),
+    entry((e) => e.reason),
+    entry((e) => e.service),
+    entry((e) => e.counterparty),
+  ];
   return {
-    ...namedStatement(ledgerSql(target)),
+    ...namedStatement(ledgerSql(target, source)),
     values: [
       ids,
       change((c) => c.availableMicros),
@@ -214,21 +257,12 @@ function ledgerStatement(events: readonly RecordedLedgerEvent[], target: Project
       change((c) => c.earnedMicros),
       change((c) => c.feesMicros),
       change((c) => c.referralEarnedMicros),
-      entry((e) => e.position),
-      entry((e) => e.account),
-      entry((e) => e.operationId),
-      entry((e) => e.type),
-      entry((e) => e.amountMicros.toString()),
-      entry((e) => e.heldDeltaMicros.toString()),
-      entry((e) => e.reason),
-      entry((e) => e.service),
-      entry((e) => e.counterparty),
-      entry((e) => e.at),
+      ...(source === 'values' ? [entry((e) => e.position), ...described, entry((e) => e.at)] : [entry((e) => e.eventId), ...described]),
     ],
   };
 }
 
-function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent): Entry[] {
+function entriesOf({ event, eventId, position, recordedAt, service }: RecordedLedgerEvent | PendingLedgerEvent): Entry[] {
   const operationId = event.type === 'funds_transferred' ? event.transferId : event.holdId;
   const postings = postingsOf(event);
   const entries: Entry[] = new Array(postings.length);
@@ -238,6 +272,7 @@ function entriesOf({ event, position, recordedAt, service }: RecordedLedgerEvent
     const posting = postings[index]!;
     const [type, reason, counterparty] = describePosting(event, posting.account, index);
     entries[index] = {
+      eventId,
       position,
       account: posting.account,
       operationId,
@@ -281,7 +316,7 @@ function emptyChange(): AccountChange {
   return { availableMicros: 0n, heldMicros: 0n, depositedMicros: 0n, withdrawnMicros: 0n, escrowedMicros: 0n, earnedMicros: 0n, feesMicros: 0n, referralEarnedMicros: 0n };
 }
 
-function accountChanges(events: readonly RecordedLedgerEvent[]): Map<string, AccountChange> {
+function accountChanges(events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>): Map<string, AccountChange> {
   const changes = new Map<string, AccountChange>();
   const change = (account: string) => {
     let existing = changes.get(account);
