@@ -104,3 +104,55 @@ export function formatNumber(value: number): string {
   if (Number.isInteger(value)) return value.toLocaleString('en-US');
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
 }
+
+/** CPU time spent while a load ran: the whole machine's, and one process's (from /proc, Linux). */
+export interface CpuUse {
+  /** Busy CPU-seconds of all cores together (user, system, interrupts). */
+  machineSeconds: number;
+  /** Share of the machine that was busy, 0..1. */
+  machineBusy: number;
+  /** CPU-seconds of the process given to `measureCpu` (0 without one). */
+  processSeconds: number;
+}
+
+/** Runs `load` and adds the CPU it cost the machine (and `pid`, if given) meanwhile. */
+export async function measureCpu<T>(load: () => Promise<T>, pid?: number): Promise<T & { cpu: CpuUse }> {
+  const before = machineJiffies();
+  const processBefore = pid === undefined ? 0 : processJiffies(pid);
+  const result = await load();
+  const after = machineJiffies();
+  const processAfter = pid === undefined ? 0 : processJiffies(pid);
+  const total = after.total - before.total;
+  const busy = total - (after.idle - before.idle);
+  return {
+    ...result,
+    cpu: {
+      machineSeconds: busy / CLOCK_TICKS,
+      machineBusy: total > 0 ? busy / total : 0,
+      processSeconds: (processAfter - processBefore) / CLOCK_TICKS,
+    },
+  };
+}
+
+/** Microseconds of CPU per operation: `seconds` spread over `operations`. */
+export function microsPer(seconds: number, operations: number): string {
+  return operations > 0 ? `${Math.round((seconds * 1e6) / operations)} µs` : '–';
+}
+
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const CLOCK_TICKS = 100;
+
+/** Jiffies of all CPUs together: total, and idle + iowait. */
+export function machineJiffies(): { total: number; idle: number; cores: number } {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const fields = lines[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const cores = lines.filter((line) => /^cpu\d+ /.test(line)).length;
+  return { total: fields.reduce((sum, value) => sum + value, 0), idle: fields[3]! + (fields[4] ?? 0), cores };
+}
+
+/** User + system jiffies of one process (all its threads). */
+function processJiffies(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}

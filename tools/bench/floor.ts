@@ -13,11 +13,10 @@
  * Markdown table.
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
-import { formatRow, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
+import { formatRow, machineJiffies, measureCpu, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -88,23 +87,12 @@ async function main(): Promise<void> {
   }
 }
 
-const CORES = cpuTimes().cores;
+const CORES = machineJiffies().cores;
 
-/** Runs a load and adds the share of the whole machine's CPU that was busy meanwhile (from /proc/stat). */
+/** Runs a load and adds the share of the whole machine's CPU that was busy meanwhile. */
 async function measured(load: () => Promise<LoadResult>): Promise<LoadResult & { busy: number }> {
-  const before = cpuTimes();
-  const result = await load();
-  const after = cpuTimes();
-  const total = after.total - before.total;
-  return { ...result, busy: total > 0 ? 1 - (after.idle - before.idle) / total : 0 };
-}
-
-/** Jiffies of all CPUs (total and idle + iowait) and the number of CPUs. */
-function cpuTimes(): { total: number; idle: number; cores: number } {
-  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
-  const fields = lines[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const cores = lines.filter((line) => /^cpu\d+ /.test(line)).length;
-  return { total: fields.reduce((sum, value) => sum + value, 0), idle: fields[3]! + (fields[4] ?? 0), cores };
+  const { cpu, ...result } = await measureCpu(load);
+  return { ...result, busy: cpu.machineBusy };
 }
 
 /**

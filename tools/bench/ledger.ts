@@ -2,12 +2,14 @@
  * `npm run bench:ledger`: holds per second through casino's NATS commands at concurrency 1,
  * 16 and 64 (one agent per worker, so the figure is the ledger's throughput, not one row
  * lock's), p50/p99 latency, and casino's peak RSS — beside the raw single-row INSERT commit
- * rate of the same Postgres measured in the same run. Prints a Markdown table.
+ * rate of the same Postgres measured in the same run. Also the CPU each hold costs, the whole
+ * machine's (casino, Postgres, NATS and the load generator share it) and casino's own: a steadier
+ * figure than the rate, which swings with the virtual machine. Prints a Markdown table.
  */
 import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, spawnService, testNatsPrefix, testNatsUrl } from '@pf/testing';
-import { formatRow, rawInsertRate, rssPeakSampler, runLoad, type LoadResult } from './bench-kit.js';
+import { formatRow, measureCpu, microsPer, rawInsertRate, rssPeakSampler, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8_000);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
@@ -26,22 +28,39 @@ async function main(): Promise<void> {
     const agents = await fundedAgents(client, Math.max(...CONCURRENCIES));
     const rss = rssPeakSampler(casino.child.pid!);
 
-    const rows: Array<{ raw: LoadResult; holds: LoadResult }> = [];
+    const rows: Array<{ raw: LoadResult & { cpu: CpuUse }; holds: LoadResult & { cpu: CpuUse } }> = [];
     for (const concurrency of CONCURRENCIES) {
-      const raw = await rawInsertRate(database.url, concurrency, DURATION_MS / 2);
-      const holds = await runLoad(concurrency, DURATION_MS, async (worker, index) => {
-        await client.request(casinoCommands.hold, { holdId: `bench-${concurrency}-${index}`, from: agents[worker]!, amountMicros: HOLD_MICROS, service: 'bench' });
-      });
+      const raw = await measureCpu(() => rawInsertRate(database.url, concurrency, DURATION_MS / 2));
+      const holds = await measureCpu(
+        () =>
+          runLoad(concurrency, DURATION_MS, async (worker, index) => {
+            await client.request(casinoCommands.hold, { holdId: `bench-${concurrency}-${index}`, from: agents[worker]!, amountMicros: HOLD_MICROS, service: 'bench' });
+          }),
+        casino.child.pid,
+      );
       rows.push({ raw, holds });
       process.stderr.write(`concurrency ${concurrency}: ${holds.perSecond.toFixed(0)} holds/s (raw ${raw.perSecond.toFixed(0)} inserts/s)\n`);
     }
     rss.stop();
 
     console.log(`\nLedger holds through NATS (${DURATION_MS / 1000} s per level, casino DB_POOL_MAX=${process.env.DB_POOL_MAX ?? '8'})\n`);
-    console.log('| concurrency | holds/s | p50 ms | p99 ms | errors | raw INSERT commits/s | holds / raw |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log('| concurrency | holds/s | p50 ms | p99 ms | errors | raw INSERT commits/s | holds / raw | machine CPU per hold (busy) | casino CPU per hold | machine CPU per raw insert (busy) |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const { raw, holds } of rows) {
-      console.log(formatRow([holds.concurrency, holds.perSecond, holds.p50Ms, holds.p99Ms, holds.errors, raw.perSecond, `${((holds.perSecond / raw.perSecond) * 100).toFixed(0)}%`]));
+      console.log(
+        formatRow([
+          holds.concurrency,
+          holds.perSecond,
+          holds.p50Ms,
+          holds.p99Ms,
+          holds.errors,
+          raw.perSecond,
+          `${((holds.perSecond / raw.perSecond) * 100).toFixed(0)}%`,
+          `${microsPer(holds.cpu.machineSeconds, holds.operations)} (${(holds.cpu.machineBusy * 100).toFixed(0)}%)`,
+          microsPer(holds.cpu.processSeconds, holds.operations),
+          `${microsPer(raw.cpu.machineSeconds, raw.operations)} (${(raw.cpu.machineBusy * 100).toFixed(0)}%)`,
+        ]),
+      );
     }
     console.log(`\ncasino peak RSS: ${rss.peakMb().toFixed(0)} MB`);
   } finally {

@@ -21,6 +21,9 @@ export async function connectNats(
       reconnectTimeWait: 500,
       timeout: 5_000,
       pingInterval: 10_000,
+      // No Error objects built up front for every request just in case it fails: measured at
+      // ~7% of casino's CPU under load. Failures still carry their message and cause.
+      noAsyncTraces: true,
     }),
   );
   void watchStatus(connection, logger);
