@@ -4,6 +4,9 @@
  *   - raw single-row INSERT commits (the yardstick of bench:ledger and bench:escrow);
  *   - NATS request/reply to a responder that only echoes (no service code at all);
  *   - JetStream publishes with acks and a Nats-Msg-Id (what the outbox relay does per event);
+ *   - HTTP POST of a small JSON body to a node:http server in its own process that answers with
+ *     JSON (keep-alive, the client bench:escrow uses): what each of a lifecycle's three HTTP
+ *     requests costs before the gateway does anything;
  *   - NATS request/reply to a responder in its own process that commits each request durably
  *     before answering: the requests waiting when a commit starts share it (one multi-row
  *     INSERT, up to 3 commits in flight) — the least any durable command service must do, and
@@ -13,6 +16,8 @@
  * Markdown table.
  */
 import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
@@ -66,11 +71,24 @@ async function main(): Promise<void> {
       committer.kill('SIGTERM');
     }
 
+    const httpServer = fork(process.argv[1]!, ['http-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    let overHttp: LoadResult & { busy: number };
+    try {
+      const port = await new Promise<number>((resolve) => httpServer.once('message', (message) => resolve(Number(message))));
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+      const body = new TextDecoder().decode(payload);
+      overHttp = await measured(() => runLoad(CONCURRENCY, DURATION_MS, () => postJson(agent, port, body)));
+      agent.destroy();
+    } finally {
+      httpServer.kill('SIGTERM');
+    }
+
     const rows: Array<[string, LoadResult & { busy: number }]> = [
       ['raw single-row INSERT commits (pg)', raw],
       ['NATS request/reply, echo responder', requestReply],
       ['JetStream publish with ack (Nats-Msg-Id)', publish],
       ['NATS request/reply, responder commits each request (batched)', committed],
+      ['HTTP POST, JSON echo server (node:http, keep-alive)', overHttp],
     ];
     console.log(`\nFloor at concurrency ${CONCURRENCY} (${DURATION_MS / 1000} s each)\n`);
     console.log('| operation | per second | p50 ms | p99 ms | errors | machine busy | machine CPU per operation |');
@@ -131,7 +149,46 @@ async function committingResponder(subject: string, databaseUrl: string): Promis
   });
 }
 
-if (process.argv[2] === 'committing-responder') {
+/** One JSON POST on a keep-alive connection; rejects on anything but 200. */
+function postJson(agent: http.Agent, port: number, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: '127.0.0.1', port, path: '/echo', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (response.statusCode === 200) resolve();
+          else reject(new Error(`status ${response.statusCode}`));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** The child process of the HTTP row: parses each JSON body and answers with it; tells the parent its port. */
+function httpEcho(): void {
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const text = JSON.stringify(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      response.end(text);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => process.send!((server.address() as AddressInfo).port));
+  process.once('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+if (process.argv[2] === 'http-echo') {
+  httpEcho();
+} else if (process.argv[2] === 'committing-responder') {
   committingResponder(process.argv[3]!, process.argv[4]!).catch((error: unknown) => {
     console.error(error);
     process.exit(1);
