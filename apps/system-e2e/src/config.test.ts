@@ -8,6 +8,7 @@ describe('configuration validation at start', () => {
     ['faucet', { NATS_URL: 'http://127.0.0.1:4222' }, /faucet: invalid configuration: NATS_URL must be a comma-separated list of URLs/],
     ['escrow', { LOG_LEVEL: 'chatty' }, /escrow: invalid configuration: LOG_LEVEL must be one of/],
     ['gateway', { COMMAND_TIMEOUT_MS: '5' }, /gateway: invalid configuration: COMMAND_TIMEOUT_MS must be at least 100/],
+    ['casino', { LEDGER_BATCHES_IN_FLIGHT: '0' }, /casino: invalid configuration: LEDGER_BATCHES_IN_FLIGHT must be at least 1/],
   ])('%s refuses %j', async (app, env, message) => {
     const service = await spawnService(app, { env: { ...env } });
     const exit = await service.exited;
