@@ -1,5 +1,5 @@
 import { casinoCommands, type AccountView, type LedgerCheckReport, type OperationReply, type RegisterReply } from '@pf/contracts';
-import { errorCodeOf as failure, ServiceTestbed, usdMicros as usd } from '@pf/testing';
+import { errorCodeOf as failure, ServiceTestbed, spawnService, usdMicros as usd } from '@pf/testing';
 
 /** Casino as it runs in production (a child process), driven by its NATS commands. */
 describe('casino ledger over NATS (real Postgres and NATS)', () => {
@@ -154,6 +154,46 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     expect(BigInt(creatorAccount.availableMicros) + BigInt(workerAccount.availableMicros)).toBe(BigInt(usd(5)));
     expect(creatorAccount.heldMicros).toBe('0');
   });
+
+  it('two replicas, each deciding on its own cache: a stale guess is caught under the lock and decided again on the log', async () => {
+    // Commands are shared at random between the replicas (one queue group), so each one's
+    // cache keeps missing the other's writes. A batch decided on a stale balance must never
+    // go through: the last hold that fits succeeds, the next one is refused as insufficient
+    // (not failed by the balance row's CHECK), and the books stay exact.
+    const second = await spawnService('casino', { env: { ...testbed.env } });
+    try {
+      await second.waitUntilReady();
+      const worker = await register();
+      for (let round = 0; round < 6; round += 1) {
+        const agent = await register();
+        await credit(agent.agentId, 2);
+        for (let index = 0; index < 8; index += 1) {
+          await expect(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-${index}`, from: agent.agentId, amountMicros: usd(0.25) })).resolves.toMatchObject({ status: 'held' });
+        }
+        expect(await failure(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-over`, from: agent.agentId, amountMicros: usd(0.25) }))).toBe('insufficient_balance');
+        for (let index = 0; index < 8; index += 1) {
+          const holdId = `r2-${agent.agentId}-${index}`;
+          if (index % 2 === 0) await command(casinoCommands.post, { holdId, splits: [{ to: worker.agentId, amountMicros: usd(0.25) }] });
+          else await command(casinoCommands.void, { holdId });
+        }
+        expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(1), heldMicros: '0' });
+      }
+      expect((await account(worker.agentId)).availableMicros).toBe(usd(6));
+      // And racing: 100 holds of $1 on $10 spread over both replicas.
+      const racer = await register();
+      await credit(racer.agentId, 10);
+      const results = await Promise.allSettled(
+        Array.from({ length: 100 }, (_, index) => command(casinoCommands.hold, { holdId: `r2-race-${racer.agentId}-${index}`, from: racer.agentId, amountMicros: usd(1) })),
+      );
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(10);
+      expect(new Set(results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : [])))).toEqual(new Set(['insufficient_balance']));
+      expect(await account(racer.agentId)).toMatchObject({ availableMicros: '0', heldMicros: usd(10) });
+      const check = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
+      expect(check.violations).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 
   it('pages the ledger newest first with a cursor', async () => {
     const agent = await register();

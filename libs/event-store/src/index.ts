@@ -11,5 +11,5 @@ export * from './outbox-relay.js';
 export * from './inbox.js';
 export * from './command-handler.js';
 export * from './transfer-balances.projection.js';
-export { namedStatement, prepared, qualify } from './sql.js';
+export { namedStatement, PG_RAISE_EXCEPTION, postgresErrorOf, prepared, qualify } from './sql.js';
 export * from './commit-driven-loop.js';

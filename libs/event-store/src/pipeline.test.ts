@@ -1,3 +1,4 @@
+import { PipelinedTransaction } from './pipeline.js';
 import { openStoreHarness, type StoreHarness } from './test-harness.js';
 
 describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
@@ -44,6 +45,26 @@ describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
     const [again] = await harness.store.beginPipelined([{ text: 'INSERT INTO casino.pipeline_rows VALUES (10, $1)', values: ['ten'] }]);
     await again.commit();
     expect(await count()).toBe(before + 1);
+  });
+
+  it('run: a whole transaction in one round trip commits every statement, or none when one fails', async () => {
+    const before = await count();
+    const [first, second] = await PipelinedTransaction.run(harness.dataSource, [
+      { text: 'INSERT INTO casino.pipeline_rows VALUES (20, $1) RETURNING id', values: ['twenty'] },
+      { text: 'SELECT count(*)::int AS n FROM casino.pipeline_rows' },
+    ]);
+    expect(first!.rows).toEqual([{ id: 20 }]);
+    expect(second!.rows).toEqual([{ n: before + 1 }]);
+    expect(await count()).toBe(before + 1);
+    await expect(
+      PipelinedTransaction.run(harness.dataSource, [
+        { text: `SELECT casino.event_store_fail('stale: ' || $1)`, values: ['row 21'] },
+        { text: 'INSERT INTO casino.pipeline_rows VALUES (21, $1)', values: ['twenty-one'] },
+      ]),
+    ).rejects.toThrow('stale: row 21');
+    expect(await count()).toBe(before + 1);
+    // The connections are usable again.
+    await Promise.all([count(), count(), count()]);
   });
 
   it('a failure in the first round trip ends the transaction; the object refuses further use', async () => {

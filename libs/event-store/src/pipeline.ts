@@ -59,6 +59,30 @@ export class PipelinedTransaction {
     return [transaction, results.slice(1)];
   }
 
+  /**
+   * A whole transaction in one round trip: BEGIN, `statements`, COMMIT. Their results; rejects
+   * with the first failure (everything rolled back) or if the COMMIT turned into a rollback.
+   */
+  static async run(dataSource: DataSource, statements: readonly Statement[]): Promise<pg.QueryResult[]> {
+    const runner = dataSource.createQueryRunner();
+    try {
+      const client = (await runner.connect()) as pg.ClientBase;
+      let results: pg.QueryResult[];
+      try {
+        results = await sendPipelined(client, [{ text: 'BEGIN' }, ...statements, { text: 'COMMIT' }]);
+      } catch (error) {
+        // A failed statement makes Postgres answer the COMMIT with ROLLBACK; this only covers a
+        // connection that broke midway (the pool replaces broken connections).
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      if (results.at(-1)?.command !== 'COMMIT') throw new Error(`transaction did not commit (${results.at(-1)?.command ?? 'no answer'})`);
+      return results.slice(1, -1);
+    } finally {
+      await runner.release();
+    }
+  }
+
   async send(statements: readonly Statement[]): Promise<pg.QueryResult[]> {
     this.assertOpen();
     return this.guard(() => sendPipelined(this.client, statements));

@@ -1,7 +1,7 @@
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import { DataSource } from 'typeorm';
 import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
-import { ledgerLoadSql } from './ledger.service.js';
+import { ledgerCheckSql, ledgerLoadSql } from './ledger.service.js';
 
 /**
  * The ledger batch's load statement runs as a named prepared statement from the first command
@@ -41,5 +41,32 @@ describe('ledger batch load statement plan (real Postgres)', () => {
       await runner.query('RESET plan_cache_mode').catch(() => undefined);
       await runner.release();
     }
+  });
+
+  it('the cached batch check locks balance rows by key with a generic plan made on empty tables', async () => {
+    const runner = dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('SET plan_cache_mode = force_generic_plan');
+      await runner.query(`PREPARE ledger_check(text[], bigint[], bigint[]) AS ${ledgerCheckSql(CASINO_SCHEMA)}`);
+      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_check('{ag_000000000001}', '{5}', '{0}')`);
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+      expect(plan).not.toMatch(/Seq Scan on accounts/);
+    } finally {
+      await runner.query('DEALLOCATE ALL').catch(() => undefined);
+      await runner.query('RESET plan_cache_mode').catch(() => undefined);
+      await runner.release();
+    }
+  });
+
+  it('the cached batch check passes only when every balance row holds exactly the cached amounts', async () => {
+    await dataSource.query(`INSERT INTO ${CASINO_SCHEMA}.accounts (account_id, available_micros, held_micros) VALUES ('ag_0000000000c1', 7, 3), ('ag_0000000000c2', 0, 0)`);
+    const check = (ids: string[], available: number[], held: number[]) => dataSource.query(ledgerCheckSql(CASINO_SCHEMA), [ids, available, held]);
+    await expect(check(['ag_0000000000c1', 'ag_0000000000c2'], [7, 0], [3, 0])).resolves.toEqual([{ ok: true }]);
+    await expect(check(['ag_0000000000c1', 'ag_0000000000c2'], [7, 0], [2, 0])).rejects.toThrow('ledger: cached balance is stale for ag_0000000000c1');
+    await expect(check(['ag_0000000000c1', 'ag_0000000000c2'], [7, 1], [3, 0])).rejects.toThrow('ledger: cached balance is stale for ag_0000000000c2');
+    // A row that is gone (or never was) is stale too.
+    await expect(check(['ag_0000000000zz'], [0], [0])).rejects.toThrow('ledger: cached balance is stale for ag_0000000000zz');
   });
 });

@@ -1,13 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError, type OperationReply } from '@pf/contracts';
-import { eventColumns, fold, isVersionConflict, namedStatement, recordedEventFromRow, type EventRow, type EventStore, type NewEvent, type RecordedEvent, type Statement } from '@pf/event-store';
+import {
+  eventColumns,
+  fold,
+  isVersionConflict,
+  namedStatement,
+  PG_RAISE_EXCEPTION,
+  PipelinedTransaction,
+  postgresErrorOf,
+  recordedEventFromRow,
+  VersionConflictError,
+  type EventRow,
+  type EventStore,
+  type NewEvent,
+  type RecordedEvent,
+  type Statement,
+} from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import { insufficient, ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
 import { isMaterialized } from '../infrastructure/ledger-projection.js';
 import { CONFIG } from '@pf/platform';
 import type { CasinoConfig } from '../config.js';
+import { LedgerCache, type KnownOperation } from './ledger-cache.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 
 /** Most commands decided and committed in one transaction. */
@@ -53,11 +69,13 @@ interface OperationSlot {
  * Runs ledger commands in batches: the commands waiting in the queue are decided one after the
  * other against the loaded state and committed in ONE transaction — read every operation
  * stream, lock every touched balance row (one sorted statement, so batches never deadlock),
- * decide in order, append to all streams in one statement, project, commit. One commit and a
- * handful of round trips serve the whole batch; under load batches grow, when idle a command
- * runs alone at once. The result is the same as running the commands one by one in that
- * order: each is decided on the state its predecessors left, and the row locks and stream
- * versions make concurrent batches (in flight here or on other replicas) serialise.
+ * decide in order, append to all streams in one statement, project, commit. One commit and one
+ * or two round trips serve the whole batch; under load batches grow, when idle a command runs
+ * alone at once. The result is the same as running the commands one by one in that order: each
+ * is decided on the state its predecessors left, and the row locks and stream versions make
+ * concurrent batches (in flight here or on other replicas) serialise. The state may come from
+ * this process's cache of its own commits instead of a read (LedgerCache); Postgres then checks
+ * it under the same locks before anything is written, and a stale guess is decided again.
  */
 @Injectable()
 export class LedgerService implements OnApplicationShutdown {
@@ -66,6 +84,9 @@ export class LedgerService implements OnApplicationShutdown {
   private readonly maxRunning: number;
   /** The batch's load statement, built once: it runs on every batch. */
   private readonly loadSql: string;
+  /** The cached batch's check statement, built once. */
+  private readonly checkSql: string;
+  private readonly cache = new LedgerCache();
   private stopping = false;
 
   constructor(
@@ -74,6 +95,7 @@ export class LedgerService implements OnApplicationShutdown {
   ) {
     this.maxRunning = batchConcurrency(config.LEDGER_BATCHES_IN_FLIGHT, config.DB_POOL_MAX);
     this.loadSql = ledgerLoadSql(store.schema);
+    this.checkSql = ledgerCheckSql(store.schema);
   }
 
   execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
@@ -130,7 +152,9 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   /**
-   * Decides and commits the whole batch in one transaction of two pipelined round trips:
+   * Decides and commits the whole batch in one transaction. When the cache knows everything
+   * the batch needs, that is ONE pipelined round trip (commitKnown); otherwise two
+   * (commitLoaded):
    *   1. BEGIN + one statement reading every operation stream and locking every balance row the
    *      batch touches (sorted: one global lock order, so batches never deadlock);
    *   2. the append to every stream (versions checked: a refusal raises), the projection
@@ -139,38 +163,124 @@ export class LedgerService implements OnApplicationShutdown {
    * Returns the function that answers the callers, to be called only after the commit.
    */
   private async commitBatch(batch: readonly Pending[]): Promise<() => void> {
+    const known = this.knownState(batch);
+    if (known) {
+      try {
+        return await this.commitKnown(batch, known);
+      } catch (error) {
+        // Stale (another writer moved on) or anything else: forget what the batch relied on;
+        // the retry reads the log. A stale guess is a conflict like any other.
+        this.cache.forget(known.accounts.keys(), known.slots.keys());
+        throw isStaleCache(error) ? new VersionConflictError(operationStream(known.slots.keys().next().value!), 'any', null, 'version_mismatch') : error;
+      }
+    }
+    return this.commitLoaded(batch);
+  }
+
+  /** The batch decided on what the log says, read under the row locks (round trip 1), then written (round trip 2). */
+  private async commitLoaded(batch: readonly Pending[]): Promise<() => void> {
     const operationIds = [...new Set(batch.map(({ command }) => operationIdOf(command)))];
     const named = [...new Set(batch.flatMap(({ command }) => accountsNamed(command)))].filter((account) => isKnownAccountName(account) && isMaterialized(account));
     const [transaction, [loaded]] = await this.store.beginPipelined([this.loadStatement(operationIds.map(operationStream), named)]);
     try {
       const { slots, accounts, lockable } = this.load(operationIds, loaded!.rows as LoadRow[]);
       const outcomes = this.decideBatch(batch, slots, accounts, lockable);
-      const append = this.store.prepareAppendMany(
-        [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
-      );
+      const append = this.prepareAppend(slots);
       if (append) {
         // The append, the projection (which finds the new events in the log by id) and the
         // COMMIT in one round trip; a refused append aborts the transaction, so nothing after it counts.
         const [appended] = await transaction.commit([append.statement, ...this.store.inlineProjectionStatements(append.pending)]).catch((error: unknown) => {
           throw append.failure(error);
         });
-        this.store.committed();
-        recordPositions(slots, append.recorded(appended!.rows as never));
+        this.committed(slots, accounts, lockable, append.recorded(appended!.rows as never));
       } else {
         // Nothing to write (every command answered from its stream): just let the locks go.
         await transaction.rollback();
       }
-      return () => {
-        batch.forEach((item, index) => {
-          const outcome = outcomes[index]!();
-          if (outcome instanceof Error) item.reject(outcome);
-          else item.resolve(outcome);
-        });
-      };
+      return answers(batch, outcomes);
     } catch (error) {
       await transaction.rollback();
       throw error;
     }
+  }
+
+  /**
+   * The batch decided on this process's cache, in ONE round trip: BEGIN; lock the balance rows
+   * (sorted) and check they still hold what the cache says, else raise; the append (raises if a
+   * stream is not at the cached version — a "new" hold whose id exists, say); the projection;
+   * COMMIT. Postgres refuses the whole transaction if the guess was wrong.
+   */
+  private async commitKnown(batch: readonly Pending[], known: KnownState): Promise<() => void> {
+    const { slots, accounts } = known;
+    const lockable = new Set(accounts.keys());
+    const expected = [...known.accounts.entries()].filter(([account]) => isMaterialized(account)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const outcomes = this.decideBatch(batch, slots, accounts, lockable);
+    const append = this.prepareAppend(slots);
+    if (!append) throw new StaleCacheError('nothing to write');
+    const check = namedStatement(this.checkSql, [expected.map(([account]) => account), expected.map(([, b]) => b.availableMicros.toString()), expected.map(([, b]) => b.heldMicros.toString())]);
+    const [, appended] = await PipelinedTransaction.run(this.store.dataSource, [check, append.statement, ...this.store.inlineProjectionStatements(append.pending)]).catch((error: unknown) => {
+      throw append.failure(error);
+    });
+    this.committed(slots, accounts, lockable, append.recorded(appended!.rows as never));
+    return answers(batch, outcomes);
+  }
+
+  /**
+   * The state the batch needs, from the cache alone — or undefined if any of it is not there:
+   * each operation known (a hold or transfer may start a new stream at version 0), and every
+   * balance row its commands can touch. The balances are copies: deciding changes them.
+   */
+  private knownState(batch: readonly Pending[]): KnownState | undefined {
+    const slots = new Map<string, Slot>();
+    const touched = new Set<string>();
+    for (const { command } of batch) {
+      const operationId = operationIdOf(command);
+      let slot = slots.get(operationId);
+      if (!slot) {
+        const known = this.cache.operation(operationId);
+        if (!known && command.kind !== 'hold' && command.kind !== 'transfer') return undefined;
+        slot = {
+          streamId: operationStream(operationId),
+          version: known?.version ?? 0,
+          lastPosition: known?.lastPosition ?? null,
+          operation: known?.operation ?? { status: 'none' },
+          newEvents: [],
+          positions: [],
+        };
+        slots.set(operationId, slot);
+      }
+      for (const account of accountsTouched(command, slot.operation)) touched.add(account);
+      for (const account of accountsNamed(command)) touched.add(account);
+    }
+    const accounts = new Map<string, AccountBalance>();
+    for (const account of SYSTEM_ACCOUNTS) if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
+    for (const account of touched) {
+      if (!isKnownAccountName(account) || !isMaterialized(account)) continue;
+      const balance = this.cache.balance(account);
+      if (!balance) return undefined;
+      accounts.set(account, { ...balance });
+    }
+    return { slots, accounts };
+  }
+
+  private prepareAppend(slots: ReadonlyMap<string, Slot>) {
+    return this.store.prepareAppendMany(
+      [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
+    );
+  }
+
+  /** After a commit: tells the relay, records the positions for the replies, and remembers what the batch left. */
+  private committed(slots: Map<string, Slot>, accounts: ReadonlyMap<string, AccountBalance>, lockable: ReadonlySet<string>, recorded: readonly RecordedEvent[]): void {
+    this.store.committed();
+    recordPositions(slots, recorded);
+    const balances = new Map([...accounts].filter(([account]) => lockable.has(account) && isMaterialized(account)));
+    const operations = new Map(
+      [...slots].map(([operationId, slot]): [string, KnownOperation] => [
+        operationId,
+        { version: slot.version + slot.newEvents.length, lastPosition: slot.positions.at(-1) ?? slot.lastPosition, operation: slot.operation },
+      ]),
+    );
+    this.cache.remember(balances, operations, recorded.at(-1)?.globalPosition ?? 0);
   }
 
   /** Decides each command in order on the state its predecessors left; the answers, to give after the commit. */
@@ -246,6 +356,59 @@ export class LedgerService implements OnApplicationShutdown {
 }
 
 type Slot = OperationSlot & { positions: number[] };
+
+interface KnownState {
+  slots: Map<string, Slot>;
+  /** The balances before the batch (copied from the cache; deciding updates them). */
+  accounts: Map<string, AccountBalance>;
+}
+
+/** The cache's guess was off: the batch goes back to reading the log. */
+class StaleCacheError extends Error {}
+
+const STALE_CACHE_MESSAGE = 'ledger: cached balance is stale for';
+
+function isStaleCache(error: unknown): boolean {
+  if (error instanceof StaleCacheError) return true;
+  const { code, message } = postgresErrorOf(error);
+  return code === PG_RAISE_EXCEPTION && message?.startsWith(STALE_CACHE_MESSAGE) === true;
+}
+
+/** The function that answers the batch's callers, to be called once the commit is known. */
+function answers(batch: readonly Pending[], outcomes: ReadonlyArray<() => OperationReply | DomainError | Error>): () => void {
+  return () => {
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index]!();
+      if (outcome instanceof Error) item.reject(outcome);
+      else item.resolve(outcome);
+    });
+  };
+}
+
+/**
+ * The cached batch's first statement ($1 account ids in sorted order, $2/$3 their available and
+ * held amounts as cached): locks each balance row in that order and raises unless every one
+ * still holds exactly those amounts. Lookups through LATERAL ... LIMIT, as in the load statement.
+ */
+export function ledgerCheckSql(schema: string): string {
+  return `
+      WITH expected AS (
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS x(account_id, available, held, ord)
+      ),
+      locked AS (
+        SELECT x.account_id, a.available_micros = x.available AND a.held_micros = x.held AS same
+        FROM expected AS x
+        CROSS JOIN LATERAL (
+          SELECT available_micros, held_micros FROM ${schema}.accounts
+          WHERE account_id = x.account_id LIMIT 1 FOR UPDATE
+        ) AS a
+      )
+      SELECT CASE
+        WHEN (SELECT count(*) FILTER (WHERE same) FROM locked) = (SELECT count(*) FROM expected) THEN true
+        ELSE ${schema}.event_store_fail('${STALE_CACHE_MESSAGE} '
+          || coalesce((SELECT string_agg(account_id, ', ') FROM expected WHERE account_id NOT IN (SELECT account_id FROM locked WHERE same)), '?'))
+      END AS ok`;
+}
 
 type LoadRow = EventRow & { kind: 'event' | 'account' | 'wanted'; account_id: string | null; available_micros: string | null; held_micros: string | null; wanted: Array<string | null> | null };
 
