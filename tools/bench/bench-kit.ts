@@ -105,23 +105,24 @@ export function formatNumber(value: number): string {
   return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
 }
 
-/** CPU time spent while a load ran: the whole machine's, and one process's (from /proc, Linux). */
+/** CPU time spent while a load ran: the whole machine's, and some processes' (from /proc, Linux). */
 export interface CpuUse {
   /** Busy CPU-seconds of all cores together (user, system, interrupts). */
   machineSeconds: number;
   /** Share of the machine that was busy, 0..1. */
   machineBusy: number;
-  /** CPU-seconds of the process given to `measureCpu` (0 without one). */
-  processSeconds: number;
+  /** CPU-seconds of each process named in `measureCpu`'s `pids`. */
+  processSeconds: Record<string, number>;
 }
 
-/** Runs `load` and adds the CPU it cost the machine (and `pid`, if given) meanwhile. */
-export async function measureCpu<T>(load: () => Promise<T>, pid?: number): Promise<T & { cpu: CpuUse }> {
+/** Runs `load` and adds the CPU it cost the machine (and each of `pids`) meanwhile. */
+export async function measureCpu<T>(load: () => Promise<T>, pids: Record<string, number | undefined> = {}): Promise<T & { cpu: CpuUse }> {
+  const named = Object.entries(pids).filter((entry): entry is [string, number] => entry[1] !== undefined);
   const before = machineJiffies();
-  const processBefore = pid === undefined ? 0 : processJiffies(pid);
+  const processesBefore = named.map(([, pid]) => processJiffies(pid));
   const result = await load();
   const after = machineJiffies();
-  const processAfter = pid === undefined ? 0 : processJiffies(pid);
+  const processesAfter = named.map(([, pid]) => processJiffies(pid));
   const total = after.total - before.total;
   const busy = total - (after.idle - before.idle);
   return {
@@ -129,7 +130,7 @@ export async function measureCpu<T>(load: () => Promise<T>, pid?: number): Promi
     cpu: {
       machineSeconds: busy / CLOCK_TICKS,
       machineBusy: total > 0 ? busy / total : 0,
-      processSeconds: (processAfter - processBefore) / CLOCK_TICKS,
+      processSeconds: Object.fromEntries(named.map(([name], index) => [name, (processesAfter[index]! - processesBefore[index]!) / CLOCK_TICKS])),
     },
   };
 }

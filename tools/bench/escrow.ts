@@ -14,7 +14,7 @@ import { CommandClient } from '@pf/messaging';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, startSystem, testNatsPrefix, testNatsUrl, waitFor } from '@pf/testing';
 import http from 'node:http';
 import pg from 'pg';
-import { formatRow, percentile, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
+import { formatRow, measureCpu, microsPer, percentile, rawInsertRate, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
 
 const ADMIN_API_KEY = 'bench-escrow-admin-key-0123456789';
 const CONCURRENCY = 32;
@@ -64,12 +64,16 @@ async function main(): Promise<void> {
     process.stderr.write(`raw INSERT commits: ${raw.perSecond.toFixed(0)}/s at concurrency ${RAW_CONCURRENCY}\n`);
     const api = new Http(system.gatewayUrl);
     const pairs = await setUpPairs(api, CONCURRENCY);
-    const { load, latencies } = await benchLifecycles(api, pairs);
+    const { load, latencies, cpu } = await measureCpu(() => benchLifecycles(api, pairs), {
+      gateway: system.services.gateway.child.pid,
+      escrow: system.services.escrow.child.pid,
+      casino: system.services.casino.child.pid,
+    });
     api.close();
     process.stderr.write(`lifecycles: ${load.perSecond.toFixed(0)}/s (${load.operations} in ${(load.durationMs / 1000).toFixed(1)} s, ${load.errors} errors)\n`);
     const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });
     const burst = await benchDeadlineBurst(client, sql, pairs);
-    printReport(raw, load, latencies, burst, poolMax);
+    printReport(raw, load, latencies, cpu, burst, poolMax);
   } finally {
     await sql.end();
     await system.stop();
@@ -171,11 +175,23 @@ async function benchDeadlineBurst(client: CommandClient, sql: pg.Client, pairs: 
   };
 }
 
-function printReport(raw: LoadResult, load: LoadResult, latencies: Record<Endpoint, number[]>, burst: BurstResult, poolMax: string): void {
+function printReport(raw: LoadResult, load: LoadResult, latencies: Record<Endpoint, number[]>, cpu: CpuUse, burst: BurstResult, poolMax: string): void {
   console.log(`\nEscrow lifecycles through the gateway (concurrency ${CONCURRENCY}, ${load.operations} lifecycles, DB_POOL_MAX=${poolMax})\n`);
   console.log('| lifecycles/s | errors | raw INSERT commits/s (c=16) | lifecycles / raw |');
   console.log('|---|---|---|---|');
   console.log(formatRow([load.perSecond, load.errors, raw.perSecond, `${((load.perSecond / raw.perSecond) * 100).toFixed(1)}%`]));
+  const services = Object.entries(cpu.processSeconds);
+  console.log(`\nCPU per lifecycle (from /proc; the machine was ${(cpu.machineBusy * 100).toFixed(0)}% busy)\n`);
+  console.log(`| machine | ${services.map(([name]) => name).join(' | ')} | everything else (Postgres, NATS, load generator, kernel) |`);
+  console.log(`|---|${services.map(() => '---|').join('')}---|`);
+  const servicesSeconds = services.reduce((sum, [, seconds]) => sum + seconds, 0);
+  console.log(
+    formatRow([
+      microsPer(cpu.machineSeconds, load.operations),
+      ...services.map(([, seconds]) => microsPer(seconds, load.operations)),
+      microsPer(cpu.machineSeconds - servicesSeconds, load.operations),
+    ]),
+  );
   console.log('\n| endpoint | p50 ms | p99 ms |');
   console.log('|---|---|---|');
   for (const endpoint of ENDPOINTS) console.log(formatRow([endpoint, percentile(latencies[endpoint], 0.5), percentile(latencies[endpoint], 0.99)]));

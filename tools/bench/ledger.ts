@@ -19,7 +19,14 @@ async function main(): Promise<void> {
   const database = await createTestDatabase('benchledger');
   const prefix = testNatsPrefix();
   const casino = await spawnService('casino', {
-    env: { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, LOG_LEVEL: 'warn', DB_POOL_MAX: process.env.DB_POOL_MAX ?? '8' },
+    env: {
+      DATABASE_URL: database.url,
+      NATS_URL: testNatsUrl(),
+      NATS_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+      DB_POOL_MAX: process.env.DB_POOL_MAX ?? '8',
+      ...(process.env.LEDGER_BATCHES_IN_FLIGHT ? { LEDGER_BATCHES_IN_FLIGHT: process.env.LEDGER_BATCHES_IN_FLIGHT } : {}),
+    },
   });
   const nats = await connectTestNats();
   try {
@@ -36,7 +43,7 @@ async function main(): Promise<void> {
           runLoad(concurrency, DURATION_MS, async (worker, index) => {
             await client.request(casinoCommands.hold, { holdId: `bench-${concurrency}-${index}`, from: agents[worker]!, amountMicros: HOLD_MICROS, service: 'bench' });
           }),
-        casino.child.pid,
+        { casino: casino.child.pid },
       );
       rows.push({ raw, holds });
       process.stderr.write(`concurrency ${concurrency}: ${holds.perSecond.toFixed(0)} holds/s (raw ${raw.perSecond.toFixed(0)} inserts/s)\n`);
@@ -57,7 +64,7 @@ async function main(): Promise<void> {
           raw.perSecond,
           `${((holds.perSecond / raw.perSecond) * 100).toFixed(0)}%`,
           `${microsPer(holds.cpu.machineSeconds, holds.operations)} (${(holds.cpu.machineBusy * 100).toFixed(0)}%)`,
-          microsPer(holds.cpu.processSeconds, holds.operations),
+          microsPer(holds.cpu.processSeconds.casino ?? 0, holds.operations),
           `${microsPer(raw.cpu.machineSeconds, raw.operations)} (${(raw.cpu.machineBusy * 100).toFixed(0)}%)`,
         ]),
       );
