@@ -177,6 +177,10 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
           else await command(casinoCommands.void, { holdId });
         }
         expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(1), heldMicros: '0' });
+        // Retries of settled operations, on whichever replica: the outcome, and nothing moves.
+        await expect(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-0`, from: agent.agentId, amountMicros: usd(0.25) })).resolves.toMatchObject({ status: 'posted' });
+        await expect(command(casinoCommands.void, { holdId: `r2-${agent.agentId}-1` })).resolves.toMatchObject({ status: 'voided' });
+        expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(1), heldMicros: '0' });
       }
       expect((await account(worker.agentId)).availableMicros).toBe(usd(6));
       // And racing: 100 holds of $1 on $10 spread over both replicas.

@@ -138,7 +138,8 @@ export class LedgerService implements OnApplicationShutdown {
   private async runBatch(batch: Pending[]): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const settle = await this.commitBatch(batch);
+        // Only a first attempt may be decided on the cache: a retry always reads the log.
+        const settle = await this.commitBatch(batch, attempt === 1);
         settle();
         return;
       } catch (error) {
@@ -162,8 +163,8 @@ export class LedgerService implements OnApplicationShutdown {
    *      positions for the replies.
    * Returns the function that answers the callers, to be called only after the commit.
    */
-  private async commitBatch(batch: readonly Pending[]): Promise<() => void> {
-    const known = this.knownState(batch);
+  private async commitBatch(batch: readonly Pending[], mayUseCache: boolean): Promise<() => void> {
+    const known = mayUseCache ? this.knownState(batch) : undefined;
     if (known) {
       try {
         return await this.commitKnown(batch, known);
