@@ -9,8 +9,9 @@
  *     requests costs before the gateway does anything;
  *   - NATS request/reply to a responder in its own process that commits each request durably
  *     before answering: the requests waiting when a commit starts share it (one multi-row
- *     INSERT, up to 3 commits in flight) — the least any durable command service must do, and
- *     the ceiling for bench:ledger's holds (which also read, lock, check and publish).
+ *     INSERT, one commit in flight, as casino runs its ledger batches; with 3 in flight it cost
+ *     40% more per request) — the least any durable command service must do, and the ceiling
+ *     for bench:ledger's holds (which also read, lock, check and publish).
  * A ledger hold needs one request/reply, one publish and its share of a transaction; an escrow
  * lifecycle five request/replies, six publishes, three HTTP requests and ~5 commits. Prints a
  * Markdown table.
@@ -115,8 +116,8 @@ async function measured(load: () => Promise<LoadResult>): Promise<LoadResult & {
 
 /**
  * The child process of the last row: answers each request only once a row for it is committed.
- * Requests queue while commits run; each commit takes everything queued (one INSERT of many
- * rows), with up to 3 commits in flight, as casino runs its ledger batches.
+ * Requests queue while a commit runs; the next commit takes everything queued (one INSERT of
+ * many rows), one commit in flight at a time, as casino runs its ledger batches.
  */
 async function committingResponder(subject: string, databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -125,7 +126,7 @@ async function committingResponder(subject: string, databaseUrl: string): Promis
   const queue: Array<{ respond: (data: Uint8Array) => boolean; data: Uint8Array }> = [];
   let running = 0;
   const start = (): void => {
-    while (queue.length > 0 && running < 3) {
+    while (queue.length > 0 && running < 1) {
       const batch = queue.splice(0, 64);
       running += 1;
       void pool
