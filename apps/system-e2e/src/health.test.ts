@@ -1,5 +1,7 @@
 import {
+  connectTestNats,
   createTestDatabase,
+  deletePrefixedStreams,
   spawnService,
   TcpProxy,
   testNatsPrefix,
@@ -23,6 +25,7 @@ describe('GET /health readiness', () => {
   let casino: ServiceProcess;
   let postgresProxy: TcpProxy;
   let natsProxy: TcpProxy;
+  const prefix = testNatsPrefix();
 
   async function health(): Promise<{ status: number; body: Health }> {
     const response = await fetch(`${casino.url}/health`);
@@ -39,7 +42,7 @@ describe('GET /health readiness', () => {
       env: {
         DATABASE_URL: postgresProxy.rewrite(database.url),
         NATS_URL: natsProxy.rewrite(testNatsUrl()),
-        NATS_PREFIX: testNatsPrefix(),
+        NATS_PREFIX: prefix,
         HEALTH_CHECK_TIMEOUT_MS: '500',
       },
     });
@@ -51,6 +54,10 @@ describe('GET /health readiness', () => {
     await postgresProxy?.stop();
     await natsProxy?.stop();
     await database?.drop();
+    const nats = await connectTestNats();
+    await deletePrefixedStreams(nats, prefix)
+      .catch(() => undefined)
+      .finally(() => nats.close());
   });
 
   it('is ready when Postgres and NATS answer', async () => {

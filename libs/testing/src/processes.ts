@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectTestNats, deletePrefixedStreams, testNatsUrl } from './nats.js';
 import { waitFor } from './wait.js';
 
 export const APP_NAMES = ['casino', 'faucet', 'escrow', 'gateway'] as const;
@@ -121,6 +122,13 @@ export async function startSystem(env: Record<string, string>, apps: readonly Ap
     gatewayUrl: services.gateway?.url ?? '',
     stop: async () => {
       await Promise.all(apps.map((app) => services[app].stop()));
+      // The run's streams go with it: the broker outlives every run (CI reuses the machine's).
+      if (env.NATS_PREFIX) {
+        const nats = await connectTestNats(env.NATS_URL ?? testNatsUrl());
+        await deletePrefixedStreams(nats, env.NATS_PREFIX)
+          .catch(() => undefined)
+          .finally(() => nats.close());
+      }
     },
   };
 }
