@@ -23,7 +23,7 @@ async function main(): Promise<void> {
       DATABASE_URL: database.url,
       NATS_URL: testNatsUrl(),
       NATS_PREFIX: prefix,
-      LOG_LEVEL: 'warn', XX_MINEXTRA: process.env.XX_MINEXTRA ?? '1',
+      LOG_LEVEL: 'warn',
       DB_POOL_MAX: process.env.DB_POOL_MAX ?? '8',
       ...(process.env.LEDGER_BATCHES_IN_FLIGHT ? { LEDGER_BATCHES_IN_FLIGHT: process.env.LEDGER_BATCHES_IN_FLIGHT } : {}),
     },

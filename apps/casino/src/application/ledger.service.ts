@@ -122,7 +122,7 @@ export class LedgerService implements OnApplicationShutdown {
 
   /** Starts batches from the queue while fewer than the limit are in flight. */
   private startBatches(): void {
-    while (this.queue.length > 0 && this.running < this.maxRunning && (this.running === 0 || this.queue.length >= Number(process.env.XX_MINEXTRA ?? 1))) {
+    while (this.queue.length > 0 && this.running < this.maxRunning) {
       const batch = this.queue.splice(0, MAX_BATCH_SIZE);
       this.running += 1;
       void this.runBatch(batch)
