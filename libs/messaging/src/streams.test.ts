@@ -138,3 +138,19 @@ describe('subject helpers', () => {
     expect([1, 2, 3, 4, 5, 50].map((deliveries) => retryDelayMs(deliveries, delays))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
   });
 });
+
+describe('test cleanup (deletePrefixedStreams)', () => {
+  it("deletes the run's own streams and leaves another live run's alone", async () => {
+    const mine = testNatsPrefix();
+    const other = testNatsPrefix();
+    await manager.streams.add({ name: `${mine}_CLEANUP`, subjects: [`${mine}.cleanup.>`], storage: StorageType.Memory });
+    await manager.streams.add({ name: `${other}_CLEANUP`, subjects: [`${other}.cleanup.>`], storage: StorageType.Memory });
+    try {
+      await deletePrefixedStreams(connection, mine);
+      await expect(manager.streams.info(`${mine}_CLEANUP`)).rejects.toThrow(/stream not found/i);
+      await expect(manager.streams.info(`${other}_CLEANUP`)).resolves.toMatchObject({ config: { name: `${other}_CLEANUP` } });
+    } finally {
+      await deletePrefixedStreams(connection, other);
+    }
+  });
+});

@@ -14,11 +14,25 @@ export function connectTestNats(url = testNatsUrl()): Promise<NatsConnection> {
   return connect({ servers: url, name: 'test-harness', timeout: 5_000 });
 }
 
-/** Deletes every JetStream stream whose name starts with the run's prefix. */
+/** Streams of test runs (`testNatsPrefix()`): the broker outlives every run, CI reuses it. */
+const TEST_STREAM_NAME = /^t[0-9a-f]{10}_/;
+const STALE_STREAM_MS = 6 * 3600_000;
+
+/**
+ * Deletes every JetStream stream whose name starts with the run's prefix, and sweeps the
+ * streams of earlier runs that crashed before their cleanup (test prefixes older than 6 h).
+ */
 export async function deletePrefixedStreams(connection: NatsConnection, prefix: string): Promise<void> {
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const manager = await jetstreamManager(connection);
+  const now = Date.now();
   for await (const stream of manager.streams.list()) {
-    if (stream.config.name.startsWith(`${prefix}_`)) await manager.streams.delete(stream.config.name);
+    const name = stream.config.name;
+    if (name.startsWith(`${prefix}_`)) {
+      await manager.streams.delete(name);
+    } else if (TEST_STREAM_NAME.test(name) && now - Date.parse(stream.created) > STALE_STREAM_MS) {
+      // Another run's sweep may get there first.
+      await manager.streams.delete(name).catch(() => undefined);
+    }
   }
 }
