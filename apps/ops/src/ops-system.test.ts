@@ -4,7 +4,6 @@ import { CommandClient } from '@pf/messaging';
 import {
   connectTestNats,
   createTestDatabase,
-  deletePrefixedStreams,
   startSystem,
   testNatsPrefix,
   testNatsUrl,
@@ -46,11 +45,8 @@ describe('ops verify and replay across casino, faucet and escrow', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await system?.stop();
-    if (nats) {
-      await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-      await nats.close();
-    }
+    await system?.stop(); // also deletes the run's streams
+    await nats?.close();
     await database?.drop();
   });
 

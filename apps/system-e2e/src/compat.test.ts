@@ -1,9 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
-  connectTestNats,
   createTestDatabase,
-  deletePrefixedStreams,
   startSystem,
   testNatsPrefix,
   testNatsUrl,
@@ -48,10 +46,7 @@ describe('compatibility with existing clients', () => {
 
   afterAll(async () => {
     system?.services.casino.child.kill('SIGCONT');
-    await system?.stop();
-    const nats = await connectTestNats();
-    await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-    await nats.close();
+    await system?.stop(); // also deletes the run's streams
     await database?.drop();
   });
 

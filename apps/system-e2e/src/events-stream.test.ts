@@ -1,7 +1,5 @@
 import {
-  connectTestNats,
   createTestDatabase,
-  deletePrefixedStreams,
   spawnService,
   startSystem,
   testNatsPrefix,
@@ -162,10 +160,7 @@ describe('escrow events over Server-Sent Events', () => {
   afterAll(async () => {
     for (const reader of readers) reader.close();
     process.stdout.write(`event delivery after the HTTP answer: max ${Math.max(...latenciesMs).toFixed(1)} ms over ${latenciesMs.length} deliveries\n`);
-    await system?.stop();
-    const nats = await connectTestNats();
-    await deletePrefixedStreams(nats, prefix).catch(() => undefined);
-    await nats.close();
+    await system?.stop(); // also deletes the run's streams
     await database?.drop();
   });
 
