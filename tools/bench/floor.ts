@@ -21,8 +21,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
-import { formatRow, machineJiffies, measureCpu, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
+import { createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
+import { connectLoadNats, formatRow, machineJiffies, measureCpu, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -30,8 +30,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 async function main(): Promise<void> {
   const database = await createTestDatabase('benchfloor');
   const prefix = testNatsPrefix();
-  const requester = await connectTestNats();
-  const responder = await connectTestNats();
+  const requester = await connectLoadNats();
+  const responder = await connectLoadNats();
   const payload = new TextEncoder().encode(JSON.stringify({ holdId: 'bench-16-000123', from: 'ag_0123456789ab', amountMicros: '1000', service: 'bench' }));
   try {
     const raw = await measured(() => rawInsertRate(database.url, CONCURRENCY, DURATION_MS));
@@ -122,7 +122,7 @@ async function measured(load: () => Promise<LoadResult>): Promise<LoadResult & {
 async function committingResponder(subject: string, databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   await pool.query('CREATE TABLE IF NOT EXISTS bench_floor_commits (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)');
-  const nats = await connectTestNats();
+  const nats = await connectLoadNats();
   const queue: Array<{ respond: (data: Uint8Array) => boolean; data: Uint8Array }> = [];
   let running = 0;
   const start = (): void => {

@@ -8,8 +8,8 @@
  */
 import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
-import { connectTestNats, createTestDatabase, deletePrefixedStreams, spawnService, testNatsPrefix, testNatsUrl } from '@pf/testing';
-import { formatRow, measureCpu, microsPer, rawInsertRate, rssPeakSampler, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
+import { createTestDatabase, deletePrefixedStreams, spawnService, testNatsPrefix, testNatsUrl } from '@pf/testing';
+import { connectLoadNats, formatRow, measureCpu, microsPer, rawInsertRate, rssPeakSampler, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8_000);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
       ...(process.env.LEDGER_BATCHES_IN_FLIGHT ? { LEDGER_BATCHES_IN_FLIGHT: process.env.LEDGER_BATCHES_IN_FLIGHT } : {}),
     },
   });
-  const nats = await connectTestNats();
+  const nats = await connectLoadNats();
   try {
     await casino.waitUntilReady();
     const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 
 export function testNatsUrl(): string {
   return process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -10,8 +10,8 @@ export function testNatsPrefix(): string {
   return `t${randomBytes(5).toString('hex')}`;
 }
 
-export function connectTestNats(url = testNatsUrl()): Promise<NatsConnection> {
-  return connect({ servers: url, name: 'test-harness', timeout: 5_000 });
+export function connectTestNats(url = testNatsUrl(), options: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+  return connect({ servers: url, name: 'test-harness', timeout: 5_000, ...options });
 }
 
 /** Streams of test runs (`testNatsPrefix()`): the broker outlives every run, CI reuses it. */
