@@ -7,6 +7,7 @@ export * from './projection.js';
 export * from './bulk-load.js';
 export * from './pipeline.js';
 export * from './projection-runner.js';
+export * from './jetstream-publisher.js';
 export * from './outbox-relay.js';
 export * from './inbox.js';
 export * from './command-handler.js';

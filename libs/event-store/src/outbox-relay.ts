@@ -1,10 +1,10 @@
 import { eventSubject, type ServiceName, type SubjectPrefix } from '@pf/contracts';
-import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { QueryRunner } from 'typeorm';
 import { CommitDrivenLoop } from './commit-driven-loop.js';
 import type { EventStore } from './event-store.js';
+import { JetStreamBatchPublisher, type StreamAck } from './jetstream-publisher.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { prepared, qualify } from './sql.js';
 
@@ -81,7 +81,7 @@ const encoder = new TextEncoder();
  */
 export class OutboxRelay extends CommitDrivenLoop {
   readonly stats: OutboxRelayStats = { passes: 0, published: 0, duplicates: 0, failedPasses: 0 };
-  private readonly js: JetStreamClient;
+  private readonly publisher: JetStreamBatchPublisher;
   private readonly batchSize: number;
   private readonly idlePollMs: number;
   private readonly coalesceMs: number;
@@ -97,7 +97,7 @@ export class OutboxRelay extends CommitDrivenLoop {
     this.coalesceMs = Math.min(Math.max(options.coalesceMs ?? 10, 0), 100);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
     this.errorBackoffMs = options.errorBackoffMs ?? 500;
-    this.js = jetstream(options.connection, { timeout: this.publishTimeoutMs });
+    this.publisher = new JetStreamBatchPublisher(options.connection, { timeoutMs: this.publishTimeoutMs, expectedStream: options.expectedStream });
     this.lockKey = `outbox-relay:${options.store.schema}`;
     this.sql = outboxRelayStatements(options.store.schema, this.batchSize);
   }
@@ -145,25 +145,16 @@ export class OutboxRelay extends CommitDrivenLoop {
 
   /**
    * Sends the whole batch before awaiting the acks: one connection keeps the order, and the
-   * batch costs about one round trip instead of one per event.
+   * batch costs about one round trip instead of one per event. Every message must be acked.
    */
-  private async publishAll(batch: readonly OutboxMessage[]): Promise<PubAck[]> {
-    const expect = this.options.expectedStream ? { streamName: this.options.expectedStream } : undefined;
-    const acks = await Promise.all(
-      batch.map((message) =>
-        this.js.publish(message.subject, encoder.encode(message.payload), {
-          msgID: message.eventId,
-          timeout: this.publishTimeoutMs,
-          ...(expect ? { expect } : {}),
-        }),
-      ),
-    );
-    for (const [index, ack] of acks.entries()) {
-      if (!ack || typeof ack.seq !== 'number' || ack.seq < 1) {
-        throw new Error(`JetStream returned no sequence for event ${batch[index]!.eventId}`);
-      }
-    }
-    return acks;
+  private publishAll(batch: readonly OutboxMessage[]): Promise<StreamAck[]> {
+    return this.publisher.publish(batch.map((message) => ({ subject: message.subject, payload: encoder.encode(message.payload), msgId: message.eventId })));
+  }
+
+  /** Finishes the pass in progress, stops, and stops listening for acks. */
+  override async stop(): Promise<void> {
+    await super.stop();
+    this.publisher.close();
   }
 
   private toMessage(row: ClaimedRow): OutboxMessage {
