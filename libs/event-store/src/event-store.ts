@@ -272,21 +272,25 @@ export class EventStore {
         failure(error: unknown): unknown;
       }
     | undefined {
-    const rows: Array<Record<string, unknown>> = [];
+    const input: Array<ValidatedEvent & { stream_id: string; expected: number; ord: number }> = [];
     const seenStreams = new Set<string>();
     for (const { streamId, expectedVersion, events } of batch) {
       if (seenStreams.has(streamId)) invalid(`stream ${streamId} appears twice in one batch`);
       seenStreams.add(streamId);
-      const encoded = encodeEvents(streamId, expectedVersion, events);
-      if (encoded === undefined) continue;
-      for (const row of JSON.parse(encoded.json) as Array<Record<string, unknown>>) rows.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: rows.length });
+      const validated = validateEvents(streamId, expectedVersion, events);
+      if (validated === undefined) continue;
+      for (const row of validated.rows) input.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: input.length });
     }
-    if (rows.length === 0) return undefined;
-    if (rows.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${rows.length}`);
+    if (input.length === 0) return undefined;
+    if (input.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${input.length}`);
+    // Encoded once for the whole batch; read back once, so the events handed on carry their data
+    // exactly as a reader will get it from the log (bigints as strings).
+    const json = toJson(input);
+    const rows = JSON.parse(json) as Array<Record<string, unknown>>;
     return {
       // A reused event id fails on the unique index (no ANY(array) probe here: it would make
       // Postgres re-plan the statement on every call).
-      statement: namedStatement(this.sql.appendMany, [JSON.stringify(rows)]),
+      statement: namedStatement(this.sql.appendMany, [json]),
       pending: rows.map((row) => ({
         streamId: row.stream_id as string,
         eventId: row.event_id as string,
@@ -412,6 +416,7 @@ export class EventStore {
 }
 
 interface EncodedBatch {
+  /** The events as one JSON parameter; empty when `single` is set. */
   json: string;
   eventIds: string[];
   /** A one-event batch as plain parameters, for the leaner one-event statement. */
@@ -424,8 +429,26 @@ function storedData(encoded: EncodedBatch): Array<Record<string, unknown>> {
   return (JSON.parse(encoded.json) as Array<{ data: Record<string, unknown> }>).map((row) => row.data);
 }
 
-/** Validates a batch and encodes it as one JSON parameter; undefined for an empty batch. */
+interface ValidatedEvent {
+  n: number;
+  event_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+/** Validates a batch and encodes it as one JSON parameter (or, for one event, as plain ones); undefined for an empty batch. */
 function encodeEvents(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): EncodedBatch | undefined {
+  const validated = validateEvents(streamId, expectedVersion, events);
+  if (validated === undefined) return undefined;
+  const { rows, eventIds } = validated;
+  const only = rows.length === 1 ? rows[0]! : undefined;
+  // Only what the statement will use is encoded: the one-event statement takes plain parameters.
+  return only ? { json: '', eventIds, single: { type: only.type, data: toJson(only.data), metadata: toJson(only.metadata) } } : { json: toJson(rows), eventIds };
+}
+
+/** Checks a batch of events for one stream; their rows as the append statements take them, or undefined for none. */
+function validateEvents(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): { rows: ValidatedEvent[]; eventIds: string[] } | undefined {
   if (streamId.length === 0 || streamId.length > STREAM_ID_MAX_LENGTH) invalid(`stream id must have 1 to ${STREAM_ID_MAX_LENGTH} characters`);
   if (expectedVersion !== 'any' && !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)) {
     invalid(`expected version must be 'any' or an integer >= 0, got ${String(expectedVersion)}`);
@@ -445,12 +468,7 @@ function encodeEvents(streamId: string, expectedVersion: ExpectedVersion, events
     validateMetadata(event);
     return { n: index + 1, event_id: eventId, type: event.type, data: event.data, metadata: event.metadata ?? {} };
   });
-  const only = rows.length === 1 ? rows[0]! : undefined;
-  return {
-    json: toJson(rows),
-    eventIds,
-    single: only && { type: only.type, data: toJson(only.data), metadata: toJson(only.metadata) },
-  };
+  return { rows, eventIds };
 }
 
 /** JSON without a replacer (twice as fast) unless the value holds a bigint. */
