@@ -1,5 +1,9 @@
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
+import { randomUUID } from 'node:crypto';
+import { projectionTarget } from '@pf/event-store';
 import { DataSource } from 'typeorm';
+import { encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
+import { casinoProjection } from '../infrastructure/ledger-projection.js';
 import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
 import { ledgerCheckSql, ledgerLoadSql } from './ledger.service.js';
 
@@ -53,6 +57,30 @@ describe('ledger batch load statement plan (real Postgres)', () => {
       const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
       expect(plan).not.toMatch(/Seq Scan on accounts/);
+    } finally {
+      await runner.query('DEALLOCATE ALL').catch(() => undefined);
+      await runner.query('RESET plan_cache_mode').catch(() => undefined);
+      await runner.release();
+    }
+  });
+
+  it('the pipelined projection updates balance rows and finds events by key with a generic plan made on empty tables', async () => {
+    const event = encodeLedgerEvent({ type: 'hold_placed', holdId: 'plan-hold', from: 'ag_000000000001', amountMicros: 5n, reason: 'escrow' });
+    const [statement] = casinoProjection.statements!([{ streamId: 'op-plan-hold', eventId: randomUUID(), type: event.type, data: event.data, metadata: {} }], projectionTarget(CASINO_SCHEMA));
+    const types = ['text[]', ...Array<string>(8).fill('bigint[]'), 'uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]', 'bigint[]', 'text[]', 'text[]', 'text[]'];
+    expect(statement!.values).toHaveLength(types.length);
+    const runner = dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('SET plan_cache_mode = force_generic_plan');
+      await runner.query(`PREPARE ledger_projection(${types.join(', ')}) AS ${statement!.text}`);
+      const literal = (value: unknown) => `'{${(value as unknown[]).map((item) => (item === null ? 'NULL' : `"${String(item)}"`)).join(',')}}'`;
+      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_projection(${statement!.values!.map(literal).join(', ')})`);
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+      expect(plan).toMatch(/Tid Scan on accounts a/);
+      expect(plan).toMatch(/Index Scan using events_event_id_unique on events/);
+      expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
     } finally {
       await runner.query('DEALLOCATE ALL').catch(() => undefined);
       await runner.query('RESET plan_cache_mode').catch(() => undefined);

@@ -202,8 +202,15 @@ function ledgerSql(target: ProjectionTarget, source: EntrySource): string {
           earned_micros = a.earned_micros + v.earned,
           fees_micros = a.fees_micros + v.fees,
           referral_earned_micros = a.referral_earned_micros + v.referral
+        -- Each row found by its primary key (LATERAL ... LIMIT 1) and updated by its ctid: a
+        -- nested loop of index lookups whatever plan was cached. A join on account_id let a
+        -- generic plan made on the first, near-empty table hash-join a sequential scan of every
+        -- balance row on every batch until autovacuum's next ANALYZE (ledger-plan test). The
+        -- rows are locked earlier in the transaction, so the ctid cannot move; a row missed
+        -- anyway fails the count check below, never silently.
         FROM changes AS v
-        WHERE a.account_id = v.account_id
+        CROSS JOIN LATERAL (SELECT ctid AS tid FROM ${target.table('accounts')} WHERE account_id = v.account_id LIMIT 1) AS found
+        WHERE a.ctid = found.tid
         RETURNING a.account_id, a.available_micros
       ),
       entries AS MATERIALIZED (${entries}),
