@@ -29,39 +29,33 @@ describe('ledger batch load statement plan (real Postgres)', () => {
     await database?.drop();
   });
 
-  it('looks streams and balance rows up by index with a generic plan made on empty tables', async () => {
+  /** The plan Postgres caches for `sql` when it is prepared on the tables as they are (force_generic_plan), shown for `args`. */
+  async function genericPlan(name: string, types: readonly string[], sql: string, args: readonly string[]): Promise<string> {
     const runner = dataSource.createQueryRunner();
     await runner.connect();
     try {
       await runner.query('SET plan_cache_mode = force_generic_plan');
-      await runner.query(`PREPARE ledger_load(text[], text[]) AS ${ledgerLoadSql(CASINO_SCHEMA)}`);
-      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_load('{op-a,op-b}', '{ag_000000000001}')`);
-      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-      expect(plan).toMatch(/Index Scan (using|on) events_stream_version_unique/);
-      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
-      expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
+      await runner.query(`PREPARE ${name}(${types.join(', ')}) AS ${sql}`);
+      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ${name}(${args.join(', ')})`);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
     } finally {
       await runner.query('DEALLOCATE ALL').catch(() => undefined);
       await runner.query('RESET plan_cache_mode').catch(() => undefined);
       await runner.release();
     }
+  }
+
+  it('looks streams and balance rows up by index with a generic plan made on empty tables', async () => {
+    const plan = await genericPlan('ledger_load', ['text[]', 'text[]'], ledgerLoadSql(CASINO_SCHEMA), [`'{op-a,op-b}'`, `'{ag_000000000001}'`]);
+    expect(plan).toMatch(/Index Scan (using|on) events_stream_version_unique/);
+    expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+    expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
   });
 
   it('the cached batch check locks balance rows by key with a generic plan made on empty tables', async () => {
-    const runner = dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.query('SET plan_cache_mode = force_generic_plan');
-      await runner.query(`PREPARE ledger_check(text[], bigint[], bigint[]) AS ${ledgerCheckSql(CASINO_SCHEMA)}`);
-      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_check('{ag_000000000001}', '{5}', '{0}')`);
-      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
-      expect(plan).not.toMatch(/Seq Scan on accounts/);
-    } finally {
-      await runner.query('DEALLOCATE ALL').catch(() => undefined);
-      await runner.query('RESET plan_cache_mode').catch(() => undefined);
-      await runner.release();
-    }
+    const plan = await genericPlan('ledger_check', ['text[]', 'bigint[]', 'bigint[]'], ledgerCheckSql(CASINO_SCHEMA), [`'{ag_000000000001}'`, `'{5}'`, `'{0}'`]);
+    expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+    expect(plan).not.toMatch(/Seq Scan on accounts/);
   });
 
   it('the pipelined projection updates balance rows and finds events by key with a generic plan made on empty tables', async () => {
@@ -69,23 +63,12 @@ describe('ledger batch load statement plan (real Postgres)', () => {
     const [statement] = casinoProjection.statements!([{ streamId: 'op-plan-hold', eventId: randomUUID(), type: event.type, data: event.data, metadata: {} }], projectionTarget(CASINO_SCHEMA));
     const types = ['text[]', ...Array<string>(8).fill('bigint[]'), 'uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]', 'bigint[]', 'text[]', 'text[]', 'text[]'];
     expect(statement!.values).toHaveLength(types.length);
-    const runner = dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.query('SET plan_cache_mode = force_generic_plan');
-      await runner.query(`PREPARE ledger_projection(${types.join(', ')}) AS ${statement!.text}`);
-      const literal = (value: unknown) => `'{${(value as unknown[]).map((item) => (item === null ? 'NULL' : `"${String(item)}"`)).join(',')}}'`;
-      const rows: Array<Record<string, string>> = await runner.query(`EXPLAIN EXECUTE ledger_projection(${statement!.values!.map(literal).join(', ')})`);
-      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-      expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
-      expect(plan).toMatch(/Tid Scan on accounts a/);
-      expect(plan).toMatch(/Index Scan using events_event_id_unique on events/);
-      expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
-    } finally {
-      await runner.query('DEALLOCATE ALL').catch(() => undefined);
-      await runner.query('RESET plan_cache_mode').catch(() => undefined);
-      await runner.release();
-    }
+    const literal = (value: unknown) => `'{${(value as unknown[]).map((item) => (item === null ? 'NULL' : `"${String(item)}"`)).join(',')}}'`;
+    const plan = await genericPlan('ledger_projection', types, statement!.text, statement!.values!.map(literal));
+    expect(plan).toMatch(/Index Scan using accounts_pkey on accounts/);
+    expect(plan).toMatch(/Tid Scan on accounts a/);
+    expect(plan).toMatch(/Index Scan using events_event_id_unique on events/);
+    expect(plan).not.toMatch(/Seq Scan on (events|accounts)/);
   });
 
   it('the cached batch check passes only when every balance row holds exactly the cached amounts', async () => {
