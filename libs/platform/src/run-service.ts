@@ -157,7 +157,7 @@ function installShutdown<C extends BaseConfig>(
  * How far V8 lets the old generation grow past what survived the last full collection, in
  * percent. V8's own choice on a large machine is up to 4x, so a service whose live heap is
  * ~60 MB let garbage pile up to ~135 MB before collecting: casino peaked at 229–252 MB RSS under
- * bench:ledger, against a 250 MB budget. At 50% it peaked at ~150 MB with no measurable change
+ * bench:ledger, against a 250 MB budget. At 50% it peaked at 157–164 MB with no measurable change
  * in CPU per hold (docs/BENCHMARKS.md). A --heap-growing-percent given to node wins.
  */
 export const HEAP_GROWING_PERCENT = 50;
