@@ -1,18 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { casinoErrors, DomainError, type AccountView, type ActivityView, type LedgerPage, type ReferralStatsView } from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
+import type { AccountRow } from '../infrastructure/ledger-projection.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
-
-interface AccountRow {
-  account_id: string;
-  available_micros: string;
-  held_micros: string;
-  deposited_micros: string;
-  withdrawn_micros: string;
-  escrowed_micros: string;
-  earned_micros: string;
-  fees_micros: string;
-}
 
 interface EntryRow {
   entry_id: string;

@@ -389,7 +389,8 @@ const ENTRY_COLUMNS = [
   'at',
 ] as const;
 
-interface AccountRow {
+/** A balance row of the `accounts` table as pg returns it (bigints as text). */
+export interface AccountRow {
   account_id: string;
   available_micros: string;
   held_micros: string;
