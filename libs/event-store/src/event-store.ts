@@ -624,6 +624,34 @@ function buildSql(schema: string) {
   // Output names equal column names, so every ORDER BY below must qualify with `e.`: a bare
   // name would sort by the text output column ('10' < '8').
   const columns = eventColumns('e');
+  // The parts append and appendOne share ($1 is the stream in both).
+  const single = {
+    // The first id only: a scalar keeps the plan generic (cached); ANY(array) would make
+    // Postgres re-plan the statement on every call. A hit is resolved by existingEvents.
+    existing: (eventIdParam: string) => `existing AS (
+        SELECT global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
+        FROM ${events} WHERE event_id = ${eventIdParam}::uuid
+      )`,
+    head: `head AS (
+        SELECT coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
+        FROM (SELECT 1) AS one
+        LEFT JOIN LATERAL (
+          SELECT stream_version, transaction_id FROM ${events}
+          WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
+        ) AS last ON true
+      )`,
+    outboxedAndAnswer: `outboxed AS (
+        INSERT INTO ${outbox} (global_position) SELECT global_position FROM inserted
+      )
+      SELECT 'inserted' AS source, global_position::text AS global_position, stream_version, event_id::text AS event_id,
+        transaction_id::text AS transaction_id, recorded_at, NULL::text AS stream_id
+      FROM inserted
+      UNION ALL
+      SELECT 'existing', global_position::text, stream_version, event_id::text, transaction_id::text, recorded_at, stream_id
+      FROM existing
+      UNION ALL
+      SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
+  };
   return {
     // One statement, one round trip: duplicate check, head of the stream, the insert guarded
     // by the expected version and the writer order, and the outbox rows. Concurrent writers
@@ -632,20 +660,8 @@ function buildSql(schema: string) {
       WITH input AS (
         SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(n int, event_id uuid, type text, data jsonb, metadata jsonb)
       ),
-      existing AS (
-        -- The first id only: a scalar keeps the plan generic (cached); ANY(array) would make
-        -- Postgres re-plan this statement on every call. A hit is resolved by existingEvents.
-        SELECT global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
-        FROM ${events} WHERE event_id = $3::uuid
-      ),
-      head AS (
-        SELECT coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
-        FROM (SELECT 1) AS one
-        LEFT JOIN LATERAL (
-          SELECT stream_version, transaction_id FROM ${events}
-          WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
-        ) AS last ON true
-      ),
+      ${single.existing('$3')},
+      ${single.head},
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
         SELECT $1, head.version + input.n, input.event_id, input.type, input.data, input.metadata
@@ -656,31 +672,11 @@ function buildSql(schema: string) {
         ORDER BY input.n
         RETURNING global_position, stream_version, event_id, transaction_id, recorded_at
       ),
-      outboxed AS (
-        INSERT INTO ${outbox} (global_position) SELECT global_position FROM inserted
-      )
-      SELECT 'inserted' AS source, global_position::text AS global_position, stream_version, event_id::text AS event_id,
-        transaction_id::text AS transaction_id, recorded_at, NULL::text AS stream_id
-      FROM inserted
-      UNION ALL
-      SELECT 'existing', global_position::text, stream_version, event_id::text, transaction_id::text, recorded_at, stream_id
-      FROM existing
-      UNION ALL
-      SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
+      ${single.outboxedAndAnswer}`,
     // The same for one event (most appends), with plain parameters: no recordset to unpack.
     appendOne: `
-      WITH existing AS (
-        SELECT global_position, stream_id, stream_version, event_id, transaction_id, recorded_at
-        FROM ${events} WHERE event_id = $2::uuid
-      ),
-      head AS (
-        SELECT coalesce(last.stream_version, 0) AS version, last.transaction_id AS last_transaction_id
-        FROM (SELECT 1) AS one
-        LEFT JOIN LATERAL (
-          SELECT stream_version, transaction_id FROM ${events}
-          WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1
-        ) AS last ON true
-      ),
+      WITH ${single.existing('$2')},
+      ${single.head},
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
         SELECT $1, head.version + 1, $2::uuid, $4, $5::jsonb, $6::jsonb
@@ -690,17 +686,7 @@ function buildSql(schema: string) {
           AND (head.last_transaction_id IS NULL OR head.last_transaction_id <= pg_current_xact_id())
         RETURNING global_position, stream_version, event_id, transaction_id, recorded_at
       ),
-      outboxed AS (
-        INSERT INTO ${outbox} (global_position) SELECT global_position FROM inserted
-      )
-      SELECT 'inserted' AS source, global_position::text AS global_position, stream_version, event_id::text AS event_id,
-        transaction_id::text AS transaction_id, recorded_at, NULL::text AS stream_id
-      FROM inserted
-      UNION ALL
-      SELECT 'existing', global_position::text, stream_version, event_id::text, transaction_id::text, recorded_at, stream_id
-      FROM existing
-      UNION ALL
-      SELECT 'head', NULL, version, NULL, last_transaction_id::text, NULL, NULL FROM head`,
+      ${single.outboxedAndAnswer}`,
     streamVersion: `SELECT coalesce(max(stream_version), 0) AS version FROM ${events} WHERE stream_id = $1`,
     // The rare path after a hit on the first id, or after a unique violation.
     existingEvents: `
