@@ -13,7 +13,8 @@ import pg from 'pg';
  * A NATS connection for a load generator or a floor process: like the services' own
  * connections (libs/platform), without nats.js's async stack traces, which build an Error for
  * every request. The load generator shares the machine with what it measures, so its waste
- * would be counted against the system (measured: ~50–90 µs of machine CPU per hold).
+ * would be counted against the system (measured in bench:ledger: 88 and 132 µs of machine CPU
+ * per hold, two pairs).
  */
 export function connectLoadNats(): Promise<NatsConnection> {
   return connectTestNats(undefined, { noAsyncTraces: true });

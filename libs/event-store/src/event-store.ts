@@ -624,8 +624,8 @@ function buildSql(schema: string) {
   // Output names equal column names, so every ORDER BY below must qualify with `e.`: a bare
   // name would sort by the text output column ('10' < '8').
   const columns = eventColumns('e');
-  // The parts append and appendOne share ($1 is the stream in both).
-  const single = {
+  // The parts the one-stream appends (append, appendOne) share; $1 is the stream in both.
+  const oneStream = {
     // The first id only: a scalar keeps the plan generic (cached); ANY(array) would make
     // Postgres re-plan the statement on every call. A hit is resolved by existingEvents.
     existing: (eventIdParam: string) => `existing AS (
@@ -660,8 +660,8 @@ function buildSql(schema: string) {
       WITH input AS (
         SELECT * FROM jsonb_to_recordset($2::jsonb) AS i(n int, event_id uuid, type text, data jsonb, metadata jsonb)
       ),
-      ${single.existing('$3')},
-      ${single.head},
+      ${oneStream.existing('$3')},
+      ${oneStream.head},
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
         SELECT $1, head.version + input.n, input.event_id, input.type, input.data, input.metadata
@@ -672,11 +672,11 @@ function buildSql(schema: string) {
         ORDER BY input.n
         RETURNING global_position, stream_version, event_id, transaction_id, recorded_at
       ),
-      ${single.outboxedAndAnswer}`,
+      ${oneStream.outboxedAndAnswer}`,
     // The same for one event (most appends), with plain parameters: no recordset to unpack.
     appendOne: `
-      WITH ${single.existing('$2')},
-      ${single.head},
+      WITH ${oneStream.existing('$2')},
+      ${oneStream.head},
       inserted AS (
         INSERT INTO ${events} (stream_id, stream_version, event_id, type, data, metadata)
         SELECT $1, head.version + 1, $2::uuid, $4, $5::jsonb, $6::jsonb
@@ -686,7 +686,7 @@ function buildSql(schema: string) {
           AND (head.last_transaction_id IS NULL OR head.last_transaction_id <= pg_current_xact_id())
         RETURNING global_position, stream_version, event_id, transaction_id, recorded_at
       ),
-      ${single.outboxedAndAnswer}`,
+      ${oneStream.outboxedAndAnswer}`,
     streamVersion: `SELECT coalesce(max(stream_version), 0) AS version FROM ${events} WHERE stream_id = $1`,
     // The rare path after a hit on the first id, or after a unique violation.
     existingEvents: `

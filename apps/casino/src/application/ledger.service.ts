@@ -3,12 +3,14 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError, type OperationReply } from '@pf/contracts';
 import {
   eventColumns,
+  EVENT_STORE_TABLES,
   fold,
   isVersionConflict,
   namedStatement,
   PG_RAISE_EXCEPTION,
   PipelinedTransaction,
   postgresErrorOf,
+  qualify,
   recordedEventFromRow,
   VersionConflictError,
   type EventRow,
@@ -424,13 +426,13 @@ export function ledgerCheckSql(schema: string): string {
         SELECT x.account_id, a.available_micros = x.available AND a.held_micros = x.held AS same
         FROM expected AS x
         CROSS JOIN LATERAL (
-          SELECT available_micros, held_micros FROM ${schema}.accounts
+          SELECT available_micros, held_micros FROM ${qualify(schema, 'accounts')}
           WHERE account_id = x.account_id LIMIT 1 FOR UPDATE
         ) AS a
       )
       SELECT CASE
         WHEN (SELECT count(*) FILTER (WHERE same) FROM locked) = (SELECT count(*) FROM expected) THEN true
-        ELSE ${schema}.event_store_fail('${STALE_CACHE_MESSAGE} '
+        ELSE ${qualify(schema, 'event_store_fail')}('${STALE_CACHE_MESSAGE} '
           || coalesce((SELECT string_agg(account_id, ', ') FROM expected WHERE account_id NOT IN (SELECT account_id FROM locked WHERE same)), '?'))
       END AS ok`;
 }
@@ -448,7 +450,7 @@ export function ledgerLoadSql(schema: string): string {
       WITH history AS (
         SELECT h.* FROM (SELECT DISTINCT unnest($1::text[]) AS stream_id) AS s
         CROSS JOIN LATERAL (
-          SELECT ${eventColumns('e')} FROM ${schema}.events AS e
+          SELECT ${eventColumns('e')} FROM ${qualify(schema, EVENT_STORE_TABLES.events)} AS e
           WHERE e.stream_id = s.stream_id ORDER BY e.stream_version LIMIT ${MAX_OPERATION_EVENTS}
         ) AS h
       ),
@@ -461,7 +463,7 @@ export function ledgerLoadSql(schema: string): string {
         SELECT a.account_id, a.available_micros, a.held_micros
         FROM (SELECT account_id FROM wanted WHERE account_id IS NOT NULL ORDER BY account_id) AS w
         CROSS JOIN LATERAL (
-          SELECT account_id, available_micros, held_micros FROM ${schema}.accounts
+          SELECT account_id, available_micros, held_micros FROM ${qualify(schema, 'accounts')}
           WHERE account_id = w.account_id LIMIT 1 FOR UPDATE
         ) AS a
       )
