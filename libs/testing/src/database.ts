@@ -12,7 +12,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-const STALE_AFTER_SECONDS = 6 * 3600;
+/** A test run's databases and streams left after this long belong to a run that crashed before its cleanup. */
+export const STALE_AFTER_SECONDS = 6 * 3600;
 
 /**
  * A fresh database for one test run, so parallel suites and reruns never share tables.

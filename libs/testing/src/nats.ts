@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { STALE_AFTER_SECONDS } from './database.js';
 
 export function testNatsUrl(): string {
   return process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -16,7 +17,6 @@ export function connectTestNats(url = testNatsUrl(), options: Partial<Connection
 
 /** Streams of test runs (`testNatsPrefix()`): the broker outlives every run, CI reuses it. */
 const TEST_STREAM_NAME = /^t[0-9a-f]{10}_/;
-const STALE_STREAM_MS = 6 * 3600_000;
 
 /**
  * Deletes every JetStream stream whose name starts with the run's prefix, and sweeps the
@@ -30,7 +30,7 @@ export async function deletePrefixedStreams(connection: NatsConnection, prefix: 
     const name = stream.config.name;
     if (name.startsWith(`${prefix}_`)) {
       await manager.streams.delete(name);
-    } else if (TEST_STREAM_NAME.test(name) && now - Date.parse(stream.created) > STALE_STREAM_MS) {
+    } else if (TEST_STREAM_NAME.test(name) && now - Date.parse(stream.created) > STALE_AFTER_SECONDS * 1_000) {
       // Another run's sweep may get there first.
       await manager.streams.delete(name).catch(() => undefined);
     }
