@@ -17,7 +17,11 @@ async function* walk(dir) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
       if (entry.name !== 'node_modules') yield* walk(full);
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.d.ts')) {
+    } else if (
+      entry.name.endsWith('.ts') &&
+      !entry.name.endsWith('.test.ts') &&
+      !entry.name.endsWith('.d.ts')
+    ) {
       yield full;
     }
   }
@@ -26,7 +30,12 @@ async function* walk(dir) {
 async function compile(file) {
   const relative = path.relative(root, file);
   const target = path.join(outDir, relative.replace(/\.ts$/, '.js'));
-  const output = await transformFile(file, { ...swcOptions, swcrc: false, filename: file, sourceFileName: path.relative(path.dirname(target), file) });
+  const output = await transformFile(file, {
+    ...swcOptions,
+    swcrc: false,
+    filename: file,
+    sourceFileName: path.relative(path.dirname(target), file),
+  });
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, `${output.code}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
   if (output.map) await writeFile(`${target}.map`, output.map);
@@ -40,7 +49,11 @@ async function linkLibraries() {
     await mkdir(compiled, { recursive: true });
     const manifest = { name: `@pf/${lib.name}`, type: 'module', exports: './src/index.js' };
     await writeFile(path.join(compiled, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await symlink(path.join('..', '..', 'libs', lib.name), path.join(outDir, 'node_modules', '@pf', lib.name), 'dir');
+    await symlink(
+      path.join('..', '..', 'libs', lib.name),
+      path.join(outDir, 'node_modules', '@pf', lib.name),
+      'dir',
+    );
   }
 }
 

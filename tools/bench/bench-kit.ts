@@ -76,10 +76,16 @@ export function percentile(sortedMs: readonly number[], fraction: number): numbe
 }
 
 /** Plain single-row INSERT commits (autocommit, one per statement) at the given concurrency. */
-export async function rawInsertRate(databaseUrl: string, concurrency: number, durationMs: number): Promise<LoadResult> {
+export async function rawInsertRate(
+  databaseUrl: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<LoadResult> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency });
   try {
-    await pool.query('CREATE TABLE IF NOT EXISTS bench_raw_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)');
+    await pool.query(
+      'CREATE TABLE IF NOT EXISTS bench_raw_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)',
+    );
     return await runLoad(concurrency, durationMs, async () => {
       await pool.query('INSERT INTO bench_raw_inserts (payload) VALUES ($1)', ['x'.repeat(64)]);
     });
@@ -129,7 +135,10 @@ export interface CpuUse {
 }
 
 /** Runs `load` and adds the CPU it cost the machine (and each of `pids`) meanwhile. */
-export async function measureCpu<T>(load: () => Promise<T>, pids: Record<string, number | undefined> = {}): Promise<T & { cpu: CpuUse }> {
+export async function measureCpu<T>(
+  load: () => Promise<T>,
+  pids: Record<string, number | undefined> = {},
+): Promise<T & { cpu: CpuUse }> {
   const named = Object.entries(pids).filter((entry): entry is [string, number] => entry[1] !== undefined);
   const before = machineJiffies();
   const processesBefore = named.map(([, pid]) => processJiffies(pid));
@@ -143,7 +152,12 @@ export async function measureCpu<T>(load: () => Promise<T>, pids: Record<string,
     cpu: {
       machineSeconds: busy / CLOCK_TICKS,
       machineBusy: total > 0 ? busy / total : 0,
-      processSeconds: Object.fromEntries(named.map(([name], index) => [name, (processesAfter[index]! - processesBefore[index]!) / CLOCK_TICKS])),
+      processSeconds: Object.fromEntries(
+        named.map(([name], index) => [
+          name,
+          (processesAfter[index]! - processesBefore[index]!) / CLOCK_TICKS,
+        ]),
+      ),
     },
   };
 }

@@ -11,10 +11,27 @@
  */
 import { escrowCommands, SubjectPrefix, type EscrowView } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
-import { connectTestNats, createTestDatabase, deletePrefixedStreams, startSystem, testNatsPrefix, testNatsUrl, waitFor } from '@pf/testing';
+import {
+  connectTestNats,
+  createTestDatabase,
+  deletePrefixedStreams,
+  startSystem,
+  testNatsPrefix,
+  testNatsUrl,
+  waitFor,
+} from '@pf/testing';
 import http from 'node:http';
 import pg from 'pg';
-import { formatRow, measureCpu, microsPer, percentile, rawInsertRate, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
+import {
+  formatRow,
+  measureCpu,
+  microsPer,
+  percentile,
+  rawInsertRate,
+  runLoad,
+  type CpuUse,
+  type LoadResult,
+} from './bench-kit.js';
 
 const ADMIN_API_KEY = 'bench-escrow-admin-key-0123456789';
 const CONCURRENCY = 32;
@@ -61,7 +78,9 @@ async function main(): Promise<void> {
   await sql.connect();
   try {
     const raw = await rawInsertRate(database.url, RAW_CONCURRENCY, RAW_DURATION_MS);
-    process.stderr.write(`raw INSERT commits: ${raw.perSecond.toFixed(0)}/s at concurrency ${RAW_CONCURRENCY}\n`);
+    process.stderr.write(
+      `raw INSERT commits: ${raw.perSecond.toFixed(0)}/s at concurrency ${RAW_CONCURRENCY}\n`,
+    );
     const api = new Http(system.gatewayUrl);
     const pairs = await setUpPairs(api, CONCURRENCY);
     const { load, latencies, cpu } = await measureCpu(() => benchLifecycles(api, pairs), {
@@ -70,8 +89,14 @@ async function main(): Promise<void> {
       casino: system.services.casino.child.pid,
     });
     api.close();
-    process.stderr.write(`lifecycles: ${load.perSecond.toFixed(0)}/s (${load.operations} in ${(load.durationMs / 1000).toFixed(1)} s, ${load.errors} errors)\n`);
-    const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });
+    process.stderr.write(
+      `lifecycles: ${load.perSecond.toFixed(0)}/s (${load.operations} in ${(load.durationMs / 1000).toFixed(1)} s, ${load.errors} errors)\n`,
+    );
+    const client = new CommandClient({
+      connection: nats,
+      prefix: new SubjectPrefix(prefix),
+      timeoutMs: 30_000,
+    });
     const burst = await benchDeadlineBurst(client, sql, pairs);
     printReport(raw, load, latencies, cpu, burst, poolMax);
   } finally {
@@ -88,7 +113,11 @@ async function setUpPairs(http: Http, count: number): Promise<Array<{ creator: A
   return Promise.all(
     Array.from({ length: count }, async () => {
       const [creator, worker] = await Promise.all([http.register(), http.register()]);
-      await http.post('/admin/credit', { agent_id: creator.id, amount_usd: 100_000, reference: `bench-${creator.id}` }, ADMIN_API_KEY);
+      await http.post(
+        '/admin/credit',
+        { agent_id: creator.id, amount_usd: 100_000, reference: `bench-${creator.id}` },
+        ADMIN_API_KEY,
+      );
       return { creator, worker };
     }),
   );
@@ -108,10 +137,17 @@ async function benchLifecycles(http: Http, pairs: Array<{ creator: Agent; worker
     async (worker) => {
       const { creator, worker: counterparty } = pairs[worker]!;
       const created = await timed('create', () =>
-        http.post('/escrow/create', { amount_usd: ESCROW_USD, description: 'benchmark job', counterparty_agent_id: counterparty.id }, creator.key, 201),
+        http.post(
+          '/escrow/create',
+          { amount_usd: ESCROW_USD, description: 'benchmark job', counterparty_agent_id: counterparty.id },
+          creator.key,
+          201,
+        ),
       );
       const escrowId = created.escrow_id as string;
-      await timed('complete', () => http.post(`/escrow/complete/${escrowId}`, { result_summary: 'done' }, counterparty.key));
+      await timed('complete', () =>
+        http.post(`/escrow/complete/${escrowId}`, { result_summary: 'done' }, counterparty.key),
+      );
       await timed('release', () => http.post(`/escrow/release/${escrowId}`, undefined, creator.key));
     },
     LIFECYCLES,
@@ -125,7 +161,11 @@ async function benchLifecycles(http: Http, pairs: Array<{ creator: Agent; worker
  * measured), makes all their deadlines due at one instant, and watches the saga work through
  * them: each refund's recorded time against the deadline gives the lateness.
  */
-async function benchDeadlineBurst(client: CommandClient, sql: pg.Client, pairs: Array<{ creator: Agent; worker: Agent }>): Promise<BurstResult> {
+async function benchDeadlineBurst(
+  client: CommandClient,
+  sql: pg.Client,
+  pairs: Array<{ creator: Agent; worker: Agent }>,
+): Promise<BurstResult> {
   const ids: string[] = [];
   await runLoad(
     CONCURRENCY,
@@ -151,11 +191,22 @@ async function benchDeadlineBurst(client: CommandClient, sql: pg.Client, pairs: 
     [ids],
   );
   const dueAtMs = rows[0]!.due_at.getTime();
-  await waitFor('all deadlines expired', async () => (await count(sql, `SELECT count(*)::int AS n FROM escrow.deadlines WHERE escrow_id = ANY($1)`, [ids])) === 0, {
-    timeoutMs: 300_000,
-    intervalMs: 100,
-  });
-  await waitFor('all refunds settled', async () => (await count(sql, `SELECT count(*)::int AS n FROM escrow.settlements`)) === 0, { timeoutMs: 300_000, intervalMs: 100 });
+  await waitFor(
+    'all deadlines expired',
+    async () =>
+      (await count(sql, `SELECT count(*)::int AS n FROM escrow.deadlines WHERE escrow_id = ANY($1)`, [
+        ids,
+      ])) === 0,
+    {
+      timeoutMs: 300_000,
+      intervalMs: 100,
+    },
+  );
+  await waitFor(
+    'all refunds settled',
+    async () => (await count(sql, `SELECT count(*)::int AS n FROM escrow.settlements`)) === 0,
+    { timeoutMs: 300_000, intervalMs: 100 },
+  );
   const settledAfterMs = Date.now() - dueAtMs;
   const refunds = await sql.query<{ late_ms: number }>(
     `SELECT extract(epoch FROM (recorded_at - $2::timestamptz)) * 1000 AS late_ms FROM escrow.events
@@ -175,14 +226,34 @@ async function benchDeadlineBurst(client: CommandClient, sql: pg.Client, pairs: 
   };
 }
 
-function printReport(raw: LoadResult, load: LoadResult, latencies: Record<Endpoint, number[]>, cpu: CpuUse, burst: BurstResult, poolMax: string): void {
-  console.log(`\nEscrow lifecycles through the gateway (concurrency ${CONCURRENCY}, ${load.operations} lifecycles, DB_POOL_MAX=${poolMax})\n`);
+function printReport(
+  raw: LoadResult,
+  load: LoadResult,
+  latencies: Record<Endpoint, number[]>,
+  cpu: CpuUse,
+  burst: BurstResult,
+  poolMax: string,
+): void {
+  console.log(
+    `\nEscrow lifecycles through the gateway (concurrency ${CONCURRENCY}, ${load.operations} lifecycles, DB_POOL_MAX=${poolMax})\n`,
+  );
   console.log('| lifecycles/s | errors | raw INSERT commits/s (c=16) | lifecycles / raw |');
   console.log('|---|---|---|---|');
-  console.log(formatRow([load.perSecond, load.errors, raw.perSecond, `${((load.perSecond / raw.perSecond) * 100).toFixed(1)}%`]));
+  console.log(
+    formatRow([
+      load.perSecond,
+      load.errors,
+      raw.perSecond,
+      `${((load.perSecond / raw.perSecond) * 100).toFixed(1)}%`,
+    ]),
+  );
   const services = Object.entries(cpu.processSeconds);
-  console.log(`\nCPU per lifecycle (from /proc; the machine was ${(cpu.machineBusy * 100).toFixed(0)}% busy)\n`);
-  console.log(`| machine | ${services.map(([name]) => name).join(' | ')} | everything else (Postgres, NATS, load generator, kernel) |`);
+  console.log(
+    `\nCPU per lifecycle (from /proc; the machine was ${(cpu.machineBusy * 100).toFixed(0)}% busy)\n`,
+  );
+  console.log(
+    `| machine | ${services.map(([name]) => name).join(' | ')} | everything else (Postgres, NATS, load generator, kernel) |`,
+  );
   console.log(`|---|${services.map(() => '---|').join('')}---|`);
   const servicesSeconds = services.reduce((sum, [, seconds]) => sum + seconds, 0);
   console.log(
@@ -194,9 +265,14 @@ function printReport(raw: LoadResult, load: LoadResult, latencies: Record<Endpoi
   );
   console.log('\n| endpoint | p50 ms | p99 ms |');
   console.log('|---|---|---|');
-  for (const endpoint of ENDPOINTS) console.log(formatRow([endpoint, percentile(latencies[endpoint], 0.5), percentile(latencies[endpoint], 0.99)]));
+  for (const endpoint of ENDPOINTS)
+    console.log(
+      formatRow([endpoint, percentile(latencies[endpoint], 0.5), percentile(latencies[endpoint], 0.99)]),
+    );
   console.log(`\nTimeout saga: ${burst.deadlines} deadlines due at once\n`);
-  console.log('| deadlines expired/s | last expired after (ms) | p99 lateness (ms) | all refunds settled on casino after (ms) |');
+  console.log(
+    '| deadlines expired/s | last expired after (ms) | p99 lateness (ms) | all refunds settled on casino after (ms) |',
+  );
   console.log('|---|---|---|---|');
   console.log(formatRow([burst.expiredPerSecond, burst.lastLateMs, burst.p99LateMs, burst.settledAfterMs]));
 }
@@ -220,17 +296,31 @@ class Http {
     return { id: body.agent_id as string, key: body.api_key as string };
   }
 
-  async post(path: string, body: unknown, bearer?: string, expectedStatus = 200): Promise<Record<string, unknown>> {
+  async post(
+    path: string,
+    body: unknown,
+    bearer?: string,
+    expectedStatus = 200,
+  ): Promise<Record<string, unknown>> {
     const payload = body === undefined ? '' : JSON.stringify(body);
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(payload)),
+    };
     if (bearer) headers.authorization = `Bearer ${bearer}`;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const request = http.request(`${this.baseUrl}${path}`, { method: 'POST', agent: this.agent, headers }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        response.on('error', reject);
-      });
+      const request = http.request(
+        `${this.baseUrl}${path}`,
+        { method: 'POST', agent: this.agent, headers },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+          response.on('error', reject);
+        },
+      );
       request.setTimeout(30_000, () => request.destroy(new Error(`${path}: no answer in 30 s`)));
       request.on('error', reject);
       request.end(payload);

@@ -53,7 +53,13 @@ async function main(): Promise<void> {
   const nats = await connectTestNats();
   const dataSource = await openDataSource(database.url, 16);
   try {
-    const context: Context = { databaseUrl: database.url, dataSource, store: new EventStore({ dataSource, schema: SCHEMA }), nats, prefix: new SubjectPrefix(prefixValue) };
+    const context: Context = {
+      databaseUrl: database.url,
+      dataSource,
+      store: new EventStore({ dataSource, schema: SCHEMA }),
+      nats,
+      prefix: new SubjectPrefix(prefixValue),
+    };
     const appends = await benchAppends(context);
     const lags = await benchPublishLag(context);
     const rebuild = await benchRebuild(context);
@@ -114,11 +120,15 @@ async function benchAppends({ databaseUrl, store }: Context): Promise<AppendFigu
     const inTransaction =
       concurrency === 16
         ? await runLoad(concurrency, APPEND_DURATION_MS, async (_, index) => {
-            await store.transaction((runner) => store.appendInTransaction(runner, `bench-tx-${index}`, 0, [transfer(index)]));
+            await store.transaction((runner) =>
+              store.appendInTransaction(runner, `bench-tx-${index}`, 0, [transfer(index)]),
+            );
           })
         : undefined;
     figures.push({ concurrency, raw, append, inTransaction });
-    process.stderr.write(`appends c${concurrency}: ${append.perSecond.toFixed(0)}/s (raw ${raw.perSecond.toFixed(0)}/s)\n`);
+    process.stderr.write(
+      `appends c${concurrency}: ${append.perSecond.toFixed(0)}/s (raw ${raw.perSecond.toFixed(0)}/s)\n`,
+    );
   }
   return figures;
 }
@@ -159,7 +169,13 @@ async function measureLag(context: Context, relayStore: EventStore, mode: string
       receivedAtMs.set(id, performance.now());
     },
   });
-  const relay = new OutboxRelay({ store: relayStore, service: 'casino', connection: context.nats, prefix: context.prefix, idlePollMs: 20 });
+  const relay = new OutboxRelay({
+    store: relayStore,
+    service: 'casino',
+    connection: context.nats,
+    prefix: context.prefix,
+    idlePollMs: 20,
+  });
   relay.start();
   const total = Math.round((LAG_EVENTS_PER_SECOND * LAG_DURATION_MS) / 1000);
   const intervalMs = 1000 / LAG_EVENTS_PER_SECOND;
@@ -179,12 +195,17 @@ async function measureLag(context: Context, relayStore: EventStore, mode: string
   );
   const sentDurationMs = performance.now() - startedAt;
   const deadline = performance.now() + 10_000;
-  while (receivedAtMs.size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (receivedAtMs.size < total && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   await relay.stop();
   subscription.unsubscribe();
-  const lagsMs = [...committedAtMs].map(([id, committed]) => Math.max(0, (receivedAtMs.get(id) ?? Number.POSITIVE_INFINITY) - committed));
+  const lagsMs = [...committedAtMs].map(([id, committed]) =>
+    Math.max(0, (receivedAtMs.get(id) ?? Number.POSITIVE_INFINITY) - committed),
+  );
   lagsMs.sort((a, b) => a - b);
-  process.stderr.write(`publish lag (${mode}): p50 ${percentile(lagsMs, 0.5).toFixed(1)} ms, p99 ${percentile(lagsMs, 0.99).toFixed(1)} ms\n`);
+  process.stderr.write(
+    `publish lag (${mode}): p50 ${percentile(lagsMs, 0.5).toFixed(1)} ms, p99 ${percentile(lagsMs, 0.99).toFixed(1)} ms\n`,
+  );
   return {
     mode,
     events: total,
@@ -207,20 +228,42 @@ interface RebuildFigures {
 async function benchRebuild(context: Context): Promise<RebuildFigures> {
   const loadStartedAt = performance.now();
   let loaded = 0;
-  await runLoad(4, 10 * 60_000, async (_, index) => {
-    const events = Array.from({ length: LOAD_EVENTS_PER_APPEND }, (_, offset) => transfer(index * LOAD_EVENTS_PER_APPEND + offset));
-    await context.store.append(`load-${index}`, 0, events);
-    loaded += events.length;
-  }, Math.ceil(REBUILD_EVENTS / LOAD_EVENTS_PER_APPEND));
+  await runLoad(
+    4,
+    10 * 60_000,
+    async (_, index) => {
+      const events = Array.from({ length: LOAD_EVENTS_PER_APPEND }, (_, offset) =>
+        transfer(index * LOAD_EVENTS_PER_APPEND + offset),
+      );
+      await context.store.append(`load-${index}`, 0, events);
+      loaded += events.length;
+    },
+    Math.ceil(REBUILD_EVENTS / LOAD_EVENTS_PER_APPEND),
+  );
   const loadMs = performance.now() - loadStartedAt;
   const [{ total }] = await context.dataSource.query(`SELECT count(*)::int AS total FROM "${SCHEMA}".events`);
   process.stderr.write(`loaded ${loaded} events in ${(loadMs / 1000).toFixed(1)} s (log holds ${total})\n`);
 
   const raw = await rawStreamingRead(context.databaseUrl, total);
-  const rebuild = await rebuildProjection({ store: context.store, projection: transferBalancesProjection(), suffix: '_bench', batchSize: READ_BATCH });
-  const [{ sum }] = await context.dataSource.query(`SELECT coalesce(sum(balance_micros), 0)::text AS sum FROM ${rebuild.target.table('balances')}`);
-  process.stderr.write(`rebuild: ${rebuild.eventsPerSecond.toFixed(0)} events/s (raw read ${raw.toFixed(0)} rows/s)\n`);
-  return { events: rebuild.events, loadMs, rawRowsPerSecond: raw, rebuildEventsPerSecond: rebuild.eventsPerSecond, balancedBooks: sum === '0' };
+  const rebuild = await rebuildProjection({
+    store: context.store,
+    projection: transferBalancesProjection(),
+    suffix: '_bench',
+    batchSize: READ_BATCH,
+  });
+  const [{ sum }] = await context.dataSource.query(
+    `SELECT coalesce(sum(balance_micros), 0)::text AS sum FROM ${rebuild.target.table('balances')}`,
+  );
+  process.stderr.write(
+    `rebuild: ${rebuild.eventsPerSecond.toFixed(0)} events/s (raw read ${raw.toFixed(0)} rows/s)\n`,
+  );
+  return {
+    events: rebuild.events,
+    loadMs,
+    rawRowsPerSecond: raw,
+    rebuildEventsPerSecond: rebuild.eventsPerSecond,
+    balancedBooks: sum === '0',
+  };
 }
 
 /** A plain streaming SELECT of every row of the log, read with pg-cursor in batches. */
@@ -244,10 +287,19 @@ async function rawStreamingRead(databaseUrl: string, expectedRows: number): Prom
   }
 }
 
-function printReport(appends: AppendFigures[], lags: LagFigures[], rebuild: RebuildFigures, totalMs: number): void {
+function printReport(
+  appends: AppendFigures[],
+  lags: LagFigures[],
+  rebuild: RebuildFigures,
+  totalMs: number,
+): void {
   const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)}%`;
-  console.log(`\n### Appends (${APPEND_DURATION_MS / 1000} s per figure, one event per append, pool size = concurrency)\n`);
-  console.log('| concurrency | raw INSERT commits/s | append/s | append / raw | append p50 ms | append p99 ms | append in `transaction()`/s |');
+  console.log(
+    `\n### Appends (${APPEND_DURATION_MS / 1000} s per figure, one event per append, pool size = concurrency)\n`,
+  );
+  console.log(
+    '| concurrency | raw INSERT commits/s | append/s | append / raw | append p50 ms | append p99 ms | append in `transaction()`/s |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const { concurrency, raw, append, inTransaction } of appends) {
     console.log(
@@ -258,19 +310,39 @@ function printReport(appends: AppendFigures[], lags: LagFigures[], rebuild: Rebu
         percent(append.perSecond, raw.perSecond),
         append.p50Ms,
         append.p99Ms,
-        inTransaction ? `${formatRow([inTransaction.perSecond]).slice(2, -2)} (${percent(inTransaction.perSecond, raw.perSecond)})` : '–',
+        inTransaction
+          ? `${formatRow([inTransaction.perSecond]).slice(2, -2)} (${percent(inTransaction.perSecond, raw.perSecond)})`
+          : '–',
       ]),
     );
   }
-  console.log(`\n### Outbox publish lag, commit → message on JetStream (~${LAG_EVENTS_PER_SECOND} events/s for ${LAG_DURATION_MS / 1000} s)\n`);
+  console.log(
+    `\n### Outbox publish lag, commit → message on JetStream (~${LAG_EVENTS_PER_SECOND} events/s for ${LAG_DURATION_MS / 1000} s)\n`,
+  );
   console.log('| relay | events | offered rate/s | p50 ms | p99 ms | max ms | duplicate acks |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const lag of lags) console.log(formatRow([lag.mode, lag.events, lag.ratePerSecond, lag.p50Ms, lag.p99Ms, lag.maxMs, lag.duplicates]));
-  console.log(`\n### Rebuild of a balances projection (${formatRow([rebuild.events]).slice(2, -2)} events, batches of ${READ_BATCH})\n`);
-  console.log('| raw streaming SELECT rows/s | rebuild events/s | rebuild / raw | books balance after rebuild |');
+  for (const lag of lags)
+    console.log(
+      formatRow([lag.mode, lag.events, lag.ratePerSecond, lag.p50Ms, lag.p99Ms, lag.maxMs, lag.duplicates]),
+    );
+  console.log(
+    `\n### Rebuild of a balances projection (${formatRow([rebuild.events]).slice(2, -2)} events, batches of ${READ_BATCH})\n`,
+  );
+  console.log(
+    '| raw streaming SELECT rows/s | rebuild events/s | rebuild / raw | books balance after rebuild |',
+  );
   console.log('|---|---|---|---|');
-  console.log(formatRow([rebuild.rawRowsPerSecond, rebuild.rebuildEventsPerSecond, percent(rebuild.rebuildEventsPerSecond, rebuild.rawRowsPerSecond), rebuild.balancedBooks ? 'yes' : 'NO']));
-  console.log(`\n(loading the log took ${(rebuild.loadMs / 1000).toFixed(1)} s; whole run ${(totalMs / 1000).toFixed(0)} s)`);
+  console.log(
+    formatRow([
+      rebuild.rawRowsPerSecond,
+      rebuild.rebuildEventsPerSecond,
+      percent(rebuild.rebuildEventsPerSecond, rebuild.rawRowsPerSecond),
+      rebuild.balancedBooks ? 'yes' : 'NO',
+    ]),
+  );
+  console.log(
+    `\n(loading the log took ${(rebuild.loadMs / 1000).toFixed(1)} s; whole run ${(totalMs / 1000).toFixed(0)} s)`,
+  );
 }
 
 await main();

@@ -22,7 +22,15 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { createTestDatabase, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
-import { connectLoadNats, formatRow, machineJiffies, measureCpu, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
+import {
+  connectLoadNats,
+  formatRow,
+  machineJiffies,
+  measureCpu,
+  rawInsertRate,
+  runLoad,
+  type LoadResult,
+} from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -32,7 +40,14 @@ async function main(): Promise<void> {
   const prefix = testNatsPrefix();
   const requester = await connectLoadNats();
   const responder = await connectLoadNats();
-  const payload = new TextEncoder().encode(JSON.stringify({ holdId: 'bench-16-000123', from: 'ag_0123456789ab', amountMicros: '1000', service: 'bench' }));
+  const payload = new TextEncoder().encode(
+    JSON.stringify({
+      holdId: 'bench-16-000123',
+      from: 'ag_0123456789ab',
+      amountMicros: '1000',
+      service: 'bench',
+    }),
+  );
   try {
     const raw = await measured(() => rawInsertRate(database.url, CONCURRENCY, DURATION_MS));
 
@@ -59,10 +74,20 @@ async function main(): Promise<void> {
     );
 
     const committingSubject = `${prefix}.floor.commit`;
-    const committer = fork(process.argv[1]!, ['committing-responder', committingSubject, database.url], { stdio: 'inherit' });
+    const committer = fork(process.argv[1]!, ['committing-responder', committingSubject, database.url], {
+      stdio: 'inherit',
+    });
     let committed: LoadResult & { busy: number };
     try {
-      await waitFor('committing responder', async () => (await requester.request(committingSubject, payload, { timeout: 1_000 }).then(() => true, () => false)), { timeoutMs: 10_000 });
+      await waitFor(
+        'committing responder',
+        async () =>
+          await requester.request(committingSubject, payload, { timeout: 1_000 }).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 10_000 },
+      );
       committed = await measured(() =>
         runLoad(CONCURRENCY, DURATION_MS, async () => {
           await requester.request(committingSubject, payload, { timeout: 5_000 });
@@ -72,10 +97,14 @@ async function main(): Promise<void> {
       committer.kill('SIGTERM');
     }
 
-    const httpServer = fork(process.argv[1]!, ['http-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const httpServer = fork(process.argv[1]!, ['http-echo'], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     let overHttp: LoadResult & { busy: number };
     try {
-      const port = await new Promise<number>((resolve) => httpServer.once('message', (message) => resolve(Number(message))));
+      const port = await new Promise<number>((resolve) =>
+        httpServer.once('message', (message) => resolve(Number(message))),
+      );
       const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
       const body = new TextDecoder().decode(payload);
       overHttp = await measured(() => runLoad(CONCURRENCY, DURATION_MS, () => postJson(agent, port, body)));
@@ -92,11 +121,23 @@ async function main(): Promise<void> {
       ['HTTP POST, JSON echo server (node:http, keep-alive)', overHttp],
     ];
     console.log(`\nFloor at concurrency ${CONCURRENCY} (${DURATION_MS / 1000} s each)\n`);
-    console.log('| operation | per second | p50 ms | p99 ms | errors | machine busy | machine CPU per operation |');
+    console.log(
+      '| operation | per second | p50 ms | p99 ms | errors | machine busy | machine CPU per operation |',
+    );
     console.log('|---|---|---|---|---|---|---|');
     for (const [name, result] of rows) {
       const cpuMicros = (result.busy * CORES * 1e6) / result.perSecond;
-      console.log(formatRow([name, result.perSecond, result.p50Ms, result.p99Ms, result.errors, `${(result.busy * 100).toFixed(0)}%`, `${cpuMicros.toFixed(0)} µs`]));
+      console.log(
+        formatRow([
+          name,
+          result.perSecond,
+          result.p50Ms,
+          result.p99Ms,
+          result.errors,
+          `${(result.busy * 100).toFixed(0)}%`,
+          `${cpuMicros.toFixed(0)} µs`,
+        ]),
+      );
     }
   } finally {
     await deletePrefixedStreams(requester, prefix).catch(() => undefined);
@@ -121,7 +162,9 @@ async function measured(load: () => Promise<LoadResult>): Promise<LoadResult & {
  */
 async function committingResponder(subject: string, databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-  await pool.query('CREATE TABLE IF NOT EXISTS bench_floor_commits (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)');
+  await pool.query(
+    'CREATE TABLE IF NOT EXISTS bench_floor_commits (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL)',
+  );
   const nats = await connectLoadNats();
   const queue: Array<{ respond: (data: Uint8Array) => boolean; data: Uint8Array }> = [];
   let running = 0;
@@ -130,7 +173,9 @@ async function committingResponder(subject: string, databaseUrl: string): Promis
       const batch = queue.splice(0, 64);
       running += 1;
       void pool
-        .query('INSERT INTO bench_floor_commits (payload) SELECT unnest($1::text[])', [batch.map((item) => new TextDecoder().decode(item.data))])
+        .query('INSERT INTO bench_floor_commits (payload) SELECT unnest($1::text[])', [
+          batch.map((item) => new TextDecoder().decode(item.data)),
+        ])
         .then(() => batch.forEach((item) => item.respond(item.data)))
         .finally(() => {
           running -= 1;
@@ -146,7 +191,10 @@ async function committingResponder(subject: string, databaseUrl: string): Promis
   });
   await nats.flush();
   process.once('SIGTERM', () => {
-    void nats.close().then(() => pool.end()).then(() => process.exit(0));
+    void nats
+      .close()
+      .then(() => pool.end())
+      .then(() => process.exit(0));
   });
 }
 
@@ -154,7 +202,14 @@ async function committingResponder(subject: string, databaseUrl: string): Promis
 function postJson(agent: http.Agent, port: number, body: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: '127.0.0.1', port, path: '/echo', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/echo',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -178,7 +233,10 @@ function httpEcho(): void {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const text = JSON.stringify(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
       response.end(text);
     });
   });
@@ -200,4 +258,3 @@ if (process.argv[2] === 'http-echo') {
     process.exit(1);
   });
 }
-

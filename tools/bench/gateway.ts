@@ -14,7 +14,15 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
-import { connectTestNats, createTestDatabase, deletePrefixedStreams, spawnService, testNatsPrefix, testNatsUrl, type ServiceProcess } from '@pf/testing';
+import {
+  connectTestNats,
+  createTestDatabase,
+  deletePrefixedStreams,
+  spawnService,
+  testNatsPrefix,
+  testNatsUrl,
+  type ServiceProcess,
+} from '@pf/testing';
 import { formatRow, rssMb, rssPeakSampler, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6_000);
@@ -40,10 +48,14 @@ const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 function httpGet(url: string, apiKey: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: keepAliveAgent, headers: { authorization: `Bearer ${apiKey}` } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
+    const request = http.get(
+      url,
+      { agent: keepAliveAgent, headers: { authorization: `Bearer ${apiKey}` } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
     request.on('error', reject);
   });
 }
@@ -65,9 +77,17 @@ async function main(): Promise<void> {
   const nats = await connectTestNats();
   try {
     await Promise.all([casino.waitUntilReady(), gateway.waitUntilReady()]);
-    const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });
+    const client = new CommandClient({
+      connection: nats,
+      prefix: new SubjectPrefix(prefix),
+      timeoutMs: 30_000,
+    });
     const agent = await client.request<RegisterReply>(casinoCommands.register, { agentName: 'bench' });
-    await client.request(casinoCommands.credit, { agentId: agent.agentId, amountMicros: '1000000000', reference: 'bench-gateway' });
+    await client.request(casinoCommands.credit, {
+      agentId: agent.agentId,
+      amountMicros: '1000000000',
+      reference: 'bench-gateway',
+    });
 
     const overHttp = () => httpBalance(gateway, agent.apiKey);
     const overNats = async () => {
@@ -81,9 +101,12 @@ async function main(): Promise<void> {
       const natsResult = await runLoad(concurrency, DURATION_MS, overNats);
       const cpuBeforeMs = cpuMs(gateway.child.pid!);
       const httpResult = await runLoad(concurrency, DURATION_MS, overHttp);
-      const gatewayCpuMsPerRequest = (cpuMs(gateway.child.pid!) - cpuBeforeMs) / Math.max(1, httpResult.operations);
+      const gatewayCpuMsPerRequest =
+        (cpuMs(gateway.child.pid!) - cpuBeforeMs) / Math.max(1, httpResult.operations);
       rows.push({ http: httpResult, nats: natsResult, gatewayCpuMsPerRequest });
-      process.stderr.write(`concurrency ${concurrency}: HTTP ${httpResult.perSecond.toFixed(0)}/s p50 ${httpResult.p50Ms.toFixed(2)} ms; NATS ${natsResult.perSecond.toFixed(0)}/s p50 ${natsResult.p50Ms.toFixed(2)} ms\n`);
+      process.stderr.write(
+        `concurrency ${concurrency}: HTTP ${httpResult.perSecond.toFixed(0)}/s p50 ${httpResult.p50Ms.toFixed(2)} ms; NATS ${natsResult.perSecond.toFixed(0)}/s p50 ${natsResult.p50Ms.toFixed(2)} ms\n`,
+      );
     }
     rss.stop();
     print(rows, idleRssMb, rss.peakMb());
@@ -107,8 +130,12 @@ async function warmUp(...operations: Array<() => Promise<void>>): Promise<void> 
 }
 
 function print(rows: Row[], idleRssMb: number, peakRssMb: number): void {
-  console.log(`\nGateway overhead: GET /api/v1/auth/balance vs casino.cmd.get_account over NATS (${DURATION_MS / 1000} s per level)\n`);
-  console.log('| concurrency | HTTP req/s | HTTP p50 ms | HTTP p99 ms | NATS req/s | NATS p50 ms | NATS p99 ms | overhead p50 ms | gateway CPU ms/req | errors |');
+  console.log(
+    `\nGateway overhead: GET /api/v1/auth/balance vs casino.cmd.get_account over NATS (${DURATION_MS / 1000} s per level)\n`,
+  );
+  console.log(
+    '| concurrency | HTTP req/s | HTTP p50 ms | HTTP p99 ms | NATS req/s | NATS p50 ms | NATS p99 ms | overhead p50 ms | gateway CPU ms/req | errors |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const { http: overHttp, nats, gatewayCpuMsPerRequest } of rows) {
     console.log(
@@ -126,7 +153,9 @@ function print(rows: Row[], idleRssMb: number, peakRssMb: number): void {
       ]),
     );
   }
-  console.log(`\ngateway RSS: ${idleRssMb.toFixed(0)} MB after warm-up, peak ${peakRssMb.toFixed(0)} MB under load (budget 300 MB)`);
+  console.log(
+    `\ngateway RSS: ${idleRssMb.toFixed(0)} MB after warm-up, peak ${peakRssMb.toFixed(0)} MB under load (budget 300 MB)`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -8,8 +8,24 @@
  */
 import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
-import { createTestDatabase, deletePrefixedStreams, spawnService, testNatsPrefix, testNatsUrl } from '@pf/testing';
-import { connectLoadNats, formatRow, measureCpu, microsPer, rawInsertRate, rssPeakSampler, runLoad, type CpuUse, type LoadResult } from './bench-kit.js';
+import {
+  createTestDatabase,
+  deletePrefixedStreams,
+  spawnService,
+  testNatsPrefix,
+  testNatsUrl,
+} from '@pf/testing';
+import {
+  connectLoadNats,
+  formatRow,
+  measureCpu,
+  microsPer,
+  rawInsertRate,
+  rssPeakSampler,
+  runLoad,
+  type CpuUse,
+  type LoadResult,
+} from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 8_000);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
@@ -25,13 +41,19 @@ async function main(): Promise<void> {
       NATS_PREFIX: prefix,
       LOG_LEVEL: 'warn',
       DB_POOL_MAX: process.env.DB_POOL_MAX ?? '8',
-      ...(process.env.LEDGER_BATCHES_IN_FLIGHT ? { LEDGER_BATCHES_IN_FLIGHT: process.env.LEDGER_BATCHES_IN_FLIGHT } : {}),
+      ...(process.env.LEDGER_BATCHES_IN_FLIGHT
+        ? { LEDGER_BATCHES_IN_FLIGHT: process.env.LEDGER_BATCHES_IN_FLIGHT }
+        : {}),
     },
   });
   const nats = await connectLoadNats();
   try {
     await casino.waitUntilReady();
-    const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 30_000 });
+    const client = new CommandClient({
+      connection: nats,
+      prefix: new SubjectPrefix(prefix),
+      timeoutMs: 30_000,
+    });
     const agents = await fundedAgents(client, Math.max(...CONCURRENCIES));
     const rss = rssPeakSampler(casino.child.pid!);
 
@@ -41,17 +63,28 @@ async function main(): Promise<void> {
       const holds = await measureCpu(
         () =>
           runLoad(concurrency, DURATION_MS, async (worker, index) => {
-            await client.request(casinoCommands.hold, { holdId: `bench-${concurrency}-${index}`, from: agents[worker]!, amountMicros: HOLD_MICROS, service: 'bench' });
+            await client.request(casinoCommands.hold, {
+              holdId: `bench-${concurrency}-${index}`,
+              from: agents[worker]!,
+              amountMicros: HOLD_MICROS,
+              service: 'bench',
+            });
           }),
         { casino: casino.child.pid },
       );
       rows.push({ raw, holds });
-      process.stderr.write(`concurrency ${concurrency}: ${holds.perSecond.toFixed(0)} holds/s (raw ${raw.perSecond.toFixed(0)} inserts/s)\n`);
+      process.stderr.write(
+        `concurrency ${concurrency}: ${holds.perSecond.toFixed(0)} holds/s (raw ${raw.perSecond.toFixed(0)} inserts/s)\n`,
+      );
     }
     rss.stop();
 
-    console.log(`\nLedger holds through NATS (${DURATION_MS / 1000} s per level, casino DB_POOL_MAX=${process.env.DB_POOL_MAX ?? '8'})\n`);
-    console.log('| concurrency | holds/s | p50 ms | p99 ms | errors | raw INSERT commits/s | holds / raw | machine CPU per hold (busy) | casino CPU per hold | machine CPU per raw insert (busy) |');
+    console.log(
+      `\nLedger holds through NATS (${DURATION_MS / 1000} s per level, casino DB_POOL_MAX=${process.env.DB_POOL_MAX ?? '8'})\n`,
+    );
+    console.log(
+      '| concurrency | holds/s | p50 ms | p99 ms | errors | raw INSERT commits/s | holds / raw | machine CPU per hold (busy) | casino CPU per hold | machine CPU per raw insert (busy) |',
+    );
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const { raw, holds } of rows) {
       console.log(
@@ -82,8 +115,14 @@ async function main(): Promise<void> {
 async function fundedAgents(client: CommandClient, count: number): Promise<string[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, index) => {
-      const agent = await client.request<RegisterReply>(casinoCommands.register, { agentName: `bench-${index}` });
-      await client.request(casinoCommands.credit, { agentId: agent.agentId, amountMicros: '1000000000000', reference: `bench-${agent.agentId}` });
+      const agent = await client.request<RegisterReply>(casinoCommands.register, {
+        agentName: `bench-${index}`,
+      });
+      await client.request(casinoCommands.credit, {
+        agentId: agent.agentId,
+        amountMicros: '1000000000000',
+        reference: `bench-${agent.agentId}`,
+      });
       return agent.agentId;
     }),
   );

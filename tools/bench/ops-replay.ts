@@ -79,11 +79,15 @@ async function main(): Promise<void> {
 }
 
 function migrateCasino(root: string, databaseUrl: string): void {
-  const result = spawnSync(process.execPath, [path.join(root, 'dist/apps/casino/src/main.js'), '--migrate-only'], {
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const result = spawnSync(
+    process.execPath,
+    [path.join(root, 'dist/apps/casino/src/main.js'), '--migrate-only'],
+    {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   if (result.status !== 0) throw new Error(`casino migrations failed: ${result.stderr}`);
 }
 
@@ -108,14 +112,21 @@ async function rawSelect(client: pg.Client): Promise<number> {
 
 async function runReplay(root: string, databaseUrl: string): Promise<ReplayRun> {
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [path.join(root, 'dist/apps/ops/src/main.js'), 'replay', 'all', '--json'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'dist/apps/ops/src/main.js'), 'replay', 'all', '--json'],
+    {
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   let cliMaxRssBytes = 0;
-  const poll = setInterval(() => (cliMaxRssBytes = Math.max(cliMaxRssBytes, highWaterMarkBytes(child.pid))), RSS_POLL_MS);
+  const poll = setInterval(
+    () => (cliMaxRssBytes = Math.max(cliMaxRssBytes, highWaterMarkBytes(child.pid))),
+    RSS_POLL_MS,
+  );
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   clearInterval(poll);
   const wallMs = performance.now() - startedAt;

@@ -27,11 +27,15 @@ export class DemoClient {
 
   async ping(): Promise<void> {
     const answer = await this.request('GET', '/api/v1/ping').catch((error: unknown) => {
-      throw new Error(`the gateway at ${this.baseUrl} does not answer (${String(error)}); start the system with \`npm start\` or set GATEWAY_URL`);
+      throw new Error(
+        `the gateway at ${this.baseUrl} does not answer (${String(error)}); start the system with \`npm start\` or set GATEWAY_URL`,
+      );
     });
     if (answer.status !== 200) throw new Error(`the system is not ready: ${JSON.stringify(answer.body)}`);
     const services = answer.body.services as Array<{ name: string; version: string }>;
-    console.log(`gateway ${this.baseUrl}: ${services.map((service) => `${service.name} ${service.version}`).join(', ')}`);
+    console.log(
+      `gateway ${this.baseUrl}: ${services.map((service) => `${service.name} ${service.version}`).join(', ')}`,
+    );
   }
 
   async register(name: string): Promise<DemoAgent> {
@@ -43,33 +47,66 @@ export class DemoClient {
 
   async credit(adminKey: string, agent: DemoAgent, amountUsd: number): Promise<void> {
     const body = { agent_id: agent.agentId, amount_usd: amountUsd, reference: `demo-${agent.agentId}` };
-    this.expect(await this.request('POST', '/admin/credit', body, adminKey), 200, 'credit (is ADMIN_API_KEY right?)');
+    this.expect(
+      await this.request('POST', '/admin/credit', body, adminKey),
+      200,
+      'credit (is ADMIN_API_KEY right?)',
+    );
   }
 
   claimFaucet(agent: DemoAgent): Promise<Answer> {
     return this.request('POST', '/faucet/claim', { agent_casino_id: agent.agentId });
   }
 
-  async createEscrow(creator: DemoAgent, counterparty: DemoAgent, amountUsd: number, description: string): Promise<Json> {
-    const body = { amount_usd: amountUsd, description, counterparty_agent_id: counterparty.agentId, timeout_hours: 4 };
-    return this.expect(await this.request('POST', '/escrow/create', body, creator.apiKey), 201, 'create escrow');
+  async createEscrow(
+    creator: DemoAgent,
+    counterparty: DemoAgent,
+    amountUsd: number,
+    description: string,
+  ): Promise<Json> {
+    const body = {
+      amount_usd: amountUsd,
+      description,
+      counterparty_agent_id: counterparty.agentId,
+      timeout_hours: 4,
+    };
+    return this.expect(
+      await this.request('POST', '/escrow/create', body, creator.apiKey),
+      201,
+      'create escrow',
+    );
   }
 
   async pending(agent: DemoAgent): Promise<Json[]> {
-    return this.expect(await this.request('GET', '/escrow/pending', undefined, agent.apiKey), 200, 'pending').escrows as Json[];
+    return this.expect(await this.request('GET', '/escrow/pending', undefined, agent.apiKey), 200, 'pending')
+      .escrows as Json[];
   }
 
   async escrow(agent: DemoAgent, escrowId: string): Promise<Json> {
-    return this.expect(await this.request('GET', `/escrow/${escrowId}`, undefined, agent.apiKey), 200, 'get escrow');
+    return this.expect(
+      await this.request('GET', `/escrow/${escrowId}`, undefined, agent.apiKey),
+      200,
+      'get escrow',
+    );
   }
 
-  async act(action: 'complete' | 'release' | 'decline', agent: DemoAgent, escrowId: string, body: Json = {}): Promise<Answer> {
+  async act(
+    action: 'complete' | 'release' | 'decline',
+    agent: DemoAgent,
+    escrowId: string,
+    body: Json = {},
+  ): Promise<Answer> {
     const answer = await this.request('POST', `/escrow/${action}/${escrowId}`, body, agent.apiKey);
     this.expect(answer, 200, action);
     return answer;
   }
 
-  async waitForStatus(agent: DemoAgent, escrowId: string, statuses: readonly string[], timeoutMs: number): Promise<string> {
+  async waitForStatus(
+    agent: DemoAgent,
+    escrowId: string,
+    statuses: readonly string[],
+    timeoutMs: number,
+  ): Promise<string> {
     const deadlineMs = Date.now() + timeoutMs;
     for (;;) {
       const status = (await this.escrow(agent, escrowId)).status as string;
@@ -80,7 +117,11 @@ export class DemoClient {
   }
 
   async balance(agent: DemoAgent): Promise<Json> {
-    return this.expect(await this.request('GET', '/api/v1/auth/balance', undefined, agent.apiKey), 200, 'balance');
+    return this.expect(
+      await this.request('GET', '/api/v1/auth/balance', undefined, agent.apiKey),
+      200,
+      'balance',
+    );
   }
 
   /** Spendable plus held, in micro-dollars: what the agent owns. */
@@ -88,7 +129,10 @@ export class DemoClient {
     const balances = new Map<string, bigint>();
     for (const agent of agents) {
       const balance = await this.balance(agent);
-      balances.set(agent.agentId, parseUsd(String(balance.total_usd), { field: 'total_usd', allowZero: true }));
+      balances.set(
+        agent.agentId,
+        parseUsd(String(balance.total_usd), { field: 'total_usd', allowZero: true }),
+      );
     }
     return balances;
   }
@@ -107,7 +151,8 @@ export class DemoClient {
   }
 
   private expect(answer: Answer, status: number, what: string): Json {
-    if (answer.status !== status) throw new Error(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+    if (answer.status !== status)
+      throw new Error(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
     return answer.body;
   }
 }

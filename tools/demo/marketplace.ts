@@ -38,12 +38,16 @@ async function main(): Promise<void> {
   const workers = await Promise.all(WORKER_NAMES.map((name) => client.register(name)));
   for (const agent of [orchestrator, ...workers]) say(`${agent.name.padEnd(14)} ${agent.agentId}`);
 
-  step(`2. Fund them: $${ORCHESTRATOR_CREDIT_USD} deposit for the orchestrator, the $1 faucet for each worker`);
+  step(
+    `2. Fund them: $${ORCHESTRATOR_CREDIT_USD} deposit for the orchestrator, the $1 faucet for each worker`,
+  );
   await client.credit(adminKey, orchestrator, ORCHESTRATOR_CREDIT_USD);
   say(`orchestrator credited $${ORCHESTRATOR_CREDIT_USD}`);
   for (const worker of workers) {
     const claim = await client.claimFaucet(worker);
-    say(`${worker.name}: ${claim.status === 200 ? `faucet credited $${String(claim.body.credited)}` : `faucet refused (${String(claim.body.error)}), carrying on`}`);
+    say(
+      `${worker.name}: ${claim.status === 200 ? `faucet credited $${String(claim.body.credited)}` : `faucet refused (${String(claim.body.error)}), carrying on`}`,
+    );
   }
   const agents = [orchestrator, ...workers];
   const before = await client.balancesMicros(agents);
@@ -53,7 +57,9 @@ async function main(): Promise<void> {
   for (const worker of workers) {
     const escrow = await client.createEscrow(orchestrator, worker, JOB_USD, JOB);
     jobs.push({ worker, escrowId: escrow.escrow_id as string });
-    say(`escrow ${String(escrow.escrow_id)} for ${worker.name}: $${String(escrow.amount_usd)} locked, $${String(escrow.net_to_counterparty)} on release`);
+    say(
+      `escrow ${String(escrow.escrow_id)} for ${worker.name}: $${String(escrow.amount_usd)} locked, $${String(escrow.net_to_counterparty)} on release`,
+    );
   }
   const locked = await client.balance(orchestrator);
   say(`orchestrator: balance $${String(locked.balance_usd)}, held $${String(locked.held_usd)}`);
@@ -66,7 +72,9 @@ async function main(): Promise<void> {
   const won = await waitForCompletion(client, orchestrator, jobs);
   step(`5. The orchestrator reviews the first completed job and releases it`);
   const release = await client.act('release', orchestrator, won.escrowId);
-  say(`released $${String(release.body.released_to_counterparty)} to ${won.worker.name}, commission $${String(release.body.commission)}`);
+  say(
+    `released $${String(release.body.released_to_counterparty)} to ${won.worker.name}, commission $${String(release.body.commission)}`,
+  );
   await racing;
   for (const job of jobs.filter((job) => job !== won)) {
     const status = await client.waitForStatus(orchestrator, job.escrowId, ['refunded'], WAIT_MAX_MS);
@@ -75,22 +83,35 @@ async function main(): Promise<void> {
 
   step('6. Final balances');
   const after = await client.balancesMicros(agents);
-  for (const agent of agents) say(`${agent.name.padEnd(14)} $${formatUsd(before.get(agent.agentId)!).padStart(8)} → $${formatUsd(after.get(agent.agentId)!).padStart(8)}`);
-  const ok = checkBalances({ orchestrator, winner: won.worker, agents, before, after, commissionMicros: parseUsd(String(release.body.commission), { field: 'commission', allowZero: true }) });
+  for (const agent of agents)
+    say(
+      `${agent.name.padEnd(14)} $${formatUsd(before.get(agent.agentId)!).padStart(8)} → $${formatUsd(after.get(agent.agentId)!).padStart(8)}`,
+    );
+  const ok = checkBalances({
+    orchestrator,
+    winner: won.worker,
+    agents,
+    before,
+    after,
+    commissionMicros: parseUsd(String(release.body.commission), { field: 'commission', allowZero: true }),
+  });
   if (!ok) process.exitCode = 1;
 }
 
 /** A worker: finds its job among its pending escrows, works, then completes it or, if taken, declines. */
 async function race(client: DemoClient, job: Job, board: { winner?: DemoAgent }): Promise<void> {
   const pending = await client.pending(job.worker);
-  if (!pending.some((escrow) => escrow.escrow_id === job.escrowId)) throw new Error(`${job.worker.name} does not see its job`);
+  if (!pending.some((escrow) => escrow.escrow_id === job.escrowId))
+    throw new Error(`${job.worker.name} does not see its job`);
   const workMs = WORK_MS_MIN + Math.floor(Math.random() * (WORK_MS_MAX - WORK_MS_MIN));
   say(`${job.worker.name} accepts ${job.escrowId} and works for ${workMs} ms`);
   await sleep(workMs);
   // The job board is the agents' shared coordination point: the first to finish takes the job.
   if (!board.winner) {
     board.winner = job.worker;
-    await client.act('complete', job.worker, job.escrowId, { result_summary: `BTC/gold 30d correlation 0.34 (by ${job.worker.name})` });
+    await client.act('complete', job.worker, job.escrowId, {
+      result_summary: `BTC/gold 30d correlation 0.34 (by ${job.worker.name})`,
+    });
     say(`${job.worker.name} finished first and marked ${job.escrowId} complete`);
     return;
   }
@@ -127,11 +148,20 @@ interface BalanceCheck {
 function checkBalances(check: BalanceCheck): boolean {
   const jobMicros = BigInt(JOB_USD) * 1_000_000n;
   const delta = (agent: DemoAgent) => check.after.get(agent.agentId)! - check.before.get(agent.agentId)!;
-  const sum = (balances: Map<string, bigint>) => check.agents.reduce((total, agent) => total + balances.get(agent.agentId)!, 0n);
+  const sum = (balances: Map<string, bigint>) =>
+    check.agents.reduce((total, agent) => total + balances.get(agent.agentId)!, 0n);
   const results: Array<[string, boolean]> = [
     [`orchestrator paid exactly $${JOB_USD}`, delta(check.orchestrator) === -jobMicros],
-    [`${check.winner.name} received $${formatUsd(jobMicros - check.commissionMicros)} ($${JOB_USD} minus commission)`, delta(check.winner) === jobMicros - check.commissionMicros],
-    ['the other workers are unchanged (refunded)', check.agents.filter((agent) => agent !== check.orchestrator && agent !== check.winner).every((agent) => delta(agent) === 0n)],
+    [
+      `${check.winner.name} received $${formatUsd(jobMicros - check.commissionMicros)} ($${JOB_USD} minus commission)`,
+      delta(check.winner) === jobMicros - check.commissionMicros,
+    ],
+    [
+      'the other workers are unchanged (refunded)',
+      check.agents
+        .filter((agent) => agent !== check.orchestrator && agent !== check.winner)
+        .every((agent) => delta(agent) === 0n),
+    ],
     [
       `before $${formatUsd(sum(check.before))} = after $${formatUsd(sum(check.after))} + commission $${formatUsd(check.commissionMicros)}`,
       sum(check.before) === sum(check.after) + check.commissionMicros,

@@ -7,7 +7,10 @@ import path from 'node:path';
  * kept in `<data dir>/admin-api-key` (mode 600), so a newcomer can credit an agent right away
  * and the key stays the same across restarts. Never a fixed, guessable default.
  */
-export function resolveAdminKey(dataDir: string, fromEnv: string | undefined): { key: string; source: string } {
+export function resolveAdminKey(
+  dataDir: string,
+  fromEnv: string | undefined,
+): { key: string; source: string } {
   if (fromEnv) return { key: fromEnv, source: 'ADMIN_API_KEY' };
   const file = path.join(dataDir, 'admin-api-key');
   if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), source: file };

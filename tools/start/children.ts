@@ -166,6 +166,8 @@ export async function waitUntilServerAnswers(
     last = answer.detail ?? '';
     await sleep(pollMs);
   }
-  const exit = server.isRunning ? `still not answering after ${timeoutMs} ms (${last})` : describeExit(await server.exited);
+  const exit = server.isRunning
+    ? `still not answering after ${timeoutMs} ms (${last})`
+    : describeExit(await server.exited);
   throw new LaunchError(`${what} did not start: ${exit}\n${server.lastLines(15).join('\n')}`);
 }

@@ -125,7 +125,9 @@ function printReady(config: LauncherConfig, startedAtMs: number, adminKeySource:
   say(`ready in ${((Date.now() - startedAtMs) / 1000).toFixed(1)} s: gateway ${gateway}`);
   say(`  try: curl ${gateway}/api/v1/ping`);
   say(`       curl -X POST ${gateway}/api/v1/auth/register -H 'content-type: application/json' -d '{}'`);
-  say(`  admin key (for /admin and ops): ${adminKeySource === 'ADMIN_API_KEY' ? 'from ADMIN_API_KEY' : `in ${adminKeySource}`}`);
+  say(
+    `  admin key (for /admin and ops): ${adminKeySource === 'ADMIN_API_KEY' ? 'from ADMIN_API_KEY' : `in ${adminKeySource}`}`,
+  );
   say('Ctrl-C stops everything; data stays for the next start');
 }
 

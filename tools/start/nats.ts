@@ -136,7 +136,13 @@ async function startNatsServer(
 
 function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
   // The probe creates the database on its first answer (Postgres) or checks JetStream (NATS).
-  return waitUntilServerAnswers('nats-server', server, () => probeNats(url), EMBEDDED_READY_TIMEOUT_MS, POLL_INTERVAL_MS);
+  return waitUntilServerAnswers(
+    'nats-server',
+    server,
+    () => probeNats(url),
+    EMBEDDED_READY_TIMEOUT_MS,
+    POLL_INTERVAL_MS,
+  );
 }
 
 export async function findNatsServer(explicit: string | undefined): Promise<string | undefined> {

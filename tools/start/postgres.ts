@@ -131,7 +131,9 @@ async function startEmbeddedPostgres(
   // Checked before initdb too when the user exists already: initdb's own error is cryptic.
   const knownOwner = await postgresOwner().catch(() => undefined);
   if (knownOwner) await assertReachableBy(dataDir, knownOwner);
-  const runtimeDir = await supervisor.step(postgresRuntime(config.dataDir, isRoot() ? (knownOwner ?? (await ensurePostgresUser())) : undefined));
+  const runtimeDir = await supervisor.step(
+    postgresRuntime(config.dataDir, isRoot() ? (knownOwner ?? (await ensurePostgresUser())) : undefined),
+  );
   if (reused) {
     say(`${why}: starting the embedded Postgres on ${dataDir} (existing data)`);
   } else {
@@ -176,7 +178,13 @@ async function startEmbeddedPostgres(
 
 function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {
   // The probe creates the database on its first answer (Postgres) or checks JetStream (NATS).
-  return waitUntilServerAnswers('the embedded Postgres', server, () => probeDatabase(url), EMBEDDED_READY_TIMEOUT_MS, POLL_INTERVAL_MS);
+  return waitUntilServerAnswers(
+    'the embedded Postgres',
+    server,
+    () => probeDatabase(url),
+    EMBEDDED_READY_TIMEOUT_MS,
+    POLL_INTERVAL_MS,
+  );
 }
 
 /** An initialised data directory has PG_VERSION; initdb must never run over one (it would refuse, and data must survive). */
@@ -201,10 +209,15 @@ async function isInitialised(dataDir: string): Promise<boolean> {
  * may sit under a directory only root can enter (a CI clone in a mktemp directory, mode 700):
  * then the binaries are copied once into `<data dir>/runtime/` (whose parents were checked).
  */
-async function postgresRuntime(dataDirRoot: string, owner: { uid: number; gid: number } | undefined): Promise<string> {
+async function postgresRuntime(
+  dataDirRoot: string,
+  owner: { uid: number; gid: number } | undefined,
+): Promise<string> {
   const nativeDir = path.dirname(path.dirname((await postgresBinaries()).postgres));
   if (!owner || (await reachableBy(path.join(nativeDir, 'bin'), owner))) return nativeDir;
-  const manifest = JSON.parse(await readFile(path.join(nativeDir, '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(await readFile(path.join(nativeDir, '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const runtimeDir = path.join(dataDirRoot, 'runtime', `postgres-${manifest.version}`);
   const marker = path.join(runtimeDir, '.complete');
   if (!(await stat(marker).catch(() => undefined))) {
@@ -215,7 +228,9 @@ async function postgresRuntime(dataDirRoot: string, owner: { uid: number; gid: n
     await rm(runtimeDir, { recursive: true, force: true });
     await rename(`${runtimeDir}.partial`, runtimeDir);
     await writeFile(marker, `copied from ${nativeDir}\n`);
-    say(`copied the Postgres binaries to ${runtimeDir} (the ${POSTGRES_OS_USER} user cannot reach node_modules) in ${Date.now() - startedAt} ms`);
+    say(
+      `copied the Postgres binaries to ${runtimeDir} (the ${POSTGRES_OS_USER} user cannot reach node_modules) in ${Date.now() - startedAt} ms`,
+    );
   }
   return runtimeDir;
 }
@@ -235,11 +250,18 @@ async function initialise(dataDir: string, runtimeDir: string): Promise<void> {
     await execFileAsync(
       path.join(runtimeDir, 'bin', 'initdb'),
       [`--pgdata=${dataDir}`, '--username=postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
-      { uid: owner?.uid, gid: owner?.gid, timeout: INITDB_TIMEOUT_MS, env: { ...process.env, LC_MESSAGES: 'C' } },
+      {
+        uid: owner?.uid,
+        gid: owner?.gid,
+        timeout: INITDB_TIMEOUT_MS,
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      },
     );
   } catch (error) {
     const failure = error as { message: string; stderr?: string };
-    throw new LaunchError(`initialising the embedded Postgres failed: ${failure.message}\n${(failure.stderr ?? '').slice(-2_000)}`);
+    throw new LaunchError(
+      `initialising the embedded Postgres failed: ${failure.message}\n${(failure.stderr ?? '').slice(-2_000)}`,
+    );
   }
   say(`initialised ${dataDir} in ${Date.now() - startedAt} ms`);
 }
@@ -249,7 +271,9 @@ async function ensurePostgresUser(): Promise<{ uid: number; gid: number }> {
   const existing = await postgresOwner().catch(() => undefined);
   if (existing) return existing;
   await execFileAsync('groupadd', ['--system', POSTGRES_OS_USER]).catch(() => undefined);
-  await execFileAsync('useradd', ['--system', '-g', POSTGRES_OS_USER, POSTGRES_OS_USER]).catch(() => undefined);
+  await execFileAsync('useradd', ['--system', '-g', POSTGRES_OS_USER, POSTGRES_OS_USER]).catch(
+    () => undefined,
+  );
   return (await postgresOwner())!;
 }
 
@@ -303,7 +327,10 @@ async function reachableBy(target: string, owner: { uid: number; gid: number }):
 }
 
 /** The first directory above `target` that `owner` may not enter (execute permission), if any. */
-async function firstBlockedDirectory(target: string, owner: { uid: number; gid: number }): Promise<{ dir: string; mode: number } | undefined> {
+async function firstBlockedDirectory(
+  target: string,
+  owner: { uid: number; gid: number },
+): Promise<{ dir: string; mode: number } | undefined> {
   for (let dir = path.dirname(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const info = await stat(dir).catch(() => undefined);
     if (!info) continue; // created later by the launcher, with mode 0755

@@ -1,4 +1,10 @@
-import { casinoCommands, type AccountView, type LedgerCheckReport, type OperationReply, type RegisterReply } from '@pf/contracts';
+import {
+  casinoCommands,
+  type AccountView,
+  type LedgerCheckReport,
+  type OperationReply,
+  type RegisterReply,
+} from '@pf/contracts';
 import { errorCodeOf as failure, ServiceTestbed, spawnService, usdMicros as usd } from '@pf/testing';
 
 /** Casino as it runs in production (a child process), driven by its NATS commands. */
@@ -26,10 +32,17 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     expect(first!.apiKey).toMatch(/^sk_live_[0-9a-f]{48}$/);
     expect(first!.referralCode).toMatch(/^ref_[0-9a-f]{8}$/);
     expect(second!.agentId).not.toBe(first!.agentId);
-    await expect(command(casinoCommands.authenticate, { apiKey: first!.apiKey })).resolves.toEqual({ agentId: first!.agentId });
-    expect(await failure(command(casinoCommands.authenticate, { apiKey: `sk_live_${'0'.repeat(48)}` }))).toBe('unauthorized');
+    await expect(command(casinoCommands.authenticate, { apiKey: first!.apiKey })).resolves.toEqual({
+      agentId: first!.agentId,
+    });
+    expect(await failure(command(casinoCommands.authenticate, { apiKey: `sk_live_${'0'.repeat(48)}` }))).toBe(
+      'unauthorized',
+    );
 
-    const referred = await command<RegisterReply>(casinoCommands.register, { referralCode: first!.referralCode, agentName: 'worker' });
+    const referred = await command<RegisterReply>(casinoCommands.register, {
+      referralCode: first!.referralCode,
+      agentName: 'worker',
+    });
     expect(referred.referredBy).toBe(first!.agentId);
     const ignored = await command<RegisterReply>(casinoCommands.register, { referralCode: 'ref_00000000' });
     expect(ignored.referredBy).toBeNull();
@@ -37,9 +50,15 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
 
   it('stores only a hash of the API key, never the key', async () => {
     const agent = await register();
-    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE data::text LIKE $1`, [`%${agent.apiKey.slice(8)}%`]);
+    const { rows } = await sql.query(
+      `SELECT count(*)::int AS n FROM casino.events WHERE data::text LIKE $1`,
+      [`%${agent.apiKey.slice(8)}%`],
+    );
     expect(rows[0].n).toBe(0);
-    const agents = await sql.query(`SELECT encode(api_key_hash, 'hex') AS hash FROM casino.agents WHERE agent_id = $1`, [agent.agentId]);
+    const agents = await sql.query(
+      `SELECT encode(api_key_hash, 'hex') AS hash FROM casino.agents WHERE agent_id = $1`,
+      [agent.agentId],
+    );
     expect(agents.rows[0].hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -55,7 +74,11 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
   it('holds, posts to splits and voids, with balances visible as soon as the command replies', async () => {
     const [creator, worker, referrer] = await Promise.all([register(), register(), register()]);
     await credit(creator.agentId, 10);
-    const hold = await command<OperationReply>(casinoCommands.hold, { holdId: 'esc_hold_1', from: creator.agentId, amountMicros: usd(5) });
+    const hold = await command<OperationReply>(casinoCommands.hold, {
+      holdId: 'esc_hold_1',
+      from: creator.agentId,
+      amountMicros: usd(5),
+    });
     expect(hold).toMatchObject({ status: 'held', amountMicros: usd(5) });
     expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: usd(5) });
 
@@ -66,19 +89,38 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     ];
     const posted = await command<OperationReply>(casinoCommands.post, { holdId: 'esc_hold_1', splits });
     expect(posted.status).toBe('posted');
-    const again = await command<OperationReply>(casinoCommands.post, { holdId: 'esc_hold_1', splits: [{ to: worker.agentId, amountMicros: usd(5) }] });
+    const again = await command<OperationReply>(casinoCommands.post, {
+      holdId: 'esc_hold_1',
+      splits: [{ to: worker.agentId, amountMicros: usd(5) }],
+    });
     expect(again).toEqual(posted);
     expect(await failure(command(casinoCommands.void, { holdId: 'esc_hold_1' }))).toBe('hold_already_posted');
 
-    expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: '0', lifetime: expect.objectContaining({ escrowedMicros: usd(5), feesMicros: '50000' }) });
-    expect(await account(worker.agentId)).toMatchObject({ availableMicros: '4950000', lifetime: expect.objectContaining({ earnedMicros: '4950000' }) });
-    const stats = await command<{ commissionEarnedMicros: string }>(casinoCommands.referralStats, { agentId: referrer.agentId });
+    expect(await account(creator.agentId)).toMatchObject({
+      availableMicros: usd(5),
+      heldMicros: '0',
+      lifetime: expect.objectContaining({ escrowedMicros: usd(5), feesMicros: '50000' }),
+    });
+    expect(await account(worker.agentId)).toMatchObject({
+      availableMicros: '4950000',
+      lifetime: expect.objectContaining({ earnedMicros: '4950000' }),
+    });
+    const stats = await command<{ commissionEarnedMicros: string }>(casinoCommands.referralStats, {
+      agentId: referrer.agentId,
+    });
     expect(stats.commissionEarnedMicros).toBe('7500');
 
     await command(casinoCommands.hold, { holdId: 'esc_hold_2', from: creator.agentId, amountMicros: usd(2) });
     const voided = await command<OperationReply>(casinoCommands.void, { holdId: 'esc_hold_2' });
     expect(voided.status).toBe('voided');
-    expect(await failure(command(casinoCommands.post, { holdId: 'esc_hold_2', splits: [{ to: worker.agentId, amountMicros: usd(2) }] }))).toBe('hold_already_voided');
+    expect(
+      await failure(
+        command(casinoCommands.post, {
+          holdId: 'esc_hold_2',
+          splits: [{ to: worker.agentId, amountMicros: usd(2) }],
+        }),
+      ),
+    ).toBe('hold_already_voided');
     expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(5), heldMicros: '0' });
   });
 
@@ -106,18 +148,30 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     await credit(agent.agentId, 10, `late-deposit-${agent.agentId}`);
     expect(await failure(command(casinoCommands.hold, hold))).toBe('insufficient_balance');
     expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(11), heldMicros: '0' });
-    await expect(command(casinoCommands.void, { holdId: hold.holdId })).resolves.toMatchObject({ status: 'rejected' });
-    await expect(command(casinoCommands.hold, { ...hold, holdId: `fresh-${agent.agentId}` })).resolves.toMatchObject({ status: 'held' });
+    await expect(command(casinoCommands.void, { holdId: hold.holdId })).resolves.toMatchObject({
+      status: 'rejected',
+    });
+    await expect(
+      command(casinoCommands.hold, { ...hold, holdId: `fresh-${agent.agentId}` }),
+    ).resolves.toMatchObject({ status: 'held' });
   });
 
   it('race: 100 concurrent holds of $1 on $10 give exactly 10 holds and never a negative balance', async () => {
     const agent = await register();
     await credit(agent.agentId, 10);
     const results = await Promise.allSettled(
-      Array.from({ length: 100 }, (_, index) => command(casinoCommands.hold, { holdId: `race-${agent.agentId}-${index}`, from: agent.agentId, amountMicros: usd(1) })),
+      Array.from({ length: 100 }, (_, index) =>
+        command(casinoCommands.hold, {
+          holdId: `race-${agent.agentId}-${index}`,
+          from: agent.agentId,
+          amountMicros: usd(1),
+        }),
+      ),
     );
     const succeeded = results.filter((result) => result.status === 'fulfilled');
-    const codes = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : []));
+    const codes = results.flatMap((result) =>
+      result.status === 'rejected' ? [(result.reason as { code: string }).code] : [],
+    );
     expect(succeeded).toHaveLength(10);
     expect(new Set(codes)).toEqual(new Set(['insufficient_balance']));
     expect(await account(agent.agentId)).toMatchObject({ availableMicros: '0', heldMicros: usd(10) });
@@ -128,12 +182,21 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
   it('race: 50 concurrent identical transfers with one id move the money once', async () => {
     const [payer, payee] = await Promise.all([register(), register()]);
     await credit(payer.agentId, 10);
-    const transfer = { transferId: `once-${payer.agentId}`, from: payer.agentId, to: payee.agentId, amountMicros: usd(3) };
-    const replies = await Promise.all(Array.from({ length: 50 }, () => command<OperationReply>(casinoCommands.transfer, transfer)));
+    const transfer = {
+      transferId: `once-${payer.agentId}`,
+      from: payer.agentId,
+      to: payee.agentId,
+      amountMicros: usd(3),
+    };
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, () => command<OperationReply>(casinoCommands.transfer, transfer)),
+    );
     expect(new Set(replies.map((reply) => reply.position)).size).toBe(1);
     expect((await account(payer.agentId)).availableMicros).toBe(usd(7));
     expect((await account(payee.agentId)).availableMicros).toBe(usd(3));
-    const events = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [`op-${transfer.transferId}`]);
+    const events = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [
+      `op-${transfer.transferId}`,
+    ]);
     expect(events.rows[0].n).toBe(1);
   });
 
@@ -151,7 +214,9 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     }
     const creatorAccount = await account(creator.agentId);
     const workerAccount = await account(worker.agentId);
-    expect(BigInt(creatorAccount.availableMicros) + BigInt(workerAccount.availableMicros)).toBe(BigInt(usd(5)));
+    expect(BigInt(creatorAccount.availableMicros) + BigInt(workerAccount.availableMicros)).toBe(
+      BigInt(usd(5)),
+    );
     expect(creatorAccount.heldMicros).toBe('0');
   });
 
@@ -168,18 +233,44 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
         const agent = await register();
         await credit(agent.agentId, 2);
         for (let index = 0; index < 8; index += 1) {
-          await expect(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-${index}`, from: agent.agentId, amountMicros: usd(0.25) })).resolves.toMatchObject({ status: 'held' });
+          await expect(
+            command(casinoCommands.hold, {
+              holdId: `r2-${agent.agentId}-${index}`,
+              from: agent.agentId,
+              amountMicros: usd(0.25),
+            }),
+          ).resolves.toMatchObject({ status: 'held' });
         }
-        expect(await failure(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-over`, from: agent.agentId, amountMicros: usd(0.25) }))).toBe('insufficient_balance');
+        expect(
+          await failure(
+            command(casinoCommands.hold, {
+              holdId: `r2-${agent.agentId}-over`,
+              from: agent.agentId,
+              amountMicros: usd(0.25),
+            }),
+          ),
+        ).toBe('insufficient_balance');
         for (let index = 0; index < 8; index += 1) {
           const holdId = `r2-${agent.agentId}-${index}`;
-          if (index % 2 === 0) await command(casinoCommands.post, { holdId, splits: [{ to: worker.agentId, amountMicros: usd(0.25) }] });
+          if (index % 2 === 0)
+            await command(casinoCommands.post, {
+              holdId,
+              splits: [{ to: worker.agentId, amountMicros: usd(0.25) }],
+            });
           else await command(casinoCommands.void, { holdId });
         }
         expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(1), heldMicros: '0' });
         // Retries of settled operations, on whichever replica: the outcome, and nothing moves.
-        await expect(command(casinoCommands.hold, { holdId: `r2-${agent.agentId}-0`, from: agent.agentId, amountMicros: usd(0.25) })).resolves.toMatchObject({ status: 'posted' });
-        await expect(command(casinoCommands.void, { holdId: `r2-${agent.agentId}-1` })).resolves.toMatchObject({ status: 'voided' });
+        await expect(
+          command(casinoCommands.hold, {
+            holdId: `r2-${agent.agentId}-0`,
+            from: agent.agentId,
+            amountMicros: usd(0.25),
+          }),
+        ).resolves.toMatchObject({ status: 'posted' });
+        await expect(
+          command(casinoCommands.void, { holdId: `r2-${agent.agentId}-1` }),
+        ).resolves.toMatchObject({ status: 'voided' });
         expect(await account(agent.agentId)).toMatchObject({ availableMicros: usd(1), heldMicros: '0' });
       }
       expect((await account(worker.agentId)).availableMicros).toBe(usd(6));
@@ -187,10 +278,22 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
       const racer = await register();
       await credit(racer.agentId, 10);
       const results = await Promise.allSettled(
-        Array.from({ length: 100 }, (_, index) => command(casinoCommands.hold, { holdId: `r2-race-${racer.agentId}-${index}`, from: racer.agentId, amountMicros: usd(1) })),
+        Array.from({ length: 100 }, (_, index) =>
+          command(casinoCommands.hold, {
+            holdId: `r2-race-${racer.agentId}-${index}`,
+            from: racer.agentId,
+            amountMicros: usd(1),
+          }),
+        ),
       );
       expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(10);
-      expect(new Set(results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : [])))).toEqual(new Set(['insufficient_balance']));
+      expect(
+        new Set(
+          results.flatMap((result) =>
+            result.status === 'rejected' ? [(result.reason as { code: string }).code] : [],
+          ),
+        ),
+      ).toEqual(new Set(['insufficient_balance']));
       expect(await account(racer.agentId)).toMatchObject({ availableMicros: '0', heldMicros: usd(10) });
       const check = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
       expect(check.violations).toEqual([]);
@@ -201,10 +304,17 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
 
   it('pages the ledger newest first with a cursor', async () => {
     const agent = await register();
-    for (let index = 1; index <= 5; index += 1) await credit(agent.agentId, index, `page-${agent.agentId}-${index}`);
-    const first = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(casinoCommands.getLedger, { agentId: agent.agentId, limit: 3 });
+    for (let index = 1; index <= 5; index += 1)
+      await credit(agent.agentId, index, `page-${agent.agentId}-${index}`);
+    const first = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(
+      casinoCommands.getLedger,
+      { agentId: agent.agentId, limit: 3 },
+    );
     expect(first.entries.map((entry) => entry.amountMicros)).toEqual([usd(5), usd(4), usd(3)]);
-    const second = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(casinoCommands.getLedger, { agentId: agent.agentId, limit: 3, cursor: first.nextCursor });
+    const second = await command<{ entries: Array<{ amountMicros: string }>; nextCursor: string | null }>(
+      casinoCommands.getLedger,
+      { agentId: agent.agentId, limit: 3, cursor: first.nextCursor },
+    );
     expect(second.entries.map((entry) => entry.amountMicros)).toEqual([usd(2), usd(1)]);
     expect(second.nextCursor).toBeNull();
   });
@@ -217,10 +327,18 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
 
     const agent = await register();
     await credit(agent.agentId, 1);
-    await sql.query(`UPDATE casino.accounts SET available_micros = available_micros + 1 WHERE account_id = $1`, [agent.agentId]);
+    await sql.query(
+      `UPDATE casino.accounts SET available_micros = available_micros + 1 WHERE account_id = $1`,
+      [agent.agentId],
+    );
     const broken = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
     expect(broken.ok).toBe(false);
-    expect(broken.violations).toContainEqual(expect.objectContaining({ kind: 'projection_mismatch', account: agent.agentId }));
-    await sql.query(`UPDATE casino.accounts SET available_micros = available_micros - 1 WHERE account_id = $1`, [agent.agentId]);
+    expect(broken.violations).toContainEqual(
+      expect.objectContaining({ kind: 'projection_mismatch', account: agent.agentId }),
+    );
+    await sql.query(
+      `UPDATE casino.accounts SET available_micros = available_micros - 1 WHERE account_id = $1`,
+      [agent.agentId],
+    );
   });
 });

@@ -13,7 +13,12 @@ const CASINO_OUTBOX_RELAY = Symbol('CASINO_OUTBOX_RELAY');
 @Module({
   controllers: [CasinoHandlers],
   providers: [
-    ...eventSourcingProviders({ storeToken: CASINO_EVENT_STORE, relayToken: CASINO_OUTBOX_RELAY, service: 'casino', projections: [casinoProjection] }),
+    ...eventSourcingProviders({
+      storeToken: CASINO_EVENT_STORE,
+      relayToken: CASINO_OUTBOX_RELAY,
+      service: 'casino',
+      projections: [casinoProjection],
+    }),
     AgentsService,
     LedgerService,
     AccountsService,

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { casinoCommands, escrowCommands, SubjectPrefix, type AccountView, type EscrowView, type LedgerCheckReport, type RegisterReply } from '@pf/contracts';
+import {
+  casinoCommands,
+  escrowCommands,
+  SubjectPrefix,
+  type AccountView,
+  type EscrowView,
+  type LedgerCheckReport,
+  type RegisterReply,
+} from '@pf/contracts';
 import { EventStore } from '@pf/event-store';
 import { CommandClient } from '@pf/messaging';
 import {
@@ -58,11 +66,30 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
   const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
   const register = () => command<RegisterReply>(casinoCommands.register, {});
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
-  const credit = (agentId: string, amount: number) => command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference: `ref-${agentId}-${amount}` });
-  const create = (creatorId: string, counterpartyId: string, amount: number, extra: Record<string, unknown> = {}) =>
-    command<EscrowView>(escrowCommands.create, { creatorId, counterpartyId, amountMicros: usd(amount), description: 'a job to do', ...extra });
-  const status = async (escrowId: string) => (await sql.query(`SELECT status FROM escrow.escrows WHERE escrow_id = $1`, [escrowId])).rows[0]?.status as string | undefined;
-  const count = async (query: string, params: unknown[] = []) => (await sql.query(query, params)).rows[0].n as number;
+  const credit = (agentId: string, amount: number) =>
+    command(casinoCommands.credit, {
+      agentId,
+      amountMicros: usd(amount),
+      reference: `ref-${agentId}-${amount}`,
+    });
+  const create = (
+    creatorId: string,
+    counterpartyId: string,
+    amount: number,
+    extra: Record<string, unknown> = {},
+  ) =>
+    command<EscrowView>(escrowCommands.create, {
+      creatorId,
+      counterpartyId,
+      amountMicros: usd(amount),
+      description: 'a job to do',
+      ...extra,
+    });
+  const status = async (escrowId: string) =>
+    (await sql.query(`SELECT status FROM escrow.escrows WHERE escrow_id = $1`, [escrowId])).rows[0]
+      ?.status as string | undefined;
+  const count = async (query: string, params: unknown[] = []) =>
+    (await sql.query(query, params)).rows[0].n as number;
   const startCasino = async () => {
     casino = await spawnService('casino', { env: baseEnv() });
     await casino.waitUntilReady();
@@ -77,7 +104,12 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
     return { creator: creator.agentId, worker: worker.agentId };
   };
   /** The state a crash leaves behind: `opened` recorded, the hold's outcome not. */
-  const openDirectly = async (escrowId: string, creatorId: string, counterpartyId: string, amount: number) => {
+  const openDirectly = async (
+    escrowId: string,
+    creatorId: string,
+    counterpartyId: string,
+    amount: number,
+  ) => {
     const event = encodeEscrowEvent({
       type: 'opened',
       escrowId,
@@ -89,7 +121,9 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
       description: 'cut off',
       timeoutMs: 3_600_000,
     });
-    await store.append(`escrow-${escrowId}`, 0, [{ eventId: randomUUID(), ...event, metadata: { service: 'escrow', schemaVersion: 1 } }]);
+    await store.append(`escrow-${escrowId}`, 0, [
+      { eventId: randomUUID(), ...event, metadata: { service: 'escrow', schemaVersion: 1 } },
+    ]);
   };
   const expectBooksBalance = async () => {
     const report = await command<LedgerCheckReport>(casinoCommands.checkLedger, {});
@@ -126,20 +160,40 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
   it('finishes creates cut off before the hold was recorded: funded if the hold succeeds, rejected if refused', async () => {
     const rich = await pair(10);
     const poor = await pair(0);
-    const [heldAlready, notYetHeld, refused] = ['esc_00000000000000c1', 'esc_00000000000000c2', 'esc_00000000000000c3'];
+    const [heldAlready, notYetHeld, refused] = [
+      'esc_00000000000000c1',
+      'esc_00000000000000c2',
+      'esc_00000000000000c3',
+    ];
     // Crash after the hold: casino holds the money, the escrow still says "opened".
     await openDirectly(heldAlready, rich.creator, rich.worker, 2);
-    await command(casinoCommands.hold, { holdId: heldAlready, from: rich.creator, amountMicros: usd(2), service: 'escrow' });
+    await command(casinoCommands.hold, {
+      holdId: heldAlready,
+      from: rich.creator,
+      amountMicros: usd(2),
+      service: 'escrow',
+    });
     // Crash before the hold.
     await openDirectly(notYetHeld, rich.creator, rich.worker, 3);
     await openDirectly(refused, poor.creator, poor.worker, 1);
 
-    await waitFor('recovery', async () => (await status(heldAlready)) === 'funded' && (await status(notYetHeld)) === 'funded' && (await status(refused)) === 'rejected', {
-      timeoutMs: 5_000,
-    });
+    await waitFor(
+      'recovery',
+      async () =>
+        (await status(heldAlready)) === 'funded' &&
+        (await status(notYetHeld)) === 'funded' &&
+        (await status(refused)) === 'rejected',
+      {
+        timeoutMs: 5_000,
+      },
+    );
     expect(await account(rich.creator)).toMatchObject({ availableMicros: usd(5), heldMicros: usd(5) });
     expect(await account(poor.creator)).toMatchObject({ availableMicros: '0', heldMicros: '0' });
-    expect(await count(`SELECT count(*)::int AS n FROM escrow.events WHERE stream_id = $1 AND type = 'funded'`, [`escrow-${heldAlready}`])).toBe(1);
+    expect(
+      await count(`SELECT count(*)::int AS n FROM escrow.events WHERE stream_id = $1 AND type = 'funded'`, [
+        `escrow-${heldAlready}`,
+      ]),
+    ).toBe(1);
     await expectBooksBalance();
   });
 
@@ -148,11 +202,15 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
     await create(creator, worker, 1); // both agents are now known to escrow
     await casino.stop();
     const escrowId = 'esc_00000000000000d1';
-    const error = await create(creator, worker, 2, { escrowId }).catch((caught: { code: string; details?: Record<string, unknown> }) => caught);
+    const error = await create(creator, worker, 2, { escrowId }).catch(
+      (caught: { code: string; details?: Record<string, unknown> }) => caught,
+    );
     expect(error).toMatchObject({ code: 'service_unavailable', details: { escrow_id: escrowId } });
     expect(await status(escrowId)).toBe('opened');
     await startCasino();
-    await waitFor('funded by the sweep', async () => (await status(escrowId)) === 'funded', { timeoutMs: 8_000 });
+    await waitFor('funded by the sweep', async () => (await status(escrowId)) === 'funded', {
+      timeoutMs: 8_000,
+    });
     expect(await create(creator, worker, 2, { escrowId })).toMatchObject({ escrowId, status: 'funded' });
     expect(await account(creator)).toMatchObject({ availableMicros: usd(7), heldMicros: usd(3) });
   });
@@ -161,12 +219,25 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
     const { creator, worker } = await pair(10);
     const { escrowId } = await create(creator, worker, 4, { timeoutMs: 1_500 });
     await casino.stop();
-    await waitFor('refund recorded', async () => (await status(escrowId)) === 'refunded', { timeoutMs: 5_000 });
-    expect(await count(`SELECT count(*)::int AS n FROM escrow.settlements WHERE escrow_id = $1`, [escrowId])).toBe(1);
+    await waitFor('refund recorded', async () => (await status(escrowId)) === 'refunded', {
+      timeoutMs: 5_000,
+    });
+    expect(
+      await count(`SELECT count(*)::int AS n FROM escrow.settlements WHERE escrow_id = $1`, [escrowId]),
+    ).toBe(1);
     await startCasino();
-    await waitFor('settled', async () => (await count(`SELECT count(*)::int AS n FROM escrow.settlements`)) === 0, { timeoutMs: 10_000 });
+    await waitFor(
+      'settled',
+      async () => (await count(`SELECT count(*)::int AS n FROM escrow.settlements`)) === 0,
+      { timeoutMs: 10_000 },
+    );
     expect(await account(creator)).toMatchObject({ availableMicros: usd(10), heldMicros: '0' });
-    expect(await count(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1 AND type = 'hold_voided'`, [`op-${escrowId}`])).toBe(1);
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1 AND type = 'hold_voided'`,
+        [`op-${escrowId}`],
+      ),
+    ).toBe(1);
   });
 
   it('SIGKILL in the middle of a sweep: after a restart every due deadline is processed exactly once', async () => {
@@ -174,43 +245,69 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
     const { creator, worker } = await pair(100);
     const ids: string[] = [];
     for (let batch = 0; batch < escrowCount / 15; batch += 1) {
-      const created = await Promise.all(Array.from({ length: 15 }, () => create(creator, worker, 0.5, { timeoutMs: 3_600_000 })));
+      const created = await Promise.all(
+        Array.from({ length: 15 }, () => create(creator, worker, 0.5, { timeoutMs: 3_600_000 })),
+      );
       ids.push(...created.map((escrowView) => escrowView.escrowId));
     }
     // All fall due at once, by the database's clock.
     await sql.query(`UPDATE escrow.deadlines SET due_at = now() WHERE escrow_id = ANY($1)`, [ids]);
     const refundedSql = `SELECT count(*)::int AS n FROM escrow.events WHERE type = 'refunded' AND stream_id = ANY($1)`;
     const streams = ids.map((id) => `escrow-${id}`);
-    const before = await waitFor('sweep under way', async () => {
-      const n = await count(refundedSql, [streams]);
-      return n > 0 ? n : undefined;
-    }, { timeoutMs: 5_000, intervalMs: 5 });
+    const before = await waitFor(
+      'sweep under way',
+      async () => {
+        const n = await count(refundedSql, [streams]);
+        return n > 0 ? n : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 5 },
+    );
     await escrow.kill();
     const atKill = await count(refundedSql, [streams]);
     expect(before).toBeLessThan(escrowCount);
     expect(atKill).toBeLessThan(escrowCount);
 
     await startEscrow();
-    await waitFor('all deadlines processed', async () => (await count(refundedSql, [streams])) === escrowCount, { timeoutMs: 20_000 });
-    await waitFor('all settled', async () => (await count(`SELECT count(*)::int AS n FROM escrow.settlements`)) === 0, { timeoutMs: 10_000 });
-    const perStream = await sql.query(`SELECT stream_id, count(*)::int AS n FROM escrow.events WHERE type = 'refunded' AND stream_id = ANY($1) GROUP BY stream_id`, [streams]);
+    await waitFor(
+      'all deadlines processed',
+      async () => (await count(refundedSql, [streams])) === escrowCount,
+      { timeoutMs: 20_000 },
+    );
+    await waitFor(
+      'all settled',
+      async () => (await count(`SELECT count(*)::int AS n FROM escrow.settlements`)) === 0,
+      { timeoutMs: 10_000 },
+    );
+    const perStream = await sql.query(
+      `SELECT stream_id, count(*)::int AS n FROM escrow.events WHERE type = 'refunded' AND stream_id = ANY($1) GROUP BY stream_id`,
+      [streams],
+    );
     expect(perStream.rows).toHaveLength(escrowCount);
     expect(perStream.rows.every((row: { n: number }) => row.n === 1)).toBe(true);
-    const voids = await count(`SELECT count(*)::int AS n FROM casino.events WHERE type = 'hold_voided' AND stream_id = ANY($1)`, [ids.map((id) => `op-${id}`)]);
+    const voids = await count(
+      `SELECT count(*)::int AS n FROM casino.events WHERE type = 'hold_voided' AND stream_id = ANY($1)`,
+      [ids.map((id) => `op-${id}`)],
+    );
     expect(voids).toBe(escrowCount);
-    expect(await count(`SELECT count(*)::int AS n FROM escrow.deadlines WHERE escrow_id = ANY($1)`, [ids])).toBe(0);
+    expect(
+      await count(`SELECT count(*)::int AS n FROM escrow.deadlines WHERE escrow_id = ANY($1)`, [ids]),
+    ).toBe(0);
     expect(await account(creator)).toMatchObject({ availableMicros: usd(100), heldMicros: '0' });
     await expectBooksBalance();
   }, 60_000);
 
   it('Postgres and NATS unreachable from escrow while deadlines fall due: processed once both are back', async () => {
     const { creator, worker } = await pair(10);
-    const created = await Promise.all([1, 2].map((amount) => create(creator, worker, amount, { timeoutMs: 1_000 })));
+    const created = await Promise.all(
+      [1, 2].map((amount) => create(creator, worker, amount, { timeoutMs: 1_000 })),
+    );
     await Promise.all([postgresProxy.cut(), natsProxy.cut()]);
     await sleep(2_500);
     await Promise.all([postgresProxy.restore(), natsProxy.restore()]);
     for (const { escrowId } of created) {
-      await waitFor(`${escrowId} refunded`, async () => (await status(escrowId)) === 'refunded', { timeoutMs: 15_000 });
+      await waitFor(`${escrowId} refunded`, async () => (await status(escrowId)) === 'refunded', {
+        timeoutMs: 15_000,
+      });
     }
     await waitFor('settled', async () => (await account(creator)).heldMicros === '0', { timeoutMs: 10_000 });
     expect((await account(creator)).availableMicros).toBe(usd(10));

@@ -51,7 +51,8 @@ class EscrowLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     {
       provide: ESCROW_REPOSITORY,
       inject: [ESCROW_EVENT_STORE, CONFIG],
-      useFactory: (store: EventStore, config: EscrowConfig) => new EscrowRepository(store, config.ESCROW_RECOVERY_AFTER_MS),
+      useFactory: (store: EventStore, config: EscrowConfig) =>
+        new EscrowRepository(store, config.ESCROW_RECOVERY_AFTER_MS),
     },
     AgentDirectory,
     SettlementService,

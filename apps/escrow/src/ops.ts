@@ -30,7 +30,10 @@ interface SettlementRow {
  * funding named. From the settlements table: decisions casino has not confirmed yet (their
  * holds may be live or already gone; that is the settlement's job, not a violation).
  */
-async function escrowFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) => Promise<void>): Promise<void> {
+async function escrowFacts(
+  context: ServiceOpsContext,
+  emit: (fact: VerifyFact) => Promise<void>,
+): Promise<void> {
   const events = `${ESCROW_SCHEMA}.events`;
   await streamQuery<EscrowRow>(
     context.dataSource,
@@ -53,10 +56,22 @@ async function escrowFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) 
       });
     },
   );
-  const settlements = await context.dataSource.query(`SELECT to_regclass('${ESCROW_SCHEMA}.settlements') IS NOT NULL AS found`);
+  const settlements = await context.dataSource.query(
+    `SELECT to_regclass('${ESCROW_SCHEMA}.settlements') IS NOT NULL AS found`,
+  );
   if (!(settlements as Array<{ found: boolean }>)[0]?.found) return;
-  await streamQuery<SettlementRow>(context.dataSource, `SELECT escrow_id, kind, created_at FROM ${ESCROW_SCHEMA}.settlements`, [], (row) =>
-    emit({ kind: 'settling_escrow', escrowId: row.escrow_id, holdId: row.escrow_id, settlement: row.kind, at: row.created_at.toISOString() }),
+  await streamQuery<SettlementRow>(
+    context.dataSource,
+    `SELECT escrow_id, kind, created_at FROM ${ESCROW_SCHEMA}.settlements`,
+    [],
+    (row) =>
+      emit({
+        kind: 'settling_escrow',
+        escrowId: row.escrow_id,
+        holdId: row.escrow_id,
+        settlement: row.kind,
+        at: row.created_at.toISOString(),
+      }),
   );
 }
 

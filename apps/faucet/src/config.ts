@@ -15,7 +15,10 @@ function usdSetting(defaultUsd: string, maxMicros: bigint) {
         return parseUsd(value, { field: 'value', maxMicros });
       } catch (error) {
         if (!(error instanceof InvalidAmountError)) throw error;
-        ctx.addIssue({ code: 'custom', message: 'must be a positive USD amount with at most 6 decimal places' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a positive USD amount with at most 6 decimal places',
+        });
         return z.NEVER;
       }
     });

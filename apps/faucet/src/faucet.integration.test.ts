@@ -53,8 +53,13 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
     FAUCET_SWEEP_INTERVAL_MS: '60000',
   };
 
-  const command = <T>(subject: string, payload: unknown, timeoutMs = 10_000) => client.request<T>(subject, payload, timeoutMs);
-  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: { code?: string }) => error.code);
+  const command = <T>(subject: string, payload: unknown, timeoutMs = 10_000) =>
+    client.request<T>(subject, payload, timeoutMs);
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: { code?: string }) => error.code,
+    );
   const register = () => command<RegisterReply>(casinoCommands.register, {});
   const claim = (agentId: string) => command<ClaimReply>(faucetCommands.claim, { agentId });
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
@@ -70,15 +75,35 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
   };
   /** Until the treasury is funded a claim answers service_unavailable before it looks the agent up. */
   const waitFunded = () =>
-    waitFor('treasury funded', async () => (await failure(claim('ag_000000000000'))) === 'agent_not_found', { timeoutMs: 15_000, intervalMs: 100 });
-  const claimRow = async (agentId: string) => (await sql.query(`SELECT claim_id::text, status, stalled FROM faucet.claims WHERE agent_id = $1 AND status <> 'rejected'`, [agentId])).rows[0];
+    waitFor('treasury funded', async () => (await failure(claim('ag_000000000000'))) === 'agent_not_found', {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+  const claimRow = async (agentId: string) =>
+    (
+      await sql.query(
+        `SELECT claim_id::text, status, stalled FROM faucet.claims WHERE agent_id = $1 AND status <> 'rejected'`,
+        [agentId],
+      )
+    ).rows[0];
 
   /** Casino is down for the transfer only: the test answers `get_agent` in its place. */
   const answerGetAgentWhileCasinoIsDown = (): Subscription =>
     nats.subscribe(subjects.subject(casinoCommands.getAgent), {
       callback: (_error, message) => {
         const { agentId } = decodeJson<{ agentId: string }>(message.data);
-        message.respond(encodeJson({ ok: true, data: { agentId, name: null, referralCode: 'ref_00000000', referredBy: null, createdAt: new Date().toISOString() } }));
+        message.respond(
+          encodeJson({
+            ok: true,
+            data: {
+              agentId,
+              name: null,
+              referralCode: 'ref_00000000',
+              referredBy: null,
+              createdAt: new Date().toISOString(),
+            },
+          }),
+        );
       },
     });
 
@@ -120,10 +145,18 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
   it('funds the treasury from world once, at start, even though casino came up after the faucet', async () => {
     expect(beforeFunding).toBe('service_unavailable');
     const stats = await command<FaucetStatsView>(faucetCommands.stats, {});
-    expect(stats).toMatchObject({ fundedMicros: usd(BUDGET_USD), remainingBudgetMicros: usd(BUDGET_USD), totalClaims: 0 });
-    const treasury = await sql.query(`SELECT available_micros::text FROM casino.accounts WHERE account_id = 'faucet_treasury'`);
+    expect(stats).toMatchObject({
+      fundedMicros: usd(BUDGET_USD),
+      remainingBudgetMicros: usd(BUDGET_USD),
+      totalClaims: 0,
+    });
+    const treasury = await sql.query(
+      `SELECT available_micros::text FROM casino.accounts WHERE account_id = 'faucet_treasury'`,
+    );
     expect(treasury.rows[0].available_micros).toBe(usd(BUDGET_USD));
-    const rounds = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = 'op-faucet-treasury-funding-1'`);
+    const rounds = await sql.query(
+      `SELECT count(*)::int AS n FROM casino.events WHERE stream_id = 'op-faucet-treasury-funding-1'`,
+    );
     expect(rounds.rows[0].n).toBe(1);
   });
 
@@ -134,7 +167,12 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
     expect(reply.claimId).toMatch(UUID);
     const view = await account(agent.agentId);
     expect(view.availableMicros).toBe(usd(1));
-    expect(view.recentActivity[0]).toMatchObject({ operationId: reply.claimId, reason: 'faucet_claim', service: 'faucet', counterparty: 'faucet_treasury' });
+    expect(view.recentActivity[0]).toMatchObject({
+      operationId: reply.claimId,
+      reason: 'faucet_claim',
+      service: 'faucet',
+      counterparty: 'faucet_treasury',
+    });
 
     const manager = await jetstreamManager(nats);
     const stream = subjects.streamName(eventStreams.faucet.name);
@@ -144,10 +182,16 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
       deliver_policy: DeliverPolicy.All,
     });
     const published = await waitFor('faucet.events.claimed', async () => {
-      const message = await (await jetstream(nats).consumers.get(stream, consumer.name)).next({ expires: 1_000 });
+      const message = await (
+        await jetstream(nats).consumers.get(stream, consumer.name)
+      ).next({ expires: 1_000 });
       return message ? (message.json() as EventEnvelope) : undefined;
     });
-    expect(published).toMatchObject({ type: 'claimed', stream: `claim-${agent.agentId}`, data: { claimId: reply.claimId, agentId: agent.agentId, amountMicros: usd(1) } });
+    expect(published).toMatchObject({
+      type: 'claimed',
+      stream: `claim-${agent.agentId}`,
+      data: { claimId: reply.claimId, agentId: agent.agentId, amountMicros: usd(1) },
+    });
   });
 
   it('refuses malformed and unknown agents', async () => {
@@ -160,7 +204,9 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
     const agent = await register();
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => claim(agent.agentId)));
     const succeeded = results.filter((result) => result.status === 'fulfilled');
-    const codes = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as { code: string }).code] : []));
+    const codes = results.flatMap((result) =>
+      result.status === 'rejected' ? [(result.reason as { code: string }).code] : [],
+    );
     expect(succeeded).toHaveLength(1);
     expect(codes).toEqual(Array(49).fill('already_claimed'));
     expect((await account(agent.agentId)).availableMicros).toBe(usd(1));
@@ -169,8 +215,17 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
 
   it('refuses agents that deposited (learned from casino.events), and only them', async () => {
     const [depositor, other] = await Promise.all([register(), register()]);
-    await command(casinoCommands.credit, { agentId: depositor.agentId, amountMicros: usd(5), reference: `dep-${depositor.agentId}` });
-    await waitFor('faucet saw the deposit', async () => (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId])).rowCount === 1);
+    await command(casinoCommands.credit, {
+      agentId: depositor.agentId,
+      amountMicros: usd(5),
+      reference: `dep-${depositor.agentId}`,
+    });
+    await waitFor(
+      'faucet saw the deposit',
+      async () =>
+        (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId]))
+          .rowCount === 1,
+    );
     expect(await failure(claim(depositor.agentId))).toBe('has_deposits');
     await expect(claim(other.agentId)).resolves.toMatchObject({ agentId: other.agentId });
     // A deposit by redelivery or replay counts once (the inbox), and transfers that are not deposits never count.
@@ -182,12 +237,24 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
     const agent = await register();
     await whileCasinoIsDown(async () => {
       const startedAt = Date.now();
-      const error = await claim(agent.agentId).then(() => undefined, (failed: { code: string; details?: { claim_id?: string } }) => failed);
-      expect(error).toMatchObject({ code: 'service_unavailable', details: { claim_id: expect.stringMatching(UUID) } });
+      const error = await claim(agent.agentId).then(
+        () => undefined,
+        (failed: { code: string; details?: { claim_id?: string } }) => failed,
+      );
+      expect(error).toMatchObject({
+        code: 'service_unavailable',
+        details: { claim_id: expect.stringMatching(UUID) },
+      });
       // No responder for the transfer: the answer comes at once, not after a timeout.
       expect(Date.now() - startedAt).toBeLessThan(5_000);
-      expect(await claimRow(agent.agentId)).toMatchObject({ claim_id: error!.details!.claim_id, status: 'pending', stalled: true });
-      const moved = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [`op-${error!.details!.claim_id}`]);
+      expect(await claimRow(agent.agentId)).toMatchObject({
+        claim_id: error!.details!.claim_id,
+        status: 'pending',
+        stalled: true,
+      });
+      const moved = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [
+        `op-${error!.details!.claim_id}`,
+      ]);
       expect(moved.rows[0].n).toBe(0);
     });
     const pending = await claimRow(agent.agentId);
@@ -196,7 +263,10 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
     // The agent never saw its 200 before, so asking again answers it again: same claim, no new money.
     expect((await claim(agent.agentId)).claimId).toBe(pending.claim_id);
     expect((await account(agent.agentId)).availableMicros).toBe(usd(1));
-    expect(await command<LedgerCheckReport>(casinoCommands.checkLedger, {})).toMatchObject({ ok: true, violations: [] });
+    expect(await command<LedgerCheckReport>(casinoCommands.checkLedger, {})).toMatchObject({
+      ok: true,
+      violations: [],
+    });
   }, 60_000);
 
   it('casino killed while it runs the transfer: whatever the first answer, a retry ends with exactly one $1', async () => {
@@ -231,7 +301,9 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
       expect((await claim(agent.agentId)).claimId).toBe(pending.claim_id);
     }
     expect((await account(agent.agentId)).availableMicros).toBe(usd(1));
-    const transfers = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [`op-${pending.claim_id}`]);
+    const transfers = await sql.query(`SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1`, [
+      `op-${pending.claim_id}`,
+    ]);
     expect(transfers.rows[0].n).toBe(1);
     expect(await command<LedgerCheckReport>(casinoCommands.checkLedger, {})).toMatchObject({ ok: true });
   }, 60_000);
@@ -245,26 +317,52 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
 
     const stalled = await register();
     expect(await whileCasinoIsDown(() => failure(claim(stalled.agentId)))).toBe('service_unavailable');
-    await waitFor('the sweep completed the claim', async () => (await claimRow(stalled.agentId))?.status === 'completed', { timeoutMs: 10_000 });
+    await waitFor(
+      'the sweep completed the claim',
+      async () => (await claimRow(stalled.agentId))?.status === 'completed',
+      { timeoutMs: 10_000 },
+    );
     expect((await account(stalled.agentId)).availableMicros).toBe(usd(1));
     expect((await claim(stalled.agentId)).claimId).toBe((await claimRow(stalled.agentId)).claim_id);
   }, 60_000);
 
   it('keeps the faucet and the ledger in agreement, and a restart with a raised budget tops the treasury up', async () => {
-    const totals = await sql.query(`SELECT funded_micros::text AS funded, claimed_micros::text AS claimed, claims_pending FROM faucet.treasury`);
-    const ledger = await sql.query(`SELECT available_micros::text FROM casino.accounts WHERE account_id = 'faucet_treasury'`);
+    const totals = await sql.query(
+      `SELECT funded_micros::text AS funded, claimed_micros::text AS claimed, claims_pending FROM faucet.treasury`,
+    );
+    const ledger = await sql.query(
+      `SELECT available_micros::text FROM casino.accounts WHERE account_id = 'faucet_treasury'`,
+    );
     expect(totals.rows[0].claims_pending).toBe(0);
-    expect(BigInt(ledger.rows[0].available_micros)).toBe(BigInt(totals.rows[0].funded) - BigInt(totals.rows[0].claimed));
-    const claimedAgents = await sql.query(`SELECT count(*)::int AS n FROM faucet.claims WHERE status = 'completed'`);
+    expect(BigInt(ledger.rows[0].available_micros)).toBe(
+      BigInt(totals.rows[0].funded) - BigInt(totals.rows[0].claimed),
+    );
+    const claimedAgents = await sql.query(
+      `SELECT count(*)::int AS n FROM faucet.claims WHERE status = 'completed'`,
+    );
     const stats = await command<FaucetStatsView>(faucetCommands.stats, {});
-    expect(stats).toMatchObject({ totalClaims: claimedAgents.rows[0].n, totalAgents: claimedAgents.rows[0].n, totalValueMicros: totals.rows[0].claimed, pendingClaims: 0 });
+    expect(stats).toMatchObject({
+      totalClaims: claimedAgents.rows[0].n,
+      totalAgents: claimedAgents.rows[0].n,
+      totalValueMicros: totals.rows[0].claimed,
+      pendingClaims: 0,
+    });
 
     const exits = await Promise.all([faucet.stop(), replica?.stop()]);
-    expect(exits).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }]);
+    expect(exits).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
     replica = undefined;
     faucet = await startFaucet({ FAUCET_BUDGET_USD: String(BUDGET_USD + 5) });
-    await waitFor('top-up recorded', async () => (await command<FaucetStatsView>(faucetCommands.stats, {})).fundedMicros === usd(BUDGET_USD + 5));
-    const rounds = await sql.query(`SELECT data->>'transferId' AS id, data->>'amountMicros' AS amount FROM faucet.events WHERE type = 'treasury_funded' ORDER BY global_position`);
+    await waitFor(
+      'top-up recorded',
+      async () =>
+        (await command<FaucetStatsView>(faucetCommands.stats, {})).fundedMicros === usd(BUDGET_USD + 5),
+    );
+    const rounds = await sql.query(
+      `SELECT data->>'transferId' AS id, data->>'amountMicros' AS amount FROM faucet.events WHERE type = 'treasury_funded' ORDER BY global_position`,
+    );
     expect(rounds.rows).toEqual([
       { id: 'faucet-treasury-funding-1', amount: usd(BUDGET_USD) },
       { id: 'faucet-treasury-funding-2', amount: usd(5) },

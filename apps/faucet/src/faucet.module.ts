@@ -15,7 +15,12 @@ const FAUCET_OUTBOX_RELAY = Symbol('FAUCET_OUTBOX_RELAY');
 @Module({
   controllers: [FaucetHandlers],
   providers: [
-    ...eventSourcingProviders({ storeToken: FAUCET_EVENT_STORE, relayToken: FAUCET_OUTBOX_RELAY, service: 'faucet', projections: [faucetProjection] }),
+    ...eventSourcingProviders({
+      storeToken: FAUCET_EVENT_STORE,
+      relayToken: FAUCET_OUTBOX_RELAY,
+      service: 'faucet',
+      projections: [faucetProjection],
+    }),
     TreasuryService,
     ClaimsService,
     ClaimRecoveryService,

@@ -25,7 +25,10 @@ const STATUS_BY_LAST_EVENT: Record<string, 'pending' | 'completed' | 'rejected'>
  * Each claim's status from the log (its last status event; `claim_transfer_failed` changes
  * none). The casino transfer of a claim has the claim's id as its transfer id.
  */
-async function faucetFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) => Promise<void>): Promise<void> {
+async function faucetFacts(
+  context: ServiceOpsContext,
+  emit: (fact: VerifyFact) => Promise<void>,
+): Promise<void> {
   await streamQuery<ClaimRow>(
     context.dataSource,
     `SELECT DISTINCT ON (data->>'claimId') data->>'claimId' AS claim_id, data->>'agentId' AS agent_id,

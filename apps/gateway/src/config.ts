@@ -22,7 +22,9 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
     .string()
     .regex(/^(true|false|[0-9]{1,2})$/, 'must be true, false or a number of proxy hops')
     .default('false')
-    .transform((value): boolean | number => (value === 'true' ? true : value === 'false' ? false : Number(value))),
+    .transform((value): boolean | number =>
+      value === 'true' ? true : value === 'false' ? false : Number(value),
+    ),
   /** Requests per minute per client IP (0: off). */
   RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
   /** Requests per minute per API key (0: off). */

@@ -38,7 +38,11 @@ import { McpController } from './mcp/mcp.controller.js';
       provide: COMMAND_CLIENT,
       inject: [SERVICE_CONTEXT],
       useFactory: (context: ServiceContext<GatewayConfig>) =>
-        new CommandClient({ connection: context.nats, prefix: context.prefix, timeoutMs: context.config.COMMAND_TIMEOUT_MS }),
+        new CommandClient({
+          connection: context.nats,
+          prefix: context.prefix,
+          timeoutMs: context.config.COMMAND_TIMEOUT_MS,
+        }),
     },
   ],
 })

@@ -19,19 +19,29 @@ main({
   configSchema: gatewayConfigSchema,
   migrations: gatewayMigrations,
   rootModule: () => GatewayModule,
-  http: (config) => ({ port: config.PORT, bodyLimitBytes: config.BODY_LIMIT_BYTES, bodyParser: false, trustProxy: config.TRUST_PROXY }),
+  http: (config) => ({
+    port: config.PORT,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    bodyParser: false,
+    trustProxy: config.TRUST_PROXY,
+  }),
   configureApp: (app, context) => {
     const fastify = app.getHttpAdapter().getInstance();
     const { config } = context;
     installCors(fastify);
-    installRateLimits(fastify, { perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE, perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE });
+    installRateLimits(fastify, {
+      perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE,
+      perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE,
+    });
     installJsonBodyParser(fastify);
     const idempotency = new IdempotencyStore(context.dataSource, config.IDEMPOTENCY_LEASE_MS);
     installIdempotency(fastify, idempotency, context.logger);
     app.useGlobalFilters(new HttpErrorFilter(context.logger));
     const retentionMs = config.IDEMPOTENCY_RETENTION_HOURS * 3_600_000;
     sweepTimer = setInterval(() => {
-      idempotency.expire(retentionMs).catch((error: unknown) => context.logger.warn({ err: error }, 'idempotency sweep failed'));
+      idempotency
+        .expire(retentionMs)
+        .catch((error: unknown) => context.logger.warn({ err: error }, 'idempotency sweep failed'));
     }, IDEMPOTENCY_SWEEP_INTERVAL_MS);
     sweepTimer.unref();
   },

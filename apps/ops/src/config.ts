@@ -22,7 +22,8 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     throw new UsageError(`NATS_URL must be a comma-separated list of URLs starting with nats:// or tls://`);
   }
   const prefix = env.NATS_PREFIX ?? '';
-  if (!NATS_PREFIX_PATTERN.test(prefix)) throw new UsageError(`NATS_PREFIX may contain only letters, digits, "_" and "-" (at most 32)`);
+  if (!NATS_PREFIX_PATTERN.test(prefix))
+    throw new UsageError(`NATS_PREFIX may contain only letters, digits, "_" and "-" (at most 32)`);
   return { databaseUrl, natsServers, prefix: new SubjectPrefix(prefix) };
 }
 

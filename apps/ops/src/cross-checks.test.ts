@@ -11,15 +11,50 @@ function facts(...list: VerifyFact[]): FactSet {
   for (const fact of list) set.add(fact);
   return set;
 }
-const hold = (holdId: string, amountMicros = '5000000', at = old): VerifyFact => ({ kind: 'live_hold', holdId, from: 'ag_000000000001', amountMicros, service: 'escrow', at });
-const escrow = (escrowId: string, status = 'funded', amountMicros = '5000000', at = old): VerifyFact => ({ kind: 'locked_escrow', escrowId, holdId: escrowId, status, amountMicros, at });
-const claim = (claimId: string, status: 'pending' | 'completed' | 'rejected', at = old): VerifyFact => ({ kind: 'faucet_claim', claimId, transferId: claimId, agentId: 'ag_000000000002', amountMicros: '1000000', status, at });
-const paid = (transferId: string, to = 'ag_000000000002', amountMicros = '1000000', at = old): VerifyFact => ({ kind: 'faucet_transfer', transferId, to, amountMicros, at });
+const hold = (holdId: string, amountMicros = '5000000', at = old): VerifyFact => ({
+  kind: 'live_hold',
+  holdId,
+  from: 'ag_000000000001',
+  amountMicros,
+  service: 'escrow',
+  at,
+});
+const escrow = (escrowId: string, status = 'funded', amountMicros = '5000000', at = old): VerifyFact => ({
+  kind: 'locked_escrow',
+  escrowId,
+  holdId: escrowId,
+  status,
+  amountMicros,
+  at,
+});
+const claim = (claimId: string, status: 'pending' | 'completed' | 'rejected', at = old): VerifyFact => ({
+  kind: 'faucet_claim',
+  claimId,
+  transferId: claimId,
+  agentId: 'ag_000000000002',
+  amountMicros: '1000000',
+  status,
+  at,
+});
+const paid = (
+  transferId: string,
+  to = 'ag_000000000002',
+  amountMicros = '1000000',
+  at = old,
+): VerifyFact => ({ kind: 'faucet_transfer', transferId, to, amountMicros, at });
 
 describe('cross-service checks', () => {
   it('matches live holds and locked escrows one to one', () => {
-    expect(checkHoldsAgainstEscrows(facts(hold('e1'), escrow('e1'), hold('e2'), escrow('e2', 'disputed')), options)).toEqual([]);
-    const violations = checkHoldsAgainstEscrows(facts(hold('orphan'), escrow('lost', 'completed'), hold('e3', '1'), escrow('e3')), options);
+    expect(
+      checkHoldsAgainstEscrows(
+        facts(hold('e1'), escrow('e1'), hold('e2'), escrow('e2', 'disputed')),
+        options,
+      ),
+    ).toEqual([]);
+    const violations = checkHoldsAgainstEscrows(
+      facts(hold('orphan'), escrow('lost', 'completed'), hold('e3', '1'), escrow('e3')),
+      options,
+    );
     expect(violations.map((violation) => [violation.check, violation.ids])).toEqual([
       ['hold_without_escrow', { holdId: 'orphan', account: 'ag_000000000001' }],
       ['escrow_without_hold', { escrowId: 'lost', holdId: 'lost' }],
@@ -28,18 +63,52 @@ describe('cross-service checks', () => {
   });
 
   it('gives sagas in flight and unconfirmed settlements the benefit of the doubt', () => {
-    const settling: VerifyFact = { kind: 'settling_escrow', escrowId: 'e4', holdId: 'e4', settlement: 'post', at: old };
-    expect(checkHoldsAgainstEscrows(facts(hold('new', '1', fresh), escrow('young', 'funded', '1', fresh), hold('e4'), settling), options)).toEqual([]);
+    const settling: VerifyFact = {
+      kind: 'settling_escrow',
+      escrowId: 'e4',
+      holdId: 'e4',
+      settlement: 'post',
+      at: old,
+    };
+    expect(
+      checkHoldsAgainstEscrows(
+        facts(hold('new', '1', fresh), escrow('young', 'funded', '1', fresh), hold('e4'), settling),
+        options,
+      ),
+    ).toEqual([]);
     expect(checkHoldsAgainstEscrows(facts(hold('new', '1', fresh)), { nowMs, graceMs: 0 })).toHaveLength(1);
   });
 
   it('matches faucet claims and treasury transfers one to one', () => {
-    expect(checkClaimsAgainstTransfers(facts(claim('c1', 'completed'), paid('c1'), claim('c2', 'pending'), paid('c2'), claim('c3', 'rejected')), options)).toEqual([]);
+    expect(
+      checkClaimsAgainstTransfers(
+        facts(
+          claim('c1', 'completed'),
+          paid('c1'),
+          claim('c2', 'pending'),
+          paid('c2'),
+          claim('c3', 'rejected'),
+        ),
+        options,
+      ),
+    ).toEqual([]);
     const violations = checkClaimsAgainstTransfers(
-      facts(claim('unpaid', 'completed'), claim('refused', 'rejected'), paid('refused'), paid('stray'), claim('wrong', 'completed'), paid('wrong', 'ag_000000000003')),
+      facts(
+        claim('unpaid', 'completed'),
+        claim('refused', 'rejected'),
+        paid('refused'),
+        paid('stray'),
+        claim('wrong', 'completed'),
+        paid('wrong', 'ag_000000000003'),
+      ),
       options,
     );
-    expect(violations.map((violation) => violation.check).sort()).toEqual(['claim_transfer_mismatch', 'claim_without_transfer', 'transfer_for_rejected_claim', 'transfer_without_claim']);
+    expect(violations.map((violation) => violation.check).sort()).toEqual([
+      'claim_transfer_mismatch',
+      'claim_without_transfer',
+      'transfer_for_rejected_claim',
+      'transfer_without_claim',
+    ]);
     expect(checkClaimsAgainstTransfers(facts(claim('late', 'completed', fresh)), options)).toEqual([]);
   });
 });

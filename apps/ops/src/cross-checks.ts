@@ -74,7 +74,12 @@ export function checkHoldsAgainstEscrows(facts: FactSet, options: CrossCheckOpti
     const hold = facts.liveHolds.get(holdId);
     for (const escrow of escrows) {
       if (!hold) {
-        if (settled(escrow.at)) violations.push({ check: 'escrow_without_hold', ids: { escrowId: escrow.escrowId, holdId }, detail: `${escrow.status} escrow has no live hold` });
+        if (settled(escrow.at))
+          violations.push({
+            check: 'escrow_without_hold',
+            ids: { escrowId: escrow.escrowId, holdId },
+            detail: `${escrow.status} escrow has no live hold`,
+          });
       } else if (hold.amountMicros !== escrow.amountMicros) {
         violations.push({
           check: 'hold_amount_mismatch',
@@ -112,10 +117,19 @@ export function checkClaimsAgainstTransfers(facts: FactSet, options: CrossCheckO
     claimed.set(claim.transferId, claim);
     const transfer = facts.faucetTransfers.get(claim.transferId);
     if (claim.status === 'rejected') {
-      if (transfer) violations.push({ check: 'transfer_for_rejected_claim', ids: { claimId: claim.claimId, transferId: claim.transferId }, detail: 'a rejected claim was paid' });
+      if (transfer)
+        violations.push({
+          check: 'transfer_for_rejected_claim',
+          ids: { claimId: claim.claimId, transferId: claim.transferId },
+          detail: 'a rejected claim was paid',
+        });
     } else if (!transfer) {
       if (claim.status === 'completed' && settled(claim.at)) {
-        violations.push({ check: 'claim_without_transfer', ids: { claimId: claim.claimId, transferId: claim.transferId, agentId: claim.agentId }, detail: 'completed claim has no transfer out of the faucet treasury' });
+        violations.push({
+          check: 'claim_without_transfer',
+          ids: { claimId: claim.claimId, transferId: claim.transferId, agentId: claim.agentId },
+          detail: 'completed claim has no transfer out of the faucet treasury',
+        });
       }
     } else if (transfer.to !== claim.agentId || transfer.amountMicros !== claim.amountMicros) {
       violations.push({
@@ -129,7 +143,11 @@ export function checkClaimsAgainstTransfers(facts: FactSet, options: CrossCheckO
   }
   for (const transfer of facts.faucetTransfers.values()) {
     if (!claimed.has(transfer.transferId) && settled(transfer.at)) {
-      violations.push({ check: 'transfer_without_claim', ids: { transferId: transfer.transferId, agentId: transfer.to }, detail: `treasury transfer of ${transfer.amountMicros} micros matches no faucet claim` });
+      violations.push({
+        check: 'transfer_without_claim',
+        ids: { transferId: transfer.transferId, agentId: transfer.to },
+        detail: `treasury transfer of ${transfer.amountMicros} micros matches no faucet claim`,
+      });
     }
   }
   return violations;

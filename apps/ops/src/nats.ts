@@ -10,14 +10,22 @@ const CONNECT_TIMEOUT_MS = 3_000;
  */
 export async function connectOpsNats(config: OpsConfig): Promise<NatsConnection> {
   try {
-    return await connect({ servers: config.natsServers, name: 'ops-cli', timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: 0 });
+    return await connect({
+      servers: config.natsServers,
+      name: 'ops-cli',
+      timeout: CONNECT_TIMEOUT_MS,
+      maxReconnectAttempts: 0,
+    });
   } catch (error) {
     throw new UsageError(`cannot reach NATS at ${config.natsServers.join(',')}: ${oneLine(error)}`);
   }
 }
 
 /** Runs `fn` with a connection and always closes it (draining what was published). */
-export async function withNats<T>(config: OpsConfig, fn: (connection: NatsConnection) => Promise<T>): Promise<T> {
+export async function withNats<T>(
+  config: OpsConfig,
+  fn: (connection: NatsConnection) => Promise<T>,
+): Promise<T> {
   const connection = await connectOpsNats(config);
   try {
     return await fn(connection);

@@ -2,7 +2,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { casinoCommands, SubjectPrefix, type EventEnvelope, type RegisterReply } from '@pf/contracts';
-import { CommandClient, defaultEventConsumerSettings, DurableEventConsumer, type ProcessedEventStore } from '@pf/messaging';
+import {
+  CommandClient,
+  defaultEventConsumerSettings,
+  DurableEventConsumer,
+  type ProcessedEventStore,
+} from '@pf/messaging';
 import {
   connectTestNats,
   createTestDatabase,
@@ -21,7 +26,11 @@ import { OpsProcess, runOps } from './testing.js';
 class MemoryInbox implements ProcessedEventStore {
   private readonly processed = new Set<string>();
 
-  async runOnce(consumer: string, eventId: string, fn: (tx: unknown) => Promise<void>): Promise<'processed' | 'duplicate'> {
+  async runOnce(
+    consumer: string,
+    eventId: string,
+    fn: (tx: unknown) => Promise<void>,
+  ): Promise<'processed' | 'duplicate'> {
     const key = `${consumer}/${eventId}`;
     if (this.processed.has(key)) return 'duplicate';
     await fn(undefined);
@@ -64,7 +73,11 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
   it('credits an agent (the admin deposit), idempotently on the reference', async () => {
     const first = await runOps(['credit', agent.agentId, '12.5', '--reference', 'ops-1'], env());
     expect(first.stderr).toBe('');
-    expect(first.stdout).toMatch(new RegExp(`credited \\$12\\.5 to ${agent.agentId} \\(reference ops-1, transfer deposit:ops-1\\); available now \\$12\\.5`));
+    expect(first.stdout).toMatch(
+      new RegExp(
+        `credited \\$12\\.5 to ${agent.agentId} \\(reference ops-1, transfer deposit:ops-1\\); available now \\$12\\.5`,
+      ),
+    );
     expect(first.code).toBe(0);
     const again = await runOps(['credit', agent.agentId, '12.5', '--reference', 'ops-1', '--json'], env());
     expect(JSON.parse(again.stdout)).toMatchObject({ availableMicros: '12500000' });
@@ -85,25 +98,46 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
     const json = new OpsProcess(['tail', 'casino.events.funds_transferred', '--json', '--count', '1'], env());
     await tail.waitForLine('stderr', (line) => line.startsWith('following'));
     await json.waitForLine('stderr', (line) => line.startsWith('following'));
-    await client.request(casinoCommands.credit, { agentId: agent.agentId, amountMicros: '1000000', reference: 'tail-1' });
+    await client.request(casinoCommands.credit, {
+      agentId: agent.agentId,
+      amountMicros: '1000000',
+      reference: 'tail-1',
+    });
 
     const line = await tail.waitForLine('stdout', (text) => text.includes('deposit:tail-1'));
-    expect(line).toMatch(/^\S+Z casino\.events\.funds_transferred #\d+ op-deposit:tail-1@1 pos=\d+ id=[0-9a-f-]{36} \{.*"to":"ag_/);
-    const parsed = JSON.parse(await json.waitForLine('stdout', (text) => text.includes('deposit:tail-1'))) as { stream: string; subject: string; envelope: EventEnvelope };
-    expect(parsed).toMatchObject({ stream: 'CASINO_EVENTS', subject: 'casino.events.funds_transferred', envelope: { type: 'funds_transferred', data: { transferId: 'deposit:tail-1' } } });
+    expect(line).toMatch(
+      /^\S+Z casino\.events\.funds_transferred #\d+ op-deposit:tail-1@1 pos=\d+ id=[0-9a-f-]{36} \{.*"to":"ag_/,
+    );
+    const parsed = JSON.parse(
+      await json.waitForLine('stdout', (text) => text.includes('deposit:tail-1')),
+    ) as { stream: string; subject: string; envelope: EventEnvelope };
+    expect(parsed).toMatchObject({
+      stream: 'CASINO_EVENTS',
+      subject: 'casino.events.funds_transferred',
+      envelope: { type: 'funds_transferred', data: { transferId: 'deposit:tail-1' } },
+    });
     expect(await tail.exited).toBe(0);
     expect(await json.exited).toBe(0);
 
     // From a position: the first event at or after it, found in the stream by its envelope position.
-    const fromPosition = await runOps(['tail', 'casino', '--from-position', String(parsed.envelope.position), '--json', '--count', '1'], env(), 15_000);
+    const fromPosition = await runOps(
+      ['tail', 'casino', '--from-position', String(parsed.envelope.position), '--json', '--count', '1'],
+      env(),
+      15_000,
+    );
     expect(JSON.parse(fromPosition.stdout).envelope.id).toBe(parsed.envelope.id);
   });
 
   it('shows streams and consumers', async () => {
     const run = await runOps(['streams', '--json'], env());
     expect(run.code).toBe(0);
-    const { streams } = JSON.parse(run.stdout) as { streams: Array<{ contractName: string; exists: boolean; messages: number }> };
-    expect(streams.find((stream) => stream.contractName === 'CASINO_EVENTS')).toMatchObject({ exists: true, messages: expect.any(Number) });
+    const { streams } = JSON.parse(run.stdout) as {
+      streams: Array<{ contractName: string; exists: boolean; messages: number }>;
+    };
+    expect(streams.find((stream) => stream.contractName === 'CASINO_EVENTS')).toMatchObject({
+      exists: true,
+      messages: expect.any(Number),
+    });
     expect(streams.find((stream) => stream.contractName === 'CASINO_EVENTS')!.messages).toBeGreaterThan(0);
     const text = await runOps(['streams'], env());
     expect(text.stdout).toMatch(new RegExp(`${prefix}_CASINO_EVENTS: \\d+ messages`));
@@ -127,7 +161,12 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
         durable,
         pattern: 'casino.events.funds_transferred',
         handler: async (envelope) => handler(envelope),
-        settings: { ...defaultEventConsumerSettings, maxDeliver: 1, fetchExpiresMs: 1_000, deliverFrom: 'new' },
+        settings: {
+          ...defaultEventConsumerSettings,
+          maxDeliver: 1,
+          fetchExpiresMs: 1_000,
+          deliverFrom: 'new',
+        },
       });
     const flaky = consumer('opstest__flaky', async (envelope) => {
       if (envelope.data.transferId !== target) return;
@@ -145,12 +184,27 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
       consumers.push(started);
     }
 
-    await client.request(casinoCommands.credit, { agentId: agent.agentId, amountMicros: '2000000', reference: 'dlq-1' });
-    const listed = await waitFor('the dead letter', async () => {
-      const run = await runOps(['dlq', 'list', '--json'], env());
-      return run.stdout.trim() === '' ? undefined : run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { sequence: number; consumer: string; error: string });
-    }, { timeoutMs: 15_000, intervalMs: 200 });
-    expect(listed).toEqual([expect.objectContaining({ consumer: 'opstest__flaky', error: 'Error: downstream is down' })]);
+    await client.request(casinoCommands.credit, {
+      agentId: agent.agentId,
+      amountMicros: '2000000',
+      reference: 'dlq-1',
+    });
+    const listed = await waitFor(
+      'the dead letter',
+      async () => {
+        const run = await runOps(['dlq', 'list', '--json'], env());
+        return run.stdout.trim() === ''
+          ? undefined
+          : run.stdout
+              .trim()
+              .split('\n')
+              .map((line) => JSON.parse(line) as { sequence: number; consumer: string; error: string });
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    expect(listed).toEqual([
+      expect.objectContaining({ consumer: 'opstest__flaky', error: 'Error: downstream is down' }),
+    ]);
     await waitFor('the steady consumer', () => handled.steady === 1);
     const shown = await runOps(['dlq', 'show', String(listed[0]!.sequence)], env());
     expect(shown.stdout).toContain(target);
@@ -158,7 +212,9 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
     failing = false;
     const redriven = await runOps(['dlq', 'redrive', '--all'], env());
     expect(redriven.code).toBe(0);
-    expect(redriven.stdout).toMatch(/redriven dead letter #\d+ \(opstest__flaky\) to casino\.events\.funds_transferred/);
+    expect(redriven.stdout).toMatch(
+      /redriven dead letter #\d+ \(opstest__flaky\) to casino\.events\.funds_transferred/,
+    );
     await waitFor('the redriven event', () => handled.flaky === 1, { timeoutMs: 10_000 });
 
     // Once: a second redrive finds nothing, and neither consumer sees the event again.

@@ -9,10 +9,16 @@ import { decodeMessage, ExitCode, UsageError, type OpsMessage, type ProgressRend
 export type ServiceSelection = ServiceName | 'all';
 
 /** `casino` → [casino]; `all` → every service, in the order money flows (casino first). */
-export function selectServices(name: string | undefined, allowed = SERVICE_NAMES): { selection: ServiceSelection; services: ServiceName[] } {
+export function selectServices(
+  name: string | undefined,
+  allowed = SERVICE_NAMES,
+): { selection: ServiceSelection; services: ServiceName[] } {
   if (name === undefined) throw new UsageError(`name a service: ${[...allowed, 'all'].join(', ')}`);
   if (name === 'all') return { selection: 'all', services: [...allowed] };
-  if (!(allowed as readonly string[]).includes(name)) throw new UsageError(`unknown service ${JSON.stringify(name)}: expected one of ${[...allowed, 'all'].join(', ')}`);
+  if (!(allowed as readonly string[]).includes(name))
+    throw new UsageError(
+      `unknown service ${JSON.stringify(name)}: expected one of ${[...allowed, 'all'].join(', ')}`,
+    );
   return { selection: name as ServiceName, services: [name as ServiceName] };
 }
 
@@ -46,9 +52,14 @@ export async function runServiceEntry(
   renderer: ProgressRenderer,
   onMessage: (message: OpsMessage) => Promise<void> | void,
 ): Promise<ServiceRunOutcome> {
-  const child = spawn(process.execPath, [serviceEntryPath(service), ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [serviceEntryPath(service), ...args], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const outcome: ServiceRunOutcome = { exitCode: ExitCode.usage };
-  const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? ExitCode.usage)));
+  const exited = new Promise<number>((resolve) =>
+    child.once('close', (code) => resolve(code ?? ExitCode.usage)),
+  );
   child.stderr.on('data', (chunk: Buffer) => {
     renderer.finish();
     process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `${service}: `));

@@ -1,4 +1,10 @@
-import { JetStreamApiCodes, JetStreamApiError, type ConsumerInfo, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StreamInfo,
+} from '@nats-io/jetstream';
 import { deadLetterStream, type SubjectPrefix } from '@pf/contracts';
 import { contractEventStreams } from '@pf/messaging';
 
@@ -48,14 +54,28 @@ export interface StreamState {
 }
 
 /** Every contract stream and the dead-letter stream, with their consumers and dead-letter counts. */
-export async function collectStreamStates(manager: JetStreamManager, prefix: SubjectPrefix): Promise<StreamState[]> {
+export async function collectStreamStates(
+  manager: JetStreamManager,
+  prefix: SubjectPrefix,
+): Promise<StreamState[]> {
   const deadLetters = await deadLettersByConsumer(manager, prefix);
   const states: StreamState[] = [];
   for (const definition of [...contractEventStreams(), deadLetterStream]) {
     const name = prefix.streamName(definition.name);
     const info = await streamInfoOrNull(manager, name);
     if (!info) {
-      states.push({ contractName: definition.name, name, exists: false, messages: 0, bytes: 0, firstSequence: 0, lastSequence: 0, lastTime: null, consumers: [], consumersNotListed: 0 });
+      states.push({
+        contractName: definition.name,
+        name,
+        exists: false,
+        messages: 0,
+        bytes: 0,
+        firstSequence: 0,
+        lastSequence: 0,
+        lastTime: null,
+        consumers: [],
+        consumersNotListed: 0,
+      });
       continue;
     }
     const consumers: ConsumerState[] = [];
@@ -95,11 +115,16 @@ function consumerState(info: ConsumerInfo, deadLetters: number): ConsumerState {
 }
 
 /** Dead letters per consumer durable, from the subject counts `dlq.<consumer>.<subject>`. */
-async function deadLettersByConsumer(manager: JetStreamManager, prefix: SubjectPrefix): Promise<Map<string, number>> {
+async function deadLettersByConsumer(
+  manager: JetStreamManager,
+  prefix: SubjectPrefix,
+): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const info = await streamInfoOrNull(manager, prefix.streamName(deadLetterStream.name));
   if (!info || info.state.messages === 0) return counts;
-  const detailed = await manager.streams.info(info.config.name, { subjects_filter: prefix.subject(deadLetterStream.subjects) });
+  const detailed = await manager.streams.info(info.config.name, {
+    subjects_filter: prefix.subject(deadLetterStream.subjects),
+  });
   for (const [subject, count] of Object.entries(detailed.state.subjects ?? {})) {
     const consumer = prefix.unprefix(subject).split('.')[1];
     if (consumer) counts.set(consumer, (counts.get(consumer) ?? 0) + count);

@@ -17,8 +17,15 @@ export interface OpsRun {
 }
 
 /** Runs `ops <args>` to completion (bounded), with only the given environment. */
-export function runOps(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<OpsRun> {
-  const child = spawn(process.execPath, [opsEntry(), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runOps(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<OpsRun> {
+  const child = spawn(process.execPath, [opsEntry(), ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -43,7 +50,10 @@ export class OpsProcess {
   private readonly child: ChildProcess;
 
   constructor(args: readonly string[], env: Record<string, string>) {
-    this.child = spawn(process.execPath, [opsEntry(), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [opsEntry(), ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const split = (target: string[]) => {
       let partial = '';
       return (chunk: Buffer) => {
@@ -57,7 +67,11 @@ export class OpsProcess {
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
   }
 
-  async waitForLine(stream: 'stdout' | 'stderr', predicate: (line: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  async waitForLine(
+    stream: 'stdout' | 'stderr',
+    predicate: (line: string) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<string> {
     const lines = stream === 'stdout' ? this.stdoutLines : this.stderrLines;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -65,7 +79,9 @@ export class OpsProcess {
       if (found !== undefined) return found;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    throw new Error(`no matching ${stream} line within ${timeoutMs} ms; stdout:\n${this.stdoutLines.join('\n')}\nstderr:\n${this.stderrLines.join('\n')}`);
+    throw new Error(
+      `no matching ${stream} line within ${timeoutMs} ms; stdout:\n${this.stdoutLines.join('\n')}\nstderr:\n${this.stderrLines.join('\n')}`,
+    );
   }
 
   stop(): Promise<number | null> {

@@ -22,17 +22,30 @@ export interface Agent {
 export class ApiClient {
   constructor(readonly baseUrl: string) {}
 
-  async call<T = Record<string, unknown>>(method: string, path: string, options: CallOptions = {}): Promise<Answer<T>> {
+  async call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: CallOptions = {},
+  ): Promise<Answer<T>> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.key) headers.authorization = `Bearer ${options.key}`;
     if (options.body !== undefined) headers['content-type'] ??= 'application/json';
     const response = await fetch(`${this.baseUrl}${path}`, {
       method,
       headers,
-      body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+      body:
+        options.body === undefined
+          ? undefined
+          : typeof options.body === 'string'
+            ? options.body
+            : JSON.stringify(options.body),
     });
     const text = await response.text();
-    return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as T, headers: response.headers };
+    return {
+      status: response.status,
+      body: (text === '' ? {} : JSON.parse(text)) as T,
+      headers: response.headers,
+    };
   }
 
   get<T = Record<string, unknown>>(path: string, key?: string): Promise<Answer<T>> {
@@ -46,11 +59,19 @@ export class ApiClient {
   async register(body: Record<string, unknown> = {}): Promise<Agent> {
     const answer = await this.post('/api/v1/auth/register', body);
     if (answer.status !== 201) throw new Error(`register: ${answer.status} ${JSON.stringify(answer.body)}`);
-    return { agentId: answer.body.agent_id as string, apiKey: answer.body.api_key as string, referralCode: answer.body.referral_code as string };
+    return {
+      agentId: answer.body.agent_id as string,
+      apiKey: answer.body.api_key as string,
+      referralCode: answer.body.referral_code as string,
+    };
   }
 
   async credit(adminKey: string, agentId: string, amountUsd: number): Promise<void> {
-    const answer = await this.post('/admin/credit', { agent_id: agentId, amount_usd: amountUsd, reference: `e2e-${agentId}-${amountUsd}` }, adminKey);
+    const answer = await this.post(
+      '/admin/credit',
+      { agent_id: agentId, amount_usd: amountUsd, reference: `e2e-${agentId}-${amountUsd}` },
+      adminKey,
+    );
     if (answer.status !== 200) throw new Error(`credit: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
 

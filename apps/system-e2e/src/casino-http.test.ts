@@ -1,4 +1,11 @@
-import { createTestDatabase, startSystem, testNatsPrefix, testNatsUrl, type TestDatabase, type TestSystem } from '@pf/testing';
+import {
+  createTestDatabase,
+  startSystem,
+  testNatsPrefix,
+  testNatsUrl,
+  type TestDatabase,
+  type TestSystem,
+} from '@pf/testing';
 
 const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -13,7 +20,11 @@ describe('casino routes through the gateway', () => {
   let database: TestDatabase;
   let system: TestSystem;
 
-  async function call(method: string, path: string, options: { body?: string | object; key?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  async function call(
+    method: string,
+    path: string,
+    options: { body?: string | object; key?: string; headers?: Record<string, string> } = {},
+  ): Promise<Reply> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.key) headers.authorization = `Bearer ${options.key}`;
     let body: string | undefined;
@@ -23,16 +34,31 @@ describe('casino routes through the gateway', () => {
     }
     const response = await fetch(`${system.gatewayUrl}${path}`, { method, headers, body });
     const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+    return {
+      status: response.status,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      headers: response.headers,
+    };
   }
 
-  const register = async (body: object = {}) => (await call('POST', '/api/v1/auth/register', { body })).body as { agent_id: string; api_key: string; referral_code: string };
+  const register = async (body: object = {}) =>
+    (await call('POST', '/api/v1/auth/register', { body })).body as {
+      agent_id: string;
+      api_key: string;
+      referral_code: string;
+    };
   const credit = (body: object) => call('POST', '/admin/credit', { body, key: ADMIN_KEY });
 
   beforeAll(async () => {
     database = await createTestDatabase('casinohttp');
     system = await startSystem(
-      { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: testNatsPrefix(), ADMIN_API_KEY: ADMIN_KEY, AUTH_CACHE_TTL_MS: '1000' },
+      {
+        DATABASE_URL: database.url,
+        NATS_URL: testNatsUrl(),
+        NATS_PREFIX: testNatsPrefix(),
+        ADMIN_API_KEY: ADMIN_KEY,
+        AUTH_CACHE_TTL_MS: '1000',
+      },
       ['casino', 'gateway'],
     );
   }, 60_000);
@@ -56,8 +82,12 @@ describe('casino routes through the gateway', () => {
     expect(flat.body.agent).toMatchObject({ id: flat.body.agent_id, api_key: flat.body.api_key });
 
     expect((await call('POST', '/api/v1/auth/register')).status).toBe(201);
-    expect((await call('POST', '/api/v1/auth/register', { body: { agent_name: 'orchestrator' } })).status).toBe(201);
-    const referred = await call('POST', '/api/v1/auth/register', { body: { referral_code: flat.body.referral_code } });
+    expect(
+      (await call('POST', '/api/v1/auth/register', { body: { agent_name: 'orchestrator' } })).status,
+    ).toBe(201);
+    const referred = await call('POST', '/api/v1/auth/register', {
+      body: { referral_code: flat.body.referral_code },
+    });
     expect(referred.body.referred_by).toBe(flat.body.agent_id);
     const unknownCode = await call('POST', '/api/v1/auth/register', { body: { referral_code: 'ref_nope' } });
     expect(unknownCode.status).toBe(201);
@@ -90,11 +120,22 @@ describe('casino routes through the gateway', () => {
 
   it('credits through /admin/credit idempotently and shows balance, lifetime, activity and ledger', async () => {
     const agent = await register();
-    const first = await credit({ agent_id: agent.agent_id, amount_usd: '12.345678', reference: `r-${agent.agent_id}` });
+    const first = await credit({
+      agent_id: agent.agent_id,
+      amount_usd: '12.345678',
+      reference: `r-${agent.agent_id}`,
+    });
     expect(first).toMatchObject({ status: 200, body: { amount_usd: 12.345678, balance_usd: 12.345678 } });
-    const again = await credit({ agent_id: agent.agent_id, amount_usd: 12.345678, reference: `r-${agent.agent_id}` });
+    const again = await credit({
+      agent_id: agent.agent_id,
+      amount_usd: 12.345678,
+      reference: `r-${agent.agent_id}`,
+    });
     expect(again.body.balance_usd).toBe(12.345678);
-    expect((await credit({ agent_id: agent.agent_id, amount_usd: 1, reference: `r-${agent.agent_id}` })).body.error).toBe('reference_reused');
+    expect(
+      (await credit({ agent_id: agent.agent_id, amount_usd: 1, reference: `r-${agent.agent_id}` })).body
+        .error,
+    ).toBe('reference_reused');
 
     const balance = await call('GET', '/api/v1/auth/balance', { key: agent.api_key });
     expect(balance.body).toMatchObject({
@@ -103,17 +144,34 @@ describe('casino routes through the gateway', () => {
       held_usd: 0,
       total_usd: 12.345678,
       available_usd: 12.345678,
-      lifetime: { total_deposited: 12.345678, total_withdrawn: 0, total_escrowed: 0, total_earned: 0, total_fees: 0 },
+      lifetime: {
+        total_deposited: 12.345678,
+        total_withdrawn: 0,
+        total_escrowed: 0,
+        total_earned: 0,
+        total_fees: 0,
+      },
     });
     expect(balance.body.recent_activity).toEqual([
-      expect.objectContaining({ type: 'deposit', amount: 12.345678, balance_after: 12.345678, reason: 'deposit', service: 'admin' }),
+      expect.objectContaining({
+        type: 'deposit',
+        amount: 12.345678,
+        balance_after: 12.345678,
+        reason: 'deposit',
+        service: 'admin',
+      }),
     ]);
     const ledger = await call('GET', '/api/v1/auth/ledger?limit=10', { key: agent.api_key });
     expect(ledger.body).toMatchObject({ agent_id: agent.agent_id, next_cursor: null });
     expect(ledger.body.entries).toHaveLength(1);
     expect((await call('GET', '/api/v1/auth/ledger?limit=0', { key: agent.api_key })).status).toBe(400);
     const stats = await call('GET', '/api/v1/auth/referral/stats', { key: agent.api_key });
-    expect(stats.body).toMatchObject({ agent_id: agent.agent_id, referral_code: agent.referral_code, referred_agents: 0, commission_earned_usd: 0 });
+    expect(stats.body).toMatchObject({
+      agent_id: agent.agent_id,
+      referral_code: agent.referral_code,
+      referred_agents: 0,
+      commission_earned_usd: 0,
+    });
   });
 
   it.each([
@@ -129,7 +187,11 @@ describe('casino routes through the gateway', () => {
     ['a boolean', true],
   ])('refuses %s with 400 invalid_amount and credits nothing', async (_, amount) => {
     const agent = await register();
-    const reply = await credit({ agent_id: agent.agent_id, amount_usd: amount, reference: `bad-${agent.agent_id}` });
+    const reply = await credit({
+      agent_id: agent.agent_id,
+      amount_usd: amount,
+      reference: `bad-${agent.agent_id}`,
+    });
     expect(reply.status).toBe(400);
     expect(reply.body.error).toBe(typeof amount === 'boolean' ? 'invalid_request' : 'invalid_amount');
     const balance = await call('GET', '/api/v1/auth/balance', { key: agent.api_key });
@@ -138,8 +200,17 @@ describe('casino routes through the gateway', () => {
 
   it('refuses admin calls without the admin key and credits to unknown agents', async () => {
     const agent = await register();
-    expect((await call('POST', '/admin/credit', { body: { agent_id: agent.agent_id, amount_usd: 1, reference: 'x' }, key: agent.api_key })).status).toBe(401);
-    expect((await credit({ agent_id: 'ag_000000000000', amount_usd: 1, reference: 'ghost' })).body.error).toBe('agent_not_found');
+    expect(
+      (
+        await call('POST', '/admin/credit', {
+          body: { agent_id: agent.agent_id, amount_usd: 1, reference: 'x' },
+          key: agent.api_key,
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (await credit({ agent_id: 'ag_000000000000', amount_usd: 1, reference: 'ghost' })).body.error,
+    ).toBe('agent_not_found');
     const check = await call('GET', '/admin/ledger/check', { key: ADMIN_KEY });
     expect(check.body).toMatchObject({ ok: true, total_usd: 0, violations: [] });
   });

@@ -52,7 +52,11 @@ describe('compatibility with existing clients', () => {
 
   /** Python `requests`: `json=` sets Content-Type; `headers=` may carry it without a body. */
   const requests = {
-    post: async (url: string, headers: Record<string, string>, json?: unknown): Promise<{ status: number; json: () => Json }> => {
+    post: async (
+      url: string,
+      headers: Record<string, string>,
+      json?: unknown,
+    ): Promise<{ status: number; json: () => Json }> => {
       const response = await fetch(`${system.gatewayUrl}${url}`, {
         method: 'POST',
         headers: json === undefined ? headers : { ...headers, 'Content-Type': 'application/json' },
@@ -61,7 +65,10 @@ describe('compatibility with existing clients', () => {
       const body = (await response.json()) as Json;
       return { status: response.status, json: () => body };
     },
-    get: async (url: string, headers: Record<string, string> = {}): Promise<{ status: number; json: () => Json }> => {
+    get: async (
+      url: string,
+      headers: Record<string, string> = {},
+    ): Promise<{ status: number; json: () => Json }> => {
       const response = await fetch(`${system.gatewayUrl}${url}`, { headers });
       const body = (await response.json()) as Json;
       return { status: response.status, json: () => body };
@@ -70,28 +77,62 @@ describe('compatibility with existing clients', () => {
 
   it("runs the article's flow: bash register, Python create / poll / complete / release", async () => {
     // Step 1 (bash): `-d {}` and `jq -r .agent.id`, `.agent.api_key`.
-    const curlRegister = async () => (await requests.post('/api/v1/auth/register', { 'Content-Type': 'application/json' }, {})).json().agent as Json;
+    const curlRegister = async () =>
+      (await requests.post('/api/v1/auth/register', { 'Content-Type': 'application/json' }, {})).json()
+        .agent as Json;
     const orch = await curlRegister();
     const worker = await curlRegister();
-    const [ORCH_ID, ORCH_KEY, WORKER_ID, WORKER_KEY] = [orch.id as string, orch.api_key as string, worker.id as string, worker.api_key as string];
-    const claim = await requests.post('/faucet/claim', { 'Content-Type': 'application/json' }, { agent_casino_id: WORKER_ID });
+    const [ORCH_ID, ORCH_KEY, WORKER_ID, WORKER_KEY] = [
+      orch.id as string,
+      orch.api_key as string,
+      worker.id as string,
+      worker.api_key as string,
+    ];
+    const claim = await requests.post(
+      '/faucet/claim',
+      { 'Content-Type': 'application/json' },
+      { agent_casino_id: WORKER_ID },
+    );
     expect(claim.json()).toMatchObject({ credited: 1 });
     await api.credit(ADMIN_API_KEY, ORCH_ID, 10);
 
     // Step 2: create_job.
     const orchHeaders = { 'Content-Type': 'application/json', Authorization: `Bearer ${ORCH_KEY}` };
     const job = (
-      await requests.post('/escrow/create', orchHeaders, { amount_usd: 5.0, description: 'Analyze BTC price correlation with gold over 30 days', counterparty_agent_id: WORKER_ID, timeout_hours: 4 })
+      await requests.post('/escrow/create', orchHeaders, {
+        amount_usd: 5.0,
+        description: 'Analyze BTC price correlation with gold over 30 days',
+        counterparty_agent_id: WORKER_ID,
+        timeout_hours: 4,
+      })
     ).json();
-    expect(job).toMatchObject({ escrow_id: expect.stringMatching(/^esc_[0-9a-f]{16}$/), status: 'funded', amount_usd: 5, commission_usd: 0.05, net_to_counterparty: 4.95, timeout_hours: 4 });
+    expect(job).toMatchObject({
+      escrow_id: expect.stringMatching(/^esc_[0-9a-f]{16}$/),
+      status: 'funded',
+      amount_usd: 5,
+      commission_usd: 0.05,
+      net_to_counterparty: 4.95,
+      timeout_hours: 4,
+    });
     const escrowId = job.escrow_id as string;
 
     // Step 3: check_for_jobs → `resp.json().get("escrows", [])`, `job['description']`, `job['amount_usd']`.
-    const jobs = (await requests.get('/escrow/pending', { Authorization: `Bearer ${WORKER_KEY}` })).json().escrows as Json[];
-    expect(jobs).toEqual([expect.objectContaining({ escrow_id: escrowId, description: 'Analyze BTC price correlation with gold over 30 days', amount_usd: 5 })]);
+    const jobs = (await requests.get('/escrow/pending', { Authorization: `Bearer ${WORKER_KEY}` })).json()
+      .escrows as Json[];
+    expect(jobs).toEqual([
+      expect.objectContaining({
+        escrow_id: escrowId,
+        description: 'Analyze BTC price correlation with gold over 30 days',
+        amount_usd: 5,
+      }),
+    ]);
 
     // Step 4: complete_task (json= result_summary).
-    const completed = await requests.post(`/escrow/complete/${escrowId}`, { Authorization: `Bearer ${WORKER_KEY}` }, { result_summary: 'BTC/Gold correlation: 0.34 over 30d' });
+    const completed = await requests.post(
+      `/escrow/complete/${escrowId}`,
+      { Authorization: `Bearer ${WORKER_KEY}` },
+      { result_summary: 'BTC/Gold correlation: 0.34 over 30d' },
+    );
     expect(completed.status).toBe(200);
 
     // The orchestrator loop: poll GET /escrow/{id} with its headers, then release with headers only
@@ -99,12 +140,23 @@ describe('compatibility with existing clients', () => {
     let result: Json | undefined;
     for (let polls = 0; polls < 20 && !result; polls += 1) {
       const status = (await requests.get(`/escrow/${escrowId}`, orchHeaders)).json().status;
-      if (status === 'completed') result = (await requests.post(`/escrow/release/${escrowId}`, orchHeaders)).json();
+      if (status === 'completed')
+        result = (await requests.post(`/escrow/release/${escrowId}`, orchHeaders)).json();
     }
-    expect(result).toMatchObject({ status: 'released', released_to_counterparty: 4.95, commission: 0.05, amount_released: 4.95, counterparty_id: WORKER_ID });
+    expect(result).toMatchObject({
+      status: 'released',
+      released_to_counterparty: 4.95,
+      commission: 0.05,
+      amount_released: 4.95,
+      counterparty_id: WORKER_ID,
+    });
 
     // Anyone can poll the status without a key.
-    expect((await requests.get(`/escrow/${escrowId}`)).json()).toMatchObject({ escrow_id: escrowId, status: 'released', amount_usd: 5 });
+    expect((await requests.get(`/escrow/${escrowId}`)).json()).toMatchObject({
+      escrow_id: escrowId,
+      status: 'released',
+      amount_usd: 5,
+    });
     expect(await api.balanceUsd(WORKER_KEY)).toBe(5.95);
     expect(await api.balanceUsd(ORCH_KEY)).toBe(5);
   });
@@ -114,9 +166,14 @@ describe('compatibility with existing clients', () => {
     const post = async (url: string, body: unknown, apiKey: string | null = null) => {
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
       if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
-      const res = await fetch(`${system.gatewayUrl}${url}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      const res = await fetch(`${system.gatewayUrl}${url}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+      });
       const json = (await res.json()) as Json;
-      if (!res.ok && json.error) throw new Error(`${String(json.error)}: ${String(json.message ?? '(no message)')}`);
+      if (!res.ok && json.error)
+        throw new Error(`${String(json.error)}: ${String(json.message ?? '(no message)')}`);
       return json;
     };
     const get = async (url: string, apiKey: string | null = null) => {
@@ -125,22 +182,48 @@ describe('compatibility with existing clients', () => {
       return (await (await fetch(`${system.gatewayUrl}${url}`, { headers })).json()) as Json;
     };
 
-    const agentA = await post('/api/v1/auth/register', { agent_name: `payer_${Date.now()}`, referral_code: 'STARTER' });
-    const agentB = await post('/api/v1/auth/register', { agent_name: `worker_${Date.now()}`, referral_code: agentA.referral_code });
+    const agentA = await post('/api/v1/auth/register', {
+      agent_name: `payer_${Date.now()}`,
+      referral_code: 'STARTER',
+    });
+    const agentB = await post('/api/v1/auth/register', {
+      agent_name: `worker_${Date.now()}`,
+      referral_code: agentA.referral_code,
+    });
     expect(agentB.referred_by).toBe(agentA.agent_id);
-    expect(await post('/faucet/claim', { agent_casino_id: agentA.agent_id, referral_code: 'STARTER' })).toMatchObject({ credited: 1, claim_id: expect.any(String) });
-    expect(await post('/faucet/claim', { agent_casino_id: agentB.agent_id, referral_code: agentA.referral_code })).toMatchObject({ credited: 1 });
+    expect(
+      await post('/faucet/claim', { agent_casino_id: agentA.agent_id, referral_code: 'STARTER' }),
+    ).toMatchObject({ credited: 1, claim_id: expect.any(String) });
+    expect(
+      await post('/faucet/claim', { agent_casino_id: agentB.agent_id, referral_code: agentA.referral_code }),
+    ).toMatchObject({ credited: 1 });
 
     const balA = await get('/api/v1/auth/balance', agentA.api_key as string);
     expect(balA.balance_usd ?? balA.balance).toBe(1);
 
     const escrow = await post(
       '/escrow/create',
-      { amount_usd: 0.5, description: 'Write a 100-word summary of Bitcoin', counterparty_agent_id: agentB.agent_id, timeout_hours: 24, referral_code: 'STARTER' },
+      {
+        amount_usd: 0.5,
+        description: 'Write a 100-word summary of Bitcoin',
+        counterparty_agent_id: agentB.agent_id,
+        timeout_hours: 24,
+        referral_code: 'STARTER',
+      },
       agentA.api_key as string,
     );
-    expect(escrow).toMatchObject({ amount_usd: 0.5, commission_usd: 0.005, net_to_counterparty: 0.495, status: 'funded', auto_release_at: expect.any(String) });
-    const completion = await post(`/escrow/complete/${String(escrow.escrow_id)}`, {}, agentB.api_key as string);
+    expect(escrow).toMatchObject({
+      amount_usd: 0.5,
+      commission_usd: 0.005,
+      net_to_counterparty: 0.495,
+      status: 'funded',
+      auto_release_at: expect.any(String),
+    });
+    const completion = await post(
+      `/escrow/complete/${String(escrow.escrow_id)}`,
+      {},
+      agentB.api_key as string,
+    );
     expect(completion).toMatchObject({ status: 'completed', message: expect.any(String) });
     const release = await post(`/escrow/release/${String(escrow.escrow_id)}`, {}, agentA.api_key as string);
     expect(release.released_to_counterparty ?? release.net_to_counterparty).toBe(0.495);
@@ -154,12 +237,24 @@ describe('compatibility with existing clients', () => {
   });
 
   it('answers as /openapi.json documents for the escrow and faucet routes', async () => {
-    const document = (await api.get<{ paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { example?: unknown }> }> }>> }>('/openapi.json')).body;
-    const example = (route: string, method: string) => Object.values(document.paths[route]![method]!.responses)[0]!.content!['application/json']!.example;
+    const document = (
+      await api.get<{
+        paths: Record<
+          string,
+          Record<string, { responses: Record<string, { content?: Record<string, { example?: unknown }> }> }>
+        >;
+      }>('/openapi.json')
+    ).body;
+    const example = (route: string, method: string) =>
+      Object.values(document.paths[route]![method]!.responses)[0]!.content!['application/json']!.example;
     const creator = await api.register();
     const worker = await api.register();
     const claim = await api.post('/faucet/claim', { agent_casino_id: creator.agentId });
-    const created = await api.post('/escrow/create', { amount_usd: 0.5, description: 'check the docs', counterparty_agent_id: worker.agentId }, creator.apiKey);
+    const created = await api.post(
+      '/escrow/create',
+      { amount_usd: 0.5, description: 'check the docs', counterparty_agent_id: worker.agentId },
+      creator.apiKey,
+    );
     const id = created.body.escrow_id as string;
     const pending = await api.get('/escrow/pending', worker.apiKey);
     const completed = await api.post(`/escrow/complete/${id}`, {}, worker.apiKey);
@@ -174,7 +269,8 @@ describe('compatibility with existing clients', () => {
       ['/escrow/{id}', 'get', (await api.get(`/escrow/${id}`, creator.apiKey)).body],
       ['/escrow/stats', 'get', (await api.get('/escrow/stats')).body],
     ];
-    for (const [route, method, body] of answers) expect({ route, missing: missingKeys(example(route, method), body) }).toEqual({ route, missing: [] });
+    for (const [route, method, body] of answers)
+      expect({ route, missing: missingKeys(example(route, method), body) }).toEqual({ route, missing: [] });
   });
 
   it('runs `npm run demo` (the article scenario) against the system, and its balances add up', async () => {
@@ -211,7 +307,10 @@ describe('compatibility with existing clients', () => {
     } finally {
       system.services.casino.child.kill('SIGCONT');
     }
-    await waitFor('casino answers again', async () => (await balance()).status === 200, { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor('casino answers again', async () => (await balance()).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
 
     // Stopped: no responders, so the answer is immediate.
     await system.services.casino.stop();
@@ -220,6 +319,9 @@ describe('compatibility with existing clients', () => {
     expect(stopped).toMatchObject({ status: 503, body: { error: 'service_unavailable' } });
     expect(Date.now() - startedAtMs).toBeLessThan(COMMAND_TIMEOUT_MS + UNAVAILABLE_SLACK_MS);
     const register = await api.post('/api/v1/auth/register', {});
-    expect(register).toMatchObject({ status: 503, body: { error: 'service_unavailable', message: expect.stringContaining('casino') } });
+    expect(register).toMatchObject({
+      status: 503,
+      body: { error: 'service_unavailable', message: expect.stringContaining('casino') },
+    });
   });
 });

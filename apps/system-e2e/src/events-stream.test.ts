@@ -45,7 +45,10 @@ class EventStreamReader {
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const reader = response.body!.getReader();
     this.done = this.read(reader);
-    await waitFor('stream connected', async () => this.comments.includes('connected'), { timeoutMs: 5_000, intervalMs: 5 });
+    await waitFor('stream connected', async () => this.comments.includes('connected'), {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+    });
     return this;
   }
 
@@ -59,7 +62,10 @@ class EventStreamReader {
 
   async waitForEvent(escrowId: string, type: string): Promise<StreamEvent> {
     const find = () => this.events.find((event) => event.escrowId === escrowId && event.type === type);
-    await waitFor(`${type} on ${escrowId}`, async () => find() !== undefined, { timeoutMs: 5_000, intervalMs: 2 });
+    await waitFor(`${type} on ${escrowId}`, async () => find() !== undefined, {
+      timeoutMs: 5_000,
+      intervalMs: 2,
+    });
     return find()!;
   }
 
@@ -97,7 +103,12 @@ class EventStreamReader {
     }
     if (id === undefined) return;
     const envelope = JSON.parse(data) as { type: string; data: { escrowId: string } };
-    this.events.push({ id, type: envelope.type, escrowId: envelope.data.escrowId, receivedAtMs: performance.now() });
+    this.events.push({
+      id,
+      type: envelope.type,
+      escrowId: envelope.data.escrowId,
+      receivedAtMs: performance.now(),
+    });
   }
 }
 
@@ -124,7 +135,12 @@ describe('escrow events over Server-Sent Events', () => {
   };
 
   /** Runs the HTTP call, then checks each reader got the event within the budget after it answered. */
-  const expectDelivered = async (call: () => Promise<{ status: number; body: Record<string, unknown> }>, type: string, to: EventStreamReader[], escrowId?: string) => {
+  const expectDelivered = async (
+    call: () => Promise<{ status: number; body: Record<string, unknown> }>,
+    type: string,
+    to: EventStreamReader[],
+    escrowId?: string,
+  ) => {
     const answer = await call();
     const answeredAtMs = performance.now();
     expect(answer.status).toBeLessThan(300);
@@ -138,7 +154,11 @@ describe('escrow events over Server-Sent Events', () => {
   };
 
   const create = (by: Agent, counterparty: Agent) => () =>
-    api.post('/escrow/create', { amount_usd: 1, description: 'stream me', counterparty_agent_id: counterparty.agentId }, by.apiKey);
+    api.post(
+      '/escrow/create',
+      { amount_usd: 1, description: 'stream me', counterparty_agent_id: counterparty.agentId },
+      by.apiKey,
+    );
 
   beforeAll(async () => {
     database = await createTestDatabase('eventsstream');
@@ -152,24 +172,45 @@ describe('escrow events over Server-Sent Events', () => {
     };
     system = await startSystem(env, ['casino', 'escrow', 'gateway']);
     api = new ApiClient(system.gatewayUrl);
-    [creator, worker, outsider, outsiderPartner] = await Promise.all([api.register(), api.register(), api.register(), api.register()]);
+    [creator, worker, outsider, outsiderPartner] = await Promise.all([
+      api.register(),
+      api.register(),
+      api.register(),
+      api.register(),
+    ]);
     await api.credit(ADMIN_API_KEY, creator.agentId, 20);
     await api.credit(ADMIN_API_KEY, outsider.agentId, 20);
   }, 60_000);
 
   afterAll(async () => {
     for (const reader of readers) reader.close();
-    process.stdout.write(`event delivery after the HTTP answer: max ${Math.max(...latenciesMs).toFixed(1)} ms over ${latenciesMs.length} deliveries\n`);
+    process.stdout.write(
+      `event delivery after the HTTP answer: max ${Math.max(...latenciesMs).toFixed(1)} ms over ${latenciesMs.length} deliveries\n`,
+    );
     await system?.stop(); // also deletes the run's streams
     await database?.drop();
   });
 
   it('delivers every event of a lifecycle to both parties within 100 ms, and nothing to others', async () => {
-    const [creatorStream, workerStream, outsiderStream] = [await stream(creator), await stream(worker), await stream(outsider)];
+    const [creatorStream, workerStream, outsiderStream] = [
+      await stream(creator),
+      await stream(worker),
+      await stream(outsider),
+    ];
     const both = [creatorStream, workerStream];
     const escrowId = await expectDelivered(create(creator, worker), 'funded', both);
-    await expectDelivered(() => api.post(`/escrow/complete/${escrowId}`, { result_summary: 'done' }, worker.apiKey), 'completed', both, escrowId);
-    await expectDelivered(() => api.post(`/escrow/release/${escrowId}`, {}, creator.apiKey), 'released', both, escrowId);
+    await expectDelivered(
+      () => api.post(`/escrow/complete/${escrowId}`, { result_summary: 'done' }, worker.apiKey),
+      'completed',
+      both,
+      escrowId,
+    );
+    await expectDelivered(
+      () => api.post(`/escrow/release/${escrowId}`, {}, creator.apiKey),
+      'released',
+      both,
+      escrowId,
+    );
 
     // The outsider's own escrow reaches it, so its stream works; the others' never do.
     const own = await expectDelivered(create(outsider, outsiderPartner), 'funded', [outsiderStream]);
@@ -196,12 +237,22 @@ describe('escrow events over Server-Sent Events', () => {
     await resumed.waitForEvent(escrowId, 'released');
     // And live again after the catch-up: a new escrow the worker declines.
     const next = await expectDelivered(create(creator, worker), 'funded', [resumed, continuous]);
-    await expectDelivered(() => api.post(`/escrow/decline/${next}`, {}, worker.apiKey), 'declined', [resumed, continuous], next);
+    await expectDelivered(
+      () => api.post(`/escrow/decline/${next}`, {}, worker.apiKey),
+      'declined',
+      [resumed, continuous],
+      next,
+    );
 
     const joined = [...first.ids(), ...resumed.ids()];
     expect(new Set(joined).size).toBe(joined.length);
     expect(joined).toEqual(continuous.ids());
-    expect(resumed.events.map((event) => event.type)).toEqual(['completed', 'released', 'funded', 'declined']);
+    expect(resumed.events.map((event) => event.type)).toEqual([
+      'completed',
+      'released',
+      'funded',
+      'declined',
+    ]);
     continuous.ids().forEach((id) => workerIds.add(id));
   });
 
@@ -213,11 +264,17 @@ describe('escrow events over Server-Sent Events', () => {
       const [firstId, ...rest] = [...workerIds].sort((a, b) => a - b);
       const reader = await new EventStreamReader(fresh.url, worker.apiKey, firstId).open();
       readers.push(reader);
-      await waitFor('the catch-up', async () => reader.ids().length >= rest.length, { timeoutMs: 5_000, intervalMs: 10 });
+      await waitFor('the catch-up', async () => reader.ids().length >= rest.length, {
+        timeoutMs: 5_000,
+        intervalMs: 10,
+      });
       expect(reader.ids()).toEqual(rest);
       const outsiderReader = await new EventStreamReader(fresh.url, outsider.apiKey, 0).open();
       readers.push(outsiderReader);
-      await waitFor('the outsider catch-up', async () => outsiderReader.ids().length >= 1, { timeoutMs: 5_000, intervalMs: 10 });
+      await waitFor('the outsider catch-up', async () => outsiderReader.ids().length >= 1, {
+        timeoutMs: 5_000,
+        intervalMs: 10,
+      });
       expect(outsiderReader.events.map((event) => event.type)).toEqual(['funded']);
     } finally {
       await fresh.stop();
@@ -226,13 +283,22 @@ describe('escrow events over Server-Sent Events', () => {
 
   it('sends heartbeat comments while idle', async () => {
     const idle = await stream(outsiderPartner);
-    await waitFor('a heartbeat', async () => idle.comments.includes('heartbeat'), { timeoutMs: HEARTBEAT_MS * 5, intervalMs: 20 });
+    await waitFor('a heartbeat', async () => idle.comments.includes('heartbeat'), {
+      timeoutMs: HEARTBEAT_MS * 5,
+      intervalMs: 20,
+    });
     idle.close();
   });
 
   it('refuses without a key, with a bad Last-Event-ID, and past the per-agent limit, as JSON before streaming', async () => {
-    expect(await api.get('/escrow/events/stream')).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
-    const badId = await api.call('GET', '/escrow/events/stream', { key: outsider.apiKey, headers: { 'last-event-id': 'abc' } });
+    expect(await api.get('/escrow/events/stream')).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized' },
+    });
+    const badId = await api.call('GET', '/escrow/events/stream', {
+      key: outsider.apiKey,
+      headers: { 'last-event-id': 'abc' },
+    });
     expect(badId).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
 
     const agent = await api.register();
@@ -242,16 +308,20 @@ describe('escrow events over Server-Sent Events', () => {
     expect(refused).toMatchObject({ status: 429, body: { error: 'rate_limited' } });
     // A closed stream frees its place.
     open[0]!.close();
-    await waitFor('a place freed', async () => {
-      const reader = new EventStreamReader(system.gatewayUrl, agent.apiKey);
-      try {
-        await reader.open();
-        readers.push(reader);
-        return true;
-      } catch {
-        return false;
-      }
-    }, { timeoutMs: 5_000, intervalMs: 50 });
+    await waitFor(
+      'a place freed',
+      async () => {
+        const reader = new EventStreamReader(system.gatewayUrl, agent.apiKey);
+        try {
+          await reader.open();
+          readers.push(reader);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 5_000, intervalMs: 50 },
+    );
   });
 
   it('closes open streams when the gateway shuts down, so it stops promptly', async () => {

@@ -34,7 +34,12 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
   const prefix = testNatsPrefix();
   let nextAddress = 1;
 
-  const post = async (baseUrl: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> => {
+  const post = async (
+    baseUrl: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> => {
     const response = await fetch(`${baseUrl}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
@@ -42,14 +47,20 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  const get = async (baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<Answer> => {
+  const get = async (
+    baseUrl: string,
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> => {
     const response = await fetch(`${baseUrl}${path}`, { headers });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   /** A fresh client address, as a trusted proxy would report it. */
   const freshAddress = () => `10.0.${Math.floor(nextAddress / 250)}.${(nextAddress++ % 250) + 1}`;
-  const claimFrom = (address: string, body: unknown) => post(trusting.url, '/faucet/claim', body, { 'x-forwarded-for': address });
-  const claim = (agentId: string, address = freshAddress()) => claimFrom(address, { agent_casino_id: agentId });
+  const claimFrom = (address: string, body: unknown) =>
+    post(trusting.url, '/faucet/claim', body, { 'x-forwarded-for': address });
+  const claim = (agentId: string, address = freshAddress()) =>
+    claimFrom(address, { agent_casino_id: agentId });
   const register = async () => {
     const answer = await post(system.gatewayUrl, '/api/v1/auth/register', {});
     expect(answer.status).toBe(201);
@@ -71,7 +82,10 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
     await trusting.waitUntilReady();
     sql = new pg.Client({ connectionString: database.url });
     await sql.connect();
-    await waitFor('faucet treasury funded', async () => (await claim('ag_000000000000')).status === 404, { timeoutMs: 15_000, intervalMs: 100 });
+    await waitFor('faucet treasury funded', async () => (await claim('ag_000000000000')).status === 404, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -89,9 +103,15 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ credited: 1, agent_id: agent.agentId, message: expect.any(String) });
     expect(answer.body.claim_id).toMatch(UUID);
-    const balance = await get(system.gatewayUrl, '/api/v1/auth/balance', { authorization: `Bearer ${agent.apiKey}` });
+    const balance = await get(system.gatewayUrl, '/api/v1/auth/balance', {
+      authorization: `Bearer ${agent.apiKey}`,
+    });
     expect(balance.body).toMatchObject({ balance_usd: 1 });
-    expect((balance.body.recent_activity as Array<Record<string, unknown>>)[0]).toMatchObject({ amount: 1, reason: 'faucet_claim', operation_id: answer.body.claim_id });
+    expect((balance.body.recent_activity as Array<Record<string, unknown>>)[0]).toMatchObject({
+      amount: 1,
+      reason: 'faucet_claim',
+      operation_id: answer.body.claim_id,
+    });
   });
 
   it.each([
@@ -112,12 +132,25 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
     const agent = await register();
     const first = await claim(agent.agentId);
     expect(first.status).toBe(200);
-    expect(await claim(agent.agentId)).toMatchObject({ status: 409, body: { error: 'already_claimed', claim_id: first.body.claim_id } });
+    expect(await claim(agent.agentId)).toMatchObject({
+      status: 409,
+      body: { error: 'already_claimed', claim_id: first.body.claim_id },
+    });
 
     const depositor = await register();
-    const credit = await post(system.gatewayUrl, '/admin/credit', { agent_id: depositor.agentId, amount_usd: 5, reference: `e2e-${depositor.agentId}` }, { authorization: `Bearer ${ADMIN_API_KEY}` });
+    const credit = await post(
+      system.gatewayUrl,
+      '/admin/credit',
+      { agent_id: depositor.agentId, amount_usd: 5, reference: `e2e-${depositor.agentId}` },
+      { authorization: `Bearer ${ADMIN_API_KEY}` },
+    );
     expect(credit.status).toBe(200);
-    await waitFor('faucet saw the deposit', async () => (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId])).rowCount === 1);
+    await waitFor(
+      'faucet saw the deposit',
+      async () =>
+        (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId]))
+          .rowCount === 1,
+    );
     expect(await claim(depositor.agentId)).toMatchObject({ status: 403, body: { error: 'has_deposits' } });
   });
 
@@ -132,15 +165,28 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
   it('one claim per address a day; refused requests do not use the allowance; the limit comes before the agent lookup', async () => {
     const address = freshAddress();
     const depositor = await register();
-    await post(system.gatewayUrl, '/admin/credit', { agent_id: depositor.agentId, amount_usd: 1, reference: `e2e-ip-${depositor.agentId}` }, { authorization: `Bearer ${ADMIN_API_KEY}` });
-    await waitFor('faucet saw the deposit', async () => (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId])).rowCount === 1);
+    await post(
+      system.gatewayUrl,
+      '/admin/credit',
+      { agent_id: depositor.agentId, amount_usd: 1, reference: `e2e-ip-${depositor.agentId}` },
+      { authorization: `Bearer ${ADMIN_API_KEY}` },
+    );
+    await waitFor(
+      'faucet saw the deposit',
+      async () =>
+        (await sql.query('SELECT 1 FROM faucet.depositors WHERE agent_id = $1', [depositor.agentId]))
+          .rowCount === 1,
+    );
     expect((await claim('ag_000000000000', address)).status).toBe(404);
     expect((await claim(depositor.agentId, address)).status).toBe(403);
     expect((await claimFrom(address, { agent_casino_id: 'nope' })).status).toBe(400);
 
     const [first, second] = [await register(), await register()];
     expect((await claim(first.agentId, address)).status).toBe(200);
-    expect(await claim(second.agentId, address)).toMatchObject({ status: 429, body: { error: 'ip_rate_limited' } });
+    expect(await claim(second.agentId, address)).toMatchObject({
+      status: 429,
+      body: { error: 'ip_rate_limited' },
+    });
     // The limit is checked before the agent is looked up (API.md's order).
     expect((await claim('ag_000000000000', address)).status).toBe(429);
     // The agent's own claim never counts against it: it learns it already claimed.
@@ -150,22 +196,40 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
 
   it('without TRUST_PROXY a spoofed X-Forwarded-For does not get around the limit', async () => {
     const [first, second] = [await register(), await register()];
-    expect((await post(system.gatewayUrl, '/faucet/claim', { agent_casino_id: first.agentId })).status).toBe(200);
-    const spoofed = await post(system.gatewayUrl, '/faucet/claim', { agent_casino_id: second.agentId }, { 'x-forwarded-for': '203.0.113.7' });
+    expect((await post(system.gatewayUrl, '/faucet/claim', { agent_casino_id: first.agentId })).status).toBe(
+      200,
+    );
+    const spoofed = await post(
+      system.gatewayUrl,
+      '/faucet/claim',
+      { agent_casino_id: second.agentId },
+      { 'x-forwarded-for': '203.0.113.7' },
+    );
     expect(spoofed).toMatchObject({ status: 429, body: { error: 'ip_rate_limited' } });
   });
 
   it('503 faucet_empty once the budget is spent; stats add up', async () => {
     const before = await get(system.gatewayUrl, '/faucet/stats');
     expect(before.status).toBe(200);
-    expect(Object.keys(before.body).sort()).toEqual(['remaining_budget_usd', 'total_agents', 'total_claims', 'total_value_usd']);
+    expect(Object.keys(before.body).sort()).toEqual([
+      'remaining_budget_usd',
+      'total_agents',
+      'total_claims',
+      'total_value_usd',
+    ]);
     const claimable = Math.floor(before.body.remaining_budget_usd as number);
-    for (let index = 0; index < claimable; index += 1) expect((await claim((await register()).agentId)).status).toBe(200);
+    for (let index = 0; index < claimable; index += 1)
+      expect((await claim((await register()).agentId)).status).toBe(200);
     const empty = await claim((await register()).agentId);
     expect(empty).toMatchObject({ status: 503, body: { error: 'faucet_empty' } });
 
     const after = await get(system.gatewayUrl, '/faucet/stats');
     const total = (before.body.total_claims as number) + claimable;
-    expect(after.body).toEqual({ total_claims: total, total_agents: total, total_value_usd: total, remaining_budget_usd: 0.5 });
+    expect(after.body).toEqual({
+      total_claims: total,
+      total_agents: total,
+      total_value_usd: total,
+      remaining_budget_usd: 0.5,
+    });
   });
 });

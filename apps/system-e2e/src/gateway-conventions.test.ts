@@ -1,5 +1,12 @@
 import pg from 'pg';
-import { createTestDatabase, startSystem, testNatsPrefix, testNatsUrl, type TestDatabase, type TestSystem } from '@pf/testing';
+import {
+  createTestDatabase,
+  startSystem,
+  testNatsPrefix,
+  testNatsUrl,
+  type TestDatabase,
+  type TestSystem,
+} from '@pf/testing';
 
 /** API.md "Conventions": Idempotency-Key on writes, rate limits. */
 describe('gateway conventions', () => {
@@ -8,13 +15,24 @@ describe('gateway conventions', () => {
   let sql: pg.Client;
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${system.gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  const agentCount = async () => (await sql.query('SELECT count(*)::int AS n FROM casino.agents')).rows[0].n as number;
+    fetch(`${system.gatewayUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  const agentCount = async () =>
+    (await sql.query('SELECT count(*)::int AS n FROM casino.agents')).rows[0].n as number;
 
   beforeAll(async () => {
     database = await createTestDatabase('conventions');
     system = await startSystem(
-      { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: testNatsPrefix(), RATE_LIMIT_PER_IP_PER_MINUTE: '0', RATE_LIMIT_PER_KEY_PER_MINUTE: '30' },
+      {
+        DATABASE_URL: database.url,
+        NATS_URL: testNatsUrl(),
+        NATS_PREFIX: testNatsPrefix(),
+        RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+        RATE_LIMIT_PER_KEY_PER_MINUTE: '30',
+      },
       ['casino', 'gateway'],
     );
     sql = new pg.Client({ connectionString: database.url });
@@ -29,9 +47,17 @@ describe('gateway conventions', () => {
 
   it('returns the first response to a retried write with the same key, without doing the work again', async () => {
     const before = await agentCount();
-    const first = await post('/api/v1/auth/register', { agent_name: 'once' }, { 'idempotency-key': 'register-once' });
+    const first = await post(
+      '/api/v1/auth/register',
+      { agent_name: 'once' },
+      { 'idempotency-key': 'register-once' },
+    );
     const firstBody = await first.text();
-    const second = await post('/api/v1/auth/register', { agent_name: 'once' }, { 'idempotency-key': 'register-once' });
+    const second = await post(
+      '/api/v1/auth/register',
+      { agent_name: 'once' },
+      { 'idempotency-key': 'register-once' },
+    );
     expect(second.status).toBe(first.status);
     expect(await second.text()).toBe(firstBody);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
@@ -39,30 +65,58 @@ describe('gateway conventions', () => {
   });
 
   it('refuses the same key with a different body (422) and accepts key order changes as the same body', async () => {
-    await post('/api/v1/auth/register', { agent_name: 'a', referral_code: 'ref_00000000' }, { 'idempotency-key': 'k-body' });
-    const reordered = await post('/api/v1/auth/register', { referral_code: 'ref_00000000', agent_name: 'a' }, { 'idempotency-key': 'k-body' });
+    await post(
+      '/api/v1/auth/register',
+      { agent_name: 'a', referral_code: 'ref_00000000' },
+      { 'idempotency-key': 'k-body' },
+    );
+    const reordered = await post(
+      '/api/v1/auth/register',
+      { referral_code: 'ref_00000000', agent_name: 'a' },
+      { 'idempotency-key': 'k-body' },
+    );
     expect(reordered.headers.get('idempotent-replayed')).toBe('true');
-    const different = await post('/api/v1/auth/register', { agent_name: 'b' }, { 'idempotency-key': 'k-body' });
+    const different = await post(
+      '/api/v1/auth/register',
+      { agent_name: 'b' },
+      { 'idempotency-key': 'k-body' },
+    );
     expect(different.status).toBe(422);
     expect(await different.json()).toMatchObject({ error: 'idempotency_key_reused' });
   });
 
   it('scopes keys to the API key: the same key under another Authorization is a new request', async () => {
     const before = await agentCount();
-    await post('/api/v1/auth/register', {}, { 'idempotency-key': 'scoped', authorization: 'Bearer sk_live_' + 'a'.repeat(48) });
-    await post('/api/v1/auth/register', {}, { 'idempotency-key': 'scoped', authorization: 'Bearer sk_live_' + 'b'.repeat(48) });
+    await post(
+      '/api/v1/auth/register',
+      {},
+      { 'idempotency-key': 'scoped', authorization: 'Bearer sk_live_' + 'a'.repeat(48) },
+    );
+    await post(
+      '/api/v1/auth/register',
+      {},
+      { 'idempotency-key': 'scoped', authorization: 'Bearer sk_live_' + 'b'.repeat(48) },
+    );
     expect(await agentCount()).toBe(before + 2);
   });
 
   it('race: 20 parallel identical writes with one key do the work once; the others replay or get 409', async () => {
     const before = await agentCount();
-    const responses = await Promise.all(Array.from({ length: 20 }, () => post('/api/v1/auth/register', { agent_name: 'racer' }, { 'idempotency-key': 'race-key' })));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        post('/api/v1/auth/register', { agent_name: 'racer' }, { 'idempotency-key': 'race-key' }),
+      ),
+    );
     const statuses = responses.map((response) => response.status);
     expect(statuses.filter((status) => status === 201).length).toBeGreaterThanOrEqual(1);
     expect(statuses.every((status) => status === 201 || status === 409)).toBe(true);
-    const bodies = await Promise.all(responses.map((response) => response.json() as Promise<{ agent_id?: string; error?: string }>));
+    const bodies = await Promise.all(
+      responses.map((response) => response.json() as Promise<{ agent_id?: string; error?: string }>),
+    );
     expect(new Set(bodies.filter((body) => body.agent_id).map((body) => body.agent_id)).size).toBe(1);
-    expect(bodies.filter((body) => body.error).every((body) => body.error === 'request_in_progress')).toBe(true);
+    expect(bodies.filter((body) => body.error).every((body) => body.error === 'request_in_progress')).toBe(
+      true,
+    );
     expect(await agentCount()).toBe(before + 1);
   });
 
@@ -77,7 +131,9 @@ describe('gateway conventions', () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let index = 0; index < 40; index += 1) {
-      const response = await fetch(`${system.gatewayUrl}/api/v1/auth/balance`, { headers: { authorization: key } });
+      const response = await fetch(`${system.gatewayUrl}/api/v1/auth/balance`, {
+        headers: { authorization: key },
+      });
       statuses.push(response.status);
       if (response.status === 429) {
         retryAfter = response.headers.get('retry-after');

@@ -61,7 +61,10 @@ describe('GET /health readiness', () => {
   });
 
   it('is ready when Postgres and NATS answer', async () => {
-    expect(await health()).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok', checks: { postgres: 'up', nats: 'up' } }) });
+    expect(await health()).toEqual({
+      status: 200,
+      body: expect.objectContaining({ status: 'ok', checks: { postgres: 'up', nats: 'up' } }),
+    });
     const live = await fetch(`${casino.url}/health/live`);
     expect(live.status).toBe(200);
   });
@@ -76,7 +79,11 @@ describe('GET /health readiness', () => {
     expect((await fetch(`${casino.url}/health/live`)).status).toBe(200);
 
     await postgresProxy.restore();
-    const up = await waitFor('postgres back', async () => ((await health()).status === 200 ? true : undefined), { timeoutMs: 15_000 });
+    const up = await waitFor(
+      'postgres back',
+      async () => ((await health()).status === 200 ? true : undefined),
+      { timeoutMs: 15_000 },
+    );
     expect(up).toBe(true);
   });
 
@@ -89,7 +96,9 @@ describe('GET /health readiness', () => {
     expect(down.body).toMatchObject({ status: 'unavailable', checks: { postgres: 'up', nats: 'down' } });
 
     await natsProxy.restore();
-    const up = await waitFor('nats back', async () => ((await health()).status === 200 ? true : undefined), { timeoutMs: 15_000 });
+    const up = await waitFor('nats back', async () => ((await health()).status === 200 ? true : undefined), {
+      timeoutMs: 15_000,
+    });
     expect(up).toBe(true);
   });
 });

@@ -55,8 +55,15 @@ describe('MCP over streamable HTTP', () => {
     return client;
   };
 
-  const call = async (client: Client, name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> => {
-    const result = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: Array<{ type: string; text: string }> };
+  const call = async (
+    client: Client,
+    name: string,
+    args: Record<string, unknown> = {},
+  ): Promise<ToolAnswer> => {
+    const result = (await client.callTool({ name, arguments: args })) as {
+      isError?: boolean;
+      content: Array<{ type: string; text: string }>;
+    };
     const text = result.content.find((item) => item.type === 'text')!.text;
     return { isError: result.isError === true, body: JSON.parse(text) as Record<string, unknown> };
   };
@@ -64,7 +71,12 @@ describe('MCP over streamable HTTP', () => {
   beforeAll(async () => {
     database = await createTestDatabase('mcp');
     system = await startSystem(
-      { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, FAUCET_IP_LIMIT_PER_DAY: '0' },
+      {
+        DATABASE_URL: database.url,
+        NATS_URL: testNatsUrl(),
+        NATS_PREFIX: prefix,
+        FAUCET_IP_LIMIT_PER_DAY: '0',
+      },
       ['casino', 'faucet', 'escrow', 'gateway'],
     );
     api = new ApiClient(system.gatewayUrl);
@@ -86,7 +98,10 @@ describe('MCP over streamable HTTP', () => {
     expect(tools.map((tool) => tool.name).sort()).toEqual([...API_MD_TOOLS].sort());
     const create = tools.find((tool) => tool.name === 'create_escrow')!;
     expect(create.inputSchema.required).toEqual(['amount_usd', 'description', 'counterparty_agent_id']);
-    expect(create.inputSchema.properties).toMatchObject({ amount_usd: { type: ['number', 'string'] }, casino_api_key: { type: 'string' } });
+    expect(create.inputSchema.properties).toMatchObject({
+      amount_usd: { type: ['number', 'string'] },
+      casino_api_key: { type: 'string' },
+    });
     expect(tools.find((tool) => tool.name === 'get_balance')!.annotations?.readOnlyHint).toBe(true);
   });
 
@@ -94,7 +109,11 @@ describe('MCP over streamable HTTP', () => {
     const anonymous = await connect();
     const orchestrator = (await call(anonymous, 'register_agent', { agent_name: 'orchestrator' })).body;
     const worker = (await call(anonymous, 'register_agent', {})).body;
-    expect(orchestrator).toMatchObject({ agent_id: expect.stringMatching(/^ag_/), api_key: expect.stringMatching(/^sk_live_/), agent: { id: orchestrator.agent_id } });
+    expect(orchestrator).toMatchObject({
+      agent_id: expect.stringMatching(/^ag_/),
+      api_key: expect.stringMatching(/^sk_live_/),
+      agent: { id: orchestrator.agent_id },
+    });
 
     for (const agent of [orchestrator, worker]) {
       const claim = await call(anonymous, 'claim_faucet', { agent_casino_id: agent.agent_id });
@@ -109,26 +128,49 @@ describe('MCP over streamable HTTP', () => {
       timeout_hours: 4,
       casino_api_key: orchestrator.api_key,
     });
-    expect(created).toMatchObject({ isError: false, body: { status: 'funded', amount_usd: 0.5, net_to_counterparty: 0.495 } });
+    expect(created).toMatchObject({
+      isError: false,
+      body: { status: 'funded', amount_usd: 0.5, net_to_counterparty: 0.495 },
+    });
     const escrowId = created.body.escrow_id as string;
 
     const workerClient = await connect(worker.api_key as string);
     const pending = await call(workerClient, 'list_pending_escrows');
-    expect((pending.body.escrows as Array<{ escrow_id: string }>).map((escrow) => escrow.escrow_id)).toEqual([escrowId]);
-    expect(await call(workerClient, 'complete_escrow', { escrow_id: escrowId, result_summary: 'correlation 0.81' })).toMatchObject({
+    expect((pending.body.escrows as Array<{ escrow_id: string }>).map((escrow) => escrow.escrow_id)).toEqual([
+      escrowId,
+    ]);
+    expect(
+      await call(workerClient, 'complete_escrow', {
+        escrow_id: escrowId,
+        result_summary: 'correlation 0.81',
+      }),
+    ).toMatchObject({
       isError: false,
       body: { status: 'completed', result_summary: 'correlation 0.81' },
     });
-    const released = await call(anonymous, 'release_escrow', { escrow_id: escrowId, casino_api_key: orchestrator.api_key });
-    expect(released).toMatchObject({ isError: false, body: { status: 'released', released_to_counterparty: 0.495, commission: 0.005 } });
+    const released = await call(anonymous, 'release_escrow', {
+      escrow_id: escrowId,
+      casino_api_key: orchestrator.api_key,
+    });
+    expect(released).toMatchObject({
+      isError: false,
+      body: { status: 'released', released_to_counterparty: 0.495, commission: 0.005 },
+    });
 
-    expect((await call(workerClient, 'get_balance')).body).toMatchObject({ agent_id: worker.agent_id, balance_usd: 1.495 });
-    expect((await call(anonymous, 'get_balance', { casino_api_key: orchestrator.api_key })).body).toMatchObject({ balance_usd: 0.5 });
+    expect((await call(workerClient, 'get_balance')).body).toMatchObject({
+      agent_id: worker.agent_id,
+      balance_usd: 1.495,
+    });
+    expect(
+      (await call(anonymous, 'get_balance', { casino_api_key: orchestrator.api_key })).body,
+    ).toMatchObject({ balance_usd: 0.5 });
 
     // Same JSON as the route, for a party and for anyone.
     const viaTool = await call(workerClient, 'get_escrow', { escrow_id: escrowId });
     expect(viaTool.body).toEqual((await api.get(`/escrow/${escrowId}`, worker.api_key as string)).body);
-    expect((await call(anonymous, 'get_escrow', { escrow_id: escrowId })).body).toEqual((await api.get(`/escrow/${escrowId}`)).body);
+    expect((await call(anonymous, 'get_escrow', { escrow_id: escrowId })).body).toEqual(
+      (await api.get(`/escrow/${escrowId}`)).body,
+    );
     expect((await call(anonymous, 'escrow_stats')).body).toEqual((await api.get('/escrow/stats')).body);
   });
 
@@ -139,13 +181,26 @@ describe('MCP over streamable HTTP', () => {
     const creatorClient = await connect(creator.apiKey);
     const workerClient = await connect(worker.apiKey);
     const open = async () =>
-      (await call(creatorClient, 'create_escrow', { amount_usd: '0.2', description: 'a small job', counterparty_agent_id: worker.agentId })).body.escrow_id as string;
+      (
+        await call(creatorClient, 'create_escrow', {
+          amount_usd: '0.2',
+          description: 'a small job',
+          counterparty_agent_id: worker.agentId,
+        })
+      ).body.escrow_id as string;
 
     const first = await open();
-    expect((await call(workerClient, 'mark_complete', { escrow_id: first })).body).toMatchObject({ status: 'completed' });
-    expect((await call(creatorClient, 'dispute_escrow', { escrow_id: first, reason: 'wrong period' })).body).toMatchObject({ status: 'disputed', reason: 'wrong period' });
+    expect((await call(workerClient, 'mark_complete', { escrow_id: first })).body).toMatchObject({
+      status: 'completed',
+    });
+    expect(
+      (await call(creatorClient, 'dispute_escrow', { escrow_id: first, reason: 'wrong period' })).body,
+    ).toMatchObject({ status: 'disputed', reason: 'wrong period' });
     const second = await open();
-    expect((await call(workerClient, 'decline_escrow', { escrow_id: second })).body).toMatchObject({ status: 'refunded', amount_refunded: 0.2 });
+    expect((await call(workerClient, 'decline_escrow', { escrow_id: second })).body).toMatchObject({
+      status: 'refunded',
+      amount_refunded: 0.2,
+    });
   });
 
   it('answers failures as tool errors carrying {error, message}', async () => {
@@ -155,21 +210,41 @@ describe('MCP over streamable HTTP', () => {
       const answer = await call(client, name, args);
       expect(answer).toMatchObject({ isError: true, body: { error: code, message: expect.any(String) } });
     };
-    await expectToolError('create_escrow', { amount_usd: 'lots', description: 'x job', counterparty_agent_id: agent.agentId }, 'invalid_amount');
-    await expectToolError('create_escrow', { amount_usd: 1, description: 'my job', counterparty_agent_id: agent.agentId }, 'self_escrow');
-    await expectToolError('create_escrow', { amount_usd: 1, description: true, counterparty_agent_id: 'ag_000000000000' }, 'invalid_description');
+    await expectToolError(
+      'create_escrow',
+      { amount_usd: 'lots', description: 'x job', counterparty_agent_id: agent.agentId },
+      'invalid_amount',
+    );
+    await expectToolError(
+      'create_escrow',
+      { amount_usd: 1, description: 'my job', counterparty_agent_id: agent.agentId },
+      'self_escrow',
+    );
+    await expectToolError(
+      'create_escrow',
+      { amount_usd: 1, description: true, counterparty_agent_id: 'ag_000000000000' },
+      'invalid_description',
+    );
     await expectToolError('release_escrow', { escrow_id: 'esc_0000000000000000' }, 'not_found');
     await expectToolError('claim_faucet', {}, 'invalid_request');
     await expectToolError('get_balance', { casino_api_key: `sk_live_${'0'.repeat(48)}` }, 'unauthorized');
     const anonymous = await connect();
-    expect(await call(anonymous, 'get_balance')).toMatchObject({ isError: true, body: { error: 'unauthorized' } });
+    expect(await call(anonymous, 'get_balance')).toMatchObject({
+      isError: true,
+      body: { error: 'unauthorized' },
+    });
   });
 
   it('is stateless: no session id, and GET /mcp is 405', async () => {
     const response = await fetch(`${system.gatewayUrl}/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'escrow_stats', arguments: {} } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'escrow_stats', arguments: {} },
+      }),
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('mcp-session-id')).toBeNull();

@@ -21,7 +21,12 @@ describe('GET /api/v1/ping across the four apps', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('ping');
-    system = await startSystem({ DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, LOG_LEVEL: 'info' });
+    system = await startSystem({
+      DATABASE_URL: database.url,
+      NATS_URL: testNatsUrl(),
+      NATS_PREFIX: prefix,
+      LOG_LEVEL: 'info',
+    });
     nats = await connectTestNats();
   }, 60_000);
 
@@ -34,7 +39,10 @@ describe('GET /api/v1/ping across the four apps', () => {
   it('answers with the name and version of every service', async () => {
     const response = await fetch(`${system.gatewayUrl}/api/v1/ping`);
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { gateway: { name: string }; services: Array<{ name: string; version: string; instance: string }> };
+    const body = (await response.json()) as {
+      gateway: { name: string };
+      services: Array<{ name: string; version: string; instance: string }>;
+    };
     expect(body.gateway.name).toBe('gateway');
     expect(body.services.map((service) => service.name)).toEqual(['casino', 'faucet', 'escrow']);
     for (const service of body.services) {
@@ -44,13 +52,21 @@ describe('GET /api/v1/ping across the four apps', () => {
   });
 
   it('goes over NATS with the run prefix: a client on the prefixed subject reaches the same instance', async () => {
-    const client = new CommandClient({ connection: nats, prefix: new SubjectPrefix(prefix), timeoutMs: 2_000 });
+    const client = new CommandClient({
+      connection: nats,
+      prefix: new SubjectPrefix(prefix),
+      timeoutMs: 2_000,
+    });
     const reply = await client.request<{ service: string; instance: string }>(commandSubjects.escrow.ping);
-    const viaGateway = (await (await fetch(`${system.gatewayUrl}/api/v1/ping`)).json()) as { services: Array<{ name: string; instance: string }> };
+    const viaGateway = (await (await fetch(`${system.gatewayUrl}/api/v1/ping`)).json()) as {
+      services: Array<{ name: string; instance: string }>;
+    };
     expect(viaGateway.services.find((service) => service.name === 'escrow')?.instance).toBe(reply.instance);
 
     const unprefixed = new CommandClient({ connection: nats, prefix: new SubjectPrefix(''), timeoutMs: 300 });
-    await expect(unprefixed.request(commandSubjects.escrow.ping)).rejects.toMatchObject({ code: 'service_unavailable' });
+    await expect(unprefixed.request(commandSubjects.escrow.ping)).rejects.toMatchObject({
+      code: 'service_unavailable',
+    });
   });
 
   it('answers 503 service_unavailable naming the service that is down, quickly', async () => {
@@ -64,7 +80,10 @@ describe('GET /api/v1/ping across the four apps', () => {
       unavailable: ['faucet'],
     });
     expect(Date.now() - startedAt).toBeLessThan(6_000);
-    const health = await waitFor('gateway health', async () => (await fetch(`${system.gatewayUrl}/health`)).status);
+    const health = await waitFor(
+      'gateway health',
+      async () => (await fetch(`${system.gatewayUrl}/health`)).status,
+    );
     expect(health).toBe(200);
   });
 

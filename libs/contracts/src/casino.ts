@@ -46,9 +46,17 @@ export const microsSchema = z
 export const positiveMicrosSchema = microsSchema.refine((value) => value > 0n, 'must be positive');
 
 /** Operation ids: callers use escrow ids, claim UUIDs, deposit references. */
-export const operationIdSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_:.-]+$/, 'must be a simple id');
+export const operationIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_:.-]+$/, 'must be a simple id');
 /** Which service asked for a ledger operation; shown in the agents' ledger entries. */
-const originSchema = z.string().max(32).regex(/^[a-z_-]+$/).default('casino');
+const originSchema = z
+  .string()
+  .max(32)
+  .regex(/^[a-z_-]+$/)
+  .default('casino');
 
 /** Ledger account names: agent ids or system accounts. */
 export const accountSchema = z.string().min(1).max(64);
@@ -102,7 +110,10 @@ export type HoldCommand = z.input<typeof holdCommandSchema>;
 
 export const postCommandSchema = z.object({
   holdId: operationIdSchema,
-  splits: z.array(z.object({ to: accountSchema, amountMicros: microsSchema, reason: z.string().max(64).optional() })).min(1).max(8),
+  splits: z
+    .array(z.object({ to: accountSchema, amountMicros: microsSchema, reason: z.string().max(64).optional() }))
+    .min(1)
+    .max(8),
   service: originSchema,
 });
 export type PostCommand = z.input<typeof postCommandSchema>;
@@ -124,7 +135,10 @@ export interface OperationReply {
   position: number;
 }
 
-export const getAccountCommandSchema = z.object({ agentId: agentIdSchema, recentLimit: z.number().int().min(0).max(50).default(10) });
+export const getAccountCommandSchema = z.object({
+  agentId: agentIdSchema,
+  recentLimit: z.number().int().min(0).max(50).default(10),
+});
 export interface ActivityView {
   type: string;
   amountMicros: string;
@@ -153,7 +167,10 @@ export const getLedgerCommandSchema = z.object({
   agentId: agentIdSchema,
   limit: z.number().int().min(1).max(200).default(50),
   /** Opaque cursor from the previous page (the position of its last entry). */
-  cursor: z.string().regex(/^[0-9]{1,19}$/).optional(),
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,19}$/)
+    .optional(),
 });
 export interface LedgerPage {
   entries: ActivityView[];

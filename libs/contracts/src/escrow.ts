@@ -39,7 +39,16 @@ export const ESCROW_ID_PATTERN = /^esc_[0-9a-f]{16}$/;
  * (seconds at most when casino is down); `rejected` means the hold was refused, so for the API
  * the escrow never existed. `split` is a dispute an operator settled partly each way.
  */
-export const ESCROW_STATUSES = ['opened', 'funded', 'completed', 'disputed', 'released', 'refunded', 'split', 'rejected'] as const;
+export const ESCROW_STATUSES = [
+  'opened',
+  'funded',
+  'completed',
+  'disputed',
+  'released',
+  'refunded',
+  'split',
+  'rejected',
+] as const;
 export type EscrowStatus = (typeof ESCROW_STATUSES)[number];
 
 /** Escrow limits from API.md. */
@@ -82,11 +91,15 @@ const actionSchema = z.object({
   commandId: operationIdSchema.optional(),
 });
 
-export const completeEscrowCommandSchema = actionSchema.extend({ resultSummary: z.string().max(1_000_000).nullable().optional() });
+export const completeEscrowCommandSchema = actionSchema.extend({
+  resultSummary: z.string().max(1_000_000).nullable().optional(),
+});
 export type CompleteEscrowCommand = z.input<typeof completeEscrowCommandSchema>;
 export const releaseEscrowCommandSchema = actionSchema;
 export const declineEscrowCommandSchema = actionSchema;
-export const disputeEscrowCommandSchema = actionSchema.extend({ reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional() });
+export const disputeEscrowCommandSchema = actionSchema.extend({
+  reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
+});
 export type EscrowActionCommand = z.input<typeof actionSchema>;
 export type DisputeEscrowCommand = z.input<typeof disputeEscrowCommandSchema>;
 

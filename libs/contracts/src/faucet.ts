@@ -32,7 +32,11 @@ export const faucetEventTypes = {
 } as const;
 
 /** IPv4 or IPv6 text as the gateway saw it; only compared for equality. */
-const clientIpSchema = z.string().min(2).max(64).regex(/^[0-9A-Fa-f.:]+$/, 'must be an IP address');
+const clientIpSchema = z
+  .string()
+  .min(2)
+  .max(64)
+  .regex(/^[0-9A-Fa-f.:]+$/, 'must be an IP address');
 
 export const claimCommandSchema = z.object({
   agentId: agentIdSchema,

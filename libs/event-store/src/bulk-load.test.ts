@@ -35,7 +35,9 @@ describe('COPY text encoding', () => {
       await client.query('CREATE TABLE texts (n int, value text)');
       const stream = client.query(from('COPY texts (n, value) FROM STDIN'));
       const done = new Promise((resolve, reject) => stream.on('finish', resolve).on('error', reject));
-      stream.end(values.map((value, index) => copyRow([index, value])).join('') + copyRow([values.length, null]));
+      stream.end(
+        values.map((value, index) => copyRow([index, value])).join('') + copyRow([values.length, null]),
+      );
       await done;
       const { rows } = await client.query<{ value: string | null }>('SELECT value FROM texts ORDER BY n');
       expect(rows.map((row) => row.value)).toEqual([...values, null]);

@@ -60,20 +60,41 @@ export async function handleCommand<Command, Event, State>(
   const maxRetries = Math.min(Math.max(options.maxRetries, 0), 100);
   for (let attempt = 1; ; attempt += 1) {
     const history = await loadStream(store, streamId, options.maxStreamEvents ?? 10_000);
-    const state = fold(decider, history.map((recorded) => codec.decode(recorded)));
-    const earlier = options.commandId ? history.filter((event) => event.metadata.commandId === options.commandId) : [];
+    const state = fold(
+      decider,
+      history.map((recorded) => codec.decode(recorded)),
+    );
+    const earlier = options.commandId
+      ? history.filter((event) => event.metadata.commandId === options.commandId)
+      : [];
     if (earlier.length > 0) {
       // The command ran before (its reply was lost): answer with what it did then.
-      return { state, streamVersion: history.length, events: earlier, attempts: attempt, idempotentReplay: true };
+      return {
+        state,
+        streamVersion: history.length,
+        events: earlier,
+        attempts: attempt,
+        idempotentReplay: true,
+      };
     }
     const decided = decider.decide(command, state);
     if (decided.length === 0) {
       return { state, streamVersion: history.length, events: [], attempts: attempt, idempotentReplay: false };
     }
     try {
-      const result = await store.append(streamId, history.length, toNewEvents(decided, codec, streamId, options));
+      const result = await store.append(
+        streamId,
+        history.length,
+        toNewEvents(decided, codec, streamId, options),
+      );
       const after = decided.reduce((current, event) => decider.evolve(current, event), state);
-      return { state: after, streamVersion: result.streamVersion, events: result.events, attempts: attempt, idempotentReplay: result.idempotentReplay };
+      return {
+        state: after,
+        streamVersion: result.streamVersion,
+        events: result.events,
+        attempts: attempt,
+        idempotentReplay: result.idempotentReplay,
+      };
     } catch (error) {
       if (!(error instanceof VersionConflictError) || attempt > maxRetries) throw error;
       await backoff(attempt);
@@ -84,7 +105,11 @@ export async function handleCommand<Command, Event, State>(
 async function loadStream(store: EventStore, streamId: string, maxEvents: number): Promise<RecordedEvent[]> {
   const events = await store.readStream(streamId, { maxCount: Math.min(maxEvents + 1, 10_000) });
   if (events.length > maxEvents) {
-    throw new DomainError(EventStoreErrorCode.streamTooLong, `stream ${streamId} has more than ${maxEvents} events`, { streamId });
+    throw new DomainError(
+      EventStoreErrorCode.streamTooLong,
+      `stream ${streamId} has more than ${maxEvents} events`,
+      { streamId },
+    );
   }
   return events;
 }
@@ -95,7 +120,9 @@ function toNewEvents<Event>(
   streamId: string,
   options: HandleCommandOptions<Event>,
 ): NewEvent[] {
-  const metadata = options.commandId ? { ...options.metadata, commandId: options.commandId } : options.metadata;
+  const metadata = options.commandId
+    ? { ...options.metadata, commandId: options.commandId }
+    : options.metadata;
   return decided.map((event, index) => ({
     ...codec.encode(event),
     eventId: options.commandId ? nameBasedUuid(`${options.commandId}/${streamId}/${index}`) : randomUUID(),

@@ -26,7 +26,9 @@ function event(type = 'noted', data: Record<string, unknown> = {}): NewEvent {
 }
 
 function conflictOf(result: PromiseSettledResult<unknown>): VersionConflictError | undefined {
-  return result.status === 'rejected' && result.reason instanceof VersionConflictError ? result.reason : undefined;
+  return result.status === 'rejected' && result.reason instanceof VersionConflictError
+    ? result.reason
+    : undefined;
 }
 
 describe('append and read', () => {
@@ -38,7 +40,9 @@ describe('append and read', () => {
     expect(first.events[1]!.globalPosition).toBeGreaterThan(first.events[0]!.globalPosition);
     expect(first.events[0]!.data).toEqual({ amountMicros: '5' });
 
-    await store.append(stream, 2, [{ ...event('closed'), metadata: { correlationId: 'c-1', schemaVersion: 2 } }]);
+    await store.append(stream, 2, [
+      { ...event('closed'), metadata: { correlationId: 'c-1', schemaVersion: 2 } },
+    ]);
     const read = await store.readStream(stream);
     expect(read.map((e) => [e.type, e.streamVersion])).toEqual([
       ['opened', 1],
@@ -53,7 +57,10 @@ describe('append and read', () => {
   it('refuses a wrong expected version with a typed conflict', async () => {
     const stream = `s-${randomUUID()}`;
     await store.append(stream, 0, [event()]);
-    const attempts = await Promise.allSettled([store.append(stream, 0, [event()]), store.append(stream, 5, [event()])]);
+    const attempts = await Promise.allSettled([
+      store.append(stream, 0, [event()]),
+      store.append(stream, 5, [event()]),
+    ]);
     for (const attempt of attempts) {
       const conflict = conflictOf(attempt);
       expect(conflict?.code).toBe('version_conflict');
@@ -67,7 +74,9 @@ describe('append and read', () => {
     await store.append(stream, 'any', [event()]);
     const second = await store.append(stream, 'any', [event(), event()]);
     expect(second.streamVersion).toBe(3);
-    await expect(store.append(stream, 'any', [{ eventId: 'nope', type: 'x', data: {} }])).rejects.toThrow(DomainError);
+    await expect(store.append(stream, 'any', [{ eventId: 'nope', type: 'x', data: {} }])).rejects.toThrow(
+      DomainError,
+    );
     await expect(store.append(stream, 'any', [event('has.dot')])).rejects.toThrow(/event type/);
     const duplicate = event();
     await expect(store.append(stream, 'any', [duplicate, duplicate])).rejects.toThrow(/twice/);
@@ -89,10 +98,16 @@ describe('append and read', () => {
     );
     expect(outboxRows.n).toBe(3);
     // The same ids mixed with new ones, or in another stream, are a caller bug.
-    await expect(store.append(stream, 3, [events[0]!, event()])).rejects.toMatchObject({ code: 'event_id_reused' });
-    await expect(store.append(stream, 3, [event(), events[1]!])).rejects.toMatchObject({ code: 'event_id_reused' });
+    await expect(store.append(stream, 3, [events[0]!, event()])).rejects.toMatchObject({
+      code: 'event_id_reused',
+    });
+    await expect(store.append(stream, 3, [event(), events[1]!])).rejects.toMatchObject({
+      code: 'event_id_reused',
+    });
     expect((await store.readStream(stream)).length).toBe(3);
-    await expect(store.append(`other-${stream}`, 0, events)).rejects.toMatchObject({ code: 'event_id_reused' });
+    await expect(store.append(`other-${stream}`, 0, events)).rejects.toMatchObject({
+      code: 'event_id_reused',
+    });
   });
 
   it('appendInTransaction commits with the caller and rolls back with it', async () => {
@@ -107,7 +122,9 @@ describe('append and read', () => {
     await store.transaction((runner) => store.appendInTransaction(runner, stream, 0, [event()]));
     expect((await store.readStream(stream)).length).toBe(1);
     const runner = harness.dataSource.createQueryRunner();
-    await expect(store.appendInTransaction(runner, stream, 1, [event()])).rejects.toThrow(/inside a transaction/);
+    await expect(store.appendInTransaction(runner, stream, 1, [event()])).rejects.toThrow(
+      /inside a transaction/,
+    );
     await runner.release();
   });
 });
@@ -120,7 +137,9 @@ describe('optimistic concurrency', () => {
     const rounds = 150;
     let version = 0;
     for (let round = 0; round < rounds; round += 1) {
-      const results = await Promise.allSettled(stores.map((racer) => racer.append(stream, version, [event('raced')])));
+      const results = await Promise.allSettled(
+        stores.map((racer) => racer.append(stream, version, [event('raced')])),
+      );
       const winners = results.filter((result) => result.status === 'fulfilled');
       const losers = results.map(conflictOf).filter(Boolean);
       expect(winners.length).toBe(1);
@@ -128,7 +147,9 @@ describe('optimistic concurrency', () => {
       version += 1;
     }
     const events = await store.readStream(stream);
-    expect(events.map((e) => e.streamVersion)).toEqual(Array.from({ length: rounds }, (_, index) => index + 1));
+    expect(events.map((e) => e.streamVersion)).toEqual(
+      Array.from({ length: rounds }, (_, index) => index + 1),
+    );
     await Promise.all([left.destroy(), right.destroy()]);
   });
 
@@ -148,7 +169,13 @@ describe('optimistic concurrency', () => {
       Array.from({ length: workers }, async () => {
         for (let i = 0; i < commandsPerWorker; i += 1) {
           try {
-            const handled = await handleCommand(store, counter, stream, { type: 'increment' }, { maxRetries: 30 });
+            const handled = await handleCommand(
+              store,
+              counter,
+              stream,
+              { type: 'increment' },
+              { maxRetries: 30 },
+            );
             conflictsSeen += handled.attempts - 1;
             succeeded += 1;
           } catch (error) {
@@ -171,8 +198,20 @@ describe('optimistic concurrency', () => {
       evolve: (total, e) => total + Number(e.data.amount),
     };
     const stream = `cmd-${randomUUID()}`;
-    const first = await handleCommand(store, decider, stream, { amount: 3 }, { maxRetries: 3, commandId: 'cmd-1' });
-    const retry = await handleCommand(store, decider, stream, { amount: 3 }, { maxRetries: 3, commandId: 'cmd-1' });
+    const first = await handleCommand(
+      store,
+      decider,
+      stream,
+      { amount: 3 },
+      { maxRetries: 3, commandId: 'cmd-1' },
+    );
+    const retry = await handleCommand(
+      store,
+      decider,
+      stream,
+      { amount: 3 },
+      { maxRetries: 3, commandId: 'cmd-1' },
+    );
     expect(retry.idempotentReplay).toBe(true);
     expect(retry.events.map((e) => e.eventId)).toEqual(first.events.map((e) => e.eventId));
     expect(first.events[0]!.eventId).toBe(nameBasedUuid(`cmd-1/${stream}/0`));
@@ -241,7 +280,9 @@ describe('readers never skip a slow transaction', () => {
     // C gets its transaction id first (any write does), appends only after D has committed.
     const runnerC = harness.dataSource.createQueryRunner();
     await runnerC.startTransaction('READ COMMITTED');
-    await runnerC.query(`INSERT INTO casino.inbox (consumer, event_id) VALUES ('early-writer', $1)`, [randomUUID()]);
+    await runnerC.query(`INSERT INTO casino.inbox (consumer, event_id) VALUES ('early-writer', $1)`, [
+      randomUUID(),
+    ]);
     const d = await store.append(`d-${randomUUID()}`, 0, [event('d')]);
     const c = await store.appendInTransaction(runnerC, `c-${randomUUID()}`, 0, [event('c')]);
     expect(c.events[0]!.globalPosition).toBeGreaterThan(d.events[0]!.globalPosition);
@@ -263,7 +304,9 @@ describe('readers never skip a slow transaction', () => {
     const stream = `order-${randomUUID()}`;
     const runnerOld = harness.dataSource.createQueryRunner();
     await runnerOld.startTransaction('READ COMMITTED');
-    await runnerOld.query(`INSERT INTO casino.inbox (consumer, event_id) VALUES ('early-writer', $1)`, [randomUUID()]);
+    await runnerOld.query(`INSERT INTO casino.inbox (consumer, event_id) VALUES ('early-writer', $1)`, [
+      randomUUID(),
+    ]);
     await store.append(stream, 0, [event('first')]);
     await expect(store.appendInTransaction(runnerOld, stream, 1, [event('second')])).rejects.toMatchObject({
       code: 'version_conflict',
@@ -290,7 +333,10 @@ describe('pipelined append (append, statements after it and COMMIT in one round 
     const [transaction] = await store.beginPipelined([]);
     const marker = randomUUID();
     const failure = await transaction
-      .commit([append.statement, { text: `INSERT INTO casino.inbox (consumer, event_id) VALUES ('pipe-test', $1)`, values: [marker] }])
+      .commit([
+        append.statement,
+        { text: `INSERT INTO casino.inbox (consumer, event_id) VALUES ('pipe-test', $1)`, values: [marker] },
+      ])
       .then(
         () => undefined,
         (error: unknown) => append.failure(error),
@@ -299,7 +345,9 @@ describe('pipelined append (append, statements after it and COMMIT in one round 
     expect(failure).toMatchObject({ code: 'version_conflict', reason: 'version_mismatch', streamId: a });
     expect(await noted(a)).toEqual(['first']);
     expect(await noted(b)).toEqual([]);
-    expect(await harness.dataSource.query(`SELECT 1 FROM casino.inbox WHERE event_id = $1`, [marker])).toHaveLength(0);
+    expect(
+      await harness.dataSource.query(`SELECT 1 FROM casino.inbox WHERE event_id = $1`, [marker]),
+    ).toHaveLength(0);
   });
 
   it('on the expected versions it commits every stream, and the later statements see the new events by id', async () => {
@@ -317,7 +365,10 @@ describe('pipelined append (append, statements after it and COMMIT in one round 
     const [transaction] = await store.beginPipelined([]);
     const [appended, seen] = await transaction.commit([
       append.statement,
-      { text: 'SELECT global_position::text AS position FROM casino.events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position', values: [append.pending.map((p) => p.eventId)] },
+      {
+        text: 'SELECT global_position::text AS position FROM casino.events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position',
+        values: [append.pending.map((p) => p.eventId)],
+      },
     ]);
     const recorded = append.recorded(appended!.rows as never);
     expect(recorded.map((e) => [e.streamId, e.streamVersion, e.type])).toEqual([
@@ -325,7 +376,9 @@ describe('pipelined append (append, statements after it and COMMIT in one round 
       [b, 1, 'one'],
       [b, 2, 'two'],
     ]);
-    expect(seen!.rows.map((row: { position: string }) => Number(row.position))).toEqual(recorded.map((e) => e.globalPosition));
+    expect(seen!.rows.map((row: { position: string }) => Number(row.position))).toEqual(
+      recorded.map((e) => e.globalPosition),
+    );
     expect(await noted(b)).toEqual(['one', 'two']);
   });
 });
@@ -334,12 +387,19 @@ describe('the whole log', () => {
   it('readAll pages through every event once, strictly in (transaction id, position) order', async () => {
     // One transaction whose positions cross a power of ten ('99' > '100' as text), so a sort
     // on the text form of the position would show.
-    const [{ head }] = await harness.dataSource.query('SELECT coalesce(max(global_position), 0)::int AS head FROM casino.events');
+    const [{ head }] = await harness.dataSource.query(
+      'SELECT coalesce(max(global_position), 0)::int AS head FROM casino.events',
+    );
     const needed = 10 ** String(head + 1).length - head + 5;
     await store.transaction(async (runner) => {
       for (let remaining = needed; remaining > 0; remaining -= 1_000) {
         const count = Math.min(remaining, 1_000);
-        await store.appendInTransaction(runner, `wide-${randomUUID()}`, 0, Array.from({ length: count }, () => event()));
+        await store.appendInTransaction(
+          runner,
+          `wide-${randomUUID()}`,
+          0,
+          Array.from({ length: count }, () => event()),
+        );
       }
     });
     const [{ total }] = await harness.dataSource.query('SELECT count(*)::int AS total FROM casino.events');
@@ -351,7 +411,9 @@ describe('the whole log', () => {
         if (batch.length === 0) return seen.size === total;
         for (const recorded of batch) {
           const byTransaction = BigInt(recorded.transactionId) - BigInt(previous.transactionId);
-          expect(byTransaction > 0n || (byTransaction === 0n && recorded.globalPosition > previous.globalPosition)).toBe(true);
+          expect(
+            byTransaction > 0n || (byTransaction === 0n && recorded.globalPosition > previous.globalPosition),
+          ).toBe(true);
           expect(seen.has(recorded.eventId)).toBe(false);
           seen.add(recorded.eventId);
           previous = logPositionOf(recorded);
@@ -363,8 +425,13 @@ describe('the whole log', () => {
 
 describe('migrations', () => {
   it('names the migration after the schema and records it once', async () => {
-    const rows: Array<{ name: string }> = await harness.dataSource.query('SELECT name FROM casino.migrations');
-    expect(rows.map((row) => row.name)).toEqual(['EventStoreCasino1730000000000', 'EventStoreFailCasino1764100000000']);
+    const rows: Array<{ name: string }> = await harness.dataSource.query(
+      'SELECT name FROM casino.migrations',
+    );
+    expect(rows.map((row) => row.name)).toEqual([
+      'EventStoreCasino1730000000000',
+      'EventStoreFailCasino1764100000000',
+    ]);
     expect(await (harness.dataSource as DataSource).runMigrations({ transaction: 'each' })).toEqual([]);
   });
 });

@@ -5,8 +5,23 @@ import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
 import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
-import { namedStatement, PG_RAISE_EXCEPTION, PG_UNIQUE_VIOLATION, postgresErrorOf, prepared, qualify } from './sql.js';
-import { LOG_START, type AppendResult, type ExpectedVersion, type LogPosition, type NewEvent, type PendingEvent, type RecordedEvent } from './types.js';
+import {
+  namedStatement,
+  PG_RAISE_EXCEPTION,
+  PG_UNIQUE_VIOLATION,
+  postgresErrorOf,
+  prepared,
+  qualify,
+} from './sql.js';
+import {
+  LOG_START,
+  type AppendResult,
+  type ExpectedVersion,
+  type LogPosition,
+  type NewEvent,
+  type PendingEvent,
+  type RecordedEvent,
+} from './types.js';
 
 export interface EventStoreOptions {
   dataSource: DataSource;
@@ -109,7 +124,11 @@ export class EventStore {
    * trip; with inline projections it is `transaction(appendInTransaction)`.
    * A race that `'any'` cannot lose (another writer took the next version) is retried here.
    */
-  async append(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): Promise<AppendResult> {
+  async append(
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    events: readonly NewEvent[],
+  ): Promise<AppendResult> {
     const encoded = encodeEvents(streamId, expectedVersion, events);
     if (encoded === undefined) return this.emptyAppend(streamId);
     // One retry for any race: it returns the originals if the racing writer was our own
@@ -119,7 +138,9 @@ export class EventStore {
       try {
         const result =
           this.inlineProjections.length > 0
-            ? await this.transaction((runner) => this.appendEncoded(runner, streamId, expectedVersion, events, encoded))
+            ? await this.transaction((runner) =>
+                this.appendEncoded(runner, streamId, expectedVersion, events, encoded),
+              )
             : await this.appendEncoded(this.dataSource, streamId, expectedVersion, events, encoded);
         if (this.inlineProjections.length === 0 && !result.idempotentReplay) this.notifyCommitted();
         return result;
@@ -145,7 +166,8 @@ export class EventStore {
     expectedVersion: ExpectedVersion,
     events: readonly NewEvent[],
   ): Promise<AppendResult> {
-    if (!runner.isTransactionActive) throw new Error('appendInTransaction needs a runner inside a transaction');
+    if (!runner.isTransactionActive)
+      throw new Error('appendInTransaction needs a runner inside a transaction');
     const encoded = encodeEvents(streamId, expectedVersion, events);
     if (encoded === undefined) return this.emptyAppend(streamId, runner);
     return this.appendEncoded(runner, streamId, expectedVersion, events, encoded);
@@ -188,11 +210,10 @@ export class EventStore {
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const fromVersion = options.fromVersion ?? 1;
     const maxCount = boundedLimit(options.maxCount ?? MAX_READ_BATCH);
-    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readStream), [
-      streamId,
-      fromVersion,
-      maxCount,
-    ]);
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(
+      prepared(this.sql.readStream),
+      [streamId, fromVersion, maxCount],
+    );
     return rows.map(recordedEventFromRow);
   }
 
@@ -209,11 +230,10 @@ export class EventStore {
    */
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     const after = options.after ?? LOG_START;
-    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readAll), [
-      after.transactionId,
-      after.globalPosition,
-      boundedLimit(options.limit),
-    ]);
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(
+      prepared(this.sql.readAll),
+      [after.transactionId, after.globalPosition, boundedLimit(options.limit)],
+    );
     return rows.map(recordedEventFromRow);
   }
 
@@ -221,11 +241,18 @@ export class EventStore {
    * The events of several streams in one statement, grouped by stream in version order.
    * For batch deciders that load every aggregate a batch touches at once.
    */
-  async readStreams(streamIds: readonly string[], options: { runner?: QueryRunner } = {}): Promise<Map<string, RecordedEvent[]>> {
+  async readStreams(
+    streamIds: readonly string[],
+    options: { runner?: QueryRunner } = {},
+  ): Promise<Map<string, RecordedEvent[]>> {
     const byStream = new Map<string, RecordedEvent[]>(streamIds.map((id) => [id, []]));
     if (streamIds.length === 0) return byStream;
-    if (streamIds.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} streams per read`);
-    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(prepared(this.sql.readStreams), [streamIds, MAX_READ_BATCH]);
+    if (streamIds.length > MAX_EVENTS_PER_APPEND)
+      invalid(`at most ${MAX_EVENTS_PER_APPEND} streams per read`);
+    const rows: EventRow[] = await executorOf(this.dataSource, options.runner).query(
+      prepared(this.sql.readStreams),
+      [streamIds, MAX_READ_BATCH],
+    );
     for (const row of rows) byStream.get(row.stream_id)?.push(recordedEventFromRow(row));
     return byStream;
   }
@@ -241,7 +268,8 @@ export class EventStore {
     runner: QueryRunner,
     batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>,
   ): Promise<RecordedEvent[]> {
-    if (!runner.isTransactionActive) throw new Error('appendManyInTransaction needs a runner inside a transaction');
+    if (!runner.isTransactionActive)
+      throw new Error('appendManyInTransaction needs a runner inside a transaction');
     const append = this.prepareAppendMany(batch);
     if (!append) return [];
     let rows: AppendManyRow[];
@@ -251,7 +279,8 @@ export class EventStore {
       throw append.failure(error);
     }
     const recorded = append.recorded(rows);
-    for (const projection of this.inlineProjections) await projection.apply(runner, recorded, this.liveTarget);
+    for (const projection of this.inlineProjections)
+      await projection.apply(runner, recorded, this.liveTarget);
     this.appendedIn.add(runner);
     return recorded;
   }
@@ -263,7 +292,9 @@ export class EventStore {
    * nothing to append. The caller applies the inline projections (`inlineProjectionStatements`)
    * and, after its commit, calls `committed()`.
    */
-  prepareAppendMany(batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>):
+  prepareAppendMany(
+    batch: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>,
+  ):
     | {
         statement: Statement;
         /** The events in append order, for statements pipelined after the append (inlineProjectionStatements). */
@@ -279,10 +310,12 @@ export class EventStore {
       seenStreams.add(streamId);
       const validated = validateEvents(streamId, expectedVersion, events);
       if (validated === undefined) continue;
-      for (const row of validated.rows) input.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: input.length });
+      for (const row of validated.rows)
+        input.push({ ...row, stream_id: streamId, expected: expectedVersion, ord: input.length });
     }
     if (input.length === 0) return undefined;
-    if (input.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${input.length}`);
+    if (input.length > MAX_EVENTS_PER_APPEND)
+      invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${input.length}`);
     // Encoded once for the whole batch; read back once, so the events handed on carry their data
     // exactly as a reader will get it from the log (bigints as strings).
     const json = toJson(input);
@@ -300,15 +333,26 @@ export class EventStore {
       })),
       failure: (error) => {
         const { code, message } = postgresErrorOf(error);
-        if (code === PG_UNIQUE_VIOLATION) return new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
+        if (code === PG_UNIQUE_VIOLATION)
+          return new VersionConflictError(batch[0]!.streamId, 'any', null, 'concurrent_append');
         if (code === PG_RAISE_EXCEPTION && message?.startsWith(VERSION_CONFLICT_MESSAGE)) {
-          return new VersionConflictError(message.slice(VERSION_CONFLICT_MESSAGE.length + 1), 'any', null, 'version_mismatch');
+          return new VersionConflictError(
+            message.slice(VERSION_CONFLICT_MESSAGE.length + 1),
+            'any',
+            null,
+            'version_mismatch',
+          );
         }
         return error;
       },
       recorded: (inserted) => {
         if (inserted.length !== rows.length) {
-          throw new VersionConflictError(batch.map((entry) => entry.streamId).join(','), 'any', null, 'version_mismatch');
+          throw new VersionConflictError(
+            batch.map((entry) => entry.streamId).join(','),
+            'any',
+            null,
+            'version_mismatch',
+          );
         }
         return [...inserted]
           .sort((a, b) => a.ord - b.ord)
@@ -337,7 +381,8 @@ export class EventStore {
    */
   inlineProjectionStatements(events: readonly PendingEvent[]): Statement[] {
     return this.inlineProjections.flatMap((projection) => {
-      if (!projection.statements) throw new Error(`projection ${projection.name} cannot be pipelined (no statements())`);
+      if (!projection.statements)
+        throw new Error(`projection ${projection.name} cannot be pipelined (no statements())`);
       return projection.statements(events, this.liveTarget);
     });
   }
@@ -363,7 +408,10 @@ export class EventStore {
   }
 
   private async emptyAppend(streamId: string, runner?: QueryRunner): Promise<AppendResult> {
-    const rows: Array<{ version: number }> = await executorOf(this.dataSource, runner).query(this.sql.streamVersion, [streamId]);
+    const rows: Array<{ version: number }> = await executorOf(this.dataSource, runner).query(
+      this.sql.streamVersion,
+      [streamId],
+    );
     return { events: [], streamVersion: rows[0]?.version ?? 0, idempotentReplay: false };
   }
 
@@ -395,11 +443,24 @@ export class EventStore {
       const expected = expectedVersion === 'any' ? null : expectedVersion;
       const { single } = encoded;
       rows = single
-        ? await executor.query(prepared(this.sql.appendOne), [streamId, encoded.eventIds[0], expected, single.type, single.data, single.metadata])
-        : await executor.query(prepared(this.sql.append), [streamId, encoded.json, encoded.eventIds[0], expected]);
+        ? await executor.query(prepared(this.sql.appendOne), [
+            streamId,
+            encoded.eventIds[0],
+            expected,
+            single.type,
+            single.data,
+            single.metadata,
+          ])
+        : await executor.query(prepared(this.sql.append), [
+            streamId,
+            encoded.json,
+            encoded.eventIds[0],
+            expected,
+          ]);
     } catch (error) {
       const { code } = postgresErrorOf(error);
-      if (code === PG_UNIQUE_VIOLATION) throw new VersionConflictError(streamId, expectedVersion, null, 'concurrent_append');
+      if (code === PG_UNIQUE_VIOLATION)
+        throw new VersionConflictError(streamId, expectedVersion, null, 'concurrent_append');
       throw error;
     }
     const result = rows.some((row) => row.source === 'existing')
@@ -408,7 +469,8 @@ export class EventStore {
     if (result === undefined) throw new Error(`event ${encoded.eventIds[0]} vanished from the log`);
     if (!result.idempotentReplay && executor !== this.dataSource) {
       const runner = executor as QueryRunner;
-      for (const projection of this.inlineProjections) await projection.apply(runner, result.events, this.liveTarget);
+      for (const projection of this.inlineProjections)
+        await projection.apply(runner, result.events, this.liveTarget);
       this.appendedIn.add(runner);
     }
     return result;
@@ -438,35 +500,60 @@ interface ValidatedEvent {
 }
 
 /** Validates a batch and encodes it as one JSON parameter (or, for one event, as plain ones); undefined for an empty batch. */
-function encodeEvents(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): EncodedBatch | undefined {
+function encodeEvents(
+  streamId: string,
+  expectedVersion: ExpectedVersion,
+  events: readonly NewEvent[],
+): EncodedBatch | undefined {
   const validated = validateEvents(streamId, expectedVersion, events);
   if (validated === undefined) return undefined;
   const { rows, eventIds } = validated;
   const only = rows.length === 1 ? rows[0]! : undefined;
   // Only what the statement will use is encoded: the one-event statement takes plain parameters.
-  return only ? { json: '', eventIds, single: { type: only.type, data: toJson(only.data), metadata: toJson(only.metadata) } } : { json: toJson(rows), eventIds };
+  return only
+    ? {
+        json: '',
+        eventIds,
+        single: { type: only.type, data: toJson(only.data), metadata: toJson(only.metadata) },
+      }
+    : { json: toJson(rows), eventIds };
 }
 
 /** Checks a batch of events for one stream; their rows as the append statements take them, or undefined for none. */
-function validateEvents(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): { rows: ValidatedEvent[]; eventIds: string[] } | undefined {
-  if (streamId.length === 0 || streamId.length > STREAM_ID_MAX_LENGTH) invalid(`stream id must have 1 to ${STREAM_ID_MAX_LENGTH} characters`);
+function validateEvents(
+  streamId: string,
+  expectedVersion: ExpectedVersion,
+  events: readonly NewEvent[],
+): { rows: ValidatedEvent[]; eventIds: string[] } | undefined {
+  if (streamId.length === 0 || streamId.length > STREAM_ID_MAX_LENGTH)
+    invalid(`stream id must have 1 to ${STREAM_ID_MAX_LENGTH} characters`);
   if (expectedVersion !== 'any' && !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)) {
     invalid(`expected version must be 'any' or an integer >= 0, got ${String(expectedVersion)}`);
   }
   if (events.length === 0) return undefined;
-  if (events.length > MAX_EVENTS_PER_APPEND) invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${events.length}`);
+  if (events.length > MAX_EVENTS_PER_APPEND)
+    invalid(`at most ${MAX_EVENTS_PER_APPEND} events per append, got ${events.length}`);
   const eventIds: string[] = [];
   const seen = new Set<string>();
   const rows = events.map((event, index) => {
-    if (!UUID_PATTERN.test(event.eventId)) invalid(`event id must be a UUID, got ${JSON.stringify(event.eventId)}`);
+    if (!UUID_PATTERN.test(event.eventId))
+      invalid(`event id must be a UUID, got ${JSON.stringify(event.eventId)}`);
     const eventId = event.eventId.toLowerCase();
     if (seen.has(eventId)) invalid(`event id ${eventId} appears twice in one append`);
     seen.add(eventId);
     eventIds.push(eventId);
-    if (!EVENT_TYPE_PATTERN.test(event.type)) invalid(`event type must match ${EVENT_TYPE_PATTERN}, got ${JSON.stringify(event.type)}`);
-    if (typeof event.data !== 'object' || event.data === null) invalid(`event data must be a JSON object (${event.type})`);
+    if (!EVENT_TYPE_PATTERN.test(event.type))
+      invalid(`event type must match ${EVENT_TYPE_PATTERN}, got ${JSON.stringify(event.type)}`);
+    if (typeof event.data !== 'object' || event.data === null)
+      invalid(`event data must be a JSON object (${event.type})`);
     validateMetadata(event);
-    return { n: index + 1, event_id: eventId, type: event.type, data: event.data, metadata: event.metadata ?? {} };
+    return {
+      n: index + 1,
+      event_id: eventId,
+      type: event.type,
+      data: event.data,
+      metadata: event.metadata ?? {},
+    };
   });
   return { rows, eventIds };
 }
@@ -486,11 +573,15 @@ function validateMetadata(event: NewEvent): void {
   const metadata = event.metadata;
   if (metadata === undefined) return;
   const schemaVersion = metadata.schemaVersion;
-  if (schemaVersion !== undefined && !(Number.isSafeInteger(schemaVersion) && schemaVersion >= 1 && schemaVersion <= 1_000_000)) {
+  if (
+    schemaVersion !== undefined &&
+    !(Number.isSafeInteger(schemaVersion) && schemaVersion >= 1 && schemaVersion <= 1_000_000)
+  ) {
     invalid(`metadata.schemaVersion must be a positive integer (${event.type})`);
   }
   for (const key of ['correlationId', 'causationId', 'commandId'] as const) {
-    if (metadata[key] !== undefined && typeof metadata[key] !== 'string') invalid(`metadata.${key} must be a string (${event.type})`);
+    if (metadata[key] !== undefined && typeof metadata[key] !== 'string')
+      invalid(`metadata.${key} must be a string (${event.type})`);
   }
 }
 
@@ -508,9 +599,14 @@ function interpretAppend(
   const head = rows.find((row) => row.source === 'head')!;
   const inserted = rows.filter((row) => row.source === 'inserted');
   if (inserted.length === events.length) {
-    return { events: recordedFrom(streamId, events, inserted, encoded), streamVersion: head.stream_version + events.length, idempotentReplay: false };
+    return {
+      events: recordedFrom(streamId, events, inserted, encoded),
+      streamVersion: head.stream_version + events.length,
+      idempotentReplay: false,
+    };
   }
-  if (inserted.length !== 0) throw new Error(`append to ${streamId} inserted ${inserted.length} of ${events.length} events`);
+  if (inserted.length !== 0)
+    throw new Error(`append to ${streamId} inserted ${inserted.length} of ${events.length} events`);
   if (expectedVersion !== 'any' && head.stream_version !== expectedVersion) {
     throw new VersionConflictError(streamId, expectedVersion, head.stream_version, 'version_mismatch');
   }
@@ -594,7 +690,8 @@ export function recordedEventFromRow(row: EventRow): RecordedEvent {
 
 function toPosition(text: string): number {
   const position = Number(text);
-  if (!Number.isSafeInteger(position)) throw new Error(`global position ${text} exceeds the safe integer range`);
+  if (!Number.isSafeInteger(position))
+    throw new Error(`global position ${text} exceeds the safe integer range`);
   return position;
 }
 

@@ -25,7 +25,9 @@ async function effects(eventId: string): Promise<number> {
 /** The handler's write: an append in the inbox transaction, so it commits with the inbox row. */
 function handler(eventId: string) {
   return async (runner: Parameters<Parameters<PgInbox['runOnce']>[2]>[0]) => {
-    await harness.store.appendInTransaction(runner, `effect-${eventId}`, 'any', [{ eventId: randomUUID(), type: 'handled', data: {} }]);
+    await harness.store.appendInTransaction(runner, `effect-${eventId}`, 'any', [
+      { eventId: randomUUID(), type: 'handled', data: {} },
+    ]);
   };
 }
 

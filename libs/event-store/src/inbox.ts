@@ -28,7 +28,11 @@ export class PgInbox {
    * `fn` on the same runner. A concurrent delivery of the same event waits on the row and
    * then sees the duplicate; if `fn` throws, everything rolls back and a redelivery retries.
    */
-  async runOnce(consumer: string, eventId: string, fn: (runner: QueryRunner) => Promise<void>): Promise<InboxOutcome> {
+  async runOnce(
+    consumer: string,
+    eventId: string,
+    fn: (runner: QueryRunner) => Promise<void>,
+  ): Promise<InboxOutcome> {
     try {
       await this.store.transaction(async (runner) => {
         const inserted: unknown[] = await runner.query(prepared(this.insertSql), [consumer, eventId]);

@@ -15,12 +15,20 @@ describe('JetStreamBatchPublisher (real NATS JetStream)', () => {
   const encoder = new TextEncoder();
 
   const messages = (count: number, subject = prefix.subject('pub.events.x')): OutgoingMessage[] =>
-    Array.from({ length: count }, (_, index) => ({ subject, payload: encoder.encode(JSON.stringify({ index })), msgId: randomUUID() }));
+    Array.from({ length: count }, (_, index) => ({
+      subject,
+      payload: encoder.encode(JSON.stringify({ index })),
+      msgId: randomUUID(),
+    }));
 
   beforeAll(async () => {
     connection = await connectTestNats();
     manager = await jetstreamManager(connection);
-    await manager.streams.add({ name: streamName, subjects: [prefix.subject('pub.events.>')], duplicate_window: nanos(120_000) });
+    await manager.streams.add({
+      name: streamName,
+      subjects: [prefix.subject('pub.events.>')],
+      duplicate_window: nanos(120_000),
+    });
   });
 
   afterAll(async () => {
@@ -76,7 +84,10 @@ describe('JetStreamBatchPublisher (real NATS JetStream)', () => {
   });
 
   it('fails the batch when the message would land in another stream than expected', async () => {
-    const publisher = new JetStreamBatchPublisher(connection, { timeoutMs: 5_000, expectedStream: `${streamName}_OTHER` });
+    const publisher = new JetStreamBatchPublisher(connection, {
+      timeoutMs: 5_000,
+      expectedStream: `${streamName}_OTHER`,
+    });
     try {
       await expect(publisher.publish(messages(3))).rejects.toThrow(/JetStream refused the message: 400/);
     } finally {
@@ -90,7 +101,9 @@ describe('JetStreamBatchPublisher (real NATS JetStream)', () => {
     const publisher = new JetStreamBatchPublisher(connection, { timeoutMs: 200 });
     try {
       const started = Date.now();
-      await expect(publisher.publish(messages(2, prefix.subject('silent.x')))).rejects.toThrow(/did not ack 2 of 2 messages within 200 ms/);
+      await expect(publisher.publish(messages(2, prefix.subject('silent.x')))).rejects.toThrow(
+        /did not ack 2 of 2 messages within 200 ms/,
+      );
       expect(Date.now() - started).toBeGreaterThanOrEqual(190);
       // The publisher still works afterwards.
       expect(await publisher.publish(messages(2))).toHaveLength(2);
@@ -114,14 +127,27 @@ describe('JetStreamBatchPublisher (real NATS JetStream)', () => {
 });
 
 describe('parseAck', () => {
-  const encode = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
+  const encode = (value: unknown) =>
+    new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
   it('reads an ack, a duplicate and an error', () => {
-    expect(parseAck({ data: encode({ stream: 'S', seq: 7 }) })).toEqual({ stream: 'S', seq: 7, duplicate: false });
-    expect(parseAck({ data: encode({ stream: 'S', seq: 7, duplicate: true }) })).toEqual({ stream: 'S', seq: 7, duplicate: true });
-    expect(String(parseAck({ data: encode({ error: { code: 503, err_code: 10077, description: 'maximum messages exceeded' } }) }))).toMatch(
-      /503\/10077 maximum messages exceeded/,
-    );
+    expect(parseAck({ data: encode({ stream: 'S', seq: 7 }) })).toEqual({
+      stream: 'S',
+      seq: 7,
+      duplicate: false,
+    });
+    expect(parseAck({ data: encode({ stream: 'S', seq: 7, duplicate: true }) })).toEqual({
+      stream: 'S',
+      seq: 7,
+      duplicate: true,
+    });
+    expect(
+      String(
+        parseAck({
+          data: encode({ error: { code: 503, err_code: 10077, description: 'maximum messages exceeded' } }),
+        }),
+      ),
+    ).toMatch(/503\/10077 maximum messages exceeded/);
   });
 
   it('refuses what is not an ack', () => {

@@ -49,7 +49,9 @@ export class JetStreamBatchPublisher {
   /** Sends the messages in order; resolves with one ack per message, in the same order. */
   publish(messages: readonly OutgoingMessage[]): Promise<StreamAck[]> {
     if (messages.length === 0) return Promise.resolve([]);
-    this.subscription ??= this.connection.subscribe(`${this.inbox}.*`, { callback: (error, message) => this.receive(error, message) });
+    this.subscription ??= this.connection.subscribe(`${this.inbox}.*`, {
+      callback: (error, message) => this.receive(error, message),
+    });
     return new Promise<StreamAck[]>((resolve, reject) => {
       const batch: PendingBatch = {
         acks: new Array<StreamAck | undefined>(messages.length),
@@ -57,7 +59,16 @@ export class JetStreamBatchPublisher {
         remaining: messages.length,
         resolve,
         reject,
-        timer: setTimeout(() => this.fail(batch, new Error(`JetStream did not ack ${batch.remaining} of ${messages.length} messages within ${this.options.timeoutMs} ms`)), this.options.timeoutMs),
+        timer: setTimeout(
+          () =>
+            this.fail(
+              batch,
+              new Error(
+                `JetStream did not ack ${batch.remaining} of ${messages.length} messages within ${this.options.timeoutMs} ms`,
+              ),
+            ),
+          this.options.timeoutMs,
+        ),
       };
       try {
         for (const [index, message] of messages.entries()) {
@@ -66,8 +77,12 @@ export class JetStreamBatchPublisher {
           this.waiting.set(token, { batch, index });
           const messageHeaders = headers();
           messageHeaders.set('Nats-Msg-Id', message.msgId);
-          if (this.options.expectedStream) messageHeaders.set('Nats-Expected-Stream', this.options.expectedStream);
-          this.connection.publish(message.subject, message.payload, { reply: `${this.inbox}.${token}`, headers: messageHeaders });
+          if (this.options.expectedStream)
+            messageHeaders.set('Nats-Expected-Stream', this.options.expectedStream);
+          this.connection.publish(message.subject, message.payload, {
+            reply: `${this.inbox}.${token}`,
+            headers: messageHeaders,
+          });
         }
       } catch (error) {
         this.fail(batch, error as Error);
@@ -77,7 +92,8 @@ export class JetStreamBatchPublisher {
 
   /** Stops listening; batches still waiting fail. */
   close(): void {
-    for (const { batch } of [...this.waiting.values()]) this.fail(batch, new Error('JetStream publisher closed'));
+    for (const { batch } of [...this.waiting.values()])
+      this.fail(batch, new Error('JetStream publisher closed'));
     this.subscription?.unsubscribe();
     this.subscription = undefined;
   }
@@ -117,16 +133,33 @@ const decoder = new TextDecoder();
 /** The broker's answer to one publish: the ack, or why it refused (no stream, wrong stream, limits). */
 export function parseAck(message: Pick<Msg, 'data' | 'headers'>): StreamAck | Error {
   // A status-only reply, such as 503 when no stream listens on the subject.
-  if (message.headers?.hasError) return new Error(`JetStream refused the message: ${message.headers.code} ${message.headers.description}`.trim());
+  if (message.headers?.hasError)
+    return new Error(
+      `JetStream refused the message: ${message.headers.code} ${message.headers.description}`.trim(),
+    );
   let body: unknown;
   try {
     body = JSON.parse(decoder.decode(message.data));
   } catch {
     return new Error('JetStream answered with something that is not JSON');
   }
-  const reply = body as { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code?: unknown; err_code?: unknown; description?: unknown } };
-  if (reply.error) return new Error(`JetStream refused the message: ${String(reply.error.code)}/${String(reply.error.err_code)} ${String(reply.error.description)}`);
-  if (typeof reply.stream !== 'string' || reply.stream === '' || typeof reply.seq !== 'number' || !Number.isSafeInteger(reply.seq) || reply.seq < 1) {
+  const reply = body as {
+    stream?: unknown;
+    seq?: unknown;
+    duplicate?: unknown;
+    error?: { code?: unknown; err_code?: unknown; description?: unknown };
+  };
+  if (reply.error)
+    return new Error(
+      `JetStream refused the message: ${String(reply.error.code)}/${String(reply.error.err_code)} ${String(reply.error.description)}`,
+    );
+  if (
+    typeof reply.stream !== 'string' ||
+    reply.stream === '' ||
+    typeof reply.seq !== 'number' ||
+    !Number.isSafeInteger(reply.seq) ||
+    reply.seq < 1
+  ) {
     return new Error(`JetStream sent an ack without a stream and sequence: ${JSON.stringify(body)}`);
   }
   return { stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true };

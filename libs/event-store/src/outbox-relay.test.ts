@@ -141,7 +141,8 @@ describe('outbox relay', () => {
         throw new Error('relay killed after publishing, before deleting the outbox rows');
       },
     });
-    for (let pass = 0; pass < 3; pass += 1) await expect(crashing.publishPending()).rejects.toThrow(/relay killed/);
+    for (let pass = 0; pass < 3; pass += 1)
+      await expect(crashing.publishPending()).rejects.toThrow(/relay killed/);
     expect(crashes).toBe(3);
     expect(await outboxCount()).toBe(ids.length);
     const afterCrashes = await manager.streams.info(streamName);
@@ -196,10 +197,16 @@ describe('outbox relay', () => {
     await waitFor('a failed pass', () => running.stats.failedPasses > 0);
     expect(await outboxCount()).toBe(2);
     const name = prefix.streamName('CASINO_EVENTS_LATE');
-    await manager.streams.add({ name, subjects: [prefix.subject('casino.events.>')], duplicate_window: nanos(120_000) });
+    await manager.streams.add({
+      name,
+      subjects: [prefix.subject('casino.events.>')],
+      duplicate_window: nanos(120_000),
+    });
     await waitFor('outbox drained', async () => (await outboxCount()) === 0, { timeoutMs: 10_000 });
     await running.stop();
-    expect((await storedEnvelopes(name)).map((envelope) => envelope.id)).toEqual(appended.events.map((e) => e.eventId));
+    expect((await storedEnvelopes(name)).map((envelope) => envelope.id)).toEqual(
+      appended.events.map((e) => e.eventId),
+    );
   });
 });
 

@@ -97,7 +97,10 @@ export class OutboxRelay extends CommitDrivenLoop {
     this.coalesceMs = Math.min(Math.max(options.coalesceMs ?? 10, 0), 100);
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
     this.errorBackoffMs = options.errorBackoffMs ?? 500;
-    this.publisher = new JetStreamBatchPublisher(options.connection, { timeoutMs: this.publishTimeoutMs, expectedStream: options.expectedStream });
+    this.publisher = new JetStreamBatchPublisher(options.connection, {
+      timeoutMs: this.publishTimeoutMs,
+      expectedStream: options.expectedStream,
+    });
     this.lockKey = `outbox-relay:${options.store.schema}`;
     this.sql = outboxRelayStatements(options.store.schema, this.batchSize);
   }
@@ -148,7 +151,13 @@ export class OutboxRelay extends CommitDrivenLoop {
    * batch costs about one round trip instead of one per event. Every message must be acked.
    */
   private publishAll(batch: readonly OutboxMessage[]): Promise<StreamAck[]> {
-    return this.publisher.publish(batch.map((message) => ({ subject: message.subject, payload: encoder.encode(message.payload), msgId: message.eventId })));
+    return this.publisher.publish(
+      batch.map((message) => ({
+        subject: message.subject,
+        payload: encoder.encode(message.payload),
+        msgId: message.eventId,
+      })),
+    );
   }
 
   /** Finishes the pass in progress, stops, and stops listening for acks. */
@@ -175,7 +184,8 @@ export class OutboxRelay extends CommitDrivenLoop {
       // next pass carries the commits of that moment too: one claim, one publish burst and one
       // delete for many events instead of a pass per commit. An idle relay still answers a
       // single commit at once.
-      if (lastPublished > 0 && lastPublished < this.batchSize && this.coalesceMs > 0) await delay(this.coalesceMs);
+      if (lastPublished > 0 && lastPublished < this.batchSize && this.coalesceMs > 0)
+        await delay(this.coalesceMs);
       const woken = this.wakeRequested;
       this.wakeRequested = false;
       let published = 0;
@@ -185,7 +195,10 @@ export class OutboxRelay extends CommitDrivenLoop {
         this.stats.passes += 1;
       } catch (error) {
         this.stats.failedPasses += 1;
-        this.options.logger?.warn({ err: (error as Error).message, schema: this.options.store.schema }, 'outbox relay pass failed');
+        this.options.logger?.warn(
+          { err: (error as Error).message, schema: this.options.store.schema },
+          'outbox relay pass failed',
+        );
         await this.sleep(this.errorBackoffMs);
         continue;
       }

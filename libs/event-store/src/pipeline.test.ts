@@ -3,11 +3,14 @@ import { openStoreHarness, type StoreHarness } from './test-harness.js';
 
 describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
   let harness: StoreHarness;
-  const count = async () => Number((await harness.dataSource.query('SELECT count(*)::int AS n FROM casino.pipeline_rows'))[0].n);
+  const count = async () =>
+    Number((await harness.dataSource.query('SELECT count(*)::int AS n FROM casino.pipeline_rows'))[0].n);
 
   beforeAll(async () => {
     harness = await openStoreHarness('pipeline', { poolMax: 2 });
-    await harness.dataSource.query('CREATE TABLE casino.pipeline_rows (id int PRIMARY KEY, note text NOT NULL)');
+    await harness.dataSource.query(
+      'CREATE TABLE casino.pipeline_rows (id int PRIMARY KEY, note text NOT NULL)',
+    );
   });
 
   afterAll(async () => {
@@ -15,7 +18,9 @@ describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
   });
 
   it('runs BEGIN with the first statements and COMMIT with the last ones, each statement answered in order', async () => {
-    const [transaction, [inserted]] = await harness.store.beginPipelined([{ text: 'INSERT INTO casino.pipeline_rows VALUES (1, $1) RETURNING id', values: ['one'] }]);
+    const [transaction, [inserted]] = await harness.store.beginPipelined([
+      { text: 'INSERT INTO casino.pipeline_rows VALUES (1, $1) RETURNING id', values: ['one'] },
+    ]);
     expect(inserted!.rows).toEqual([{ id: 1 }]);
     const [second, third] = await transaction.send([
       { text: 'INSERT INTO casino.pipeline_rows VALUES (2, $1) RETURNING id', values: ['two'] },
@@ -25,14 +30,18 @@ describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
     expect(third!.rows).toEqual([{ n: 2 }]);
     // Not visible to others before the commit.
     expect(await count()).toBe(0);
-    const [last] = await transaction.commit([{ text: 'INSERT INTO casino.pipeline_rows VALUES (3, $1) RETURNING note', values: ['three'] }]);
+    const [last] = await transaction.commit([
+      { text: 'INSERT INTO casino.pipeline_rows VALUES (3, $1) RETURNING note', values: ['three'] },
+    ]);
     expect(last!.rows).toEqual([{ note: 'three' }]);
     expect(await count()).toBe(3);
   });
 
   it('a statement that fails next to the COMMIT rolls everything back and rejects with its own error', async () => {
     const before = await count();
-    const [transaction] = await harness.store.beginPipelined([{ text: 'INSERT INTO casino.pipeline_rows VALUES (10, $1)', values: ['ten'] }]);
+    const [transaction] = await harness.store.beginPipelined([
+      { text: 'INSERT INTO casino.pipeline_rows VALUES (10, $1)', values: ['ten'] },
+    ]);
     await expect(
       transaction.commit([
         { text: 'INSERT INTO casino.pipeline_rows VALUES (11, $1)', values: ['eleven'] },
@@ -42,7 +51,9 @@ describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
     expect(await count()).toBe(before);
     // Both pooled connections are usable again (nothing left in an aborted transaction).
     await Promise.all([count(), count(), count()]);
-    const [again] = await harness.store.beginPipelined([{ text: 'INSERT INTO casino.pipeline_rows VALUES (10, $1)', values: ['ten'] }]);
+    const [again] = await harness.store.beginPipelined([
+      { text: 'INSERT INTO casino.pipeline_rows VALUES (10, $1)', values: ['ten'] },
+    ]);
     await again.commit();
     expect(await count()).toBe(before + 1);
   });
@@ -68,9 +79,15 @@ describe('PipelinedTransaction (real Postgres, pipeline mode)', () => {
   });
 
   it('a failure in the first round trip ends the transaction; the object refuses further use', async () => {
-    await expect(harness.store.beginPipelined([{ text: 'INSERT INTO casino.pipeline_rows VALUES (1, $1)', values: ['duplicate'] }])).rejects.toThrow(/duplicate key/);
+    await expect(
+      harness.store.beginPipelined([
+        { text: 'INSERT INTO casino.pipeline_rows VALUES (1, $1)', values: ['duplicate'] },
+      ]),
+    ).rejects.toThrow(/duplicate key/);
     const [transaction] = await harness.store.beginPipelined([]);
     await transaction.rollback();
-    await expect(transaction.send([{ text: 'SELECT 1' }])).rejects.toThrow('the transaction has already ended');
+    await expect(transaction.send([{ text: 'SELECT 1' }])).rejects.toThrow(
+      'the transaction has already ended',
+    );
   });
 });

@@ -16,8 +16,13 @@ export interface Statement {
  * Without pipeline mode they still run, one after the other. Rejects with the first failure,
  * once every statement has answered (so the connection's state is known).
  */
-export async function sendPipelined(client: pg.ClientBase, statements: readonly Statement[]): Promise<pg.QueryResult[]> {
-  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+export async function sendPipelined(
+  client: pg.ClientBase,
+  statements: readonly Statement[],
+): Promise<pg.QueryResult[]> {
+  const stream = (
+    client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }
+  ).connection?.stream;
   stream?.cork?.();
   let pending: Array<Promise<pg.QueryResult>>;
   try {
@@ -45,7 +50,10 @@ export class PipelinedTransaction {
   ) {}
 
   /** Starts a transaction (the connection's default level) and runs `statements` in it; their results. */
-  static async begin(dataSource: DataSource, statements: readonly Statement[]): Promise<[PipelinedTransaction, pg.QueryResult[]]> {
+  static async begin(
+    dataSource: DataSource,
+    statements: readonly Statement[],
+  ): Promise<[PipelinedTransaction, pg.QueryResult[]]> {
     const runner = dataSource.createQueryRunner();
     let client: pg.ClientBase;
     try {
@@ -76,7 +84,8 @@ export class PipelinedTransaction {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
-      if (results.at(-1)?.command !== 'COMMIT') throw new Error(`transaction did not commit (${results.at(-1)?.command ?? 'no answer'})`);
+      if (results.at(-1)?.command !== 'COMMIT')
+        throw new Error(`transaction did not commit (${results.at(-1)?.command ?? 'no answer'})`);
       return results.slice(1, -1);
     } finally {
       await runner.release();
@@ -95,7 +104,8 @@ export class PipelinedTransaction {
     this.open = false;
     await this.runner.release();
     // A transaction that failed earlier answers COMMIT with ROLLBACK: never report that as a commit.
-    if (results.at(-1)?.command !== 'COMMIT') throw new Error(`transaction did not commit (${results.at(-1)?.command ?? 'no answer'})`);
+    if (results.at(-1)?.command !== 'COMMIT')
+      throw new Error(`transaction did not commit (${results.at(-1)?.command ?? 'no answer'})`);
     return results.slice(0, -1);
   }
 

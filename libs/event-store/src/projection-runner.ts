@@ -2,7 +2,13 @@ import type { Logger } from 'pino';
 import type { EventStore } from './event-store.js';
 import { CommitDrivenLoop } from './commit-driven-loop.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
-import { createProjectionTables, dropProjectionTables, projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
+import {
+  createProjectionTables,
+  dropProjectionTables,
+  projectionTarget,
+  type Projection,
+  type ProjectionTarget,
+} from './projection.js';
 import { prepared, qualify } from './sql.js';
 import { LOG_START, logPositionOf, type LogPosition } from './types.js';
 
@@ -38,10 +44,8 @@ export async function projectNextBatch(options: ProjectionRunOptions): Promise<B
   const name = checkpointName(projection, target);
   const sql = checkpointSql(store.schema);
   return store.transaction(async (runner) => {
-    const [lock]: Array<{ held: boolean; transaction_id: string | null; global_position: string | null }> = await runner.query(
-      prepared(sql.lockAndRead),
-      [`projection:${store.schema}:${name}`, name],
-    );
+    const [lock]: Array<{ held: boolean; transaction_id: string | null; global_position: string | null }> =
+      await runner.query(prepared(sql.lockAndRead), [`projection:${store.schema}:${name}`, name]);
     const checkpoint: LogPosition =
       lock!.transaction_id === null
         ? LOG_START
@@ -96,9 +100,12 @@ export async function catchUp(
   for (;;) {
     const outcome = await projectNextBatch(options);
     applied += outcome.applied;
-    if (compareLogPositions(outcome.checkpoint, target) >= 0) return { applied, checkpoint: outcome.checkpoint };
+    if (compareLogPositions(outcome.checkpoint, target) >= 0)
+      return { applied, checkpoint: outcome.checkpoint };
     if (Date.now() > deadline) {
-      throw new Error(`projection ${options.projection.name} did not reach ${JSON.stringify(target)} within ${timeoutMs} ms`);
+      throw new Error(
+        `projection ${options.projection.name} did not reach ${JSON.stringify(target)} within ${timeoutMs} ms`,
+      );
     }
     if (outcome.applied === 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
@@ -139,7 +146,12 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
     { timeoutMs: options.timeoutMs ?? 600_000 },
   );
   const durationMs = performance.now() - startedAt;
-  return { target, events: applied, durationMs, eventsPerSecond: applied / Math.max(durationMs / 1000, 1e-6) };
+  return {
+    target,
+    events: applied,
+    durationMs,
+    eventsPerSecond: applied / Math.max(durationMs / 1000, 1e-6),
+  };
 }
 
 export interface AsyncProjectionRunnerOptions extends ProjectionRunOptions {
@@ -163,7 +175,10 @@ export class AsyncProjectionRunner extends CommitDrivenLoop {
         const outcome = await projectNextBatch(this.options);
         if (outcome.applied === batchSize) continue;
       } catch (error) {
-        this.options.logger?.warn({ err: (error as Error).message, projection: this.options.projection.name }, 'projection batch failed');
+        this.options.logger?.warn(
+          { err: (error as Error).message, projection: this.options.projection.name },
+          'projection batch failed',
+        );
         await this.sleep(this.options.errorBackoffMs ?? 1_000);
         continue;
       }

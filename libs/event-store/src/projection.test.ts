@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { QueryRunner } from 'typeorm';
-import { createProjectionTables, projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
+import {
+  createProjectionTables,
+  projectionTarget,
+  type Projection,
+  type ProjectionTarget,
+} from './projection.js';
 import { AsyncProjectionRunner, catchUp, logHead, rebuildProjection } from './projection-runner.js';
 import { openStoreHarness, type StoreHarness } from './test-harness.js';
 import { TRANSFERRED_EVENT_TYPE, transferBalancesProjection } from './transfer-balances.projection.js';
@@ -37,7 +42,10 @@ const balances = transferBalancesProjection();
 let harness: StoreHarness;
 
 beforeAll(async () => {
-  harness = await openStoreHarness('projection', { poolMax: 6, storeOptions: { inlineProjections: [balances] } });
+  harness = await openStoreHarness('projection', {
+    poolMax: 6,
+    storeOptions: { inlineProjections: [balances] },
+  });
   await createProjectionTables(harness.dataSource, balances, harness.store.liveTarget);
   await createProjectionTables(harness.dataSource, lastTransferProjection, harness.store.liveTarget);
 });
@@ -66,10 +74,11 @@ function transferEvents(transfers: Array<{ from: string; to: string; amountMicro
   return transfers.map((transfer) => ({
     eventId: randomUUID(),
     type: TRANSFERRED_EVENT_TYPE,
-    data: { fromAccountId: transfer.from, toAccountId: transfer.to, amountMicros: transfer.amountMicros } as unknown as Record<
-      string,
-      unknown
-    >,
+    data: {
+      fromAccountId: transfer.from,
+      toAccountId: transfer.to,
+      amountMicros: transfer.amountMicros,
+    } as unknown as Record<string, unknown>,
   }));
 }
 
@@ -85,17 +94,28 @@ describe('projections', () => {
         await settleAll(
           lanes.map(async (lane) => {
             for (const append of lane) {
-              const result = await harness.store.append(`${runId}-${append.stream}`, 'any', transferEvents(append.transfers));
+              const result = await harness.store.append(
+                `${runId}-${append.stream}`,
+                'any',
+                transferEvents(append.transfers),
+              );
               appended += result.events.length;
             }
           }),
         );
         rebuilds += 1;
-        const rebuilt = await rebuildProjection({ store: harness.store, projection: balances, suffix: `_rebuild_${rebuilds}`, batchSize: 500 });
+        const rebuilt = await rebuildProjection({
+          store: harness.store,
+          projection: balances,
+          suffix: `_rebuild_${rebuilds}`,
+          batchSize: 500,
+        });
         const live = await tableRows(harness.store.liveTarget, 'balances', 'account_id');
         expect(await tableRows(rebuilt.target, 'balances', 'account_id')).toEqual(live);
         // Double entry: the books balance in both.
-        const [sum] = await harness.dataSource.query(`SELECT coalesce(sum(balance_micros), 0)::text AS total FROM ${rebuilt.target.table('balances')}`);
+        const [sum] = await harness.dataSource.query(
+          `SELECT coalesce(sum(balance_micros), 0)::text AS total FROM ${rebuilt.target.table('balances')}`,
+        );
         expect(sum.total).toBe('0');
         await harness.dataSource.query(`DROP TABLE ${rebuilt.target.table('balances')}`);
       }),
@@ -105,26 +125,43 @@ describe('projections', () => {
   });
 
   it('an async projection follows the log with a checkpoint and equals its rebuild', async () => {
-    const runner = new AsyncProjectionRunner({ store: harness.store, projection: lastTransferProjection, batchSize: 50, idlePollMs: 20 });
+    const runner = new AsyncProjectionRunner({
+      store: harness.store,
+      projection: lastTransferProjection,
+      batchSize: 50,
+      idlePollMs: 20,
+    });
     runner.start();
     const streams = Array.from({ length: 6 }, () => `async-${randomUUID()}`);
     try {
       await Promise.all(
         streams.map(async (stream) => {
           for (let version = 0; version < 20; version += 1) {
-            await harness.store.append(stream, version, transferEvents([{ from: 'a', to: 'b', amountMicros: 1n }]));
+            await harness.store.append(
+              stream,
+              version,
+              transferEvents([{ from: 'a', to: 'b', amountMicros: 1n }]),
+            );
           }
         }),
       );
       const head = await logHead(harness.store);
-      await waitFor('async projection caught up', () => catchUpDone(head.globalPosition), { timeoutMs: 15_000 });
+      await waitFor('async projection caught up', () => catchUpDone(head.globalPosition), {
+        timeoutMs: 15_000,
+      });
     } finally {
       await runner.stop();
     }
     const live = await tableRows(harness.store.liveTarget, 'last_transfer', 'stream_id');
-    const rebuilt = await rebuildProjection({ store: harness.store, projection: lastTransferProjection, suffix: '_rebuild_async' });
+    const rebuilt = await rebuildProjection({
+      store: harness.store,
+      projection: lastTransferProjection,
+      suffix: '_rebuild_async',
+    });
     expect(await tableRows(rebuilt.target, 'last_transfer', 'stream_id')).toEqual(live);
-    const ours = (live as Array<{ stream_id: string; last_version: number }>).filter((row) => streams.includes(row.stream_id));
+    const ours = (live as Array<{ stream_id: string; last_version: number }>).filter((row) =>
+      streams.includes(row.stream_id),
+    );
     expect(ours.map((row) => row.last_version)).toEqual(streams.map(() => 20));
   });
 
@@ -133,7 +170,9 @@ describe('projections', () => {
     await createProjectionTables(harness.dataSource, balances, target);
     const outcome = await catchUp({ store: harness.store, projection: balances, target, batchSize: 100 });
     expect(outcome.applied).toBeGreaterThan(100);
-    expect(await tableRows(target, 'balances', 'account_id')).toEqual(await tableRows(harness.store.liveTarget, 'balances', 'account_id'));
+    expect(await tableRows(target, 'balances', 'account_id')).toEqual(
+      await tableRows(harness.store.liveTarget, 'balances', 'account_id'),
+    );
     const again = await catchUp({ store: harness.store, projection: balances, target, batchSize: 100 });
     expect(again.applied).toBe(0);
   });

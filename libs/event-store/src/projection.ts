@@ -17,7 +17,8 @@ export interface ProjectionTarget {
 
 export function projectionTarget(schema: string, suffix = ''): ProjectionTarget {
   quoteIdentifier(schema);
-  if (suffix !== '' && !/^_[a-z0-9_]{1,30}$/.test(suffix)) throw new Error(`invalid projection table suffix: ${suffix}`);
+  if (suffix !== '' && !/^_[a-z0-9_]{1,30}$/.test(suffix))
+    throw new Error(`invalid projection table suffix: ${suffix}`);
   return { schema, suffix, table: (baseName: string) => qualify(schema, `${baseName}${suffix}`) };
 }
 
@@ -68,7 +69,8 @@ export async function dropProjectionTables(
   projection: Projection,
   target: ProjectionTarget,
 ): Promise<void> {
-  if (target.suffix === '') throw new Error(`refusing to drop the live tables of projection ${projection.name}`);
+  if (target.suffix === '')
+    throw new Error(`refusing to drop the live tables of projection ${projection.name}`);
   for (const table of projection.tables) await executor.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
 }
 
@@ -76,7 +78,11 @@ export async function dropProjectionTables(
  * A TypeORM migration that creates a projection's live tables in `schema` (and drops them on
  * the way down). `name` must end in a 13-digit timestamp, as TypeORM requires.
  */
-export function projectionMigration(name: string, schema: string, projection: Projection): new () => MigrationInterface {
+export function projectionMigration(
+  name: string,
+  schema: string,
+  projection: Projection,
+): new () => MigrationInterface {
   const target = projectionTarget(schema);
   return class ProjectionTablesMigration implements MigrationInterface {
     readonly name = name;
@@ -86,7 +92,8 @@ export function projectionMigration(name: string, schema: string, projection: Pr
     }
 
     async down(runner: QueryRunner): Promise<void> {
-      for (const table of projection.tables) await runner.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
+      for (const table of projection.tables)
+        await runner.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
     }
   };
 }

@@ -46,13 +46,20 @@ export function prepared(text: string): string {
   if (known) return known as string;
   let hash = 5381;
   for (let index = 0; index < text.length; index += 1) hash = ((hash * 33) ^ text.charCodeAt(index)) >>> 0;
-  const statement = { name: `pf_${hash.toString(36)}_${text.length.toString(36)}`, text, toString: () => text };
+  const statement = {
+    name: `pf_${hash.toString(36)}_${text.length.toString(36)}`,
+    text,
+    toString: () => text,
+  };
   if (preparedByText.size < 1_000) preparedByText.set(text, statement);
   return statement as unknown as string;
 }
 
 /** `prepared(text)` as a pipeline Statement (name + text) with its parameters. */
-export function namedStatement(text: string, values?: unknown[]): { name: string; text: string; values?: unknown[] } {
+export function namedStatement(
+  text: string,
+  values?: unknown[],
+): { name: string; text: string; values?: unknown[] } {
   const { name } = prepared(text) as unknown as { name: string };
   return { name, text, values };
 }

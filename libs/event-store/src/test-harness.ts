@@ -18,7 +18,11 @@ export interface StoreHarness {
 
 export async function openStoreHarness(
   label: string,
-  { schema = 'casino', poolMax = 4, storeOptions = {} }: { schema?: string; poolMax?: number; storeOptions?: Partial<EventStoreOptions> } = {},
+  {
+    schema = 'casino',
+    poolMax = 4,
+    storeOptions = {},
+  }: { schema?: string; poolMax?: number; storeOptions?: Partial<EventStoreOptions> } = {},
 ): Promise<StoreHarness> {
   const database = await createTestDatabase(label);
   const opened: DataSource[] = [];
@@ -33,7 +37,13 @@ export async function openStoreHarness(
       synchronize: false,
       logging: false,
       // Pipeline mode as the services run it (libs/platform's createDataSource).
-      extra: { max, application_name: `test-${label}`, statement_timeout: 30_000, connectionTimeoutMillis: 5_000, pipeline: true },
+      extra: {
+        max,
+        application_name: `test-${label}`,
+        statement_timeout: 30_000,
+        connectionTimeoutMillis: 5_000,
+        pipeline: true,
+      },
     });
     await dataSource.initialize();
     opened.push(dataSource);

@@ -28,7 +28,10 @@ export interface RecordedEvent<Data extends object = Record<string, unknown>> {
  * An event appended earlier in the current transaction, before its answer was read (pipelined
  * writers): its position and time are in the log, to be looked up there by event id.
  */
-export type PendingEvent<Data extends object = Record<string, unknown>> = Pick<RecordedEvent<Data>, 'streamId' | 'eventId' | 'type' | 'data' | 'metadata'>;
+export type PendingEvent<Data extends object = Record<string, unknown>> = Pick<
+  RecordedEvent<Data>,
+  'streamId' | 'eventId' | 'type' | 'data' | 'metadata'
+>;
 
 /**
  * A reader's place in the log. Readers follow (transactionId, globalPosition), not the position

@@ -55,9 +55,13 @@ export class NatsClientProxy extends ClientProxy {
   private async request(pattern: string, data: unknown): Promise<{ response?: unknown; err?: DomainError }> {
     let reply: CommandReply<unknown>;
     try {
-      const message = await this.options.connection.request(this.options.prefix.subject(pattern), encodeJson(data ?? {}), {
-        timeout: this.options.requestTimeoutMs,
-      });
+      const message = await this.options.connection.request(
+        this.options.prefix.subject(pattern),
+        encodeJson(data ?? {}),
+        {
+          timeout: this.options.requestTimeoutMs,
+        },
+      );
       reply = decodeJson<CommandReply<unknown>>(message.data);
     } catch (error) {
       return { err: commandUnavailableError(pattern, error) };

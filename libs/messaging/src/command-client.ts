@@ -21,9 +21,13 @@ export class CommandClient {
   async request<T>(subject: string, payload: unknown = {}, timeoutMs = this.options.timeoutMs): Promise<T> {
     let reply: CommandReply<T>;
     try {
-      const message = await this.options.connection.request(this.options.prefix.subject(subject), encodeJson(payload), {
-        timeout: timeoutMs,
-      });
+      const message = await this.options.connection.request(
+        this.options.prefix.subject(subject),
+        encodeJson(payload),
+        {
+          timeout: timeoutMs,
+        },
+      );
       reply = decodeJson<CommandReply<T>>(message.data);
     } catch (error) {
       throw commandUnavailableError(subject, error);

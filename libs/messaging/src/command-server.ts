@@ -86,7 +86,8 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
 
   private toFailure(pattern: string, error: unknown): CommandReply<never> {
     if (error instanceof DomainError) return failure(error.code, error.message, error.details);
-    if (error instanceof SyntaxError) return failure(ErrorCode.invalidRequest, 'command payload is not valid JSON');
+    if (error instanceof SyntaxError)
+      return failure(ErrorCode.invalidRequest, 'command payload is not valid JSON');
     this.options.logger.error({ err: error, pattern }, 'command handler failed');
     return failure(ErrorCode.internalError, 'the service failed to process the command');
   }

@@ -115,7 +115,10 @@ export class DurableEventConsumer {
     const { drainTimeoutMs } = this.options.settings;
     const drained = await settleWithin(Promise.all([this.loop, ...this.inFlight]), drainTimeoutMs);
     if (!drained) {
-      this.options.logger.warn({ consumer: this.durable, inFlight: this.inFlight.size }, 'event handlers still running at shutdown');
+      this.options.logger.warn(
+        { consumer: this.durable, inFlight: this.inFlight.size },
+        'event handlers still running at shutdown',
+      );
     }
   }
 
@@ -130,7 +133,10 @@ export class DurableEventConsumer {
         await this.pull(free);
       } catch (error) {
         if (this.stopping) break;
-        this.options.logger.warn({ err: describeError(error), consumer: this.durable }, 'event pull failed, retrying');
+        this.options.logger.warn(
+          { err: describeError(error), consumer: this.durable },
+          'event pull failed, retrying',
+        );
         await sleep(PULL_RETRY_DELAY_MS);
       }
     }
@@ -138,7 +144,10 @@ export class DurableEventConsumer {
 
   /** One pull of at most `count` events; each starts its handler as soon as it arrives. */
   private async pull(count: number): Promise<void> {
-    const batch = await this.consumer!.fetch({ max_messages: count, expires: this.options.settings.fetchExpiresMs });
+    const batch = await this.consumer!.fetch({
+      max_messages: count,
+      expires: this.options.settings.fetchExpiresMs,
+    });
     this.batch = batch;
     if (this.stopping) batch.stop();
     try {
@@ -155,7 +164,10 @@ export class DurableEventConsumer {
   private track(message: JsMsg): void {
     const work = this.process(message).catch((error: unknown) => {
       // Only the ack/nak itself can fail here (connection closed): the broker redelivers after ack_wait.
-      this.options.logger.warn({ err: describeError(error), consumer: this.durable }, 'could not settle an event delivery');
+      this.options.logger.warn(
+        { err: describeError(error), consumer: this.durable },
+        'could not settle an event delivery',
+      );
     });
     this.inFlight.add(work);
     void work.finally(() => {
@@ -176,7 +188,10 @@ export class DurableEventConsumer {
     const deliveries = message.info.deliveryCount;
     if (deliveries > maxDeliver) {
       // Only reachable when the last attempt crashed or timed out: the broker allows one extra delivery for this.
-      await this.deadLetter(message, `no outcome after ${maxDeliver} attempts (the last one did not finish in time)`);
+      await this.deadLetter(
+        message,
+        `no outcome after ${maxDeliver} attempts (the last one did not finish in time)`,
+      );
       return;
     }
     const envelope = parseEnvelope(message.data);
@@ -233,7 +248,12 @@ export class DurableEventConsumer {
     const { js, prefix, durable, logger, settings } = this.options;
     const subject = prefix.unprefix(message.subject);
     try {
-      await publishDeadLetter(js, prefix, { message, consumer: durable, subject, reason }, settings.publishTimeoutMs);
+      await publishDeadLetter(
+        js,
+        prefix,
+        { message, consumer: durable, subject, reason },
+        settings.publishTimeoutMs,
+      );
     } catch (error) {
       // Not terminated: the broker redelivers it (one extra delivery is reserved for this case).
       logger.error({ err: describeError(error), consumer: durable, subject }, 'dead-letter publish failed');
@@ -241,7 +261,13 @@ export class DurableEventConsumer {
       return;
     }
     logger.error(
-      { consumer: durable, subject, sequence: message.info.streamSequence, deliveries: message.info.deliveryCount, reason },
+      {
+        consumer: durable,
+        subject,
+        sequence: message.info.streamSequence,
+        deliveries: message.info.deliveryCount,
+        reason,
+      },
       'event moved to the dead-letter stream',
     );
     message.term();
@@ -251,21 +277,30 @@ export class DurableEventConsumer {
   private keepAlive(message: JsMsg): () => void {
     const { ackWaitMs, handlerTimeoutMs } = this.options.settings;
     const startedAtMs = Date.now();
-    const timer = setInterval(() => {
-      if (Date.now() - startedAtMs < handlerTimeoutMs) {
-        message.working();
-        return;
-      }
-      clearInterval(timer);
-      this.options.logger.error({ consumer: this.durable, subject: message.subject }, 'event handler exceeded its time limit');
-    }, Math.max(ackWaitMs / 2, 100));
+    const timer = setInterval(
+      () => {
+        if (Date.now() - startedAtMs < handlerTimeoutMs) {
+          message.working();
+          return;
+        }
+        clearInterval(timer);
+        this.options.logger.error(
+          { consumer: this.durable, subject: message.subject },
+          'event handler exceeded its time limit',
+        );
+      },
+      Math.max(ackWaitMs / 2, 100),
+    );
     timer.unref();
     return () => clearInterval(timer);
   }
 }
 
 /** Delay before the next attempt after `deliveries` failed ones: exponential, capped. */
-export function retryDelayMs(deliveries: number, settings: Pick<EventConsumerSettings, 'retryDelayInitialMs' | 'retryDelayMaxMs'>): number {
+export function retryDelayMs(
+  deliveries: number,
+  settings: Pick<EventConsumerSettings, 'retryDelayInitialMs' | 'retryDelayMaxMs'>,
+): number {
   const exponent = Math.min(Math.max(deliveries - 1, 0), 30);
   return Math.min(settings.retryDelayMaxMs, settings.retryDelayInitialMs * 2 ** exponent);
 }
@@ -278,13 +313,20 @@ function parseEnvelope(data: Uint8Array): EventEnvelope | string {
   } catch (error) {
     return `malformed event: ${describeError(error)}`;
   }
-  if (typeof envelope !== 'object' || envelope === null || typeof envelope.id !== 'string' || typeof envelope.type !== 'string') {
+  if (
+    typeof envelope !== 'object' ||
+    envelope === null ||
+    typeof envelope.id !== 'string' ||
+    typeof envelope.type !== 'string'
+  ) {
     return 'malformed event: not an event envelope with an id and a type';
   }
   return envelope as EventEnvelope;
 }
 
-export function consumerConfig(options: Pick<DurableEventConsumerOptions, 'durable' | 'pattern' | 'prefix' | 'settings'>): ConsumerConfig {
+export function consumerConfig(
+  options: Pick<DurableEventConsumerOptions, 'durable' | 'pattern' | 'prefix' | 'settings'>,
+): ConsumerConfig {
   const { settings } = options;
   return {
     durable_name: options.durable,
@@ -300,10 +342,13 @@ export function consumerConfig(options: Pick<DurableEventConsumerOptions, 'durab
   } as ConsumerConfig;
 }
 
-function deliverPolicy(from: DeliverFrom): Pick<ConsumerConfig, 'deliver_policy' | 'opt_start_seq' | 'opt_start_time'> {
+function deliverPolicy(
+  from: DeliverFrom,
+): Pick<ConsumerConfig, 'deliver_policy' | 'opt_start_seq' | 'opt_start_time'> {
   if (from === 'all') return { deliver_policy: DeliverPolicy.All };
   if (from === 'new') return { deliver_policy: DeliverPolicy.New };
-  if ('sequence' in from) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.sequence };
+  if ('sequence' in from)
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.sequence };
   return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.time.toISOString() };
 }
 
@@ -313,7 +358,11 @@ const UPDATABLE_FIELDS = ['ack_wait', 'max_deliver', 'max_ack_pending', 'filter_
  * Creates the durable, or brings the settings that may change in place up to date. Where it
  * starts is fixed at creation: an existing durable keeps its position.
  */
-export async function ensureConsumer(manager: JetStreamManager, stream: string, wanted: ConsumerConfig): Promise<void> {
+export async function ensureConsumer(
+  manager: JetStreamManager,
+  stream: string,
+  wanted: ConsumerConfig,
+): Promise<void> {
   const durable = wanted.durable_name!;
   let current = await consumerConfigOrNull(manager, stream, durable);
   if (current === null) {
@@ -327,7 +376,9 @@ export async function ensureConsumer(manager: JetStreamManager, stream: string, 
     }
   }
   if (current.ack_policy !== AckPolicy.Explicit) {
-    throw new Error(`consumer ${stream}/${durable} has ack policy ${current.ack_policy}; delete it to recreate`);
+    throw new Error(
+      `consumer ${stream}/${durable} has ack policy ${current.ack_policy}; delete it to recreate`,
+    );
   }
   const changed = UPDATABLE_FIELDS.filter((field) => current[field] !== wanted[field]);
   if (changed.length === 0) return;
@@ -335,7 +386,11 @@ export async function ensureConsumer(manager: JetStreamManager, stream: string, 
   await manager.consumers.update(stream, durable, update);
 }
 
-async function consumerConfigOrNull(manager: JetStreamManager, stream: string, durable: string): Promise<ConsumerConfig | null> {
+async function consumerConfigOrNull(
+  manager: JetStreamManager,
+  stream: string,
+  durable: string,
+): Promise<ConsumerConfig | null> {
   try {
     return (await manager.consumers.info(stream, durable)).config;
   } catch (error) {
@@ -351,7 +406,8 @@ async function consumerConfigOrNull(manager: JetStreamManager, stream: string, d
 export function durableName(consumerGroup: string, pattern: string): string {
   const tokens = pattern.split('.').map((token) => (token === '>' ? 'all' : token === '*' ? 'any' : token));
   const name = `${consumerGroup}__${tokens.join('-')}`;
-  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`cannot derive a durable name from ${consumerGroup} and ${pattern}`);
+  if (!/^[A-Za-z0-9_-]+$/.test(name))
+    throw new Error(`cannot derive a durable name from ${consumerGroup} and ${pattern}`);
   return name;
 }
 
@@ -365,7 +421,13 @@ async function settleWithin(work: Promise<unknown>, timeoutMs: number): Promise<
     timer = setTimeout(() => resolve(false), timeoutMs);
   });
   try {
-    return await Promise.race([work.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

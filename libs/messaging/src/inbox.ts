@@ -6,5 +6,9 @@
  * crash between them cannot apply an effect twice.
  */
 export interface ProcessedEventStore {
-  runOnce(consumer: string, eventId: string, fn: (tx: unknown) => Promise<void>): Promise<'processed' | 'duplicate'>;
+  runOnce(
+    consumer: string,
+    eventId: string,
+    fn: (tx: unknown) => Promise<void>,
+  ): Promise<'processed' | 'duplicate'>;
 }

@@ -1,5 +1,11 @@
 import type { SubjectPrefix } from '@pf/contracts';
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type OrderedConsumerOptions,
+} from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { decodeJson } from './codec.js';
 
@@ -43,7 +49,10 @@ export async function* createOrderedReader(
   const fromSequence = options.fromSequence ?? 1;
   if (state.messages === 0 || (!options.fromTime && fromSequence > state.last_seq)) return;
 
-  const consumer = await jetstream(connection).consumers.get(streamName, orderedOptions(prefix, options, fromSequence));
+  const consumer = await jetstream(connection).consumers.get(
+    streamName,
+    orderedOptions(prefix, options, fromSequence),
+  );
   const batchSize = options.batchSize ?? 256;
   const expires = Math.max(options.fetchExpiresMs ?? 1_000, 1_000);
   let batch: ConsumerMessages | undefined;
@@ -70,11 +79,19 @@ export async function* createOrderedReader(
   }
 }
 
-function orderedOptions(prefix: SubjectPrefix, options: OrderedReaderOptions, fromSequence: number): Partial<OrderedConsumerOptions> {
+function orderedOptions(
+  prefix: SubjectPrefix,
+  options: OrderedReaderOptions,
+  fromSequence: number,
+): Partial<OrderedConsumerOptions> {
   // A string (not an array) becomes `filter_subject`, which servers before 2.10 understand.
   const filter = options.filterSubject ? { filter_subjects: prefix.subject(options.filterSubject) } : {};
   if (options.fromTime) {
-    return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.fromTime.toISOString() };
+    return {
+      ...filter,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: options.fromTime.toISOString(),
+    };
   }
   return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSequence };
 }

@@ -1,5 +1,13 @@
 import 'reflect-metadata';
-import { Catch, Controller, Get, Module, NotFoundException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  Controller,
+  Get,
+  Module,
+  NotFoundException,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -50,7 +58,9 @@ let app: NestFastifyApplication;
 
 beforeAll(async () => {
   connection = await connectTestNats();
-  app = await NestFactory.create<NestFastifyApplication>(HybridModule, new FastifyAdapter(), { logger: false });
+  app = await NestFactory.create<NestFastifyApplication>(HybridModule, new FastifyAdapter(), {
+    logger: false,
+  });
   const logger = pino({ level: 'silent' });
   connectNatsTransport(app, new NatsTransport({ connection, prefix, logger, consumerGroup: 'hybrid' }));
   app.useGlobalFilters(new AppDomainErrorFilter());
@@ -67,7 +77,10 @@ afterAll(async () => {
 describe('connectNatsTransport in a hybrid app', () => {
   it('hands DomainErrors of commands to the transport unchanged', async () => {
     const client = new CommandClient({ connection, prefix, timeoutMs: 2_000 });
-    await expect(client.request(subject)).rejects.toMatchObject({ code: ErrorCode.forbidden, message: 'not yours' });
+    await expect(client.request(subject)).rejects.toMatchObject({
+      code: ErrorCode.forbidden,
+      message: 'not yours',
+    });
   });
 
   it('leaves HTTP errors to Nest defaults and to the app filters registered later', async () => {

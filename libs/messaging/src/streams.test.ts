@@ -4,7 +4,13 @@ import { deadLetterStream, eventStreamDefaults, eventStreams, SubjectPrefix } fr
 // eslint-disable-next-line @nx/enforce-module-boundaries -- only tests use the shared harness (real NATS, per-run prefix)
 import { connectTestNats, deletePrefixedStreams, testNatsPrefix } from '@pf/testing';
 import { encodeJson } from './codec.js';
-import { consumerConfig, defaultEventConsumerSettings, durableName, ensureConsumer, retryDelayMs } from './event-consumer.js';
+import {
+  consumerConfig,
+  defaultEventConsumerSettings,
+  durableName,
+  ensureConsumer,
+  retryDelayMs,
+} from './event-consumer.js';
 import { createOrderedReader } from './ordered-reader.js';
 import { ensureStreams, filterCovers, streamForPattern } from './streams.js';
 
@@ -27,9 +33,12 @@ describe('ensureStreams', () => {
     const first = await ensureStreams(connection, prefix);
     expect(first.map((result) => result.action)).toEqual(['created', 'created', 'created', 'created']);
     expect(first.map((result) => result.name)).toEqual(
-      [eventStreams.casino.name, eventStreams.faucet.name, eventStreams.escrow.name, deadLetterStream.name].map((name) =>
-        prefix.streamName(name),
-      ),
+      [
+        eventStreams.casino.name,
+        eventStreams.faucet.name,
+        eventStreams.escrow.name,
+        deadLetterStream.name,
+      ].map((name) => prefix.streamName(name)),
     );
     const again = await ensureStreams(connection, prefix);
     expect(again.every((result) => result.action === 'unchanged')).toBe(true);
@@ -50,22 +59,34 @@ describe('ensureStreams', () => {
   it('updates a stream whose settings changed, and only that', async () => {
     const streams = [eventStreams.faucet];
     await ensureStreams(connection, prefix, { streams });
-    const changed = await ensureStreams(connection, prefix, { streams, settings: { duplicateWindowMs: 30_000 } });
+    const changed = await ensureStreams(connection, prefix, {
+      streams,
+      settings: { duplicateWindowMs: 30_000 },
+    });
     expect(changed).toEqual([
       { name: prefix.streamName(eventStreams.faucet.name), action: 'updated' },
       { name: prefix.streamName(deadLetterStream.name), action: 'updated' },
     ]);
     const { config } = await manager.streams.info(prefix.streamName(eventStreams.faucet.name));
     expect(config.duplicate_window).toBe(nanos(30_000));
-    const settled = await ensureStreams(connection, prefix, { streams, settings: { duplicateWindowMs: 30_000 } });
+    const settled = await ensureStreams(connection, prefix, {
+      streams,
+      settings: { duplicateWindowMs: 30_000 },
+    });
     expect(settled.every((result) => result.action === 'unchanged')).toBe(true);
     await ensureStreams(connection, prefix, { streams });
   });
 
   it('refuses to change what cannot change in place (storage)', async () => {
     const streams = [{ name: 'MEMORY_STREAM', subjects: 'memory.events.>' }];
-    await manager.streams.add({ name: prefix.streamName('MEMORY_STREAM'), subjects: [prefix.subject('memory.events.>')], storage: StorageType.Memory });
-    await expect(ensureStreams(connection, prefix, { streams })).rejects.toThrow(/storage is memory, wanted file/);
+    await manager.streams.add({
+      name: prefix.streamName('MEMORY_STREAM'),
+      subjects: [prefix.subject('memory.events.>')],
+      storage: StorageType.Memory,
+    });
+    await expect(ensureStreams(connection, prefix, { streams })).rejects.toThrow(
+      /storage is memory, wanted file/,
+    );
   });
 });
 
@@ -77,7 +98,11 @@ describe('ensureConsumer', () => {
     const settings = { ...defaultEventConsumerSettings, maxDeliver: 5 };
     await ensureConsumer(manager, stream, consumerConfig({ ...base, settings }));
     await ensureConsumer(manager, stream, consumerConfig({ ...base, settings }));
-    await ensureConsumer(manager, stream, consumerConfig({ ...base, settings: { ...settings, maxDeliver: 7, ackWaitMs: 10_000 } }));
+    await ensureConsumer(
+      manager,
+      stream,
+      consumerConfig({ ...base, settings: { ...settings, maxDeliver: 7, ackWaitMs: 10_000 } }),
+    );
     const info = await manager.consumers.info(stream, base.durable);
     expect(info.config).toMatchObject({
       ack_policy: 'explicit',
@@ -99,8 +124,14 @@ describe('createOrderedReader', () => {
       sequences.push(ack.seq);
     }
     const read: Array<{ subject: string; sequence: number; type: string }> = [];
-    for await (const message of createOrderedReader(connection, prefix, eventStreams.escrow.name, { fromSequence: sequences[1] })) {
-      read.push({ subject: message.subject, sequence: message.sequence, type: message.json<{ type: string }>().type });
+    for await (const message of createOrderedReader(connection, prefix, eventStreams.escrow.name, {
+      fromSequence: sequences[1],
+    })) {
+      read.push({
+        subject: message.subject,
+        sequence: message.sequence,
+        type: message.json<{ type: string }>().type,
+      });
     }
     expect(read).toEqual([
       { subject: 'escrow.events.replay_b', sequence: sequences[1], type: 'b' },
@@ -108,11 +139,15 @@ describe('createOrderedReader', () => {
     ]);
 
     const filtered: string[] = [];
-    const reader = createOrderedReader(connection, prefix, eventStreams.escrow.name, { filterSubject: 'escrow.events.replay_a' });
+    const reader = createOrderedReader(connection, prefix, eventStreams.escrow.name, {
+      filterSubject: 'escrow.events.replay_a',
+    });
     for await (const message of reader) filtered.push(message.subject);
     expect(filtered).toEqual(['escrow.events.replay_a']);
 
-    const beyond = createOrderedReader(connection, prefix, eventStreams.escrow.name, { fromSequence: sequences[2] + 1 });
+    const beyond = createOrderedReader(connection, prefix, eventStreams.escrow.name, {
+      fromSequence: sequences[2] + 1,
+    });
     for await (const _message of beyond) throw new Error('read past the end');
   });
 });
@@ -135,7 +170,9 @@ describe('subject helpers', () => {
     expect(durableName('escrow', 'casino.events.*')).toBe('escrow__casino-events-any');
     expect(() => durableName('bad group', 'casino.events.x')).toThrow();
     const delays = { retryDelayInitialMs: 100, retryDelayMaxMs: 1_000 };
-    expect([1, 2, 3, 4, 5, 50].map((deliveries) => retryDelayMs(deliveries, delays))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect([1, 2, 3, 4, 5, 50].map((deliveries) => retryDelayMs(deliveries, delays))).toEqual([
+      100, 200, 400, 800, 1_000, 1_000,
+    ]);
   });
 });
 
@@ -143,12 +180,22 @@ describe('test cleanup (deletePrefixedStreams)', () => {
   it("deletes the run's own streams and leaves another live run's alone", async () => {
     const mine = testNatsPrefix();
     const other = testNatsPrefix();
-    await manager.streams.add({ name: `${mine}_CLEANUP`, subjects: [`${mine}.cleanup.>`], storage: StorageType.Memory });
-    await manager.streams.add({ name: `${other}_CLEANUP`, subjects: [`${other}.cleanup.>`], storage: StorageType.Memory });
+    await manager.streams.add({
+      name: `${mine}_CLEANUP`,
+      subjects: [`${mine}.cleanup.>`],
+      storage: StorageType.Memory,
+    });
+    await manager.streams.add({
+      name: `${other}_CLEANUP`,
+      subjects: [`${other}.cleanup.>`],
+      storage: StorageType.Memory,
+    });
     try {
       await deletePrefixedStreams(connection, mine);
       await expect(manager.streams.info(`${mine}_CLEANUP`)).rejects.toThrow(/stream not found/i);
-      await expect(manager.streams.info(`${other}_CLEANUP`)).resolves.toMatchObject({ config: { name: `${other}_CLEANUP` } });
+      await expect(manager.streams.info(`${other}_CLEANUP`)).resolves.toMatchObject({
+        config: { name: `${other}_CLEANUP` },
+      });
     } finally {
       await deletePrefixedStreams(connection, other);
     }

@@ -69,7 +69,11 @@ export async function ensureStreams(
   return results;
 }
 
-export function streamConfig(prefix: SubjectPrefix, definition: StreamDefinition, settings: StreamSettings): StreamConfig {
+export function streamConfig(
+  prefix: SubjectPrefix,
+  definition: StreamDefinition,
+  settings: StreamSettings,
+): StreamConfig {
   return {
     name: prefix.streamName(definition.name),
     subjects: [prefix.subject(definition.subjects)],
@@ -102,10 +106,16 @@ async function ensureStream(manager: JetStreamManager, wanted: StreamConfig): Pr
   return updateIfChanged(manager, current, wanted);
 }
 
-async function updateIfChanged(manager: JetStreamManager, current: StreamConfig, wanted: StreamConfig): Promise<StreamAction> {
+async function updateIfChanged(
+  manager: JetStreamManager,
+  current: StreamConfig,
+  wanted: StreamConfig,
+): Promise<StreamAction> {
   for (const fixed of ['storage', 'retention'] as const) {
     if (current[fixed] !== wanted[fixed]) {
-      throw new Error(`stream ${wanted.name}: ${fixed} is ${current[fixed]}, wanted ${wanted[fixed]}; it cannot change in place`);
+      throw new Error(
+        `stream ${wanted.name}: ${fixed} is ${current[fixed]}, wanted ${wanted[fixed]}; it cannot change in place`,
+      );
     }
   }
   if (!hasChanged(current, wanted)) return 'unchanged';
@@ -157,7 +167,10 @@ export function filterCovers(filter: string, pattern: string): boolean {
 }
 
 /** The contract stream whose subjects include every subject of `pattern` (unprefixed). */
-export function streamForPattern(pattern: string, streams: readonly StreamDefinition[] = contractEventStreams()): StreamDefinition {
+export function streamForPattern(
+  pattern: string,
+  streams: readonly StreamDefinition[] = contractEventStreams(),
+): StreamDefinition {
   const stream = streams.find((definition) => filterCovers(definition.subjects, pattern));
   if (!stream) throw new Error(`no event stream covers the pattern ${JSON.stringify(pattern)}`);
   return stream;

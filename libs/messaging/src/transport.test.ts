@@ -3,11 +3,25 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Module, type INestMicroservice, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
-import { jetstream, jetstreamManager, type ConsumerInfo, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StoredMsg,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { firstValueFrom } from 'rxjs';
-import { deadLetterHeaders, deadLetterStream, DomainError, ErrorCode, eventStreams, SubjectPrefix, type EventEnvelope } from '@pf/contracts';
+import {
+  deadLetterHeaders,
+  deadLetterStream,
+  DomainError,
+  ErrorCode,
+  eventStreams,
+  SubjectPrefix,
+  type EventEnvelope,
+} from '@pf/contracts';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- only tests use the shared harness (real NATS, per-run prefix)
 import { connectTestNats, deletePrefixedStreams, sleep, testNatsPrefix, waitFor } from '@pf/testing';
 import { CommandClient } from './command-client.js';
@@ -55,7 +69,14 @@ afterAll(async () => {
 /** One service replica: its own connection, a Nest microservice with the given controllers. */
 async function startService(controllers: Type[], options: Partial<NatsTransportOptions> = {}) {
   const connection = await connectTestNats();
-  const transport = new NatsTransport({ connection, prefix, logger, consumerGroup: 'test', events: fastEvents, ...options });
+  const transport = new NatsTransport({
+    connection,
+    prefix,
+    logger,
+    consumerGroup: 'test',
+    events: fastEvents,
+    ...options,
+  });
   @Module({ controllers })
   class TestModule {}
   const app = await NestFactory.createMicroservice(TestModule, { strategy: transport, logger: false });
@@ -116,14 +137,18 @@ function consumerInfo(group: string, pattern: string): Promise<ConsumerInfo> {
 async function waitSettled(group: string, pattern: string, expectedStreamSeq: number): Promise<ConsumerInfo> {
   return waitFor(`${group} consumer settled`, async () => {
     const info = await consumerInfo(group, pattern);
-    const settled = info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq >= expectedStreamSeq;
+    const settled =
+      info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq >= expectedStreamSeq;
     return settled ? info : undefined;
   });
 }
 
 async function waitForDeadLetter(consumer: string, subject: string): Promise<StoredMsg> {
   const deadSubject = prefix.subject(`${deadLetterStream.subjects.slice(0, -1)}${consumer}.${subject}`);
-  return waitFor(`dead letter of ${consumer}`, async () => (await manager.streams.getMessage(deadLetters, { last_by_subj: deadSubject })) ?? undefined);
+  return waitFor(
+    `dead letter of ${consumer}`,
+    async () => (await manager.streams.getMessage(deadLetters, { last_by_subj: deadSubject })) ?? undefined,
+  );
 }
 
 function gate(): { promise: Promise<void>; open: () => void } {
@@ -136,7 +161,11 @@ class InMemoryInbox implements ProcessedEventStore {
   readonly processed = new Set<string>();
   readonly outcomes: Array<'processed' | 'duplicate'> = [];
 
-  async runOnce(consumer: string, eventId: string, fn: (tx: unknown) => Promise<void>): Promise<'processed' | 'duplicate'> {
+  async runOnce(
+    consumer: string,
+    eventId: string,
+    fn: (tx: unknown) => Promise<void>,
+  ): Promise<'processed' | 'duplicate'> {
     const key = `${consumer}/${eventId}`;
     if (this.processed.has(key)) {
       this.outcomes.push('duplicate');
@@ -194,12 +223,19 @@ describe('commands', () => {
       message: 'no such agent',
       details: { agent_id: 'a1' },
     });
-    await expect(client.request('casino.cmd.nobody_home', {})).rejects.toMatchObject({ code: ErrorCode.serviceUnavailable });
+    await expect(client.request('casino.cmd.nobody_home', {})).rejects.toMatchObject({
+      code: ErrorCode.serviceUnavailable,
+    });
   });
 
   it('serves the Nest ClientProxy: send is request/reply, emit publishes once per envelope id', async () => {
     await startService([commandController('a')]);
-    const proxy = new NatsClientProxy({ connection: admin, prefix, requestTimeoutMs: 2_000, publishTimeoutMs: 2_000 });
+    const proxy = new NatsClientProxy({
+      connection: admin,
+      prefix,
+      requestTimeoutMs: 2_000,
+      publishTimeoutMs: 2_000,
+    });
     await expect(firstValueFrom(proxy.send(echo, {}))).resolves.toEqual({ instance: 'a' });
     const failure = await firstValueFrom(proxy.send(echo, { fail: true })).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(DomainError);
@@ -276,7 +312,9 @@ describe('events', () => {
   it('dead-letters a message that is not an event envelope without calling the handler', async () => {
     const pattern = 'casino.events.garbage_test';
     let calls = 0;
-    await startService([eventController(pattern, async () => void (calls += 1))], { consumerGroup: 'garbage' });
+    await startService([eventController(pattern, async () => void (calls += 1))], {
+      consumerGroup: 'garbage',
+    });
     await jetstream(admin).publish(prefix.subject(pattern), new TextEncoder().encode('{not json'));
     const dead = await waitForDeadLetter(durableName('garbage', pattern), pattern);
     expect(dead.header.get(deadLetterHeaders.deliveries)).toBe('1');
@@ -293,7 +331,10 @@ describe('events', () => {
       transactions.push(context.getTransaction());
       effects += 1;
     };
-    await startService([eventController(pattern, behaviour, { consumer: { maxDeliver: 2 } })], { consumerGroup: 'dedup', inbox });
+    await startService([eventController(pattern, behaviour, { consumer: { maxDeliver: 2 } })], {
+      consumerGroup: 'dedup',
+      inbox,
+    });
     const event = envelope('dedup_test');
     // Different Nats-Msg-Ids: the broker stores both, as it would after its duplicate window.
     await publish(pattern, event, `${event.id}-first`);
@@ -310,15 +351,18 @@ describe('events', () => {
   it('shares one durable between two replicas: every event is processed exactly once across them', async () => {
     const pattern = 'casino.events.shared_test';
     const seen: Record<string, string[]> = { a: [], b: [] };
-    const replica = (name: string): EventBehaviour => async (event) => {
-      seen[name].push(event.id);
-      await sleep(20);
-    };
+    const replica =
+      (name: string): EventBehaviour =>
+      async (event) => {
+        seen[name].push(event.id);
+        await sleep(20);
+      };
     await startService([eventController(pattern, replica('a'))], { consumerGroup: 'shared' });
     await startService([eventController(pattern, replica('b'))], { consumerGroup: 'shared' });
     const eventCount = 40;
     let last = 0;
-    for (let index = 0; index < eventCount; index += 1) last = await publish(pattern, envelope('shared_test'));
+    for (let index = 0; index < eventCount; index += 1)
+      last = await publish(pattern, envelope('shared_test'));
 
     await waitSettled('shared', pattern, last);
     const all = [...seen.a, ...seen.b];

@@ -9,7 +9,13 @@ import {
   type EventHandler,
 } from './event-consumer.js';
 import type { ProcessedEventStore } from './inbox.js';
-import { contractEventStreams, ensureStreams, streamForPattern, type StreamDefinition, type StreamSettings } from './streams.js';
+import {
+  contractEventStreams,
+  ensureStreams,
+  streamForPattern,
+  type StreamDefinition,
+  type StreamSettings,
+} from './streams.js';
 
 /** Durable names are built from it, and they allow no dots or wildcards. */
 const CONSUMER_GROUP_PATTERN = /^[A-Za-z0-9_-]+$/;
@@ -48,7 +54,9 @@ export class NatsTransport extends NatsCommandServer {
   constructor(private readonly transportOptions: NatsTransportOptions) {
     super(transportOptions);
     if (!CONSUMER_GROUP_PATTERN.test(transportOptions.consumerGroup)) {
-      throw new Error(`consumerGroup must match ${CONSUMER_GROUP_PATTERN}: got ${JSON.stringify(transportOptions.consumerGroup)}`);
+      throw new Error(
+        `consumerGroup must match ${CONSUMER_GROUP_PATTERN}: got ${JSON.stringify(transportOptions.consumerGroup)}`,
+      );
     }
   }
 
@@ -80,7 +88,12 @@ export class NatsTransport extends NatsCommandServer {
     return [...this.messageHandlers].filter(([, handler]) => handler.isEventHandler);
   }
 
-  private createConsumer(pattern: string, handler: MessageHandler, js: JetStreamClient, manager: JetStreamManager): DurableEventConsumer {
+  private createConsumer(
+    pattern: string,
+    handler: MessageHandler,
+    js: JetStreamClient,
+    manager: JetStreamManager,
+  ): DurableEventConsumer {
     const { prefix, logger, inbox, consumerGroup } = this.transportOptions;
     const stream = streamForPattern(pattern, this.transportOptions.streams ?? contractEventStreams());
     return new DurableEventConsumer({
@@ -93,7 +106,11 @@ export class NatsTransport extends NatsCommandServer {
       durable: durableName(consumerGroup, pattern),
       pattern,
       handler: handler as unknown as EventHandler,
-      settings: { ...defaultEventConsumerSettings, ...this.transportOptions.events, ...(handler.extras as EventPatternExtras | undefined)?.consumer },
+      settings: {
+        ...defaultEventConsumerSettings,
+        ...this.transportOptions.events,
+        ...(handler.extras as EventPatternExtras | undefined)?.consumer,
+      },
     });
   }
 

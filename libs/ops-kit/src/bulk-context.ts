@@ -22,7 +22,8 @@ export class BulkLoadConnections {
   context(target: ProjectionTarget): BulkLoadContext {
     return {
       target,
-      query: <T>(sql: string, parameters?: unknown[]) => this.dataSource.query(sql, parameters) as Promise<T[]>,
+      query: <T>(sql: string, parameters?: unknown[]) =>
+        this.dataSource.query(sql, parameters) as Promise<T[]>,
       copy: (table, columns) => this.copy(target, table, columns),
     };
   }
@@ -40,7 +41,9 @@ export class BulkLoadConnections {
     this.runners.push(runner);
     const client = (await runner.connect()) as pg.PoolClient;
     await client.query('SET synchronous_commit = off');
-    const stream = client.query(copyFrom(`COPY ${target.table(table)} (${columns.map(quoteIdentifier).join(', ')}) FROM STDIN`));
+    const stream = client.query(
+      copyFrom(`COPY ${target.table(table)} (${columns.map(quoteIdentifier).join(', ')}) FROM STDIN`),
+    );
     this.open.add(stream);
     let failure: Error | undefined;
     const finished = new Promise<void>((resolve, reject) => {

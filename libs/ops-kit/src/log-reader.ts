@@ -7,7 +7,17 @@ import { qualify } from './sql.js';
 const TIMESTAMPTZ_OID = 1184;
 
 /** A row of the log as read for a replay, in column order (pg's array row mode). */
-type EventRow = [string, string, string, number, string, string, Record<string, unknown>, EventMetadata, Date];
+type EventRow = [
+  string,
+  string,
+  string,
+  number,
+  string,
+  string,
+  Record<string, unknown>,
+  EventMetadata,
+  Date,
+];
 
 /**
  * Reads a service's log in global-position order, a batch at a time, straight through the
@@ -33,12 +43,19 @@ export class LogReader {
   }
 
   /** The events after `afterPosition` (up to `goalPosition` if given), at most one batch, on the runner's connection. */
-  async read(runner: QueryRunner, afterPosition: number, goalPosition: number | null): Promise<RecordedEvent[]> {
+  async read(
+    runner: QueryRunner,
+    afterPosition: number,
+    goalPosition: number | null,
+  ): Promise<RecordedEvent[]> {
     const client = (await runner.connect()) as pg.ClientBase;
     const types = new TimestampCache();
     const result = await client.query<EventRow>({
       text: goalPosition === null ? this.sql.open : this.sql.bounded,
-      values: goalPosition === null ? [afterPosition, this.batchSize] : [afterPosition, goalPosition, this.batchSize],
+      values:
+        goalPosition === null
+          ? [afterPosition, this.batchSize]
+          : [afterPosition, goalPosition, this.batchSize],
       rowMode: 'array',
       types,
     });
@@ -52,7 +69,8 @@ class TimestampCache {
   private lastDate: Date | undefined;
 
   getTypeParser = (oid: number, format?: 'text' | 'binary'): ((text: string) => unknown) => {
-    if (oid !== TIMESTAMPTZ_OID || format === 'binary') return pg.types.getTypeParser(oid, format ?? 'text') as (text: string) => unknown;
+    if (oid !== TIMESTAMPTZ_OID || format === 'binary')
+      return pg.types.getTypeParser(oid, format ?? 'text') as (text: string) => unknown;
     const parse = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => Date;
     return (text: string) => {
       if (text !== this.lastText) {
@@ -66,7 +84,8 @@ class TimestampCache {
 
 function toRecordedEvent(row: EventRow): RecordedEvent {
   const globalPosition = Number(row[0]);
-  if (!Number.isSafeInteger(globalPosition)) throw new Error(`global position ${row[0]} exceeds the safe integer range`);
+  if (!Number.isSafeInteger(globalPosition))
+    throw new Error(`global position ${row[0]} exceeds the safe integer range`);
   return {
     globalPosition,
     transactionId: row[1],

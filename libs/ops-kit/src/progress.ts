@@ -27,7 +27,10 @@ export class RateMeter {
 
   sample(done: number, atMs: number): void {
     this.samples.push({ atMs, done });
-    while (this.samples.length > 2 && (atMs - this.samples[0]!.atMs > this.windowMs || this.samples.length > RateMeter.MAX_SAMPLES)) {
+    while (
+      this.samples.length > 2 &&
+      (atMs - this.samples[0]!.atMs > this.windowMs || this.samples.length > RateMeter.MAX_SAMPLES)
+    ) {
       this.samples.shift();
     }
   }
@@ -37,7 +40,8 @@ export class RateMeter {
     const spanMs = atMs - first.atMs;
     const eventsPerSecond = spanMs > 0 ? ((done - first.done) * 1000) / spanMs : 0;
     const remaining = Math.max(total - done, 0);
-    const etaMs = eventsPerSecond > 0 ? (remaining / eventsPerSecond) * 1000 : remaining === 0 ? 0 : undefined;
+    const etaMs =
+      eventsPerSecond > 0 ? (remaining / eventsPerSecond) * 1000 : remaining === 0 ? 0 : undefined;
     return { label, done, total, eventsPerSecond, etaMs, elapsedMs: atMs - this.startedAtMs };
   }
 }
@@ -66,7 +70,8 @@ export function formatProgressBar(snapshot: ProgressSnapshot): string {
 
 /** `casino replay: 512000/1000000 events (51%), 98000 events/s, ETA 5s` */
 export function formatProgressLine(snapshot: ProgressSnapshot): string {
-  const percent = snapshot.total > 0 ? Math.floor((Math.min(snapshot.done, snapshot.total) * 100) / snapshot.total) : 100;
+  const percent =
+    snapshot.total > 0 ? Math.floor((Math.min(snapshot.done, snapshot.total) * 100) / snapshot.total) : 100;
   return `${snapshot.label}: ${snapshot.done}/${snapshot.total} events (${percent}%), ${Math.round(snapshot.eventsPerSecond)} events/s, ETA ${formatDurationMs(snapshot.etaMs)}`;
 }
 
@@ -117,7 +122,9 @@ export class ProgressRenderer {
     if (!this.meter) this.start(this.label || 'progress');
     const atMs = this.now();
     this.meter!.sample(done, atMs);
-    const intervalMs = this.isTerminal ? (this.options.barIntervalMs ?? 100) : (this.options.lineIntervalMs ?? 2_000);
+    const intervalMs = this.isTerminal
+      ? (this.options.barIntervalMs ?? 100)
+      : (this.options.lineIntervalMs ?? 2_000);
     if (atMs - this.lastDrawMs < intervalMs && done < total) return;
     // The same counts again (a phase that reports its start and end with nothing between) is noise.
     if (this.lastDrawn === `${done}/${total}`) return;

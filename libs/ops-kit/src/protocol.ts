@@ -42,14 +42,29 @@ export type VerifyFact =
   /** casino: a transfer out of the faucet treasury (a claim paid). */
   | { kind: 'faucet_transfer'; transferId: string; to: string; amountMicros: string; at: string }
   /** escrow: an escrow whose money must be locked right now (funded, completed or disputed). */
-  | { kind: 'locked_escrow'; escrowId: string; holdId: string; status: string; amountMicros: string; at: string }
+  | {
+      kind: 'locked_escrow';
+      escrowId: string;
+      holdId: string;
+      status: string;
+      amountMicros: string;
+      at: string;
+    }
   /**
    * escrow: an escrow whose settlement (post or void of its hold) casino has not confirmed yet:
    * its hold may still be live, or already gone.
    */
   | { kind: 'settling_escrow'; escrowId: string; holdId: string; settlement: string; at: string }
   /** faucet: a claim and its status, with the casino transfer id the faucet uses for it. */
-  | { kind: 'faucet_claim'; claimId: string; transferId: string; agentId: string; amountMicros: string; status: 'pending' | 'completed' | 'rejected'; at: string };
+  | {
+      kind: 'faucet_claim';
+      claimId: string;
+      transferId: string;
+      agentId: string;
+      amountMicros: string;
+      status: 'pending' | 'completed' | 'rejected';
+      at: string;
+    };
 
 export interface FactMessage {
   type: 'fact';
@@ -104,9 +119,24 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type OpsMessage = ProgressMessage | ViolationMessage | FactMessage | NoteMessage | ReplayResult | VerifyResult | SkippedResult | ErrorMessage;
+export type OpsMessage =
+  | ProgressMessage
+  | ViolationMessage
+  | FactMessage
+  | NoteMessage
+  | ReplayResult
+  | VerifyResult
+  | SkippedResult
+  | ErrorMessage;
 
-const MESSAGE_TYPES: ReadonlySet<string> = new Set(['progress', 'violation', 'fact', 'note', 'result', 'error']);
+const MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  'progress',
+  'violation',
+  'fact',
+  'note',
+  'result',
+  'error',
+]);
 
 export function encodeMessage(message: OpsMessage): string {
   return `${JSON.stringify(message)}\n`;
@@ -117,7 +147,8 @@ export function decodeMessage(line: string): OpsMessage | undefined {
   if (!line.startsWith('{')) return undefined;
   try {
     const value = JSON.parse(line) as { type?: unknown; service?: unknown };
-    if (typeof value.type !== 'string' || !MESSAGE_TYPES.has(value.type) || typeof value.service !== 'string') return undefined;
+    if (typeof value.type !== 'string' || !MESSAGE_TYPES.has(value.type) || typeof value.service !== 'string')
+      return undefined;
     return value as OpsMessage;
   } catch {
     return undefined;

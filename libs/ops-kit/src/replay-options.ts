@@ -27,16 +27,22 @@ export function parseReplayOptions(args: ParsedArgs): ReplayOptions {
   const bound = boundFromFlags(stringFlag(args, 'to-position'), stringFlag(args, 'to-time'));
   const into = stringFlag(args, 'into') ?? 'shadow';
   if (!INTO_PATTERN.test(into) || RESERVED_TARGETS.has(into)) {
-    throw new UsageError(`--into must be a lowercase word other than live, old and verify (tables become <table>_<word>), got ${JSON.stringify(into)}`);
+    throw new UsageError(
+      `--into must be a lowercase word other than live, old and verify (tables become <table>_<word>), got ${JSON.stringify(into)}`,
+    );
   }
   const swap = booleanFlag(args, 'swap');
-  if (swap && bound.kind !== 'head') throw new UsageError('--swap replaces the live projection and needs the whole log: drop --to-position/--to-time');
+  if (swap && bound.kind !== 'head')
+    throw new UsageError(
+      '--swap replaces the live projection and needs the whole log: drop --to-position/--to-time',
+    );
   return { bound, suffix: `_${into}`, swap, batchSize: parseBatchSize(stringFlag(args, 'batch-size')) };
 }
 
 export function parseBatchSize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const batchSize = parsePosition(text, '--batch-size');
-  if (batchSize < 1 || batchSize > MAX_REPLAY_BATCH_SIZE) throw new UsageError(`--batch-size must be from 1 to ${MAX_REPLAY_BATCH_SIZE}, got ${text}`);
+  if (batchSize < 1 || batchSize > MAX_REPLAY_BATCH_SIZE)
+    throw new UsageError(`--batch-size must be from 1 to ${MAX_REPLAY_BATCH_SIZE}, got ${text}`);
   return batchSize;
 }

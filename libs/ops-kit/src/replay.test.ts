@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { copyRow, createProjectionTables, EventStore, eventStoreMigrations, projectionTarget, type BulkLoadContext, type Projection } from '@pf/event-store';
+import {
+  copyRow,
+  createProjectionTables,
+  EventStore,
+  eventStoreMigrations,
+  projectionTarget,
+  type BulkLoadContext,
+  type Projection,
+} from '@pf/event-store';
 import { createTestDatabase, sleep, type TestDatabase } from '@pf/testing';
 import { ReplayEngine } from './replay.js';
 
@@ -23,7 +31,10 @@ const toyProjection: Projection = {
          ON CONFLICT (stream_id) DO UPDATE SET amount = t.amount + EXCLUDED.amount, position = EXCLUDED.position`,
         [event.streamId, amount, event.globalPosition],
       );
-      await runner.query(`INSERT INTO ${target.table('entries')} (stream_id, amount, position) VALUES ($1, $2, $3)`, [event.streamId, amount, event.globalPosition]);
+      await runner.query(
+        `INSERT INTO ${target.table('entries')} (stream_id, amount, position) VALUES ($1, $2, $3)`,
+        [event.streamId, amount, event.globalPosition],
+      );
     }
   },
 };
@@ -50,7 +61,9 @@ const toyWithBulkLoad: Projection = {
       finish: async () => {
         await entries.end();
         const out = await context.copy('totals', ['stream_id', 'amount', 'position']);
-        await out.write([...totals].map(([stream, total]) => copyRow([stream, total.amount, total.position])).join(''));
+        await out.write(
+          [...totals].map(([stream, total]) => copyRow([stream, total.amount, total.position])).join(''),
+        );
         await out.end();
       },
     };
@@ -64,9 +77,16 @@ describe('ReplayEngine (real Postgres)', () => {
   let engine: ReplayEngine;
   const progress: Array<[string, number, number]> = [];
 
-  const add = (stream: string, amount: number) => store.append(stream, 'any', [{ eventId: randomUUID(), type: 'added', data: { amount } }]);
+  const add = (stream: string, amount: number) =>
+    store.append(stream, 'any', [{ eventId: randomUUID(), type: 'added', data: { amount } }]);
   const totals = async (table: string) =>
-    Object.fromEntries(((await dataSource.query(`SELECT stream_id, amount::text FROM ${SCHEMA}.${table} ORDER BY stream_id`)) as Array<{ stream_id: string; amount: string }>).map((row) => [row.stream_id, row.amount]));
+    Object.fromEntries(
+      (
+        (await dataSource.query(
+          `SELECT stream_id, amount::text FROM ${SCHEMA}.${table} ORDER BY stream_id`,
+        )) as Array<{ stream_id: string; amount: string }>
+      ).map((row) => [row.stream_id, row.amount]),
+    );
 
   beforeAll(async () => {
     database = await createTestDatabase('opskit');
@@ -78,7 +98,13 @@ describe('ReplayEngine (real Postgres)', () => {
     await createProjectionTables(runner, toyProjection, projectionTarget(SCHEMA));
     await runner.release();
     store = new EventStore({ dataSource, schema: SCHEMA, inlineProjections: [toyProjection] });
-    engine = new ReplayEngine({ dataSource, schema: SCHEMA, projections: [toyProjection], batchSize: 7, onProgress: (phase, done, total) => progress.push([phase, done, total]) });
+    engine = new ReplayEngine({
+      dataSource,
+      schema: SCHEMA,
+      projections: [toyProjection],
+      batchSize: 7,
+      onProgress: (phase, done, total) => progress.push([phase, done, total]),
+    });
     for (let index = 0; index < 40; index += 1) await add(`s${index % 5}`, index + 1);
   }, 30_000);
 
@@ -97,11 +123,15 @@ describe('ReplayEngine (real Postgres)', () => {
   });
 
   it('replays up to a position or a time', async () => {
-    const [{ at }] = await dataSource.query(`SELECT recorded_at AS at FROM ${SCHEMA}.events WHERE global_position = 10`);
+    const [{ at }] = await dataSource.query(
+      `SELECT recorded_at AS at FROM ${SCHEMA}.events WHERE global_position = 10`,
+    );
     expect(await engine.goalPosition({ kind: 'position', position: 10 })).toBe(10);
     expect(await engine.goalPosition({ kind: 'position', position: 10_000 })).toBe(40);
     // Times are given to the millisecond; Postgres records microseconds.
-    expect(await engine.goalPosition({ kind: 'time', at: new Date((at as Date).getTime() + 1) })).toBeGreaterThanOrEqual(10);
+    expect(
+      await engine.goalPosition({ kind: 'time', at: new Date((at as Date).getTime() + 1) }),
+    ).toBeGreaterThanOrEqual(10);
     expect(await engine.goalPosition({ kind: 'time', at: new Date(0) })).toBe(0);
     await engine.replay('_early', 10);
     // Events 1..10 add 1..10 round-robin to s0..s4: s0 gets 1+6, s1 2+7, …
@@ -116,7 +146,12 @@ describe('ReplayEngine (real Postgres)', () => {
       const [totalsDifference, entriesDifference] = await engine.compare('_check', goal);
       expect(entriesDifference!.count).toBe(0);
       expect(totalsDifference!.count).toBe(2);
-      expect(totalsDifference!.rows.map((row) => [row.side, row.row.stream_id])).toEqual(expect.arrayContaining([['live', 's3'], ['replay', 's3']]));
+      expect(totalsDifference!.rows.map((row) => [row.side, row.row.stream_id])).toEqual(
+        expect.arrayContaining([
+          ['live', 's3'],
+          ['replay', 's3'],
+        ]),
+      );
     } finally {
       await dataSource.query(`UPDATE ${SCHEMA}.totals SET amount = amount - 1 WHERE stream_id = 's3'`);
     }
@@ -140,26 +175,37 @@ describe('ReplayEngine (real Postgres)', () => {
     await writer;
     expect(written).toBeGreaterThan(0);
     expect((await totals('totals')).s9).toBe(String(written));
-    const [{ entries }] = await dataSource.query(`SELECT count(*)::int AS entries FROM ${SCHEMA}.entries WHERE stream_id = 's9'`);
+    const [{ entries }] = await dataSource.query(
+      `SELECT count(*)::int AS entries FROM ${SCHEMA}.entries WHERE stream_id = 's9'`,
+    );
     expect(entries).toBe(written);
 
-    const indexes = await dataSource.query(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('entries', 'entries_old') ORDER BY 1, 2`, [SCHEMA]);
+    const indexes = await dataSource.query(
+      `SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('entries', 'entries_old') ORDER BY 1, 2`,
+      [SCHEMA],
+    );
     expect(indexes).toEqual([
       { tablename: 'entries', indexname: 'entries_pkey' },
       { tablename: 'entries', indexname: 'entries_stream_id_idx' },
       { tablename: 'entries_old', indexname: 'entries_old_pkey' },
       { tablename: 'entries_old', indexname: 'entries_old_stream_id_idx' },
     ]);
-    const [{ sequence }] = await dataSource.query(`SELECT pg_get_serial_sequence('${SCHEMA}.entries', 'entry_id') AS sequence`);
+    const [{ sequence }] = await dataSource.query(
+      `SELECT pg_get_serial_sequence('${SCHEMA}.entries', 'entry_id') AS sequence`,
+    );
     expect(sequence).toBe(`${SCHEMA}.entries_entry_id_seq`);
-    const [{ constraint }] = await dataSource.query(`SELECT conname AS constraint FROM pg_constraint WHERE conrelid = '${SCHEMA}.totals'::regclass AND contype = 'c'`);
+    const [{ constraint }] = await dataSource.query(
+      `SELECT conname AS constraint FROM pg_constraint WHERE conrelid = '${SCHEMA}.totals'::regclass AND contype = 'c'`,
+    );
     expect(constraint).toBe('totals_amount_check');
 
     // A second replay and swap works: the fresh shadow tables' names collide with nothing.
     const next = await engine.goalPosition({ kind: 'head' });
     await engine.replay('_shadow', next);
     await engine.swap('_shadow', next);
-    expect((await engine.compare('_shadow', next).catch((error: Error) => error.message)) as string).toMatch(/not found|does not exist/);
+    expect((await engine.compare('_shadow', next).catch((error: Error) => error.message)) as string).toMatch(
+      /not found|does not exist/,
+    );
     await engine.replay('_after', next);
     expect((await engine.compare('_after', next)).map((difference) => difference.count)).toEqual([0, 0]);
   }, 30_000);
@@ -168,7 +214,12 @@ describe('ReplayEngine (real Postgres)', () => {
     let bulkEngine: ReplayEngine;
 
     beforeAll(() => {
-      bulkEngine = new ReplayEngine({ dataSource, schema: SCHEMA, projections: [toyWithBulkLoad], batchSize: 7 });
+      bulkEngine = new ReplayEngine({
+        dataSource,
+        schema: SCHEMA,
+        projections: [toyWithBulkLoad],
+        batchSize: 7,
+      });
     });
 
     it('uses it for a full replay, and the result equals what apply wrote live', async () => {
@@ -190,15 +241,29 @@ describe('ReplayEngine (real Postgres)', () => {
         bulkLoad: async (context) => {
           const entries = await context.copy('entries', ['stream_id', 'amount', 'position']);
           return {
-            apply: (events) => entries.write(events.map((event) => copyRow([event.streamId, 'not a number', event.globalPosition])).join('')),
+            apply: (events) =>
+              entries.write(
+                events
+                  .map((event) => copyRow([event.streamId, 'not a number', event.globalPosition]))
+                  .join(''),
+              ),
             finish: () => entries.end(),
           };
         },
       };
-      const brokenEngine = new ReplayEngine({ dataSource, schema: SCHEMA, projections: [broken], batchSize: 7 });
+      const brokenEngine = new ReplayEngine({
+        dataSource,
+        schema: SCHEMA,
+        projections: [broken],
+        batchSize: 7,
+      });
       const goal = await brokenEngine.goalPosition({ kind: 'head' });
-      await expect(brokenEngine.replay('_bulk_bad', goal)).rejects.toThrow(/invalid input syntax for type bigint/);
-      const [{ rows }] = await dataSource.query(`SELECT count(*)::int AS rows FROM ${SCHEMA}.entries_bulk_bad`);
+      await expect(brokenEngine.replay('_bulk_bad', goal)).rejects.toThrow(
+        /invalid input syntax for type bigint/,
+      );
+      const [{ rows }] = await dataSource.query(
+        `SELECT count(*)::int AS rows FROM ${SCHEMA}.entries_bulk_bad`,
+      );
       expect(rows).toBe(0);
       // No connection is left stuck in a COPY: the pool serves the next replay.
       await bulkEngine.replay('_bulk', goal);

@@ -1,4 +1,11 @@
-import { dropProjectionTables, projectionTarget, type BulkLoad, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import {
+  dropProjectionTables,
+  projectionTarget,
+  type BulkLoad,
+  type Projection,
+  type ProjectionTarget,
+  type RecordedEvent,
+} from '@pf/event-store';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { UsageError } from './args.js';
 import { BulkLoadConnections } from './bulk-context.js';
@@ -14,7 +21,6 @@ export const MAX_REPLAY_BATCH_SIZE = 10_000;
 const SWAP_LOCK_TIMEOUT_MS = 5_000;
 const SWAP_ATTEMPTS = 3;
 const FINALITY_POLL_MS = 20;
-
 
 export interface ReplayEngineOptions {
   dataSource: DataSource;
@@ -59,7 +65,9 @@ export class ReplayEngine {
   constructor(private readonly options: ReplayEngineOptions) {
     const batchSize = options.batchSize ?? DEFAULT_REPLAY_BATCH_SIZE;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > MAX_REPLAY_BATCH_SIZE) {
-      throw new UsageError(`batch size must be a whole number from 1 to ${MAX_REPLAY_BATCH_SIZE}, got ${batchSize}`);
+      throw new UsageError(
+        `batch size must be a whole number from 1 to ${MAX_REPLAY_BATCH_SIZE}, got ${batchSize}`,
+      );
     }
     this.batchSize = batchSize;
     this.events = qualify(options.schema, 'events');
@@ -79,7 +87,9 @@ export class ReplayEngine {
   }
 
   private async boundPosition(bound: ReplayBound): Promise<number> {
-    const head = await this.scalar(`SELECT coalesce(max(global_position), 0)::text AS value FROM ${this.events}`);
+    const head = await this.scalar(
+      `SELECT coalesce(max(global_position), 0)::text AS value FROM ${this.events}`,
+    );
     switch (bound.kind) {
       case 'head':
         return head;
@@ -88,7 +98,10 @@ export class ReplayEngine {
       case 'time':
         // A time cut alone is not causally closed (recorded_at is the transaction's start), a
         // position cut is: take every event up to the newest one recorded by then.
-        return this.scalar(`SELECT coalesce(max(global_position), 0)::text AS value FROM ${this.events} WHERE recorded_at <= $1`, [bound.at]);
+        return this.scalar(
+          `SELECT coalesce(max(global_position), 0)::text AS value FROM ${this.events} WHERE recorded_at <= $1`,
+          [bound.at],
+        );
     }
   }
 
@@ -112,7 +125,10 @@ export class ReplayEngine {
         [xids],
       );
       if (running === 0) return;
-      if (Date.now() > deadline) throw new Error(`${running} transaction(s) that may still append events did not end within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${running} transaction(s) that may still append events did not end within ${timeoutMs} ms`,
+        );
       await sleep(FINALITY_POLL_MS);
     }
   }
@@ -122,7 +138,10 @@ export class ReplayEngine {
     const target = this.target(suffix);
     const startedAt = performance.now();
     const deferredIndexes = await this.createFreshTables(target);
-    const total = await this.scalar(`SELECT count(*)::text AS value FROM ${this.events} WHERE global_position <= $1::bigint`, [goalPosition]);
+    const total = await this.scalar(
+      `SELECT count(*)::text AS value FROM ${this.events} WHERE global_position <= $1::bigint`,
+      [goalPosition],
+    );
     const { events } = await this.load(target, 0, goalPosition, total, 'replay', { bulk: true });
     // Secondary indexes are built once at the end: a bulk build is far cheaper than keeping
     // them up to date row by row. Unique ones stay inline: they are checks, not speed-ups.
@@ -153,7 +172,9 @@ export class ReplayEngine {
     const target = this.target(suffix);
     for (const table of this.tables()) {
       if (!(await tableExists(this.options.dataSource, this.options.schema, table))) {
-        throw new UsageError(`live table ${this.options.schema}.${table} does not exist (migrations not applied?)`);
+        throw new UsageError(
+          `live table ${this.options.schema}.${table} does not exist (migrations not applied?)`,
+        );
       }
     }
     // Most of the gap is closed without locks, so the locked part stays short.
@@ -177,7 +198,11 @@ export class ReplayEngine {
     return this.inTransaction('READ COMMITTED', async (runner) => {
       await runner.query(`SET LOCAL lock_timeout = ${SWAP_LOCK_TIMEOUT_MS}`);
       // Listed order = the order writers take them, so the lock cannot deadlock with a writer.
-      await runner.query(`LOCK TABLE ${this.tables().map((table) => qualify(schema, table)).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+      await runner.query(
+        `LOCK TABLE ${this.tables()
+          .map((table) => qualify(schema, table))
+          .join(', ')} IN ACCESS EXCLUSIVE MODE`,
+      );
       const events = await this.applyVisible(runner, target, fromPosition);
       for (const table of this.tables()) {
         await runner.query(`DROP TABLE IF EXISTS ${qualify(schema, `${table}_old`)}`);
@@ -205,7 +230,9 @@ export class ReplayEngine {
         await this.applyVisible(runner, target, fromPosition);
         const differences: TableDifference[] = [];
         for (const table of this.tables()) {
-          differences.push(await compareTables(runner, this.options.schema, table, `${table}${target.suffix}`));
+          differences.push(
+            await compareTables(runner, this.options.schema, table, `${table}${target.suffix}`),
+          );
         }
         return differences;
       } finally {
@@ -218,7 +245,8 @@ export class ReplayEngine {
 
   async drop(suffix: string): Promise<void> {
     const target = this.target(suffix);
-    for (const projection of this.options.projections) await dropProjectionTables(this.options.dataSource, projection, target);
+    for (const projection of this.options.projections)
+      await dropProjectionTables(this.options.dataSource, projection, target);
   }
 
   /**
@@ -229,7 +257,10 @@ export class ReplayEngine {
     const key = `ops-replay:${this.options.schema}:${suffix}`;
     const runner = this.options.dataSource.createQueryRunner();
     await runner.connect();
-    const [row]: Array<{ acquired: boolean }> = await runner.query(`SELECT pg_try_advisory_lock(hashtext($1)) AS acquired`, [key]);
+    const [row]: Array<{ acquired: boolean }> = await runner.query(
+      `SELECT pg_try_advisory_lock(hashtext($1)) AS acquired`,
+      [key],
+    );
     if (!row?.acquired) {
       await runner.release();
       throw new UsageError(`another replay into ${this.options.schema}.*${suffix} is running`);
@@ -285,7 +316,8 @@ export class ReplayEngine {
       const bulkLoads: BulkLoad[] = [];
       const perBatch: Projection[] = [];
       for (const projection of this.options.projections) {
-        if (connections && projection.bulkLoad) bulkLoads.push(await projection.bulkLoad(connections.context(target)));
+        if (connections && projection.bulkLoad)
+          bulkLoads.push(await projection.bulkLoad(connections.context(target)));
         else perBatch.push(projection);
       }
       this.options.onProgress?.(phase, 0, total);
@@ -294,7 +326,10 @@ export class ReplayEngine {
         const events = await next;
         if (events.length === 0) break;
         const last = events[events.length - 1]!.globalPosition;
-        next = events.length < this.batchSize || last >= goalPosition ? Promise.resolve([]) : this.reader.read(reader, last, goalPosition);
+        next =
+          events.length < this.batchSize || last >= goalPosition
+            ? Promise.resolve([])
+            : this.reader.read(reader, last, goalPosition);
         // If applying fails, the prefetch's outcome no longer matters; do not let it go unhandled.
         next.catch(() => undefined);
         for (const load of bulkLoads) await load.apply(events);
@@ -315,7 +350,11 @@ export class ReplayEngine {
   }
 
   /** Applies every event after `fromPosition` the caller's transaction can see; returns how many. */
-  private async applyVisible(runner: QueryRunner, target: ProjectionTarget, fromPosition: number): Promise<number> {
+  private async applyVisible(
+    runner: QueryRunner,
+    target: ProjectionTarget,
+    fromPosition: number,
+  ): Promise<number> {
     let position = fromPosition;
     let applied = 0;
     for (;;) {
@@ -327,7 +366,12 @@ export class ReplayEngine {
     }
   }
 
-  private async applyBatch(runner: QueryRunner, target: ProjectionTarget, events: readonly RecordedEvent[], projections: readonly Projection[]): Promise<void> {
+  private async applyBatch(
+    runner: QueryRunner,
+    target: ProjectionTarget,
+    events: readonly RecordedEvent[],
+    projections: readonly Projection[],
+  ): Promise<void> {
     await runner.startTransaction('READ COMMITTED');
     try {
       // A lost batch after a crash only means replaying again: the shadow is never live
@@ -341,7 +385,10 @@ export class ReplayEngine {
     }
   }
 
-  private async inTransaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  private async inTransaction<T>(
+    isolation: 'READ COMMITTED' | 'REPEATABLE READ',
+    fn: (runner: QueryRunner) => Promise<T>,
+  ): Promise<T> {
     const runner = this.options.dataSource.createQueryRunner();
     try {
       await runner.startTransaction(isolation);

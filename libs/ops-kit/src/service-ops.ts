@@ -1,7 +1,13 @@
 import type { Projection } from '@pf/event-store';
 import { DataSource } from 'typeorm';
 import { booleanFlag, ExitCode, parseArgs, stringFlag, UsageError, type FlagSpec } from './args.js';
-import { encodeMessage, type OpsMessage, type OpsPhase, type VerifyFact, type Violation } from './protocol.js';
+import {
+  encodeMessage,
+  type OpsMessage,
+  type OpsPhase,
+  type VerifyFact,
+  type Violation,
+} from './protocol.js';
 import { ReplayEngine } from './replay.js';
 import { parseBatchSize, parseReplayOptions, REPLAY_FLAGS, type ReplayOptions } from './replay-options.js';
 import { qualify } from './sql.js';
@@ -47,29 +53,53 @@ const FLAGS: Record<string, FlagSpec> = {
  * Speaks the JSON-lines protocol of protocol.ts on stdout and sets the exit code
  * (0 ok, 1 violations, 2 bad input or failure). Configured by DATABASE_URL.
  */
-export async function runServiceOps(definition: ServiceOpsDefinition, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+export async function runServiceOps(
+  definition: ServiceOpsDefinition,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<void> {
   const out = new MessageWriter(definition.service);
   let dataSource: DataSource | undefined;
   try {
     const [command, ...rest] = argv;
     const spec = command ? FLAGS[command] : undefined;
-    if (!command || !spec) throw new UsageError(`usage: ops.js replay|verify [options] (got ${JSON.stringify(command ?? '')})`);
+    if (!command || !spec)
+      throw new UsageError(`usage: ops.js replay|verify [options] (got ${JSON.stringify(command ?? '')})`);
     const args = parseArgs(rest, spec);
-    if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    if (args.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
     const plan = command === 'replay' ? parseReplayOptions(args) : undefined;
     const batchSize = parseBatchSize(stringFlag(args, 'batch-size'));
     dataSource = await connect(definition.service, process.env.DATABASE_URL || DEFAULT_DATABASE_URL);
     if (!(await tableExists(dataSource, definition.service, 'events'))) {
       const reason = `no event log in this database (${qualify(definition.service, 'events')} does not exist)`;
       if (!booleanFlag(args, 'if-deployed')) throw new UsageError(reason);
-      await out.send({ type: 'result', command: command as 'replay' | 'verify', service: definition.service, ok: true, skipped: reason, maxRssBytes: maxRssBytes() });
+      await out.send({
+        type: 'result',
+        command: command as 'replay' | 'verify',
+        service: definition.service,
+        ok: true,
+        skipped: reason,
+        maxRssBytes: maxRssBytes(),
+      });
       process.exitCode = ExitCode.ok;
       return;
     }
-    const engine = new ReplayEngine({ dataSource, schema: definition.service, projections: definition.projections, batchSize, onProgress: out.progress });
+    const engine = new ReplayEngine({
+      dataSource,
+      schema: definition.service,
+      projections: definition.projections,
+      batchSize,
+      onProgress: out.progress,
+    });
     process.exitCode = plan
       ? await runReplay(definition, engine, plan, out)
-      : await runVerify(definition, engine, { dataSource, schema: definition.service, progress: out.progress }, out, !booleanFlag(args, 'no-compare'));
+      : await runVerify(
+          definition,
+          engine,
+          { dataSource, schema: definition.service, progress: out.progress },
+          out,
+          !booleanFlag(args, 'no-compare'),
+        );
   } catch (error) {
     await out.send({ type: 'error', service: definition.service, message: oneLine(error) });
     process.exitCode = ExitCode.usage;
@@ -78,7 +108,12 @@ export async function runServiceOps(definition: ServiceOpsDefinition, argv: read
   }
 }
 
-async function runReplay(definition: ServiceOpsDefinition, engine: ReplayEngine, plan: ReplayOptions, out: MessageWriter): Promise<number> {
+async function runReplay(
+  definition: ServiceOpsDefinition,
+  engine: ReplayEngine,
+  plan: ReplayOptions,
+  out: MessageWriter,
+): Promise<number> {
   const release = await engine.exclusive(plan.suffix);
   try {
     const startedAt = performance.now();
@@ -91,7 +126,11 @@ async function runReplay(definition: ServiceOpsDefinition, engine: ReplayEngine,
     }
     const durationMs = performance.now() - startedAt;
     const events = outcome.events + swappedEvents;
-    const tables = engine.tables().map((table) => (plan.swap ? `${definition.service}.${table}` : `${definition.service}.${table}${plan.suffix}`));
+    const tables = engine
+      .tables()
+      .map((table) =>
+        plan.swap ? `${definition.service}.${table}` : `${definition.service}.${table}${plan.suffix}`,
+      );
     await out.send({
       type: 'result',
       command: 'replay',
@@ -115,7 +154,13 @@ async function runReplay(definition: ServiceOpsDefinition, engine: ReplayEngine,
  * The service's own checks, then its facts, then "each projection equals its replay": a
  * replay into `_verify` tables compared with the live ones at one instant, then dropped.
  */
-async function runVerify(definition: ServiceOpsDefinition, engine: ReplayEngine, context: ServiceOpsContext, out: MessageWriter, compare: boolean): Promise<number> {
+async function runVerify(
+  definition: ServiceOpsDefinition,
+  engine: ReplayEngine,
+  context: ServiceOpsContext,
+  out: MessageWriter,
+  compare: boolean,
+): Promise<number> {
   const startedAt = performance.now();
   let violations = 0;
   let eventsChecked = 0;
@@ -128,7 +173,8 @@ async function runVerify(definition: ServiceOpsDefinition, engine: ReplayEngine,
     eventsChecked = checked.eventsChecked;
     for (const violation of checked.violations) await report(violation);
   }
-  if (definition.facts) await definition.facts(context, (fact) => out.send({ type: 'fact', service: definition.service, fact }));
+  if (definition.facts)
+    await definition.facts(context, (fact) => out.send({ type: 'fact', service: definition.service, fact }));
   if (compare && definition.projections.length > 0) {
     const compared = await compareWithReplay(engine);
     eventsChecked = Math.max(eventsChecked, compared.events);
@@ -156,13 +202,11 @@ async function compareWithReplay(engine: ReplayEngine): Promise<{ events: number
     const { events } = await engine.replay(VERIFY_SUFFIX, goalPosition);
     const differences = await engine.compare(VERIFY_SUFFIX, goalPosition);
     const violations = differences.flatMap((difference) =>
-      difference.rows.map(
-        ({ side, row }): Violation => ({
-          check: 'projection_differs_from_replay',
-          ids: { table: difference.table, ...identifyingFields(row) },
-          detail: `${side === 'live' ? 'live row missing from the replay of' : 'replayed row missing from live'} ${difference.table} (${difference.count} differing row(s) in all): ${JSON.stringify(row).slice(0, 400)}`,
-        }),
-      ),
+      difference.rows.map(({ side, row }): Violation => ({
+        check: 'projection_differs_from_replay',
+        ids: { table: difference.table, ...identifyingFields(row) },
+        detail: `${side === 'live' ? 'live row missing from the replay of' : 'replayed row missing from live'} ${difference.table} (${difference.count} differing row(s) in all): ${JSON.stringify(row).slice(0, 400)}`,
+      })),
     );
     return { events, violations };
   } finally {
@@ -234,6 +278,7 @@ class MessageWriter {
 
   async send(message: OpsMessage): Promise<void> {
     if (message.type !== 'progress') this.flushProgress();
-    if (!process.stdout.write(encodeMessage(message))) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    if (!process.stdout.write(encodeMessage(message)))
+      await new Promise((resolve) => process.stdout.once('drain', resolve));
   }
 }

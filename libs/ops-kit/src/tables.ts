@@ -9,9 +9,10 @@ const MAX_IDENTIFIER_CHARS = 63;
 export const MAX_DIFF_ROWS_LISTED = 10;
 
 export async function tableExists(executor: Executor, schema: string, table: string): Promise<boolean> {
-  const rows: Array<{ found: boolean }> = await executor.query(`SELECT to_regclass($1) IS NOT NULL AS found`, [
-    `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`,
-  ]);
+  const rows: Array<{ found: boolean }> = await executor.query(
+    `SELECT to_regclass($1) IS NOT NULL AS found`,
+    [`${quoteIdentifier(schema)}.${quoteIdentifier(table)}`],
+  );
   return rows[0]?.found === true;
 }
 
@@ -22,7 +23,12 @@ export async function tableExists(executor: Executor, schema: string, table: str
  * shadow table swapped in under the live name keeps no `_shadow` names that the next replay's
  * fresh shadow tables would collide with.
  */
-export async function renameTableFamily(runner: Pick<QueryRunner, 'query'>, schema: string, from: string, to: string): Promise<void> {
+export async function renameTableFamily(
+  runner: Pick<QueryRunner, 'query'>,
+  schema: string,
+  from: string,
+  to: string,
+): Promise<void> {
   const qualifiedFrom = `${quoteIdentifier(schema)}.${quoteIdentifier(from)}`;
   const indexes: Array<{ name: string }> = await runner.query(
     `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass`,
@@ -42,15 +48,24 @@ export async function renameTableFamily(runner: Pick<QueryRunner, 'query'>, sche
   const qualifiedTo = `${quoteIdentifier(schema)}.${quoteIdentifier(to)}`;
   for (const { name } of indexes) {
     const next = renamed(name);
-    if (next) await runner.query(`ALTER INDEX ${quoteIdentifier(schema)}.${quoteIdentifier(name)} RENAME TO ${quoteIdentifier(next)}`);
+    if (next)
+      await runner.query(
+        `ALTER INDEX ${quoteIdentifier(schema)}.${quoteIdentifier(name)} RENAME TO ${quoteIdentifier(next)}`,
+      );
   }
   for (const { name } of constraints) {
     const next = renamed(name);
-    if (next) await runner.query(`ALTER TABLE ${qualifiedTo} RENAME CONSTRAINT ${quoteIdentifier(name)} TO ${quoteIdentifier(next)}`);
+    if (next)
+      await runner.query(
+        `ALTER TABLE ${qualifiedTo} RENAME CONSTRAINT ${quoteIdentifier(name)} TO ${quoteIdentifier(next)}`,
+      );
   }
   for (const { name } of sequences) {
     const next = renamed(name);
-    if (next) await runner.query(`ALTER SEQUENCE ${quoteIdentifier(schema)}.${quoteIdentifier(name)} RENAME TO ${quoteIdentifier(next)}`);
+    if (next)
+      await runner.query(
+        `ALTER SEQUENCE ${quoteIdentifier(schema)}.${quoteIdentifier(name)} RENAME TO ${quoteIdentifier(next)}`,
+      );
   }
 }
 
@@ -67,12 +82,16 @@ interface ColumnInfo {
 }
 
 async function columnsOf(executor: Executor, schema: string, table: string): Promise<ColumnInfo[]> {
-  const rows: Array<{ column_name: string; is_identity: string; is_generated: string }> = await executor.query(
-    `SELECT column_name, is_identity, is_generated FROM information_schema.columns
+  const rows: Array<{ column_name: string; is_identity: string; is_generated: string }> =
+    await executor.query(
+      `SELECT column_name, is_identity, is_generated FROM information_schema.columns
      WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-    [schema, table],
-  );
-  return rows.map((row) => ({ name: row.column_name, identity: row.is_identity === 'YES' || row.is_generated === 'ALWAYS' }));
+      [schema, table],
+    );
+  return rows.map((row) => ({
+    name: row.column_name,
+    identity: row.is_identity === 'YES' || row.is_generated === 'ALWAYS',
+  }));
 }
 
 export interface TableDifference {
@@ -93,13 +112,17 @@ export async function compareTables(
   liveTable: string,
   replayTable: string,
 ): Promise<TableDifference> {
-  const columns = (await columnsOf(runner, schema, liveTable)).filter((column) => !column.identity).map((column) => quoteIdentifier(column.name));
-  if (columns.length === 0) throw new Error(`table ${schema}.${liveTable} not found or has no comparable columns`);
+  const columns = (await columnsOf(runner, schema, liveTable))
+    .filter((column) => !column.identity)
+    .map((column) => quoteIdentifier(column.name));
+  if (columns.length === 0)
+    throw new Error(`table ${schema}.${liveTable} not found or has no comparable columns`);
   const list = columns.join(', ');
   const live = `${quoteIdentifier(schema)}.${quoteIdentifier(liveTable)}`;
   const replay = `${quoteIdentifier(schema)}.${quoteIdentifier(replayTable)}`;
-  const rows: Array<{ side: 'live' | 'replay'; total: string; row: Record<string, unknown> }> = await runner.query(
-    `WITH only_live AS (SELECT ${list} FROM ${live} EXCEPT ALL SELECT ${list} FROM ${replay}),
+  const rows: Array<{ side: 'live' | 'replay'; total: string; row: Record<string, unknown> }> =
+    await runner.query(
+      `WITH only_live AS (SELECT ${list} FROM ${live} EXCEPT ALL SELECT ${list} FROM ${replay}),
           only_replay AS (SELECT ${list} FROM ${replay} EXCEPT ALL SELECT ${list} FROM ${live}),
           diff AS (
             SELECT 'live' AS side, to_jsonb(d) AS row FROM only_live d
@@ -107,7 +130,7 @@ export async function compareTables(
             SELECT 'replay', to_jsonb(d) FROM only_replay d
           )
      SELECT side, count(*) OVER ()::text AS total, row FROM diff LIMIT ${MAX_DIFF_ROWS_LISTED}`,
-  );
+    );
   return {
     table: liveTable,
     count: rows.length === 0 ? 0 : Number(rows[0]!.total),

@@ -27,7 +27,12 @@ describe('loadConfig', () => {
   });
 
   it('coerces and validates values', () => {
-    const config = loadConfig(schema, { PORT: '4000', FEATURE: 'true', DB_POOL_MAX: '8', NATS_PREFIX: 't_ab-1' });
+    const config = loadConfig(schema, {
+      PORT: '4000',
+      FEATURE: 'true',
+      DB_POOL_MAX: '8',
+      NATS_PREFIX: 't_ab-1',
+    });
     expect(config).toMatchObject({ PORT: 4000, FEATURE: true, DB_POOL_MAX: 8, NATS_PREFIX: 't_ab-1' });
   });
 

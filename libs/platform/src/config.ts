@@ -53,13 +53,16 @@ export const env = {
     z
       .string()
       .default(defaultValue)
-      .refine((value) => {
-        try {
-          return protocols.includes(new URL(value).protocol);
-        } catch {
-          return false;
-        }
-      }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`),
+      .refine(
+        (value) => {
+          try {
+            return protocols.includes(new URL(value).protocol);
+          } catch {
+            return false;
+          }
+        },
+        `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+      ),
 
   /** A comma-separated list of URLs (NATS accepts several seed servers). */
   urlList: (defaultValue: string, protocols: readonly string[]) =>

@@ -42,7 +42,11 @@ export function createDataSource(options: DatabaseOptions): DataSource {
 }
 
 /** Connects, retrying while Postgres is not answering yet, for at most `deadlineMs`. */
-export async function connectDatabase(dataSource: DataSource, deadlineMs: number, logger: Logger): Promise<void> {
+export async function connectDatabase(
+  dataSource: DataSource,
+  deadlineMs: number,
+  logger: Logger,
+): Promise<void> {
   await retryUntil('postgres', deadlineMs, logger, () => dataSource.initialize());
 }
 

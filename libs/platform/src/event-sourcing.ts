@@ -1,4 +1,9 @@
-import { Inject, type OnApplicationBootstrap, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import {
+  Inject,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
 import type { ServiceName } from '@pf/contracts';
 import { EventStore, OutboxRelay, type Projection } from '@pf/event-store';
 import type { ServiceContext } from './service-context.js';
@@ -31,13 +36,20 @@ export function eventSourcingProviders(options: EventSourcingOptions): Provider[
     {
       provide: storeToken,
       inject: [SERVICE_CONTEXT],
-      useFactory: (context: ServiceContext) => new EventStore({ dataSource: context.dataSource, schema: service, inlineProjections: projections }),
+      useFactory: (context: ServiceContext) =>
+        new EventStore({ dataSource: context.dataSource, schema: service, inlineProjections: projections }),
     },
     {
       provide: relayToken,
       inject: [SERVICE_CONTEXT, storeToken],
       useFactory: (context: ServiceContext, store: EventStore) =>
-        new OutboxRelay({ store, service, connection: context.nats, prefix: context.prefix, logger: context.logger }),
+        new OutboxRelay({
+          store,
+          service,
+          connection: context.nats,
+          prefix: context.prefix,
+          logger: context.logger,
+        }),
     },
   ];
   if (options.manageRelay === false) return providers;

@@ -19,7 +19,9 @@ export class PlatformModule {
     ];
     return {
       module: PlatformModule,
-      controllers: isServiceName(context.name) ? [HealthController, pingController(context.name)] : [HealthController],
+      controllers: isServiceName(context.name)
+        ? [HealthController, pingController(context.name)]
+        : [HealthController],
       providers,
       exports: providers.map((provider) => provider.provide),
     };

@@ -18,7 +18,10 @@ export async function retryUntil<T>(
     } catch (error) {
       const elapsedMs = Date.now() - startedAt;
       if (elapsedMs + delayMs > deadlineMs) throw error;
-      logger.warn({ err: (error as Error).message, retryInMs: delayMs }, `${what} not reachable yet, retrying`);
+      logger.warn(
+        { err: (error as Error).message, retryInMs: delayMs },
+        `${what} not reachable yet, retrying`,
+      );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       delayMs = Math.min(delayMs * 2, 2_000);
     }

@@ -28,9 +28,17 @@ export interface ServiceDefinition<S extends z.ZodObject> {
    * Port and body limit of the service's HTTP listener; `bodyParser: false` leaves body
    * parsing to `configureApp` (the gateway installs its own strict JSON parser).
    */
-  http: (config: z.infer<S>) => { port: number; bodyLimitBytes?: number; bodyParser?: boolean; trustProxy?: boolean | number };
+  http: (config: z.infer<S>) => {
+    port: number;
+    bodyLimitBytes?: number;
+    bodyParser?: boolean;
+    trustProxy?: boolean | number;
+  };
   /** Extra HTTP setup (filters, hooks) before listening. */
-  configureApp?: (app: NestFastifyApplication, context: ServiceContext<z.infer<S> & BaseConfig>) => void | Promise<void>;
+  configureApp?: (
+    app: NestFastifyApplication,
+    context: ServiceContext<z.infer<S> & BaseConfig>,
+  ) => void | Promise<void>;
   /** Consumer-side dedup for `@EventPattern` handlers (e.g. a Postgres inbox in the service's schema). */
   inbox?: (context: ServiceContext<z.infer<S> & BaseConfig>) => ProcessedEventStore;
   /** Work to stop before the connections close (sweepers, relays). */
@@ -79,7 +87,10 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
 
   const http = definition.http(config);
   const app = await NestFactory.create<NestFastifyApplication>(
-    { module: class ServiceRoot {}, imports: [PlatformModule.forService(context), definition.rootModule(context)] },
+    {
+      module: class ServiceRoot {},
+      imports: [PlatformModule.forService(context), definition.rootModule(context)],
+    },
     new FastifyAdapter({
       bodyLimit: http.bodyLimitBytes ?? 1_048_576,
       trustProxy: trustProxySetting(http.trustProxy),
@@ -95,7 +106,13 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: http.bodyParser ?? true },
   );
   // Durable consumers are named after the service, so its replicas share them.
-  const transport = new NatsTransport({ connection: nats, prefix, logger, consumerGroup: definition.name, inbox: definition.inbox?.(context) });
+  const transport = new NatsTransport({
+    connection: nats,
+    prefix,
+    logger,
+    consumerGroup: definition.name,
+    inbox: definition.inbox?.(context),
+  });
   connectNatsTransport(app, transport);
   await definition.configureApp?.(app, context);
   await app.startAllMicroservices();
@@ -106,7 +123,9 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
 }
 
 /** A hop count trusts exactly that many proxies in front of us (the nearest ones), no more. */
-function trustProxySetting(trustProxy: boolean | number | undefined): boolean | ((address: string, hop: number) => boolean) {
+function trustProxySetting(
+  trustProxy: boolean | number | undefined,
+): boolean | ((address: string, hop: number) => boolean) {
   if (typeof trustProxy !== 'number') return trustProxy ?? false;
   const hops = trustProxy;
   return (_address, hop) => hop < hops;
@@ -163,7 +182,9 @@ function installShutdown<C extends BaseConfig>(
 export const HEAP_GROWING_PERCENT = 50;
 
 function boundHeapGrowth(): void {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS?.split(/\s+/) ?? [])].some((flag) => /^--heap[-_]growing[-_]percent\b/.test(flag));
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS?.split(/\s+/) ?? [])].some((flag) =>
+    /^--heap[-_]growing[-_]percent\b/.test(flag),
+  );
   if (!given) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 

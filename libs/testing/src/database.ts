@@ -20,7 +20,11 @@ export const STALE_AFTER_SECONDS = 6 * 3600;
  * Names carry their creation time; databases left behind by crashed runs are dropped once stale.
  */
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const safeLabel = label.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 20) || 'run';
+  const safeLabel =
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 20) || 'run';
   const name = `t_${safeLabel}_${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminDatabaseUrl() });
   await admin.connect();

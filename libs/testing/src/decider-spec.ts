@@ -13,7 +13,11 @@ interface Decider<C, E, S> {
 export function given<C, E, S>(decider: Decider<C, E, S>, history: readonly E[]) {
   return {
     when(command: C) {
-      const run = () => decider.decide(command, history.reduce((state, event) => decider.evolve(state, event), decider.initialState()));
+      const run = () =>
+        decider.decide(
+          command,
+          history.reduce((state, event) => decider.evolve(state, event), decider.initialState()),
+        );
       return {
         then(expected: E[]): E[] {
           const events = run();

@@ -11,7 +11,10 @@ export function testNatsPrefix(): string {
   return `t${randomBytes(5).toString('hex')}`;
 }
 
-export function connectTestNats(url = testNatsUrl(), options: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+export function connectTestNats(
+  url = testNatsUrl(),
+  options: Partial<ConnectionOptions> = {},
+): Promise<NatsConnection> {
   return connect({ servers: url, name: 'test-harness', timeout: 5_000, ...options });
 }
 
@@ -30,7 +33,10 @@ export async function deletePrefixedStreams(connection: NatsConnection, prefix: 
     const name = stream.config.name;
     if (name.startsWith(`${prefix}_`)) {
       await manager.streams.delete(name);
-    } else if (TEST_STREAM_NAME.test(name) && now - Date.parse(stream.created) > STALE_AFTER_SECONDS * 1_000) {
+    } else if (
+      TEST_STREAM_NAME.test(name) &&
+      now - Date.parse(stream.created) > STALE_AFTER_SECONDS * 1_000
+    ) {
       // Another run's sweep may get there first.
       await manager.streams.delete(name).catch(() => undefined);
     }

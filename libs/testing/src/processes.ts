@@ -108,7 +108,10 @@ export interface TestSystem {
 }
 
 /** Starts all four apps against one database and prefix, and waits until each is ready. */
-export async function startSystem(env: Record<string, string>, apps: readonly AppName[] = APP_NAMES): Promise<TestSystem> {
+export async function startSystem(
+  env: Record<string, string>,
+  apps: readonly AppName[] = APP_NAMES,
+): Promise<TestSystem> {
   const services = {} as Record<AppName, ServiceProcess>;
   for (const app of apps) services[app] = await spawnService(app, { env });
   try {

@@ -37,7 +37,11 @@ export class ServiceTestbed {
     readonly sql: pg.Client,
   ) {}
 
-  static async start(label: string, apps: readonly AppName[], extraEnv: Record<string, string> = {}): Promise<ServiceTestbed> {
+  static async start(
+    label: string,
+    apps: readonly AppName[],
+    extraEnv: Record<string, string> = {},
+  ): Promise<ServiceTestbed> {
     const database = await createTestDatabase(label);
     const prefix = testNatsPrefix();
     const env = { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, ...extraEnv };
@@ -63,7 +67,11 @@ export class ServiceTestbed {
    * because the messaging library's own tests depend on this one.)
    */
   async request<T>(subject: string, payload: unknown, timeoutMs = 10_000): Promise<T> {
-    const message = await this.nats.request(new SubjectPrefix(this.prefix).subject(subject), encoder.encode(JSON.stringify(payload)), { timeout: timeoutMs });
+    const message = await this.nats.request(
+      new SubjectPrefix(this.prefix).subject(subject),
+      encoder.encode(JSON.stringify(payload)),
+      { timeout: timeoutMs },
+    );
     const reply = JSON.parse(decoder.decode(message.data)) as CommandReply<T>;
     if (reply.ok) return reply.data;
     throw new DomainError(reply.error.code, reply.error.message, reply.error.details);

@@ -79,7 +79,8 @@ export class CasinoHandlers {
   async getHold(@Payload() payload: unknown): Promise<OperationReply> {
     const { holdId } = parse(getHoldCommandSchema, payload);
     const outcome = await this.ledger.outcome(holdId);
-    if (!outcome || outcome.kind !== 'hold') throw new DomainError(casinoErrors.holdNotFound, `no hold ${holdId}`);
+    if (!outcome || outcome.kind !== 'hold')
+      throw new DomainError(casinoErrors.holdNotFound, `no hold ${holdId}`);
     return outcome;
   }
 
@@ -107,7 +108,14 @@ export class CasinoHandlers {
     const transferId = `deposit:${reference}`;
     try {
       await this.ledger.execute(
-        { kind: 'transfer', transferId, from: SystemAccount.world, to: agentId, amountMicros, reason: 'deposit' },
+        {
+          kind: 'transfer',
+          transferId,
+          from: SystemAccount.world,
+          to: agentId,
+          amountMicros,
+          reason: 'deposit',
+        },
         { service: 'admin' },
       );
     } catch (error) {
@@ -115,7 +123,10 @@ export class CasinoHandlers {
         throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
       }
       if (error instanceof DomainError && error.code === casinoErrors.operationIdReused) {
-        throw new DomainError(casinoErrors.referenceReused, `reference ${reference} was already used for a different deposit`);
+        throw new DomainError(
+          casinoErrors.referenceReused,
+          `reference ${reference} was already used for a different deposit`,
+        );
       }
       throw error;
     }

@@ -1,5 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { casinoErrors, DomainError, type AccountView, type ActivityView, type LedgerPage, type ReferralStatsView } from '@pf/contracts';
+import {
+  casinoErrors,
+  DomainError,
+  type AccountView,
+  type ActivityView,
+  type LedgerPage,
+  type ReferralStatsView,
+} from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
 import type { AccountRow } from '../infrastructure/ledger-projection.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
@@ -23,7 +30,10 @@ export class AccountsService {
   constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {}
 
   async account(agentId: string, recentLimit: number): Promise<AccountView> {
-    const rows: AccountRow[] = await this.store.dataSource.query(`SELECT * FROM ${this.store.schema}.accounts WHERE account_id = $1`, [agentId]);
+    const rows: AccountRow[] = await this.store.dataSource.query(
+      `SELECT * FROM ${this.store.schema}.accounts WHERE account_id = $1`,
+      [agentId],
+    );
     const row = rows[0];
     if (!row) throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
     const recent = recentLimit > 0 ? await this.entries(agentId, recentLimit) : [];
@@ -51,17 +61,23 @@ export class AccountsService {
   }
 
   async referralStats(agentId: string): Promise<ReferralStatsView> {
-    const rows: Array<{ referral_code: string; referred: string; earned: string }> = await this.store.dataSource.query(
-      `SELECT a.referral_code,
+    const rows: Array<{ referral_code: string; referred: string; earned: string }> =
+      await this.store.dataSource.query(
+        `SELECT a.referral_code,
               (SELECT count(*) FROM ${this.store.schema}.agents r WHERE r.referred_by = a.agent_id) AS referred,
               acc.referral_earned_micros AS earned
        FROM ${this.store.schema}.agents a JOIN ${this.store.schema}.accounts acc ON acc.account_id = a.agent_id
        WHERE a.agent_id = $1`,
-      [agentId],
-    );
+        [agentId],
+      );
     const row = rows[0];
     if (!row) throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
-    return { agentId, referralCode: row.referral_code, referredAgents: Number(row.referred), commissionEarnedMicros: row.earned };
+    return {
+      agentId,
+      referralCode: row.referral_code,
+      referredAgents: Number(row.referred),
+      commissionEarnedMicros: row.earned,
+    };
   }
 
   async availableMicros(account: string): Promise<string> {
@@ -74,7 +90,10 @@ export class AccountsService {
   }
 
   private async requireAgent(agentId: string): Promise<void> {
-    const rows: unknown[] = await this.store.dataSource.query(`SELECT 1 FROM ${this.store.schema}.agents WHERE agent_id = $1`, [agentId]);
+    const rows: unknown[] = await this.store.dataSource.query(
+      `SELECT 1 FROM ${this.store.schema}.agents WHERE agent_id = $1`,
+      [agentId],
+    );
     if (rows.length === 0) throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
   }
 

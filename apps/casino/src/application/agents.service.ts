@@ -41,14 +41,26 @@ export class AgentsService {
       const referralCode = `ref_${randomBytes(4).toString('hex')}`;
       const streamId = `agent-${agentId}`;
       const events = agentDecider.decide(
-        { kind: 'register', agentId, apiKeyHashHex: hashApiKey(apiKey).toString('hex'), referralCode, referredBy, name: input.agentName ?? null },
+        {
+          kind: 'register',
+          agentId,
+          apiKeyHashHex: hashApiKey(apiKey).toString('hex'),
+          referralCode,
+          referredBy,
+          name: input.agentName ?? null,
+        },
         fold(agentDecider, []),
       );
       try {
         const appended = await this.store.append(
           streamId,
           0,
-          events.map(({ type, ...data }) => ({ eventId: randomUUID(), type, data, metadata: { service: 'casino', schemaVersion: 1 } })),
+          events.map(({ type, ...data }) => ({
+            eventId: randomUUID(),
+            type,
+            data,
+            metadata: { service: 'casino', schemaVersion: 1 },
+          })),
         );
         const recordedAt = appended.events[0]!.recordedAt;
         return { agentId, apiKey, referralCode, referredBy, createdAt: recordedAt.toISOString() };
@@ -78,7 +90,13 @@ export class AgentsService {
     );
     const row = rows[0];
     if (!row) throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);
-    return { agentId: row.agent_id, name: row.name, referralCode: row.referral_code, referredBy: row.referred_by, createdAt: row.created_at.toISOString() };
+    return {
+      agentId: row.agent_id,
+      name: row.name,
+      referralCode: row.referral_code,
+      referredBy: row.referred_by,
+      createdAt: row.created_at.toISOString(),
+    };
   }
 
   /** The agent a referral code belongs to; an unknown or malformed code is ignored (API.md). */

@@ -18,12 +18,23 @@ describe('ledger batching (real Postgres)', () => {
   let ledger: LedgerService;
 
   const deposit = (transferId: string) =>
-    ledger.execute({ kind: 'transfer', transferId, from: SystemAccount.world, to: SystemAccount.faucetTreasury, amountMicros: 1n, reason: 'deposit' }, { service: 'test' });
+    ledger.execute(
+      {
+        kind: 'transfer',
+        transferId,
+        from: SystemAccount.world,
+        to: SystemAccount.faucetTreasury,
+        amountMicros: 1n,
+        reason: 'deposit',
+      },
+      { service: 'test' },
+    );
 
   const transactionsOf = async (operationIds: readonly string[]): Promise<number> => {
-    const [row] = (await dataSource.query(`SELECT count(DISTINCT transaction_id)::int AS transactions FROM ${CASINO_SCHEMA}.events WHERE stream_id = ANY($1::text[])`, [
-      operationIds.map(operationStream),
-    ])) as Array<{ transactions: number }>;
+    const [row] = (await dataSource.query(
+      `SELECT count(DISTINCT transaction_id)::int AS transactions FROM ${CASINO_SCHEMA}.events WHERE stream_id = ANY($1::text[])`,
+      [operationIds.map(operationStream)],
+    )) as Array<{ transactions: number }>;
     return row!.transactions;
   };
 
@@ -40,7 +51,11 @@ describe('ledger batching (real Postgres)', () => {
     await dataSource.initialize();
     await dataSource.query(`CREATE SCHEMA ${CASINO_SCHEMA}`);
     await dataSource.runMigrations({ transaction: 'each' });
-    const store = new EventStore({ dataSource, schema: CASINO_SCHEMA, inlineProjections: [casinoProjection] });
+    const store = new EventStore({
+      dataSource,
+      schema: CASINO_SCHEMA,
+      inlineProjections: [casinoProjection],
+    });
     ledger = new LedgerService(store, { LEDGER_BATCHES_IN_FLIGHT: 1, DB_POOL_MAX: 4 } as CasinoConfig);
   });
 

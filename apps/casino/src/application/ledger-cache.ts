@@ -37,7 +37,11 @@ export class LedgerCache {
   }
 
   /** Records what a committed batch left, `position` being the batch's last log position. */
-  remember(balances: ReadonlyMap<string, AccountBalance>, operations: ReadonlyMap<string, KnownOperation>, position: number): void {
+  remember(
+    balances: ReadonlyMap<string, AccountBalance>,
+    operations: ReadonlyMap<string, KnownOperation>,
+    position: number,
+  ): void {
     for (const [account, balance] of balances) {
       const known = this.balances.get(account);
       if (known && known.position > position) continue;

@@ -50,14 +50,33 @@ export class LedgerCheckService {
     const { balances, liveHolds, eventsChecked } = await this.replay(runner, report);
 
     const total = [...balances.values()].reduce((sum, balance) => sum + balance.availableMicros, 0n);
-    if (total !== 0n) report({ kind: 'books_unbalanced', actual: total.toString(), expected: '0', detail: 'the sum of all accounts is not zero' });
+    if (total !== 0n)
+      report({
+        kind: 'books_unbalanced',
+        actual: total.toString(),
+        expected: '0',
+        detail: 'the sum of all accounts is not zero',
+      });
     for (const [account, balance] of balances) {
       if (mayGoNegative(account) || account === SystemAccount.escrowHolding) continue;
-      if (balance.availableMicros < 0n || balance.heldMicros < 0n) report({ kind: 'negative_balance', account, actual: balance.availableMicros.toString(), detail: 'balance below zero' });
+      if (balance.availableMicros < 0n || balance.heldMicros < 0n)
+        report({
+          kind: 'negative_balance',
+          account,
+          actual: balance.availableMicros.toString(),
+          detail: 'balance below zero',
+        });
     }
     const liveHeld = [...liveHolds.values()].reduce((sum, amount) => sum + amount, 0n);
     const holding = balances.get(SystemAccount.escrowHolding)?.availableMicros ?? 0n;
-    if (holding !== liveHeld) report({ kind: 'holding_mismatch', account: SystemAccount.escrowHolding, expected: liveHeld.toString(), actual: holding.toString(), detail: 'escrow holding differs from the live holds' });
+    if (holding !== liveHeld)
+      report({
+        kind: 'holding_mismatch',
+        account: SystemAccount.escrowHolding,
+        expected: liveHeld.toString(),
+        actual: holding.toString(),
+        detail: 'escrow holding differs from the live holds',
+      });
 
     await this.compareProjection(runner, balances, report);
     return {
@@ -76,11 +95,12 @@ export class LedgerCheckService {
     let eventsChecked = 0;
     for (;;) {
       // Alias the text form: ORDER BY an output column named global_position would sort text.
-      const rows: Array<{ position: string; type: string; data: Record<string, unknown> }> = await runner.query(
-        `SELECT global_position::text AS position, type, data FROM ${this.store.schema}.events
+      const rows: Array<{ position: string; type: string; data: Record<string, unknown> }> =
+        await runner.query(
+          `SELECT global_position::text AS position, type, data FROM ${this.store.schema}.events
          WHERE global_position > $1::bigint ORDER BY events.global_position LIMIT ${BATCH_SIZE}`,
-        [afterPosition],
-      );
+          [afterPosition],
+        );
       if (rows.length === 0) break;
       for (const row of rows) {
         eventsChecked += 1;
@@ -97,15 +117,23 @@ export class LedgerCheckService {
     return { balances, liveHolds, eventsChecked };
   }
 
-  private async compareProjection(runner: QueryRunner, balances: Map<string, Balance>, report: (violation: Violation) => void): Promise<void> {
-    const rows: Array<{ account_id: string; available_micros: string; held_micros: string }> = await runner.query(
-      `SELECT account_id, available_micros, held_micros FROM ${this.store.schema}.accounts`,
-    );
+  private async compareProjection(
+    runner: QueryRunner,
+    balances: Map<string, Balance>,
+    report: (violation: Violation) => void,
+  ): Promise<void> {
+    const rows: Array<{ account_id: string; available_micros: string; held_micros: string }> =
+      await runner.query(
+        `SELECT account_id, available_micros, held_micros FROM ${this.store.schema}.accounts`,
+      );
     const seen = new Set<string>();
     for (const row of rows) {
       seen.add(row.account_id);
       const expected = balances.get(row.account_id) ?? { availableMicros: 0n, heldMicros: 0n };
-      if (BigInt(row.available_micros) !== expected.availableMicros || BigInt(row.held_micros) !== expected.heldMicros) {
+      if (
+        BigInt(row.available_micros) !== expected.availableMicros ||
+        BigInt(row.held_micros) !== expected.heldMicros
+      ) {
         report({
           kind: 'projection_mismatch',
           account: row.account_id,
@@ -116,7 +144,8 @@ export class LedgerCheckService {
       }
     }
     for (const account of balances.keys()) {
-      if (isMaterialized(account) && !seen.has(account)) report({ kind: 'projection_missing', account, detail: 'no balance row for an account in the log' });
+      if (isMaterialized(account) && !seen.has(account))
+        report({ kind: 'projection_missing', account, detail: 'no balance row for an account in the log' });
     }
     const sums: Array<{ account_id: string; available: string }> = await runner.query(
       `SELECT account_id, sum(amount_micros)::text AS available FROM ${this.store.schema}.ledger_entries GROUP BY account_id`,
@@ -124,23 +153,45 @@ export class LedgerCheckService {
     for (const row of sums) {
       const expected = balances.get(row.account_id)?.availableMicros ?? 0n;
       if (BigInt(row.available) !== expected) {
-        report({ kind: 'entries_mismatch', account: row.account_id, expected: expected.toString(), actual: row.available, detail: 'ledger entries do not sum to the balance from the log' });
+        report({
+          kind: 'entries_mismatch',
+          account: row.account_id,
+          expected: expected.toString(),
+          actual: row.available,
+          detail: 'ledger entries do not sum to the balance from the log',
+        });
       }
     }
   }
 }
 
-function applyEvent(event: LedgerEvent, balances: Map<string, Balance>, liveHolds: Map<string, bigint>, position: string, report: (violation: Violation) => void): void {
+function applyEvent(
+  event: LedgerEvent,
+  balances: Map<string, Balance>,
+  liveHolds: Map<string, bigint>,
+  position: string,
+  report: (violation: Violation) => void,
+): void {
   const postings = postingsOf(event);
   const sum = postings.reduce((total, posting) => total + posting.availableDeltaMicros, 0n);
-  if (sum !== 0n) report({ kind: 'unbalanced_event', actual: sum.toString(), detail: `event at position ${position} (${event.type}) does not sum to zero` });
+  if (sum !== 0n)
+    report({
+      kind: 'unbalanced_event',
+      actual: sum.toString(),
+      detail: `event at position ${position} (${event.type}) does not sum to zero`,
+    });
   for (const posting of postings) {
     const balance = balances.get(posting.account) ?? { availableMicros: 0n, heldMicros: 0n };
     balance.availableMicros += posting.availableDeltaMicros;
     balance.heldMicros += posting.heldDeltaMicros;
     balances.set(posting.account, balance);
     if (isAgentAccount(posting.account) && (balance.availableMicros < 0n || balance.heldMicros < 0n)) {
-      report({ kind: 'negative_after_event', account: posting.account, actual: balance.availableMicros.toString(), detail: `below zero after position ${position}` });
+      report({
+        kind: 'negative_after_event',
+        account: posting.account,
+        actual: balance.availableMicros.toString(),
+        detail: `below zero after position ${position}`,
+      });
     }
   }
   if (event.type === 'hold_placed') liveHolds.set(event.holdId, event.amountMicros);

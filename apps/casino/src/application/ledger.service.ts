@@ -20,7 +20,15 @@ import {
   type Statement,
 } from '@pf/event-store';
 import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
-import { insufficient, ledgerDecider, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState, type Operation } from '../domain/ledger.js';
+import {
+  insufficient,
+  ledgerDecider,
+  type AccountBalance,
+  type LedgerCommand,
+  type LedgerEvent,
+  type LedgerState,
+  type Operation,
+} from '../domain/ledger.js';
 import { decodeLedgerEvent, encodeLedgerEvent } from '../infrastructure/ledger-codec.js';
 import { isMaterialized } from '../infrastructure/ledger-projection.js';
 import { CONFIG } from '@pf/platform';
@@ -112,7 +120,8 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
-    if (this.stopping) return Promise.reject(new DomainError('service_unavailable', 'casino is shutting down'));
+    if (this.stopping)
+      return Promise.reject(new DomainError('service_unavailable', 'casino is shutting down'));
     return new Promise((resolve, reject) => {
       this.queue.push({ command, origin, resolve, reject });
       this.startBatches();
@@ -198,7 +207,14 @@ export class LedgerService implements OnApplicationShutdown {
         // Stale (another writer moved on) or anything else: forget what the batch relied on;
         // the retry reads the log. A stale guess is a conflict like any other.
         this.cache.forget(known.accounts.keys(), known.slots.keys());
-        throw isStaleCache(error) ? new VersionConflictError(operationStream(known.slots.keys().next().value!), 'any', null, 'version_mismatch') : error;
+        throw isStaleCache(error)
+          ? new VersionConflictError(
+              operationStream(known.slots.keys().next().value!),
+              'any',
+              null,
+              'version_mismatch',
+            )
+          : error;
       }
     }
     return this.commitLoaded(batch);
@@ -207,8 +223,12 @@ export class LedgerService implements OnApplicationShutdown {
   /** The batch decided on what the log says, read under the row locks (round trip 1), then written (round trip 2). */
   private async commitLoaded(batch: readonly Pending[]): Promise<() => void> {
     const operationIds = [...new Set(batch.map(({ command }) => operationIdOf(command)))];
-    const named = [...new Set(batch.flatMap(({ command }) => accountsNamed(command)))].filter((account) => isKnownAccountName(account) && isMaterialized(account));
-    const [transaction, [loaded]] = await this.store.beginPipelined([this.loadStatement(operationIds.map(operationStream), named)]);
+    const named = [...new Set(batch.flatMap(({ command }) => accountsNamed(command)))].filter(
+      (account) => isKnownAccountName(account) && isMaterialized(account),
+    );
+    const [transaction, [loaded]] = await this.store.beginPipelined([
+      this.loadStatement(operationIds.map(operationStream), named),
+    ]);
     try {
       const { slots, accounts, lockable } = this.load(operationIds, loaded!.rows as LoadRow[]);
       const outcomes = this.decideBatch(batch, slots, accounts, lockable);
@@ -216,9 +236,11 @@ export class LedgerService implements OnApplicationShutdown {
       if (append) {
         // The append, the projection (which finds the new events in the log by id) and the
         // COMMIT in one round trip; a refused append aborts the transaction, so nothing after it counts.
-        const [appended] = await transaction.commit([append.statement, ...this.store.inlineProjectionStatements(append.pending)]).catch((error: unknown) => {
-          throw append.failure(error);
-        });
+        const [appended] = await transaction
+          .commit([append.statement, ...this.store.inlineProjectionStatements(append.pending)])
+          .catch((error: unknown) => {
+            throw append.failure(error);
+          });
         this.committed(slots, accounts, lockable, append.recorded(appended!.rows as never));
       } else {
         // Nothing to write (every command answered from its stream): just let the locks go.
@@ -240,12 +262,22 @@ export class LedgerService implements OnApplicationShutdown {
   private async commitKnown(batch: readonly Pending[], known: KnownState): Promise<() => void> {
     const { slots, accounts } = known;
     const lockable = new Set(accounts.keys());
-    const expected = [...known.accounts.entries()].filter(([account]) => isMaterialized(account)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const expected = [...known.accounts.entries()]
+      .filter(([account]) => isMaterialized(account))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const outcomes = this.decideBatch(batch, slots, accounts, lockable);
     const append = this.prepareAppend(slots);
     if (!append) throw new StaleCacheError('nothing to write');
-    const check = namedStatement(this.checkSql, [expected.map(([account]) => account), expected.map(([, b]) => b.availableMicros.toString()), expected.map(([, b]) => b.heldMicros.toString())]);
-    const [, appended] = await PipelinedTransaction.run(this.store.dataSource, [check, append.statement, ...this.store.inlineProjectionStatements(append.pending)]).catch((error: unknown) => {
+    const check = namedStatement(this.checkSql, [
+      expected.map(([account]) => account),
+      expected.map(([, b]) => b.availableMicros.toString()),
+      expected.map(([, b]) => b.heldMicros.toString()),
+    ]);
+    const [, appended] = await PipelinedTransaction.run(this.store.dataSource, [
+      check,
+      append.statement,
+      ...this.store.inlineProjectionStatements(append.pending),
+    ]).catch((error: unknown) => {
       throw append.failure(error);
     });
     this.committed(slots, accounts, lockable, append.recorded(appended!.rows as never));
@@ -280,7 +312,8 @@ export class LedgerService implements OnApplicationShutdown {
       for (const account of accountsNamed(command)) touched.add(account);
     }
     const accounts = new Map<string, AccountBalance>();
-    for (const account of SYSTEM_ACCOUNTS) if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
+    for (const account of SYSTEM_ACCOUNTS)
+      if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
     for (const account of touched) {
       if (!isKnownAccountName(account) || !isMaterialized(account)) continue;
       const balance = this.cache.balance(account);
@@ -292,19 +325,32 @@ export class LedgerService implements OnApplicationShutdown {
 
   private prepareAppend(slots: ReadonlyMap<string, Slot>) {
     return this.store.prepareAppendMany(
-      [...slots.values()].filter((slot) => slot.newEvents.length > 0).map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
+      [...slots.values()]
+        .filter((slot) => slot.newEvents.length > 0)
+        .map((slot) => ({ streamId: slot.streamId, expectedVersion: slot.version, events: slot.newEvents })),
     );
   }
 
   /** After a commit: tells the relay, records the positions for the replies, and remembers what the batch left. */
-  private committed(slots: Map<string, Slot>, accounts: ReadonlyMap<string, AccountBalance>, lockable: ReadonlySet<string>, recorded: readonly RecordedEvent[]): void {
+  private committed(
+    slots: Map<string, Slot>,
+    accounts: ReadonlyMap<string, AccountBalance>,
+    lockable: ReadonlySet<string>,
+    recorded: readonly RecordedEvent[],
+  ): void {
     this.store.committed();
     recordPositions(slots, recorded);
-    const balances = new Map([...accounts].filter(([account]) => lockable.has(account) && isMaterialized(account)));
+    const balances = new Map(
+      [...accounts].filter(([account]) => lockable.has(account) && isMaterialized(account)),
+    );
     const operations = new Map(
       [...slots].map(([operationId, slot]): [string, KnownOperation] => [
         operationId,
-        { version: slot.version + slot.newEvents.length, lastPosition: slot.positions.at(-1) ?? slot.lastPosition, operation: slot.operation },
+        {
+          version: slot.version + slot.newEvents.length,
+          lastPosition: slot.positions.at(-1) ?? slot.lastPosition,
+          operation: slot.operation,
+        },
       ]),
     );
     this.cache.remember(balances, operations, recorded.at(-1)?.globalPosition ?? 0);
@@ -321,8 +367,11 @@ export class LedgerService implements OnApplicationShutdown {
     for (const { command, origin } of batch) {
       const slot = slots.get(operationIdOf(command))!;
       // Every balance row a command can touch was locked by the load statement; anything else is a bug here.
-      const unlocked = accountsTouched(command, slot.operation).filter((account) => isKnownAccountName(account) && isMaterialized(account) && !lockable.has(account));
-      if (unlocked.length > 0) throw new Error(`ledger batch: ${unlocked.join(', ')} not locked before deciding`);
+      const unlocked = accountsTouched(command, slot.operation).filter(
+        (account) => isKnownAccountName(account) && isMaterialized(account) && !lockable.has(account),
+      );
+      if (unlocked.length > 0)
+        throw new Error(`ledger batch: ${unlocked.join(', ')} not locked before deciding`);
       let events: LedgerEvent[];
       try {
         events = ledgerDecider.decide(command, { operation: slot.operation, accounts });
@@ -330,7 +379,10 @@ export class LedgerService implements OnApplicationShutdown {
         outcomes.push(() => error as Error);
         continue;
       }
-      const next = events.reduce<LedgerState>((state, event) => ledgerDecider.evolve(state, event), { operation: slot.operation, accounts });
+      const next = events.reduce<LedgerState>((state, event) => ledgerDecider.evolve(state, event), {
+        operation: slot.operation,
+        accounts,
+      });
       slot.operation = next.operation;
       for (const [account, balance] of next.accounts) accounts.set(account, balance);
       slot.newEvents.push(...events.map((event) => toNewEvent(event, command, origin)));
@@ -351,17 +403,25 @@ export class LedgerService implements OnApplicationShutdown {
   }
 
   /** The slots (stream state per operation), the locked balances, and which accounts the load could lock. */
-  private load(operationIds: readonly string[], rows: readonly LoadRow[]): { slots: Map<string, Slot>; accounts: Map<string, AccountBalance>; lockable: Set<string> } {
+  private load(
+    operationIds: readonly string[],
+    rows: readonly LoadRow[],
+  ): { slots: Map<string, Slot>; accounts: Map<string, AccountBalance>; lockable: Set<string> } {
     const histories = new Map<string, RecordedEvent[]>(operationIds.map((id) => [operationStream(id), []]));
     const accounts = new Map<string, AccountBalance>();
     const lockable = new Set<string>();
     for (const row of rows) {
       if (row.kind === 'event') histories.get(row.stream_id)?.push(recordedEventFromRow(row));
-      else if (row.kind === 'account') accounts.set(row.account_id!, { availableMicros: BigInt(row.available_micros!), heldMicros: BigInt(row.held_micros!) });
+      else if (row.kind === 'account')
+        accounts.set(row.account_id!, {
+          availableMicros: BigInt(row.available_micros!),
+          heldMicros: BigInt(row.held_micros!),
+        });
       else for (const account of row.wanted ?? []) if (account !== null) lockable.add(account);
     }
     // System accounts without a balance row take part with zero; unknown ones stay absent (the decider refuses them).
-    for (const account of SYSTEM_ACCOUNTS) if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
+    for (const account of SYSTEM_ACCOUNTS)
+      if (!isMaterialized(account)) accounts.set(account, { availableMicros: 0n, heldMicros: 0n });
     const slots = new Map(
       operationIds.map((operationId): [string, Slot] => {
         const history = histories.get(operationStream(operationId))!;
@@ -402,7 +462,10 @@ function isStaleCache(error: unknown): boolean {
 }
 
 /** The function that answers the batch's callers, to be called once the commit is known. */
-function answers(batch: readonly Pending[], outcomes: ReadonlyArray<() => OperationReply | DomainError | Error>): () => void {
+function answers(
+  batch: readonly Pending[],
+  outcomes: ReadonlyArray<() => OperationReply | DomainError | Error>,
+): () => void {
   return () => {
     batch.forEach((item, index) => {
       const outcome = outcomes[index]!();
@@ -437,7 +500,13 @@ export function ledgerCheckSql(schema: string): string {
       END AS ok`;
 }
 
-type LoadRow = EventRow & { kind: 'event' | 'account' | 'wanted'; account_id: string | null; available_micros: string | null; held_micros: string | null; wanted: Array<string | null> | null };
+type LoadRow = EventRow & {
+  kind: 'event' | 'account' | 'wanted';
+  account_id: string | null;
+  available_micros: string | null;
+  held_micros: string | null;
+  wanted: Array<string | null> | null;
+};
 
 /**
  * The ledger batch's first statement ($1 operation stream ids, $2 account ids the commands
@@ -492,7 +561,12 @@ function toNewEvent(event: LedgerEvent, command: LedgerCommand, origin: CommandO
   return {
     eventId: randomUUID(),
     ...encodeLedgerEvent(event),
-    metadata: { service: origin.service, commandId: operationIdOf(command), correlationId: origin.correlationId, schemaVersion: 1 },
+    metadata: {
+      service: origin.service,
+      commandId: operationIdOf(command),
+      correlationId: origin.correlationId,
+      schemaVersion: 1,
+    },
   };
 }
 
@@ -502,7 +576,10 @@ function positionAfter(slot: OperationSlot & { positions: number[] }, eventCount
   return slot.positions[eventCount - 1]!;
 }
 
-function recordPositions(slots: Map<string, OperationSlot & { positions: number[] }>, appended: readonly RecordedEvent[]): void {
+function recordPositions(
+  slots: Map<string, OperationSlot & { positions: number[] }>,
+  appended: readonly RecordedEvent[],
+): void {
   const byStream = new Map([...slots.values()].map((slot) => [slot.streamId, slot]));
   for (const event of appended) byStream.get(event.streamId)!.positions.push(event.globalPosition);
 }
@@ -525,7 +602,9 @@ function accountsNamed(command: LedgerCommand): string[] {
 function accountsTouched(command: LedgerCommand, operation: Operation): string[] {
   if (command.kind === 'transfer' || command.kind === 'hold') return accountsNamed(command);
   // A post or void of no hold (or of a transfer's id) touches nothing: the decider refuses it.
-  return operation.status === 'none' || operation.status === 'transferred' ? [] : [operation.from, ...accountsNamed(command)];
+  return operation.status === 'none' || operation.status === 'transferred'
+    ? []
+    : [operation.from, ...accountsNamed(command)];
 }
 
 function toReply(operation: Operation, position: number): OperationReply {
@@ -550,7 +629,12 @@ function toReply(operation: Operation, position: number): OperationReply {
         from: operation.from,
         amountMicros: operation.amountMicros.toString(),
         ...(operation.status !== 'rejected' && operation.splits
-          ? { splits: operation.splits.map((split) => ({ to: split.to, amountMicros: split.amountMicros.toString() })) }
+          ? {
+              splits: operation.splits.map((split) => ({
+                to: split.to,
+                amountMicros: split.amountMicros.toString(),
+              })),
+            }
           : {}),
         position,
       };

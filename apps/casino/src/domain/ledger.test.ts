@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { given } from '@pf/testing';
 import { fold } from '@pf/event-store';
 import { SystemAccount } from './accounts.js';
-import { ledgerDecider, postingsOf, type AccountBalance, type LedgerCommand, type LedgerEvent, type LedgerState } from './ledger.js';
+import {
+  ledgerDecider,
+  postingsOf,
+  type AccountBalance,
+  type LedgerCommand,
+  type LedgerEvent,
+  type LedgerState,
+} from './ledger.js';
 
 const alice = 'ag_00000000000a';
 const bob = 'ag_00000000000b';
@@ -10,7 +17,12 @@ const carol = 'ag_00000000000c';
 const usd = (amount: number) => BigInt(Math.round(amount * 1_000_000));
 
 function balances(entries: Record<string, [number, number?]>): Map<string, AccountBalance> {
-  return new Map(Object.entries(entries).map(([account, [available, held]]) => [account, { availableMicros: usd(available), heldMicros: usd(held ?? 0) }]));
+  return new Map(
+    Object.entries(entries).map(([account, [available, held]]) => [
+      account,
+      { availableMicros: usd(available), heldMicros: usd(held ?? 0) },
+    ]),
+  );
 }
 
 /** A decider bound to fixed account balances, as the command handler loads them. */
@@ -18,27 +30,79 @@ function withAccounts(accounts: Map<string, AccountBalance>) {
   return { ...ledgerDecider, initialState: (): LedgerState => ({ operation: { status: 'none' }, accounts }) };
 }
 
-const funded = balances({ [alice]: [10], [bob]: [0], [carol]: [0], world: [-10], house_revenue: [0], escrow_holding: [0] });
-const hold = (amount = 5): LedgerEvent => ({ type: 'hold_placed', holdId: 'h1', from: alice, amountMicros: usd(amount), reason: 'escrow' });
+const funded = balances({
+  [alice]: [10],
+  [bob]: [0],
+  [carol]: [0],
+  world: [-10],
+  house_revenue: [0],
+  escrow_holding: [0],
+});
+const hold = (amount = 5): LedgerEvent => ({
+  type: 'hold_placed',
+  holdId: 'h1',
+  from: alice,
+  amountMicros: usd(amount),
+  reason: 'escrow',
+});
 
 describe('ledger decider: transfers', () => {
   it('moves money between accounts', () => {
     given(withAccounts(funded), [])
       .when({ kind: 'transfer', transferId: 't1', from: alice, to: bob, amountMicros: usd(4), reason: 'pay' })
-      .then([{ type: 'funds_transferred', transferId: 't1', from: alice, to: bob, amountMicros: usd(4), reason: 'pay' }]);
+      .then([
+        {
+          type: 'funds_transferred',
+          transferId: 't1',
+          from: alice,
+          to: bob,
+          amountMicros: usd(4),
+          reason: 'pay',
+        },
+      ]);
   });
 
   it('lets world go negative (deposits) but no agent', () => {
     given(withAccounts(funded), [])
-      .when({ kind: 'transfer', transferId: 'd1', from: 'world', to: alice, amountMicros: usd(1000), reason: 'deposit' })
-      .then([{ type: 'funds_transferred', transferId: 'd1', from: 'world', to: alice, amountMicros: usd(1000), reason: 'deposit' }]);
+      .when({
+        kind: 'transfer',
+        transferId: 'd1',
+        from: 'world',
+        to: alice,
+        amountMicros: usd(1000),
+        reason: 'deposit',
+      })
+      .then([
+        {
+          type: 'funds_transferred',
+          transferId: 'd1',
+          from: 'world',
+          to: alice,
+          amountMicros: usd(1000),
+          reason: 'deposit',
+        },
+      ]);
     given(withAccounts(funded), [])
-      .when({ kind: 'transfer', transferId: 't1', from: alice, to: bob, amountMicros: usd(10.000001), reason: 'pay' })
+      .when({
+        kind: 'transfer',
+        transferId: 't1',
+        from: alice,
+        to: bob,
+        amountMicros: usd(10.000001),
+        reason: 'pay',
+      })
       .thenThrows('insufficient_balance');
   });
 
   it('is idempotent on its id: the same transfer again decides nothing', () => {
-    const first: LedgerEvent = { type: 'funds_transferred', transferId: 't1', from: alice, to: bob, amountMicros: usd(4), reason: 'pay' };
+    const first: LedgerEvent = {
+      type: 'funds_transferred',
+      transferId: 't1',
+      from: alice,
+      to: bob,
+      amountMicros: usd(4),
+      reason: 'pay',
+    };
     given(withAccounts(funded), [first])
       .when({ kind: 'transfer', transferId: 't1', from: alice, to: bob, amountMicros: usd(4), reason: 'pay' })
       .then([]);
@@ -54,20 +118,36 @@ describe('ledger decider: transfers', () => {
     [{ to: 'ag_0000000000ff' }, 'account_not_found'],
     [{ from: 'ag_0000000000ff' }, 'account_not_found'],
   ])('refuses %j with %s', (change, code) => {
-    const command = { kind: 'transfer', transferId: 't1', from: alice, to: bob, amountMicros: usd(1), reason: 'pay', ...change } as LedgerCommand;
+    const command = {
+      kind: 'transfer',
+      transferId: 't1',
+      from: alice,
+      to: bob,
+      amountMicros: usd(1),
+      reason: 'pay',
+      ...change,
+    } as LedgerCommand;
     given(withAccounts(funded), []).when(command).thenThrows(code);
   });
 });
 
 describe('ledger decider: holds', () => {
   it('places a hold that takes the amount out of the available balance', () => {
-    const [event] = given(withAccounts(funded), []).when({ kind: 'hold', holdId: 'h1', from: alice, amountMicros: usd(5), reason: 'escrow' }).then([hold()]);
+    const [event] = given(withAccounts(funded), [])
+      .when({ kind: 'hold', holdId: 'h1', from: alice, amountMicros: usd(5), reason: 'escrow' })
+      .then([hold()]);
     const state = ledgerDecider.evolve(withAccounts(funded).initialState(), event!);
     expect(state.accounts.get(alice)).toEqual({ availableMicros: usd(5), heldMicros: usd(5) });
   });
 
   it('records a refused hold above the available balance (counting earlier holds), moving nothing', () => {
-    const refused: LedgerEvent = { type: 'hold_rejected', holdId: 'h2', from: alice, amountMicros: usd(4), availableMicros: usd(3) };
+    const refused: LedgerEvent = {
+      type: 'hold_rejected',
+      holdId: 'h2',
+      from: alice,
+      amountMicros: usd(4),
+      availableMicros: usd(3),
+    };
     given(withAccounts(balances({ [alice]: [3, 7] })), [])
       .when({ kind: 'hold', holdId: 'h2', from: alice, amountMicros: usd(4), reason: 'escrow' })
       .then([refused]);
@@ -75,10 +155,20 @@ describe('ledger decider: holds', () => {
   });
 
   it('keeps refusing a refused hold id even once the funds are there, and voiding it is a no-op', () => {
-    const refused: LedgerEvent = { type: 'hold_rejected', holdId: 'h2', from: alice, amountMicros: usd(4), availableMicros: usd(3) };
-    given(withAccounts(funded), [refused]).when({ kind: 'hold', holdId: 'h2', from: alice, amountMicros: usd(4), reason: 'escrow' }).thenThrows('insufficient_balance');
+    const refused: LedgerEvent = {
+      type: 'hold_rejected',
+      holdId: 'h2',
+      from: alice,
+      amountMicros: usd(4),
+      availableMicros: usd(3),
+    };
+    given(withAccounts(funded), [refused])
+      .when({ kind: 'hold', holdId: 'h2', from: alice, amountMicros: usd(4), reason: 'escrow' })
+      .thenThrows('insufficient_balance');
     given(withAccounts(funded), [refused]).when({ kind: 'void', holdId: 'h2' }).then([]);
-    given(withAccounts(funded), [refused]).when({ kind: 'post', holdId: 'h2', splits: [{ to: bob, amountMicros: usd(4) }] }).thenThrows('hold_not_found');
+    given(withAccounts(funded), [refused])
+      .when({ kind: 'post', holdId: 'h2', splits: [{ to: bob, amountMicros: usd(4) }] })
+      .thenThrows('hold_not_found');
   });
 
   it('posts to several destinations that sum exactly to the hold', () => {
@@ -95,7 +185,13 @@ describe('ledger decider: holds', () => {
   it.each([
     [[{ to: bob, amountMicros: 4_999_999n }], 'invalid_splits'],
     [[{ to: bob, amountMicros: 5_000_001n }], 'invalid_splits'],
-    [[{ to: bob, amountMicros: 6_000_000n }, { to: carol, amountMicros: -1_000_000n }], 'invalid_splits'],
+    [
+      [
+        { to: bob, amountMicros: 6_000_000n },
+        { to: carol, amountMicros: -1_000_000n },
+      ],
+      'invalid_splits',
+    ],
     [[], 'invalid_splits'],
     [[{ to: 'world', amountMicros: 5_000_000n }], 'invalid_splits'],
     [[{ to: 'ag_0000000000ff', amountMicros: 5_000_000n }], 'account_not_found'],
@@ -104,28 +200,60 @@ describe('ledger decider: holds', () => {
   });
 
   it('posting or voiding twice returns the first outcome; the other is refused', () => {
-    const posted: LedgerEvent = { type: 'hold_posted', holdId: 'h1', from: alice, amountMicros: usd(5), splits: [{ to: bob, amountMicros: usd(5) }] };
+    const posted: LedgerEvent = {
+      type: 'hold_posted',
+      holdId: 'h1',
+      from: alice,
+      amountMicros: usd(5),
+      splits: [{ to: bob, amountMicros: usd(5) }],
+    };
     const voided: LedgerEvent = { type: 'hold_voided', holdId: 'h1', from: alice, amountMicros: usd(5) };
-    given(withAccounts(funded), [hold(), posted]).when({ kind: 'post', holdId: 'h1', splits: [{ to: carol, amountMicros: usd(5) }] }).then([]);
-    given(withAccounts(funded), [hold(), posted]).when({ kind: 'void', holdId: 'h1' }).thenThrows('hold_already_posted');
+    given(withAccounts(funded), [hold(), posted])
+      .when({ kind: 'post', holdId: 'h1', splits: [{ to: carol, amountMicros: usd(5) }] })
+      .then([]);
+    given(withAccounts(funded), [hold(), posted])
+      .when({ kind: 'void', holdId: 'h1' })
+      .thenThrows('hold_already_posted');
     given(withAccounts(funded), [hold(), voided]).when({ kind: 'void', holdId: 'h1' }).then([]);
-    given(withAccounts(funded), [hold(), voided]).when({ kind: 'post', holdId: 'h1', splits: [{ to: bob, amountMicros: usd(5) }] }).thenThrows('hold_already_voided');
+    given(withAccounts(funded), [hold(), voided])
+      .when({ kind: 'post', holdId: 'h1', splits: [{ to: bob, amountMicros: usd(5) }] })
+      .thenThrows('hold_already_voided');
   });
 
   it('refuses post and void of an unknown hold, and a hold id reused as a transfer', () => {
     given(withAccounts(funded), []).when({ kind: 'void', holdId: 'nope' }).thenThrows('hold_not_found');
-    given(withAccounts(funded), [hold()]).when({ kind: 'transfer', transferId: 'h1', from: alice, to: bob, amountMicros: 1n, reason: 'x' }).thenThrows('operation_id_reused');
+    given(withAccounts(funded), [hold()])
+      .when({ kind: 'transfer', transferId: 'h1', from: alice, to: bob, amountMicros: 1n, reason: 'x' })
+      .thenThrows('operation_id_reused');
   });
 });
 
 describe('ledger decider: invariants under random command sequences', () => {
   const agents = [alice, bob, carol];
-  const account = fc.constantFrom(...agents, 'world', SystemAccount.houseRevenue, SystemAccount.escrowHolding);
+  const account = fc.constantFrom(
+    ...agents,
+    'world',
+    SystemAccount.houseRevenue,
+    SystemAccount.escrowHolding,
+  );
   const amount = fc.bigInt({ min: -2n, max: 6_000_000n });
   const id = fc.constantFrom('o1', 'o2', 'o3', 'o4', 'o5', 'o6');
   const command: fc.Arbitrary<LedgerCommand> = fc.oneof(
-    fc.record({ kind: fc.constant('transfer' as const), transferId: id, from: account, to: account, amountMicros: amount, reason: fc.constant('r') }),
-    fc.record({ kind: fc.constant('hold' as const), holdId: id, from: account, amountMicros: amount, reason: fc.constant('r') }),
+    fc.record({
+      kind: fc.constant('transfer' as const),
+      transferId: id,
+      from: account,
+      to: account,
+      amountMicros: amount,
+      reason: fc.constant('r'),
+    }),
+    fc.record({
+      kind: fc.constant('hold' as const),
+      holdId: id,
+      from: account,
+      amountMicros: amount,
+      reason: fc.constant('r'),
+    }),
     fc.record({
       kind: fc.constant('post' as const),
       holdId: id,
@@ -137,7 +265,14 @@ describe('ledger decider: invariants under random command sequences', () => {
   it('keeps the sum of all accounts at zero and never lets an agent go negative', () => {
     fc.assert(
       fc.property(fc.array(command, { maxLength: 60 }), (commands) => {
-        let accounts: ReadonlyMap<string, AccountBalance> = balances({ [alice]: [5], [bob]: [1], [carol]: [0], world: [-6], house_revenue: [0], escrow_holding: [0] });
+        let accounts: ReadonlyMap<string, AccountBalance> = balances({
+          [alice]: [5],
+          [bob]: [1],
+          [carol]: [0],
+          world: [-6],
+          house_revenue: [0],
+          escrow_holding: [0],
+        });
         const histories = new Map<string, LedgerEvent[]>();
         for (const cmd of commands) {
           const opId = cmd.kind === 'transfer' ? cmd.transferId : cmd.holdId;

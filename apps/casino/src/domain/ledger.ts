@@ -23,7 +23,14 @@ export type LedgerCommand =
   | { kind: 'void'; holdId: string };
 
 export type LedgerEvent =
-  | { type: 'funds_transferred'; transferId: string; from: string; to: string; amountMicros: bigint; reason: string }
+  | {
+      type: 'funds_transferred';
+      transferId: string;
+      from: string;
+      to: string;
+      amountMicros: bigint;
+      reason: string;
+    }
   | { type: 'hold_placed'; holdId: string; from: string; amountMicros: bigint; reason: string }
   | { type: 'hold_posted'; holdId: string; from: string; amountMicros: bigint; splits: Split[] }
   | { type: 'hold_voided'; holdId: string; from: string; amountMicros: bigint }
@@ -44,7 +51,13 @@ export interface AccountBalance {
 export type Operation =
   | { status: 'none' }
   | { status: 'transferred'; transferId: string; from: string; to: string; amountMicros: bigint }
-  | { status: 'held' | 'posted' | 'voided'; holdId: string; from: string; amountMicros: bigint; splits?: Split[] }
+  | {
+      status: 'held' | 'posted' | 'voided';
+      holdId: string;
+      from: string;
+      amountMicros: bigint;
+      splits?: Split[];
+    }
   | { status: 'rejected'; holdId: string; from: string; amountMicros: bigint; availableMicros: bigint };
 
 export interface LedgerState {
@@ -74,7 +87,10 @@ export const ledgerDecider: Decider<LedgerCommand, LedgerEvent, LedgerState> = {
     assertBooksBalance(events, state);
     return events;
   },
-  evolve: (state, event) => ({ operation: evolveOperation(state.operation, event), accounts: applyToAccounts(state.accounts, event) }),
+  evolve: (state, event) => ({
+    operation: evolveOperation(state.operation, event),
+    accounts: applyToAccounts(state.accounts, event),
+  }),
 };
 
 function decideCommand(command: LedgerCommand, state: LedgerState): LedgerEvent[] {
@@ -90,54 +106,95 @@ function decideCommand(command: LedgerCommand, state: LedgerState): LedgerEvent[
   }
 }
 
-function decideTransfer(command: Extract<LedgerCommand, { kind: 'transfer' }>, state: LedgerState): LedgerEvent[] {
+function decideTransfer(
+  command: Extract<LedgerCommand, { kind: 'transfer' }>,
+  state: LedgerState,
+): LedgerEvent[] {
   const { operation } = state;
   if (operation.status === 'transferred') {
-    const same = operation.from === command.from && operation.to === command.to && operation.amountMicros === command.amountMicros;
+    const same =
+      operation.from === command.from &&
+      operation.to === command.to &&
+      operation.amountMicros === command.amountMicros;
     if (same) return [];
     throw reused(command.transferId);
   }
   if (operation.status !== 'none') throw reused(command.transferId);
   requirePositive(command.amountMicros);
-  if (command.from === command.to) throw new DomainError(LedgerError.sameAccount, 'cannot transfer to the same account');
+  if (command.from === command.to)
+    throw new DomainError(LedgerError.sameAccount, 'cannot transfer to the same account');
   if (command.from === SystemAccount.escrowHolding || command.to === SystemAccount.escrowHolding) {
     throw new DomainError(LedgerError.accountNotFound, 'escrow_holding moves only through holds');
   }
   requireAccount(state, command.to);
   requireFunds(state, command.from, command.amountMicros);
-  return [{ type: 'funds_transferred', ...pick(command, ['transferId', 'from', 'to', 'amountMicros', 'reason']) }];
+  return [
+    { type: 'funds_transferred', ...pick(command, ['transferId', 'from', 'to', 'amountMicros', 'reason']) },
+  ];
 }
 
 function decideHold(command: Extract<LedgerCommand, { kind: 'hold' }>, state: LedgerState): LedgerEvent[] {
   const { operation } = state;
   if (operation.status === 'transferred') throw reused(command.holdId);
   if (operation.status !== 'none') {
-    if (operation.from !== command.from || operation.amountMicros !== command.amountMicros) throw reused(command.holdId);
+    if (operation.from !== command.from || operation.amountMicros !== command.amountMicros)
+      throw reused(command.holdId);
     if (operation.status === 'rejected') throw insufficient(operation.from, operation.availableMicros);
     return [];
   }
   requirePositive(command.amountMicros);
-  if (!isAgentAccount(command.from)) throw new DomainError(LedgerError.accountNotFound, 'holds are placed on agent accounts only');
+  if (!isAgentAccount(command.from))
+    throw new DomainError(LedgerError.accountNotFound, 'holds are placed on agent accounts only');
   const balance = requireAccount(state, command.from);
   if (balance.availableMicros < command.amountMicros) {
-    return [{ type: 'hold_rejected', holdId: command.holdId, from: command.from, amountMicros: command.amountMicros, availableMicros: balance.availableMicros }];
+    return [
+      {
+        type: 'hold_rejected',
+        holdId: command.holdId,
+        from: command.from,
+        amountMicros: command.amountMicros,
+        availableMicros: balance.availableMicros,
+      },
+    ];
   }
-  return [{ type: 'hold_placed', holdId: command.holdId, from: command.from, amountMicros: command.amountMicros, reason: command.reason }];
+  return [
+    {
+      type: 'hold_placed',
+      holdId: command.holdId,
+      from: command.from,
+      amountMicros: command.amountMicros,
+      reason: command.reason,
+    },
+  ];
 }
 
 function decidePost(command: Extract<LedgerCommand, { kind: 'post' }>, state: LedgerState): LedgerEvent[] {
   const hold = requireHold(state, command.holdId);
-  if (hold.status === 'rejected') throw new DomainError(LedgerError.holdNotFound, `hold ${command.holdId} was refused; there is nothing to post`);
-  if (hold.status === 'voided') throw new DomainError(LedgerError.holdAlreadyVoided, `hold ${command.holdId} was voided; it cannot be posted`);
+  if (hold.status === 'rejected')
+    throw new DomainError(
+      LedgerError.holdNotFound,
+      `hold ${command.holdId} was refused; there is nothing to post`,
+    );
+  if (hold.status === 'voided')
+    throw new DomainError(
+      LedgerError.holdAlreadyVoided,
+      `hold ${command.holdId} was voided; it cannot be posted`,
+    );
   if (hold.status === 'posted') return [];
   validateSplits(command.splits, hold.amountMicros, state);
   const splits = command.splits.filter((split) => split.amountMicros > 0n).map((split) => ({ ...split }));
-  return [{ type: 'hold_posted', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros, splits }];
+  return [
+    { type: 'hold_posted', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros, splits },
+  ];
 }
 
 function decideVoid(command: Extract<LedgerCommand, { kind: 'void' }>, state: LedgerState): LedgerEvent[] {
   const hold = requireHold(state, command.holdId);
-  if (hold.status === 'posted') throw new DomainError(LedgerError.holdAlreadyPosted, `hold ${command.holdId} was posted; it cannot be voided`);
+  if (hold.status === 'posted')
+    throw new DomainError(
+      LedgerError.holdAlreadyPosted,
+      `hold ${command.holdId} was posted; it cannot be voided`,
+    );
   // A refused hold holds nothing: voiding it is already done.
   if (hold.status === 'voided' || hold.status === 'rejected') return [];
   return [{ type: 'hold_voided', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros }];
@@ -149,7 +206,8 @@ function validateSplits(splits: readonly Split[], totalMicros: bigint, state: Le
   }
   let sumMicros = 0n;
   for (const split of splits) {
-    if (split.amountMicros < 0n) throw new DomainError(LedgerError.invalidSplits, 'split amounts cannot be negative');
+    if (split.amountMicros < 0n)
+      throw new DomainError(LedgerError.invalidSplits, 'split amounts cannot be negative');
     if (split.to === SystemAccount.escrowHolding || split.to === SystemAccount.world) {
       throw new DomainError(LedgerError.invalidSplits, `cannot post a hold to ${split.to}`);
     }
@@ -157,7 +215,10 @@ function validateSplits(splits: readonly Split[], totalMicros: bigint, state: Le
     sumMicros += split.amountMicros;
   }
   if (sumMicros !== totalMicros) {
-    throw new DomainError(LedgerError.invalidSplits, `splits sum to ${sumMicros} micros but the hold is ${totalMicros} micros`);
+    throw new DomainError(
+      LedgerError.invalidSplits,
+      `splits sum to ${sumMicros} micros but the hold is ${totalMicros} micros`,
+    );
   }
 }
 
@@ -174,13 +235,15 @@ function requirePositive(amountMicros: bigint): void {
 
 function requireAccount(state: LedgerState, account: string): AccountBalance {
   const balance = state.accounts.get(account);
-  if (!balance || !isKnownAccountName(account)) throw new DomainError(LedgerError.accountNotFound, `no account ${account}`);
+  if (!balance || !isKnownAccountName(account))
+    throw new DomainError(LedgerError.accountNotFound, `no account ${account}`);
   return balance;
 }
 
 function requireFunds(state: LedgerState, account: string, amountMicros: bigint): void {
   const balance = requireAccount(state, account);
-  if (!mayGoNegative(account) && balance.availableMicros < amountMicros) throw insufficient(account, balance.availableMicros);
+  if (!mayGoNegative(account) && balance.availableMicros < amountMicros)
+    throw insufficient(account, balance.availableMicros);
 }
 
 export function insufficient(account: string, availableMicros: bigint): DomainError {
@@ -190,7 +253,10 @@ export function insufficient(account: string, availableMicros: bigint): DomainEr
 }
 
 function reused(id: string): DomainError {
-  return new DomainError(LedgerError.operationIdReused, `id ${id} was already used for a different operation`);
+  return new DomainError(
+    LedgerError.operationIdReused,
+    `id ${id} was already used for a different operation`,
+  );
 }
 
 function pick<T, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
@@ -200,15 +266,33 @@ function pick<T, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
 function evolveOperation(operation: Operation, event: LedgerEvent): Operation {
   switch (event.type) {
     case 'funds_transferred':
-      return { status: 'transferred', transferId: event.transferId, from: event.from, to: event.to, amountMicros: event.amountMicros };
+      return {
+        status: 'transferred',
+        transferId: event.transferId,
+        from: event.from,
+        to: event.to,
+        amountMicros: event.amountMicros,
+      };
     case 'hold_placed':
       return { status: 'held', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
     case 'hold_posted':
-      return { status: 'posted', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros, splits: event.splits };
+      return {
+        status: 'posted',
+        holdId: event.holdId,
+        from: event.from,
+        amountMicros: event.amountMicros,
+        splits: event.splits,
+      };
     case 'hold_voided':
       return { status: 'voided', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
     case 'hold_rejected':
-      return { status: 'rejected', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros, availableMicros: event.availableMicros };
+      return {
+        status: 'rejected',
+        holdId: event.holdId,
+        from: event.from,
+        amountMicros: event.amountMicros,
+        availableMicros: event.availableMicros,
+      };
   }
   return operation;
 }
@@ -231,7 +315,11 @@ export function postingsOf(event: LedgerEvent): Posting[] {
       return [posting(event.from, -event.amountMicros), posting(event.to, event.amountMicros)];
     case 'hold_placed':
       return [
-        { account: event.from, availableDeltaMicros: -event.amountMicros, heldDeltaMicros: event.amountMicros },
+        {
+          account: event.from,
+          availableDeltaMicros: -event.amountMicros,
+          heldDeltaMicros: event.amountMicros,
+        },
         posting(SystemAccount.escrowHolding, event.amountMicros),
       ];
     case 'hold_posted':
@@ -242,7 +330,11 @@ export function postingsOf(event: LedgerEvent): Posting[] {
       ];
     case 'hold_voided':
       return [
-        { account: event.from, availableDeltaMicros: event.amountMicros, heldDeltaMicros: -event.amountMicros },
+        {
+          account: event.from,
+          availableDeltaMicros: event.amountMicros,
+          heldDeltaMicros: -event.amountMicros,
+        },
         posting(SystemAccount.escrowHolding, -event.amountMicros),
       ];
     case 'hold_rejected':
@@ -254,7 +346,10 @@ function posting(account: string, availableDeltaMicros: bigint): Posting {
   return { account, availableDeltaMicros, heldDeltaMicros: 0n };
 }
 
-function applyToAccounts(accounts: ReadonlyMap<string, AccountBalance>, event: LedgerEvent): ReadonlyMap<string, AccountBalance> {
+function applyToAccounts(
+  accounts: ReadonlyMap<string, AccountBalance>,
+  event: LedgerEvent,
+): ReadonlyMap<string, AccountBalance> {
   const next = new Map(accounts);
   for (const { account, availableDeltaMicros, heldDeltaMicros } of postingsOf(event)) {
     const balance = next.get(account) ?? { availableMicros: 0n, heldMicros: 0n };
@@ -275,13 +370,16 @@ export function assertBooksBalance(events: readonly LedgerEvent[], state: Ledger
   let accounts = state.accounts;
   for (const event of events) {
     const sumMicros = postingsOf(event).reduce((sum, entry) => sum + entry.availableDeltaMicros, 0n);
-    if (sumMicros !== 0n) throw new Error(`ledger invariant: ${event.type} postings sum to ${sumMicros}, not 0`);
+    if (sumMicros !== 0n)
+      throw new Error(`ledger invariant: ${event.type} postings sum to ${sumMicros}, not 0`);
     accounts = applyToAccounts(accounts, event);
   }
   for (const [account, balance] of accounts) {
     if (mayGoNegative(account) || account === SystemAccount.escrowHolding) continue;
     if (balance.availableMicros < 0n || balance.heldMicros < 0n) {
-      throw new Error(`ledger invariant: ${account} would go negative (${balance.availableMicros}/${balance.heldMicros})`);
+      throw new Error(
+        `ledger invariant: ${account} would go negative (${balance.availableMicros}/${balance.heldMicros})`,
+      );
     }
   }
 }

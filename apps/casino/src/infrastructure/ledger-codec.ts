@@ -7,7 +7,13 @@ import type { LedgerEvent, Split } from '../domain/ledger.js';
  */
 export type StoredLedgerEvent = { type: LedgerEvent['type']; data: Record<string, unknown> };
 
-export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set(['funds_transferred', 'hold_placed', 'hold_posted', 'hold_voided', 'hold_rejected']);
+export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'funds_transferred',
+  'hold_placed',
+  'hold_posted',
+  'hold_voided',
+  'hold_rejected',
+]);
 
 export function encodeLedgerEvent(event: LedgerEvent): StoredLedgerEvent {
   const { type, ...rest } = event;
@@ -21,31 +27,64 @@ export function decodeLedgerEvent(type: string, data: Record<string, unknown>): 
   const amountMicros = parseMicros(data.amountMicros, 'amountMicros');
   switch (type) {
     case 'funds_transferred':
-      return { type, transferId: text(data.transferId), from: text(data.from), to: text(data.to), amountMicros, reason: text(data.reason) };
+      return {
+        type,
+        transferId: text(data.transferId),
+        from: text(data.from),
+        to: text(data.to),
+        amountMicros,
+        reason: text(data.reason),
+      };
     case 'hold_placed':
-      return { type, holdId: text(data.holdId), from: text(data.from), amountMicros, reason: text(data.reason) };
+      return {
+        type,
+        holdId: text(data.holdId),
+        from: text(data.from),
+        amountMicros,
+        reason: text(data.reason),
+      };
     case 'hold_posted':
-      return { type, holdId: text(data.holdId), from: text(data.from), amountMicros, splits: (data.splits as Array<Record<string, unknown>>).map(decodeSplit) };
+      return {
+        type,
+        holdId: text(data.holdId),
+        from: text(data.from),
+        amountMicros,
+        splits: (data.splits as Array<Record<string, unknown>>).map(decodeSplit),
+      };
     case 'hold_voided':
       return { type, holdId: text(data.holdId), from: text(data.from), amountMicros };
     case 'hold_rejected':
-      return { type, holdId: text(data.holdId), from: text(data.from), amountMicros, availableMicros: parseMicros(data.availableMicros, 'availableMicros') };
+      return {
+        type,
+        holdId: text(data.holdId),
+        from: text(data.from),
+        amountMicros,
+        availableMicros: parseMicros(data.availableMicros, 'availableMicros'),
+      };
     default:
       throw new Error(`not a ledger event: ${type}`);
   }
 }
 
 function encodeSplit(split: Split): Record<string, unknown> {
-  return { to: split.to, amountMicros: split.amountMicros.toString(), ...(split.reason ? { reason: split.reason } : {}) };
+  return {
+    to: split.to,
+    amountMicros: split.amountMicros.toString(),
+    ...(split.reason ? { reason: split.reason } : {}),
+  };
 }
 
 function decodeSplit(split: Record<string, unknown>): Split {
-  const decoded: Split = { to: text(split.to), amountMicros: parseMicros(split.amountMicros, 'amountMicros') };
+  const decoded: Split = {
+    to: text(split.to),
+    amountMicros: parseMicros(split.amountMicros, 'amountMicros'),
+  };
   if (typeof split.reason === 'string') decoded.reason = split.reason;
   return decoded;
 }
 
 function text(value: unknown): string {
-  if (typeof value !== 'string') throw new Error(`expected a string in a stored ledger event, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new Error(`expected a string in a stored ledger event, got ${typeof value}`);
   return value;
 }

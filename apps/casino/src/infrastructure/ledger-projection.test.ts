@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createProjectionTables, dropProjectionTables, EventStore, projectionTarget, type NewEvent, type RecordedEvent } from '@pf/event-store';
+import {
+  createProjectionTables,
+  dropProjectionTables,
+  EventStore,
+  projectionTarget,
+  type NewEvent,
+  type RecordedEvent,
+} from '@pf/event-store';
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import { DataSource } from 'typeorm';
 import { casinoProjection } from './ledger-projection.js';
@@ -20,15 +27,28 @@ describe('casino ledger projection (real Postgres)', () => {
     streamVersion: 1,
     eventId: randomUUID(),
     type: 'funds_transferred',
-    data: { transferId: `t-${position}`, from: 'world', to: 'ag_00000000abcd', amountMicros: '5', reason: 'deposit' },
+    data: {
+      transferId: `t-${position}`,
+      from: 'world',
+      to: 'ag_00000000abcd',
+      amountMicros: '5',
+      reason: 'deposit',
+    },
     metadata: { service: 'casino' },
     recordedAt: new Date(),
   });
-  const entries = async () => Number((await dataSource.query('SELECT count(*)::int AS n FROM casino.ledger_entries'))[0].n);
+  const entries = async () =>
+    Number((await dataSource.query('SELECT count(*)::int AS n FROM casino.ledger_entries'))[0].n);
 
   beforeAll(async () => {
     database = await createTestDatabase('ledgerproj');
-    dataSource = new DataSource({ type: 'postgres', url: database.url, schema: CASINO_SCHEMA, migrations: casinoMigrations, extra: { max: 2, pipeline: true } });
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: database.url,
+      schema: CASINO_SCHEMA,
+      migrations: casinoMigrations,
+      extra: { max: 2, pipeline: true },
+    });
     await dataSource.initialize();
     await dataSource.query(`CREATE SCHEMA ${CASINO_SCHEMA}`);
     await dataSource.runMigrations({ transaction: 'each' });
@@ -44,7 +64,9 @@ describe('casino ledger projection (real Postgres)', () => {
     const runner = dataSource.createQueryRunner();
     await runner.startTransaction();
     try {
-      await expect(casinoProjection.apply(runner, [orphanTransfer(1)], target)).rejects.toThrow('ledger projection: no balance row for ag_00000000abcd');
+      await expect(casinoProjection.apply(runner, [orphanTransfer(1)], target)).rejects.toThrow(
+        'ledger projection: no balance row for ag_00000000abcd',
+      );
     } finally {
       await runner.rollbackTransaction();
       await runner.release();
@@ -54,7 +76,9 @@ describe('casino ledger projection (real Postgres)', () => {
 
   it('the pipelined statements fail the same way, and the COMMIT sent with them rolls back', async () => {
     const [transaction] = await store.beginPipelined([]);
-    await expect(transaction.commit(store.inlineProjectionStatements([orphanTransfer(2)]))).rejects.toThrow('no balance row for ag_00000000abcd');
+    await expect(transaction.commit(store.inlineProjectionStatements([orphanTransfer(2)]))).rejects.toThrow(
+      'no balance row for ag_00000000abcd',
+    );
     expect(await entries()).toBe(0);
   });
 
@@ -62,48 +86,91 @@ describe('casino ledger projection (real Postgres)', () => {
     const agent = 'ag_0000000000f1';
     await dataSource.query(`INSERT INTO casino.accounts (account_id) VALUES ($1)`, [agent]);
     const [transaction] = await store.beginPipelined([]);
-    await expect(transaction.commit(store.inlineProjectionStatements([{ ...orphanTransfer(3), data: { ...orphanTransfer(3).data, to: agent } }]))).rejects.toThrow(
-      'an event of the batch is not in the log',
-    );
+    await expect(
+      transaction.commit(
+        store.inlineProjectionStatements([
+          { ...orphanTransfer(3), data: { ...orphanTransfer(3).data, to: agent } },
+        ]),
+      ),
+    ).rejects.toThrow('an event of the batch is not in the log');
     expect(await entries()).toBe(0);
   });
 
   it('append, pipelined statements and COMMIT in one round trip write exactly what apply writes from the log', async () => {
     const [alice, bob] = ['ag_0000000000a1', 'ag_0000000000b2'];
     await dataSource.query(`INSERT INTO casino.accounts (account_id) VALUES ($1), ($2)`, [alice, bob]);
-    const op = (id: string, type: string, data: Record<string, unknown>): { streamId: string; expectedVersion: number; events: NewEvent[] } => ({
+    const op = (
+      id: string,
+      type: string,
+      data: Record<string, unknown>,
+    ): { streamId: string; expectedVersion: number; events: NewEvent[] } => ({
       streamId: `op-${id}`,
       expectedVersion: 0,
       events: [{ eventId: randomUUID(), type, data, metadata: { service: 'test' } }],
     });
     const batch = [
-      op('dep-a', 'funds_transferred', { transferId: 'dep-a', from: 'world', to: alice, amountMicros: '5000000', reason: 'deposit' }),
+      op('dep-a', 'funds_transferred', {
+        transferId: 'dep-a',
+        from: 'world',
+        to: alice,
+        amountMicros: '5000000',
+        reason: 'deposit',
+      }),
       op('h-1', 'hold_placed', { holdId: 'h-1', from: alice, amountMicros: '1250000', reason: 'escrow' }),
-      op('t-1', 'funds_transferred', { transferId: 't-1', from: alice, to: bob, amountMicros: '333', reason: 'tab\there' }),
+      op('t-1', 'funds_transferred', {
+        transferId: 't-1',
+        from: alice,
+        to: bob,
+        amountMicros: '333',
+        reason: 'tab\there',
+      }),
     ];
     const append = store.prepareAppendMany(batch)!;
     const [transaction] = await store.beginPipelined([]);
-    const [appended] = await transaction.commit([append.statement, ...store.inlineProjectionStatements(append.pending)]);
+    const [appended] = await transaction.commit([
+      append.statement,
+      ...store.inlineProjectionStatements(append.pending),
+    ]);
     const recorded = append.recorded(appended!.rows as never);
     // The same events applied from the log, as a replay does, into a fresh target.
     const shadow = projectionTarget(CASINO_SCHEMA, '_pipe_check');
     await createProjectionTables(dataSource, casinoProjection, shadow);
     try {
-      await dataSource.query(`INSERT INTO ${shadow.table('accounts')} (account_id) VALUES ($1), ($2)`, [alice, bob]);
+      await dataSource.query(`INSERT INTO ${shadow.table('accounts')} (account_id) VALUES ($1), ($2)`, [
+        alice,
+        bob,
+      ]);
       const fromLog = [...(await store.readStreams(recorded.map((event) => event.streamId))).values()].flat();
       const runner = dataSource.createQueryRunner();
       await runner.startTransaction();
-      await casinoProjection.apply(runner, fromLog.sort((a, b) => a.globalPosition - b.globalPosition), shadow);
+      await casinoProjection.apply(
+        runner,
+        fromLog.sort((a, b) => a.globalPosition - b.globalPosition),
+        shadow,
+      );
       await runner.commitTransaction();
       await runner.release();
       // Compared as Postgres has them (a JS Date would hide a microsecond difference in `at`).
-      const columns = 'position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at::text AS at';
-      const rowsOf = (table: string) => dataSource.query(`SELECT ${columns} FROM ${table} WHERE account_id IN ($1, $2, 'world', 'escrow_holding') ORDER BY entry_id`, [alice, bob]);
+      const columns =
+        'position, account_id, operation_id, type, amount_micros, held_delta_micros, balance_after_micros, reason, service, counterparty, at::text AS at';
+      const rowsOf = (table: string) =>
+        dataSource.query(
+          `SELECT ${columns} FROM ${table} WHERE account_id IN ($1, $2, 'world', 'escrow_holding') ORDER BY entry_id`,
+          [alice, bob],
+        );
       const live = await rowsOf('casino.ledger_entries');
       expect(live).toHaveLength(6);
-      expect(live.map((row: { position: string }) => Number(row.position))).toEqual([recorded[0]!, recorded[0]!, recorded[1]!, recorded[1]!, recorded[2]!, recorded[2]!].map((e) => e.globalPosition));
+      expect(live.map((row: { position: string }) => Number(row.position))).toEqual(
+        [recorded[0]!, recorded[0]!, recorded[1]!, recorded[1]!, recorded[2]!, recorded[2]!].map(
+          (e) => e.globalPosition,
+        ),
+      );
       expect(live).toEqual(await rowsOf(shadow.table('ledger_entries')));
-      const balances = (table: string) => dataSource.query(`SELECT * FROM ${table} WHERE account_id IN ($1, $2) ORDER BY account_id`, [alice, bob]);
+      const balances = (table: string) =>
+        dataSource.query(`SELECT * FROM ${table} WHERE account_id IN ($1, $2) ORDER BY account_id`, [
+          alice,
+          bob,
+        ]);
       expect(await balances('casino.accounts')).toEqual(await balances(shadow.table('accounts')));
     } finally {
       await dropProjectionTables(dataSource, casinoProjection, shadow);

@@ -1,5 +1,19 @@
 import type { QueryRunner } from 'typeorm';
-import { copyField, EVENT_STORE_TABLES, namedStatement, prepared, qualify, type BulkLoad, type Statement, type BulkLoadContext, type CopyIn, type PendingEvent, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import {
+  copyField,
+  EVENT_STORE_TABLES,
+  namedStatement,
+  prepared,
+  qualify,
+  type BulkLoad,
+  type Statement,
+  type BulkLoadContext,
+  type CopyIn,
+  type PendingEvent,
+  type Projection,
+  type ProjectionTarget,
+  type RecordedEvent,
+} from '@pf/event-store';
 import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
@@ -18,7 +32,10 @@ export interface RecordedLedgerEvent {
 }
 
 /** A ledger event appended earlier in this transaction: position and time are the log's, looked up by event id. */
-type PendingLedgerEvent = Omit<RecordedLedgerEvent, 'position' | 'recordedAt'> & { position: null; recordedAt: null };
+type PendingLedgerEvent = Omit<RecordedLedgerEvent, 'position' | 'recordedAt'> & {
+  position: null;
+  recordedAt: null;
+};
 
 interface Entry {
   eventId: string;
@@ -103,13 +120,18 @@ export const casinoProjection: Projection = {
     for (const event of events) {
       if (event.type === 'agent_registered') await insertAgent(runner, event, target);
     }
-    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toRecordedLedgerEvent);
+    const ledgerEvents = events
+      .filter((event) => LEDGER_EVENT_TYPES.has(event.type))
+      .map(toRecordedLedgerEvent);
     if (ledgerEvents.length > 0) await applyLedgerEvents(runner, ledgerEvents, target);
   },
   bulkLoad: (context) => CasinoBulkLoad.open(context),
   statements: (events, target) => {
-    if (events.some((event) => event.type === 'agent_registered')) throw new Error('casino projection: registrations are not pipelined');
-    const ledgerEvents = events.filter((event) => LEDGER_EVENT_TYPES.has(event.type)).map(toPendingLedgerEvent);
+    if (events.some((event) => event.type === 'agent_registered'))
+      throw new Error('casino projection: registrations are not pipelined');
+    const ledgerEvents = events
+      .filter((event) => LEDGER_EVENT_TYPES.has(event.type))
+      .map(toPendingLedgerEvent);
     if (ledgerEvents.length === 0) return [];
     return [ledgerStatement(ledgerEvents, target, 'log')];
   },
@@ -124,29 +146,57 @@ interface AgentRegisteredData {
 }
 
 function toRecordedLedgerEvent(event: RecordedEvent): RecordedLedgerEvent {
-  return { event: decodeLedgerEvent(event.type, event.data), eventId: event.eventId, position: event.globalPosition, recordedAt: event.recordedAt, service: serviceOf(event) };
+  return {
+    event: decodeLedgerEvent(event.type, event.data),
+    eventId: event.eventId,
+    position: event.globalPosition,
+    recordedAt: event.recordedAt,
+    service: serviceOf(event),
+  };
 }
 
 function toPendingLedgerEvent(event: PendingEvent): PendingLedgerEvent {
-  return { event: decodeLedgerEvent(event.type, event.data), eventId: event.eventId, position: null, recordedAt: null, service: serviceOf(event) };
+  return {
+    event: decodeLedgerEvent(event.type, event.data),
+    eventId: event.eventId,
+    position: null,
+    recordedAt: null,
+    service: serviceOf(event),
+  };
 }
 
 function serviceOf(event: Pick<RecordedEvent, 'metadata'>): string {
   return typeof event.metadata.service === 'string' ? event.metadata.service : 'casino';
 }
 
-async function insertAgent(runner: QueryRunner, event: RecordedEvent, target: ProjectionTarget): Promise<void> {
+async function insertAgent(
+  runner: QueryRunner,
+  event: RecordedEvent,
+  target: ProjectionTarget,
+): Promise<void> {
   const data = event.data as unknown as AgentRegisteredData;
   await runner.query(
     `INSERT INTO ${target.table('agents')} (agent_id, api_key_hash, referral_code, referred_by, name, created_at, position)
      VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7)`,
-    [data.agentId, data.apiKeyHashHex, data.referralCode, data.referredBy, data.name, event.recordedAt, event.globalPosition],
+    [
+      data.agentId,
+      data.apiKeyHashHex,
+      data.referralCode,
+      data.referredBy,
+      data.name,
+      event.recordedAt,
+      event.globalPosition,
+    ],
   );
   await runner.query(`INSERT INTO ${target.table('accounts')} (account_id) VALUES ($1)`, [data.agentId]);
 }
 
 /** Applies ledger events to the balance rows and appends their entries: one statement. */
-async function applyLedgerEvents(runner: QueryRunner, events: readonly RecordedLedgerEvent[], target: ProjectionTarget): Promise<void> {
+async function applyLedgerEvents(
+  runner: QueryRunner,
+  events: readonly RecordedLedgerEvent[],
+  target: ProjectionTarget,
+): Promise<void> {
   const { text, values } = ledgerStatement(events, target, 'values');
   await runner.query(prepared(text), values);
 }
@@ -236,11 +286,16 @@ function ledgerSql(target: ProjectionTarget, source: EntrySource): string {
   return text;
 }
 
-function ledgerStatement(events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>, target: ProjectionTarget, source: EntrySource): Statement {
+function ledgerStatement(
+  events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>,
+  target: ProjectionTarget,
+  source: EntrySource,
+): Statement {
   const entries = events.flatMap(entriesOf);
   const changes = accountChanges(events);
   const ids = [...changes.keys()];
-  const change = (pick: (change: AccountChange) => bigint) => ids.map((id) => pick(changes.get(id)!).toString());
+  const change = (pick: (change: AccountChange) => bigint) =>
+    ids.map((id) => pick(changes.get(id)!).toString());
   const entry = <T>(pick: (entry: Entry) => T) => entries.map(pick);
   const described = [
     entry((e) => e.account),
@@ -264,12 +319,20 @@ function ledgerStatement(events: ReadonlyArray<RecordedLedgerEvent | PendingLedg
       change((c) => c.earnedMicros),
       change((c) => c.feesMicros),
       change((c) => c.referralEarnedMicros),
-      ...(source === 'values' ? [entry((e) => e.position), ...described, entry((e) => e.at)] : [entry((e) => e.eventId), ...described]),
+      ...(source === 'values'
+        ? [entry((e) => e.position), ...described, entry((e) => e.at)]
+        : [entry((e) => e.eventId), ...described]),
     ],
   };
 }
 
-function entriesOf({ event, eventId, position, recordedAt, service }: RecordedLedgerEvent | PendingLedgerEvent): Entry[] {
+function entriesOf({
+  event,
+  eventId,
+  position,
+  recordedAt,
+  service,
+}: RecordedLedgerEvent | PendingLedgerEvent): Entry[] {
   const operationId = event.type === 'funds_transferred' ? event.transferId : event.holdId;
   const postings = postingsOf(event);
   const entries: Entry[] = new Array(postings.length);
@@ -296,11 +359,16 @@ function entriesOf({ event, eventId, position, recordedAt, service }: RecordedLe
 }
 
 /** The entry's type, reason and counterparty for posting `index` of `event` (see postingsOf). */
-function describePosting(event: LedgerEvent, account: string, index: number): [string, string, string | null] {
+function describePosting(
+  event: LedgerEvent,
+  account: string,
+  index: number,
+): [string, string, string | null] {
   switch (event.type) {
     case 'funds_transferred': {
       const incoming = account === event.to;
-      if (incoming) return [event.from === SystemAccount.world ? 'deposit' : 'transfer_in', event.reason, event.from];
+      if (incoming)
+        return [event.from === SystemAccount.world ? 'deposit' : 'transfer_in', event.reason, event.from];
       return [event.to === SystemAccount.world ? 'withdrawal' : 'transfer_out', event.reason, event.to];
     }
     case 'hold_placed':
@@ -313,17 +381,33 @@ function describePosting(event: LedgerEvent, account: string, index: number): [s
       // Postings: [from (held released), escrow_holding, ...splits in order].
       if (index < 2) return ['escrow_settled', 'release', null];
       const split = event.splits[index - 2]!;
-      const type = split.reason === 'referral' ? 'referral_commission' : split.reason === 'commission' ? 'commission' : 'escrow_payout';
+      const type =
+        split.reason === 'referral'
+          ? 'referral_commission'
+          : split.reason === 'commission'
+            ? 'commission'
+            : 'escrow_payout';
       return [type, split.reason ?? 'payout', event.from];
     }
   }
 }
 
 function emptyChange(): AccountChange {
-  return { availableMicros: 0n, heldMicros: 0n, depositedMicros: 0n, withdrawnMicros: 0n, escrowedMicros: 0n, earnedMicros: 0n, feesMicros: 0n, referralEarnedMicros: 0n };
+  return {
+    availableMicros: 0n,
+    heldMicros: 0n,
+    depositedMicros: 0n,
+    withdrawnMicros: 0n,
+    escrowedMicros: 0n,
+    earnedMicros: 0n,
+    feesMicros: 0n,
+    referralEarnedMicros: 0n,
+  };
 }
 
-function accountChanges(events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>): Map<string, AccountChange> {
+function accountChanges(
+  events: ReadonlyArray<RecordedLedgerEvent | PendingLedgerEvent>,
+): Map<string, AccountChange> {
   const changes = new Map<string, AccountChange>();
   const change = (account: string) => {
     let existing = changes.get(account);
@@ -353,7 +437,8 @@ function addLifetimeCounters(event: LedgerEvent, change: (account: string) => Ac
       return;
     case 'hold_posted':
       for (const split of event.splits) {
-        if (split.reason === 'commission' || split.reason === 'referral') change(event.from).feesMicros += split.amountMicros;
+        if (split.reason === 'commission' || split.reason === 'referral')
+          change(event.from).feesMicros += split.amountMicros;
         if (isAgentAccount(split.to)) change(split.to).earnedMicros += split.amountMicros;
         if (split.reason === 'referral') change(split.to).referralEarnedMicros += split.amountMicros;
       }
@@ -363,7 +448,15 @@ function addLifetimeCounters(event: LedgerEvent, change: (account: string) => Ac
   }
 }
 
-const AGENT_COLUMNS = ['agent_id', 'api_key_hash', 'referral_code', 'referred_by', 'name', 'created_at', 'position'] as const;
+const AGENT_COLUMNS = [
+  'agent_id',
+  'api_key_hash',
+  'referral_code',
+  'referred_by',
+  'name',
+  'created_at',
+  'position',
+] as const;
 const ACCOUNT_COLUMNS = [
   'account_id',
   'available_micros',
@@ -423,7 +516,8 @@ class CasinoBulkLoad implements BulkLoad {
 
   static async open(context: BulkLoadContext): Promise<CasinoBulkLoad> {
     // The fresh tables may already hold rows (createTables seeds the faucet treasury's).
-    const rows = await context.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS.map((column) => `${column}::text AS ${column}`).join(', ')}
+    const rows =
+      await context.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS.map((column) => `${column}::text AS ${column}`).join(', ')}
       FROM ${context.target.table('accounts')}`);
     const accounts = new Map(rows.map((row) => [row.account_id, accountFromRow(row)]));
     const agents = await context.copy('agents', AGENT_COLUMNS);
@@ -465,9 +559,11 @@ class CasinoBulkLoad implements BulkLoad {
   /** The agent's COPY row; opens its balance row (in memory). */
   private registerAgent(event: RecordedEvent): string {
     const data = event.data as unknown as AgentRegisteredData;
-    if (this.accounts.has(data.agentId)) throw new Error(`ledger projection: agent ${data.agentId} registered twice`);
+    if (this.accounts.has(data.agentId))
+      throw new Error(`ledger projection: agent ${data.agentId} registered twice`);
     this.accounts.set(data.agentId, emptyChange());
-    if (!/^[0-9a-f]*$/i.test(data.apiKeyHashHex)) throw new Error(`ledger projection: api key hash of ${data.agentId} is not hex`);
+    if (!/^[0-9a-f]*$/i.test(data.apiKeyHashHex))
+      throw new Error(`ledger projection: api key hash of ${data.agentId} is not hex`);
     // bytea in COPY text: the \\x hex form, its backslash escaped for COPY.
     return `${copyField(data.agentId)}\t\\\\x${data.apiKeyHashHex}\t${copyField(data.referralCode)}\t${copyField(data.referredBy)}\t${copyField(data.name)}\t${event.recordedAt.toISOString()}\t${event.globalPosition}\n`;
   }

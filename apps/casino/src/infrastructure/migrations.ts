@@ -4,6 +4,13 @@ import { casinoProjection } from './ledger-projection.js';
 
 export const CASINO_SCHEMA = 'casino';
 
-const CasinoProjectionTables1764000000001 = projectionMigration('CasinoProjectionTables1764000000001', CASINO_SCHEMA, casinoProjection);
+const CasinoProjectionTables1764000000001 = projectionMigration(
+  'CasinoProjectionTables1764000000001',
+  CASINO_SCHEMA,
+  casinoProjection,
+);
 
-export const casinoMigrations: Array<new () => MigrationInterface> = [...eventStoreMigrations(CASINO_SCHEMA), CasinoProjectionTables1764000000001];
+export const casinoMigrations: Array<new () => MigrationInterface> = [
+  ...eventStoreMigrations(CASINO_SCHEMA),
+  CasinoProjectionTables1764000000001,
+];

@@ -1,4 +1,10 @@
-import { streamQuery, type ServiceCheckReport, type ServiceOpsContext, type VerifyFact, type Violation } from '@pf/ops-kit';
+import {
+  streamQuery,
+  type ServiceCheckReport,
+  type ServiceOpsContext,
+  type VerifyFact,
+  type Violation,
+} from '@pf/ops-kit';
 import { EventStore } from '@pf/event-store';
 import { LedgerCheckService } from '../application/ledger-check.service.js';
 import { SystemAccount } from '../domain/accounts.js';
@@ -11,7 +17,9 @@ import { CASINO_SCHEMA } from './migrations.js';
  * the log.
  */
 export async function casinoChecks(context: ServiceOpsContext): Promise<ServiceCheckReport> {
-  const checker = new LedgerCheckService(new EventStore({ dataSource: context.dataSource, schema: CASINO_SCHEMA }));
+  const checker = new LedgerCheckService(
+    new EventStore({ dataSource: context.dataSource, schema: CASINO_SCHEMA }),
+  );
   const report = await checker.check();
   return {
     eventsChecked: report.eventsChecked,
@@ -37,7 +45,10 @@ interface FactRow {
  * Facts for the cross-service checks: the live holds (placed, neither posted nor voided: the
  * stream's last event is the placement) and every transfer out of the faucet treasury.
  */
-export async function casinoFacts(context: ServiceOpsContext, emit: (fact: VerifyFact) => Promise<void>): Promise<void> {
+export async function casinoFacts(
+  context: ServiceOpsContext,
+  emit: (fact: VerifyFact) => Promise<void>,
+): Promise<void> {
   const events = `${CASINO_SCHEMA}.events`;
   await streamQuery<FactRow>(
     context.dataSource,
@@ -47,7 +58,15 @@ export async function casinoFacts(context: ServiceOpsContext, emit: (fact: Verif
      WHERE h.type = 'hold_placed'
        AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = h.stream_id AND later.stream_version > h.stream_version)`,
     [],
-    (row) => emit({ kind: 'live_hold', holdId: row.id, from: row.account, amountMicros: row.amount, service: row.service, at: row.at.toISOString() }),
+    (row) =>
+      emit({
+        kind: 'live_hold',
+        holdId: row.id,
+        from: row.account,
+        amountMicros: row.amount,
+        service: row.service,
+        at: row.at.toISOString(),
+      }),
   );
   await streamQuery<FactRow>(
     context.dataSource,
@@ -55,6 +74,13 @@ export async function casinoFacts(context: ServiceOpsContext, emit: (fact: Verif
             coalesce(metadata->>'service', 'casino') AS service, recorded_at AS at
      FROM ${events} WHERE type = 'funds_transferred' AND data->>'from' = $1`,
     [SystemAccount.faucetTreasury],
-    (row) => emit({ kind: 'faucet_transfer', transferId: row.id, to: row.account, amountMicros: row.amount, at: row.at.toISOString() }),
+    (row) =>
+      emit({
+        kind: 'faucet_transfer',
+        transferId: row.id,
+        to: row.account,
+        amountMicros: row.amount,
+        at: row.at.toISOString(),
+      }),
   );
 }

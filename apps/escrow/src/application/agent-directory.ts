@@ -28,7 +28,11 @@ export class AgentDirectory {
     if (cached) return cached;
     let view: AgentView;
     try {
-      view = await this.context.commands.request<AgentView>(casinoCommands.getAgent, { agentId }, LOOKUP_TIMEOUT_MS);
+      view = await this.context.commands.request<AgentView>(
+        casinoCommands.getAgent,
+        { agentId },
+        LOOKUP_TIMEOUT_MS,
+      );
     } catch (error) {
       if (error instanceof DomainError && error.code === casinoErrors.agentNotFound) return null;
       throw error;

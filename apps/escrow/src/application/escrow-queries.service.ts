@@ -79,7 +79,10 @@ export class EscrowQueriesService {
 
   private async row(escrowId: string): Promise<EscrowRow | undefined> {
     if (!ESCROW_ID_PATTERN.test(escrowId)) return undefined;
-    const rows: EscrowRow[] = await this.store.dataSource.query(`SELECT ${ESCROW_ROW_COLUMNS} FROM ${this.store.schema}.escrows WHERE escrow_id = $1`, [escrowId]);
+    const rows: EscrowRow[] = await this.store.dataSource.query(
+      `SELECT ${ESCROW_ROW_COLUMNS} FROM ${this.store.schema}.escrows WHERE escrow_id = $1`,
+      [escrowId],
+    );
     return rows[0];
   }
 }
@@ -87,5 +90,9 @@ export class EscrowQueriesService {
 function historyOf(history: readonly RecordedEvent[]): EscrowHistoryItem[] {
   return history
     .filter((event) => ESCROW_EVENT_TYPES.has(event.type))
-    .map((event) => ({ type: event.type, at: event.recordedAt.toISOString(), actor: actorOf(decodeEscrowEvent(event.type, event.data)) }));
+    .map((event) => ({
+      type: event.type,
+      at: event.recordedAt.toISOString(),
+      actor: actorOf(decodeEscrowEvent(event.type, event.data)),
+    }));
 }

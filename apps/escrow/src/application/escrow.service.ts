@@ -13,14 +13,22 @@ import {
 import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { escrowPolicy, type EscrowConfig } from '../config.js';
 import { validateOpen, type EscrowCommand, type OpenEscrow } from '../domain/escrow.js';
-import type { Decision, EscrowRepository, ExecuteOptions, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import type {
+  Decision,
+  EscrowRepository,
+  ExecuteOptions,
+  SettlementOrder,
+} from '../infrastructure/escrow-repository.js';
 import { rowToView } from '../infrastructure/escrow-row.js';
 import { AgentDirectory } from './agent-directory.js';
 import { SettlementService } from './settlement.service.js';
 import { ESCROW_REPOSITORY } from './tokens.js';
 
 /** Refusals of a hold that mean "no": recorded as the escrow's rejection. Anything else may succeed on retry. */
-const FINAL_HOLD_REFUSALS: ReadonlySet<string> = new Set([casinoErrors.insufficientBalance, casinoErrors.accountNotFound]);
+const FINAL_HOLD_REFUSALS: ReadonlySet<string> = new Set([
+  casinoErrors.insufficientBalance,
+  casinoErrors.accountNotFound,
+]);
 
 export interface CreateEscrowInput {
   escrowId?: string;
@@ -68,8 +76,15 @@ export class EscrowService {
     };
     // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
     validateOpen(open);
-    const [referrerId] = await Promise.all([this.agents.referrerOf(open.creatorId), this.agents.counterparty(open.counterpartyId)]);
-    let decision = await this.repository.execute(open.escrowId, { ...open, referrerId }, { freshId: input.escrowId === undefined });
+    const [referrerId] = await Promise.all([
+      this.agents.referrerOf(open.creatorId),
+      this.agents.counterparty(open.counterpartyId),
+    ]);
+    let decision = await this.repository.execute(
+      open.escrowId,
+      { ...open, referrerId },
+      { freshId: input.escrowId === undefined },
+    );
     if (decision.state.status === 'opened') {
       const outcome = await this.placeHold(open.escrowId, open.creatorId, open.amountMicros);
       if (!outcome) throw this.fundingPending(open.escrowId);
@@ -88,13 +103,22 @@ export class EscrowService {
     try {
       await this.context.commands.request(
         casinoCommands.hold,
-        { holdId: escrowId, from: creatorId, amountMicros: amountMicros.toString(), reason: 'escrow', service: 'escrow' },
+        {
+          holdId: escrowId,
+          from: creatorId,
+          amountMicros: amountMicros.toString(),
+          reason: 'escrow',
+          service: 'escrow',
+        },
         this.holdTimeoutMs,
       );
       return { kind: 'record_hold', outcome: 'held' };
     } catch (error) {
       if (!(error instanceof DomainError) || !FINAL_HOLD_REFUSALS.has(error.code)) {
-        this.context.logger.warn({ escrowId, err: (error as Error).message }, 'hold outcome unknown; the recovery sweep will finish it');
+        this.context.logger.warn(
+          { escrowId, err: (error as Error).message },
+          'hold outcome unknown; the recovery sweep will finish it',
+        );
         return null;
       }
       const available = error.details?.available_micros;
@@ -115,7 +139,12 @@ export class EscrowService {
     return decision;
   }
 
-  complete(escrowId: string, actorId: string, resultSummary: string | null, options: ExecuteOptions): Promise<EscrowView> {
+  complete(
+    escrowId: string,
+    actorId: string,
+    resultSummary: string | null,
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
     return this.act(escrowId, { kind: 'complete', actorId, resultSummary }, options);
   }
 
@@ -127,11 +156,21 @@ export class EscrowService {
     return this.act(escrowId, { kind: 'decline', actorId }, options);
   }
 
-  dispute(escrowId: string, actorId: string, reason: string | null, options: ExecuteOptions): Promise<EscrowView> {
+  dispute(
+    escrowId: string,
+    actorId: string,
+    reason: string | null,
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
     return this.act(escrowId, { kind: 'dispute', actorId, reason }, options);
   }
 
-  resolve(escrowId: string, outcome: ResolutionOutcome, counterpartyShareBps: number | null, options: ExecuteOptions): Promise<EscrowView> {
+  resolve(
+    escrowId: string,
+    outcome: ResolutionOutcome,
+    counterpartyShareBps: number | null,
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
     return this.act(escrowId, { kind: 'resolve', outcome, counterpartyShareBps }, options);
   }
 
@@ -181,7 +220,11 @@ export function newEscrowId(): string {
 function rejectionOf(rejected: Record<string, unknown>): DomainError {
   const code = typeof rejected.code === 'string' ? rejected.code : casinoErrors.insufficientBalance;
   const available = rejected.availableMicros;
-  return new DomainError(code, typeof rejected.message === 'string' ? rejected.message : 'the hold was refused', {
-    ...(typeof available === 'string' ? { available_micros: available } : {}),
-  });
+  return new DomainError(
+    code,
+    typeof rejected.message === 'string' ? rejected.message : 'the hold was refused',
+    {
+      ...(typeof available === 'string' ? { available_micros: available } : {}),
+    },
+  );
 }

@@ -42,7 +42,8 @@ export class SettlementService implements OnApplicationShutdown {
       await this.send(order);
     } catch (error) {
       // Voiding a hold that was never placed leaves nothing locked: done.
-      const neverHeld = order.kind === 'void' && error instanceof DomainError && error.code === casinoErrors.holdNotFound;
+      const neverHeld =
+        order.kind === 'void' && error instanceof DomainError && error.code === casinoErrors.holdNotFound;
       if (!neverHeld) throw error;
     }
     this.markConfirmed(order.escrowId);
@@ -78,7 +79,9 @@ export class SettlementService implements OnApplicationShutdown {
   }
 
   async pendingCount(): Promise<number> {
-    const rows: Array<{ n: number }> = await this.store.dataSource.query(`SELECT count(*)::int AS n FROM ${this.store.schema}.settlements`);
+    const rows: Array<{ n: number }> = await this.store.dataSource.query(
+      `SELECT count(*)::int AS n FROM ${this.store.schema}.settlements`,
+    );
     return rows[0]!.n;
   }
 
@@ -99,7 +102,8 @@ export class SettlementService implements OnApplicationShutdown {
       .then(
         () => undefined,
         // The rows stay; the retry sweep re-sends them and casino answers with the first outcome.
-        (error: Error) => this.context.logger.warn({ err: error.message }, 'could not delete confirmed settlements'),
+        (error: Error) =>
+          this.context.logger.warn({ err: error.message }, 'could not delete confirmed settlements'),
       );
     await this.flushing;
     if (this.confirmed.size > 0) this.scheduleFlush();
@@ -107,8 +111,17 @@ export class SettlementService implements OnApplicationShutdown {
 
   private send(order: SettlementOrder): Promise<unknown> {
     const commands = this.context.commands;
-    if (order.kind === 'void') return commands.request(casinoCommands.void, { holdId: order.escrowId, service: 'escrow' }, CASINO_TIMEOUT_MS);
-    return commands.request(casinoCommands.post, { holdId: order.escrowId, splits: order.splits, service: 'escrow' }, CASINO_TIMEOUT_MS);
+    if (order.kind === 'void')
+      return commands.request(
+        casinoCommands.void,
+        { holdId: order.escrowId, service: 'escrow' },
+        CASINO_TIMEOUT_MS,
+      );
+    return commands.request(
+      casinoCommands.post,
+      { holdId: order.escrowId, splits: order.splits, service: 'escrow' },
+      CASINO_TIMEOUT_MS,
+    );
   }
 
   private markConfirmed(escrowId: string): void {
@@ -126,7 +139,10 @@ export class SettlementService implements OnApplicationShutdown {
     const message = error instanceof Error ? error.message : String(error);
     // Casino away is expected and retried quietly; anything else is a bug worth an error log.
     if (code !== ErrorCode.serviceUnavailable) {
-      this.context.logger.error({ escrowId: row.escrow_id, kind: row.kind, code, err: message }, 'settlement refused by casino');
+      this.context.logger.error(
+        { escrowId: row.escrow_id, kind: row.kind, code, err: message },
+        'settlement refused by casino',
+      );
     }
     const delayMs = Math.min(1_000 * 2 ** Math.min(row.attempts, 16), MAX_RETRY_DELAY_MS);
     await this.store.dataSource
@@ -140,7 +156,11 @@ export class SettlementService implements OnApplicationShutdown {
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

@@ -89,7 +89,11 @@ export class TimeoutSaga {
     this.settleInBackground(orders);
     await this.recoverOpened();
     // While a background settlement runs, its rows would only be sent twice.
-    if (!this.settling) this.stats.settled += await this.settlements.retryDue(SETTLEMENT_BATCH_SIZE, this.config.ESCROW_SETTLE_CONCURRENCY);
+    if (!this.settling)
+      this.stats.settled += await this.settlements.retryDue(
+        SETTLEMENT_BATCH_SIZE,
+        this.config.ESCROW_SETTLE_CONCURRENCY,
+      );
   }
 
   private async loop(): Promise<void> {
@@ -100,7 +104,10 @@ export class TimeoutSaga {
       } catch (error) {
         this.stats.failedPasses += 1;
         if (this.stats.failedPasses % FAILURE_LOG_EVERY === 1) {
-          this.context.logger.warn({ err: (error as Error).message, failedPasses: this.stats.failedPasses }, 'escrow sweep failed; retrying');
+          this.context.logger.warn(
+            { err: (error as Error).message, failedPasses: this.stats.failedPasses },
+            'escrow sweep failed; retrying',
+          );
         }
       }
       await this.sleep(this.config.ESCROW_SWEEP_INTERVAL_MS);
@@ -127,7 +134,10 @@ export class TimeoutSaga {
         } catch (error) {
           if (batchSize === 1) {
             for (const id of claim.ids) failed.add(id);
-            this.context.logger.error({ escrowIds: claim.ids, err: (error as Error).message }, 'could not expire an escrow; skipped this pass');
+            this.context.logger.error(
+              { escrowIds: claim.ids, err: (error as Error).message },
+              'could not expire an escrow; skipped this pass',
+            );
           }
           if (claim.ids.length === 0) throw error;
           batchSize = 1;
@@ -135,7 +145,11 @@ export class TimeoutSaga {
         }
         this.stats.expired += claim.ids.length;
         if (owed.length < MAX_INLINE_SETTLEMENTS) owed.push(...orders);
-        if (claim.ids.length === 0 || (claim.ids.length < batchSize && batchSize === this.config.ESCROW_SWEEP_BATCH_SIZE)) break;
+        if (
+          claim.ids.length === 0 ||
+          (claim.ids.length < batchSize && batchSize === this.config.ESCROW_SWEEP_BATCH_SIZE)
+        )
+          break;
       }
     });
     await Promise.all(workers);
@@ -153,8 +167,18 @@ export class TimeoutSaga {
       claim.ids = rows.map((row) => row.escrow_id);
       const orders: SettlementOrder[] = [];
       for (const row of rows) {
-        const decision = await this.repository.decideAndAppend(runner, row.escrow_id, row, { kind: 'expire' }, { deferSettlement: true });
-        if (decision.events.length === 0) this.context.logger.error({ escrowId: row.escrow_id, status: row.status }, 'a deadline on an escrow that cannot time out');
+        const decision = await this.repository.decideAndAppend(
+          runner,
+          row.escrow_id,
+          row,
+          { kind: 'expire' },
+          { deferSettlement: true },
+        );
+        if (decision.events.length === 0)
+          this.context.logger.error(
+            { escrowId: row.escrow_id, status: row.status },
+            'a deadline on an escrow that cannot time out',
+          );
         if (decision.settlement) orders.push(decision.settlement);
       }
       await this.repository.writeSettlements(runner, orders);
@@ -173,18 +197,22 @@ export class TimeoutSaga {
   }
 
   private async recoverOpened(): Promise<void> {
-    const rows: Array<{ escrow_id: string; creator_id: string; amount_micros: string }> = await this.store.dataSource.query(
-      `SELECT escrow_id, creator_id, amount_micros FROM ${this.store.schema}.escrows
+    const rows: Array<{ escrow_id: string; creator_id: string; amount_micros: string }> =
+      await this.store.dataSource.query(
+        `SELECT escrow_id, creator_id, amount_micros FROM ${this.store.schema}.escrows
        WHERE status = 'opened' AND created_at < now() - $1 * interval '1 millisecond'
        ORDER BY created_at LIMIT $2`,
-      [this.config.ESCROW_RECOVERY_AFTER_MS, RECOVERY_BATCH_SIZE],
-    );
+        [this.config.ESCROW_RECOVERY_AFTER_MS, RECOVERY_BATCH_SIZE],
+      );
     await forEachLimited(rows, this.config.ESCROW_SETTLE_CONCURRENCY, async (row) => {
       const outcome = await this.escrows.placeHold(row.escrow_id, row.creator_id, BigInt(row.amount_micros));
       if (!outcome) return;
       await this.escrows.recordHold(row.escrow_id, outcome);
       this.stats.recovered += 1;
-      this.context.logger.info({ escrowId: row.escrow_id, outcome: outcome.outcome }, 'recovered an escrow cut off before its hold was recorded');
+      this.context.logger.info(
+        { escrowId: row.escrow_id, outcome: outcome.outcome },
+        'recovered an escrow cut off before its hold was recorded',
+      );
     });
   }
 

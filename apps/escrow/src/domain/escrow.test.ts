@@ -19,7 +19,12 @@ const referrer = 'ag_00000000000c';
 const outsider = 'ag_00000000000d';
 const id = 'esc_0123456789abcdef';
 const usd = (amount: number) => BigInt(Math.round(amount * 1_000_000));
-const policy: EscrowPolicy = { commissionBps: 100, minTimeoutMs: 60_000, maxTimeoutMs: 720 * 3_600_000, minAmountMicros: 100_000n };
+const policy: EscrowPolicy = {
+  commissionBps: 100,
+  minTimeoutMs: 60_000,
+  maxTimeoutMs: 720 * 3_600_000,
+  minAmountMicros: 100_000n,
+};
 
 const open = (change: Partial<OpenEscrow> = {}): OpenEscrow => ({
   kind: 'open',
@@ -49,7 +54,14 @@ const opened = (change: Partial<Extract<EscrowEvent, { type: 'opened' }>> = {}):
 const funded: EscrowEvent = { type: 'funded', escrowId: id, holdId: id, amountMicros: usd(5) };
 const completed: EscrowEvent = { type: 'completed', escrowId: id, by: worker, resultSummary: 'corr 0.34' };
 const disputed: EscrowEvent = { type: 'disputed', escrowId: id, by: creator, reason: null };
-const fullPayout = { counterpartyMicros: 4_950_000n, commissionMicros: 50_000n, houseMicros: 50_000n, referrerMicros: 0n, referrerId: null, creatorMicros: 0n };
+const fullPayout = {
+  counterpartyMicros: 4_950_000n,
+  commissionMicros: 50_000n,
+  houseMicros: 50_000n,
+  referrerMicros: 0n,
+  referrerId: null,
+  creatorMicros: 0n,
+};
 
 describe('escrow decider: opening and funding', () => {
   it('opens an escrow, then records the hold as funded', () => {
@@ -59,25 +71,45 @@ describe('escrow decider: opening and funding', () => {
 
   it('records a refused hold as rejected, with the reason', () => {
     given(escrowDecider, [opened()])
-      .when({ kind: 'record_hold', outcome: 'refused', code: 'insufficient_balance', message: 'no', availableMicros: 3n })
-      .then([{ type: 'rejected', escrowId: id, code: 'insufficient_balance', message: 'no', availableMicros: 3n }]);
+      .when({
+        kind: 'record_hold',
+        outcome: 'refused',
+        code: 'insufficient_balance',
+        message: 'no',
+        availableMicros: 3n,
+      })
+      .then([
+        { type: 'rejected', escrowId: id, code: 'insufficient_balance', message: 'no', availableMicros: 3n },
+      ]);
   });
 
   it('keeps only the first hold outcome (create and the recovery sweep may both report)', () => {
     given(escrowDecider, [opened(), funded]).when({ kind: 'record_hold', outcome: 'held' }).then([]);
     given(escrowDecider, [opened(), funded])
-      .when({ kind: 'record_hold', outcome: 'refused', code: 'insufficient_balance', message: 'no', availableMicros: null })
+      .when({
+        kind: 'record_hold',
+        outcome: 'refused',
+        code: 'insufficient_balance',
+        message: 'no',
+        availableMicros: null,
+      })
       .then([]);
   });
 
   it('is idempotent on the escrow id: the same terms decide nothing, other terms are refused', () => {
     given(escrowDecider, [opened(), funded]).when(open()).then([]);
-    given(escrowDecider, [opened(), funded]).when(open({ amountMicros: usd(6) })).thenThrows('escrow_id_reused');
+    given(escrowDecider, [opened(), funded])
+      .when(open({ amountMicros: usd(6) }))
+      .thenThrows('escrow_id_reused');
   });
 
   it('fixes the creator referrer at opening, never the creator itself', () => {
-    given(escrowDecider, []).when(open({ referrerId: referrer })).then([opened({ referrerId: referrer })]);
-    given(escrowDecider, []).when(open({ referrerId: creator })).then([opened({ referrerId: null })]);
+    given(escrowDecider, [])
+      .when(open({ referrerId: referrer }))
+      .then([opened({ referrerId: referrer })]);
+    given(escrowDecider, [])
+      .when(open({ referrerId: creator }))
+      .then([opened({ referrerId: null })]);
   });
 
   it.each<[Partial<OpenEscrow>, string]>([
@@ -95,7 +127,13 @@ describe('escrow decider: opening and funding', () => {
   });
 
   it('accepts the edges: $0.10, 3 and 1000 characters, the minimum and maximum timeouts', () => {
-    for (const change of [{ amountMicros: 100_000n }, { description: 'abc' }, { description: 'é'.repeat(1_000) }, { timeoutMs: 60_000 }, { timeoutMs: 720 * 3_600_000 }]) {
+    for (const change of [
+      { amountMicros: 100_000n },
+      { description: 'abc' },
+      { description: 'é'.repeat(1_000) },
+      { timeoutMs: 60_000 },
+      { timeoutMs: 720 * 3_600_000 },
+    ]) {
       expect(escrowDecider.decide(open(change), escrowDecider.initialState())).toHaveLength(1);
     }
   });
@@ -103,24 +141,51 @@ describe('escrow decider: opening and funding', () => {
 
 describe('escrow decider: the lifecycle and who may do what', () => {
   it('the counterparty completes a funded escrow, with a result summary', () => {
-    given(escrowDecider, [opened(), funded]).when({ kind: 'complete', actorId: worker, resultSummary: 'corr 0.34' }).then([completed]);
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'complete', actorId: worker, resultSummary: 'corr 0.34' })
+      .then([completed]);
   });
 
   it('the creator releases from funded or completed: amount - 1% to the counterparty', () => {
-    const released: EscrowEvent = { type: 'released', escrowId: id, by: creator, trigger: 'creator', amountMicros: usd(5), payout: fullPayout };
-    given(escrowDecider, [opened(), funded, completed]).when({ kind: 'release', actorId: creator }).then([released]);
+    const released: EscrowEvent = {
+      type: 'released',
+      escrowId: id,
+      by: creator,
+      trigger: 'creator',
+      amountMicros: usd(5),
+      payout: fullPayout,
+    };
+    given(escrowDecider, [opened(), funded, completed])
+      .when({ kind: 'release', actorId: creator })
+      .then([released]);
     given(escrowDecider, [opened(), funded]).when({ kind: 'release', actorId: creator }).then([released]);
   });
 
   it('pays 15% of the commission to the creator referrer', () => {
-    const [event] = given(escrowDecider, [opened({ referrerId: referrer }), funded]).when({ kind: 'release', actorId: creator }).events();
-    expect(event).toMatchObject({ payout: { counterpartyMicros: 4_950_000n, commissionMicros: 50_000n, houseMicros: 42_500n, referrerMicros: 7_500n, referrerId: referrer } });
+    const [event] = given(escrowDecider, [opened({ referrerId: referrer }), funded])
+      .when({ kind: 'release', actorId: creator })
+      .events();
+    expect(event).toMatchObject({
+      payout: {
+        counterpartyMicros: 4_950_000n,
+        commissionMicros: 50_000n,
+        houseMicros: 42_500n,
+        referrerMicros: 7_500n,
+        referrerId: referrer,
+      },
+    });
   });
 
   it('the counterparty declines a funded escrow (a full refund); either party disputes', () => {
-    given(escrowDecider, [opened(), funded]).when({ kind: 'decline', actorId: worker }).then([{ type: 'declined', escrowId: id, by: worker, amountMicros: usd(5) }]);
-    given(escrowDecider, [opened(), funded]).when({ kind: 'dispute', actorId: worker, reason: 'scope' }).then([{ type: 'disputed', escrowId: id, by: worker, reason: 'scope' }]);
-    given(escrowDecider, [opened(), funded, completed]).when({ kind: 'dispute', actorId: creator, reason: null }).then([disputed]);
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'decline', actorId: worker })
+      .then([{ type: 'declined', escrowId: id, by: worker, amountMicros: usd(5) }]);
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'dispute', actorId: worker, reason: 'scope' })
+      .then([{ type: 'disputed', escrowId: id, by: worker, reason: 'scope' }]);
+    given(escrowDecider, [opened(), funded, completed])
+      .when({ kind: 'dispute', actorId: creator, reason: null })
+      .then([disputed]);
   });
 
   it.each<[EscrowCommand]>([
@@ -131,7 +196,12 @@ describe('escrow decider: the lifecycle and who may do what', () => {
     [{ kind: 'decline', actorId: creator }],
     [{ kind: 'dispute', actorId: outsider, reason: null }],
   ])('refuses %j with forbidden, whatever the state', (command) => {
-    for (const history of [[opened(), funded], [opened(), funded, completed], [opened(), funded, disputed], [opened()]]) {
+    for (const history of [
+      [opened(), funded],
+      [opened(), funded, completed],
+      [opened(), funded, disputed],
+      [opened()],
+    ]) {
       given(escrowDecider, history).when(command).thenThrows('forbidden');
     }
   });
@@ -142,53 +212,131 @@ describe('escrow decider: the lifecycle and who may do what', () => {
     [[opened(), funded, disputed], { kind: 'release', actorId: creator }],
     [[opened(), funded, disputed], { kind: 'dispute', actorId: worker, reason: null }],
     [[opened()], { kind: 'complete', actorId: worker, resultSummary: null }],
-    [[opened(), funded, { type: 'declined', escrowId: id, by: worker, amountMicros: usd(5) }], { kind: 'release', actorId: creator }],
-    [[opened(), funded, { type: 'released', escrowId: id, by: creator, trigger: 'creator', amountMicros: usd(5), payout: fullPayout }], { kind: 'release', actorId: creator }],
+    [
+      [opened(), funded, { type: 'declined', escrowId: id, by: worker, amountMicros: usd(5) }],
+      { kind: 'release', actorId: creator },
+    ],
+    [
+      [
+        opened(),
+        funded,
+        {
+          type: 'released',
+          escrowId: id,
+          by: creator,
+          trigger: 'creator',
+          amountMicros: usd(5),
+          payout: fullPayout,
+        },
+      ],
+      { kind: 'release', actorId: creator },
+    ],
   ])('refuses a command in the wrong state with invalid_status (%#)', (history, command) => {
     given(escrowDecider, history).when(command).thenThrows('invalid_status');
   });
 
   it('answers not_found for an escrow that was never opened or whose hold was refused', () => {
     given(escrowDecider, []).when({ kind: 'release', actorId: creator }).thenThrows('not_found');
-    const rejected: EscrowEvent = { type: 'rejected', escrowId: id, code: 'insufficient_balance', message: 'no', availableMicros: 0n };
-    given(escrowDecider, [opened(), rejected]).when({ kind: 'complete', actorId: worker, resultSummary: null }).thenThrows('not_found');
+    const rejected: EscrowEvent = {
+      type: 'rejected',
+      escrowId: id,
+      code: 'insufficient_balance',
+      message: 'no',
+      availableMicros: 0n,
+    };
+    given(escrowDecider, [opened(), rejected])
+      .when({ kind: 'complete', actorId: worker, resultSummary: null })
+      .thenThrows('not_found');
   });
 
   it('limits result_summary to 10 kB of UTF-8', () => {
-    given(escrowDecider, [opened(), funded]).when({ kind: 'complete', actorId: worker, resultSummary: 'x'.repeat(10_240) }).events();
-    given(escrowDecider, [opened(), funded]).when({ kind: 'complete', actorId: worker, resultSummary: 'é'.repeat(5_121) }).thenThrows('invalid_result_summary');
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'complete', actorId: worker, resultSummary: 'x'.repeat(10_240) })
+      .events();
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'complete', actorId: worker, resultSummary: 'é'.repeat(5_121) })
+      .thenThrows('invalid_result_summary');
   });
 });
 
 describe('escrow decider: deadlines and disputes', () => {
   it('a passed deadline refunds a funded escrow and releases a completed one', () => {
-    given(escrowDecider, [opened(), funded]).when({ kind: 'expire' }).then([{ type: 'refunded', escrowId: id, trigger: 'timeout', amountMicros: usd(5) }]);
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'expire' })
+      .then([{ type: 'refunded', escrowId: id, trigger: 'timeout', amountMicros: usd(5) }]);
     given(escrowDecider, [opened(), funded, completed])
       .when({ kind: 'expire' })
-      .then([{ type: 'released', escrowId: id, by: null, trigger: 'timeout', amountMicros: usd(5), payout: fullPayout }]);
+      .then([
+        {
+          type: 'released',
+          escrowId: id,
+          by: null,
+          trigger: 'timeout',
+          amountMicros: usd(5),
+          payout: fullPayout,
+        },
+      ]);
   });
 
   it('a passed deadline leaves disputed and settled escrows alone', () => {
     given(escrowDecider, [opened(), funded, disputed]).when({ kind: 'expire' }).then([]);
-    given(escrowDecider, [opened(), funded, { type: 'refunded', escrowId: id, trigger: 'timeout', amountMicros: usd(5) }]).when({ kind: 'expire' }).then([]);
+    given(escrowDecider, [
+      opened(),
+      funded,
+      { type: 'refunded', escrowId: id, trigger: 'timeout', amountMicros: usd(5) },
+    ])
+      .when({ kind: 'expire' })
+      .then([]);
   });
 
   it('an operator resolves a dispute: release, refund or a split with commission on the released part', () => {
     given(escrowDecider, [opened(), funded, disputed])
       .when({ kind: 'resolve', outcome: 'refund', counterpartyShareBps: null })
-      .then([{ type: 'resolved', escrowId: id, outcome: 'refund', counterpartyShareBps: 0, amountMicros: usd(5), payout: null }]);
-    const [split] = given(escrowDecider, [opened({ referrerId: referrer }), funded, disputed]).when({ kind: 'resolve', outcome: 'split', counterpartyShareBps: 6_000 }).events();
+      .then([
+        {
+          type: 'resolved',
+          escrowId: id,
+          outcome: 'refund',
+          counterpartyShareBps: 0,
+          amountMicros: usd(5),
+          payout: null,
+        },
+      ]);
+    const [split] = given(escrowDecider, [opened({ referrerId: referrer }), funded, disputed])
+      .when({ kind: 'resolve', outcome: 'split', counterpartyShareBps: 6_000 })
+      .events();
     // $3 released: 1% commission $0.03 (15% = $0.0045 to the referrer); $2 back to the creator.
     expect(split).toMatchObject({
-      payout: { counterpartyMicros: 2_970_000n, commissionMicros: 30_000n, houseMicros: 25_500n, referrerMicros: 4_500n, creatorMicros: 2_000_000n },
+      payout: {
+        counterpartyMicros: 2_970_000n,
+        commissionMicros: 30_000n,
+        houseMicros: 25_500n,
+        referrerMicros: 4_500n,
+        creatorMicros: 2_000_000n,
+      },
     });
-    given(escrowDecider, [opened(), funded, disputed]).when({ kind: 'resolve', outcome: 'split', counterpartyShareBps: null }).thenThrows('invalid_resolution');
-    given(escrowDecider, [opened(), funded]).when({ kind: 'resolve', outcome: 'release', counterpartyShareBps: null }).thenThrows('invalid_status');
+    given(escrowDecider, [opened(), funded, disputed])
+      .when({ kind: 'resolve', outcome: 'split', counterpartyShareBps: null })
+      .thenThrows('invalid_resolution');
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'resolve', outcome: 'release', counterpartyShareBps: null })
+      .thenThrows('invalid_status');
   });
 
   it('says how the casino carries out each settling event', () => {
-    expect(ledgerInstructionOf({ type: 'declined', escrowId: id, by: worker, amountMicros: 1n })).toEqual({ kind: 'void' });
-    expect(ledgerInstructionOf({ type: 'released', escrowId: id, by: null, trigger: 'timeout', amountMicros: usd(5), payout: fullPayout })).toEqual({ kind: 'post', payout: fullPayout });
+    expect(ledgerInstructionOf({ type: 'declined', escrowId: id, by: worker, amountMicros: 1n })).toEqual({
+      kind: 'void',
+    });
+    expect(
+      ledgerInstructionOf({
+        type: 'released',
+        escrowId: id,
+        by: null,
+        trigger: 'timeout',
+        amountMicros: usd(5),
+        payout: fullPayout,
+      }),
+    ).toEqual({ kind: 'post', payout: fullPayout });
     expect(ledgerInstructionOf(completed)).toBeNull();
   });
 });
@@ -202,7 +350,12 @@ describe('escrow payouts: exact conservation (property)', () => {
       fc.property(amount, bps, bps, fc.boolean(), (amountMicros, commissionBps, shareBps, hasReferrer) => {
         const facts = { amountMicros, commissionBps, referrerId: hasReferrer ? referrer : null };
         for (const payout of [releasePayout(facts), splitPayout(facts, shareBps)]) {
-          const parts = [payout.counterpartyMicros, payout.houseMicros, payout.referrerMicros, payout.creatorMicros];
+          const parts = [
+            payout.counterpartyMicros,
+            payout.houseMicros,
+            payout.referrerMicros,
+            payout.creatorMicros,
+          ];
           expect(parts.reduce((sum, part) => sum + part, 0n)).toBe(amountMicros);
           expect(parts.every((part) => part >= 0n)).toBe(true);
           expect(payout.houseMicros + payout.referrerMicros).toBe(payout.commissionMicros);
@@ -217,7 +370,14 @@ describe('escrow payouts: exact conservation (property)', () => {
       opened({ referrerId: referrer }),
       funded,
       completed,
-      { type: 'released', escrowId: id, by: creator, trigger: 'creator', amountMicros: usd(5), payout: releasePayout({ amountMicros: usd(5), commissionBps: 100, referrerId: referrer }) },
+      {
+        type: 'released',
+        escrowId: id,
+        by: creator,
+        trigger: 'creator',
+        amountMicros: usd(5),
+        payout: releasePayout({ amountMicros: usd(5), commissionBps: 100, referrerId: referrer }),
+      },
     ];
     const roundTripped = history.map((event) => {
       const { type, data } = encodeEscrowEvent(event);

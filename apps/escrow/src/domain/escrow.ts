@@ -79,10 +79,24 @@ export type EscrowEvent =
   | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
   | { type: 'completed'; escrowId: string; by: string; resultSummary: string | null }
   | { type: 'disputed'; escrowId: string; by: string; reason: string | null }
-  | { type: 'released'; escrowId: string; by: string | null; trigger: 'creator' | 'timeout'; amountMicros: bigint; payout: Payout }
+  | {
+      type: 'released';
+      escrowId: string;
+      by: string | null;
+      trigger: 'creator' | 'timeout';
+      amountMicros: bigint;
+      payout: Payout;
+    }
   | { type: 'refunded'; escrowId: string; trigger: 'timeout'; amountMicros: bigint }
   | { type: 'declined'; escrowId: string; by: string; amountMicros: bigint }
-  | { type: 'resolved'; escrowId: string; outcome: ResolutionOutcome; counterpartyShareBps: number; amountMicros: bigint; payout: Payout | null };
+  | {
+      type: 'resolved';
+      escrowId: string;
+      outcome: ResolutionOutcome;
+      counterpartyShareBps: number;
+      amountMicros: bigint;
+      payout: Payout | null;
+    };
 
 export type EscrowEventType = EscrowEvent['type'];
 
@@ -132,7 +146,10 @@ function decideCommand(command: EscrowCommand, state: EscrowState): EscrowEvent[
 export function validateOpen(command: OpenEscrow): void {
   const { policy } = command;
   if (command.amountMicros < policy.minAmountMicros) {
-    throw new DomainError(ErrorCode.invalidAmount, `amount_usd is below the minimum of ${Number(policy.minAmountMicros) / 1e6}`);
+    throw new DomainError(
+      ErrorCode.invalidAmount,
+      `amount_usd is below the minimum of ${Number(policy.minAmountMicros) / 1e6}`,
+    );
   }
   const chars = [...command.description].length;
   if (chars < ESCROW_LIMITS.minDescriptionChars || chars > ESCROW_LIMITS.maxDescriptionChars) {
@@ -142,16 +159,28 @@ export function validateOpen(command: OpenEscrow): void {
     );
   }
   if (!AGENT_ID_PATTERN.test(command.counterpartyId)) {
-    throw new DomainError(escrowErrors.invalidCounterparty, 'counterparty_agent_id must be an agent id (ag_ + 12 hex)');
+    throw new DomainError(
+      escrowErrors.invalidCounterparty,
+      'counterparty_agent_id must be an agent id (ag_ + 12 hex)',
+    );
   }
-  if (command.counterpartyId === command.creatorId) throw new DomainError(escrowErrors.selfEscrow, 'an agent cannot open an escrow with itself');
-  if (!Number.isSafeInteger(command.timeoutMs) || command.timeoutMs < policy.minTimeoutMs || command.timeoutMs > policy.maxTimeoutMs) {
+  if (command.counterpartyId === command.creatorId)
+    throw new DomainError(escrowErrors.selfEscrow, 'an agent cannot open an escrow with itself');
+  if (
+    !Number.isSafeInteger(command.timeoutMs) ||
+    command.timeoutMs < policy.minTimeoutMs ||
+    command.timeoutMs > policy.maxTimeoutMs
+  ) {
     throw new DomainError(
       escrowErrors.invalidTimeout,
       `timeout_hours must be between ${policy.minTimeoutMs / 3_600_000} and ${policy.maxTimeoutMs / 3_600_000}`,
     );
   }
-  if (!Number.isSafeInteger(policy.commissionBps) || policy.commissionBps < 0 || policy.commissionBps > 10_000) {
+  if (
+    !Number.isSafeInteger(policy.commissionBps) ||
+    policy.commissionBps < 0 ||
+    policy.commissionBps > 10_000
+  ) {
     throw new Error(`commission must be 0..10000 basis points, got ${policy.commissionBps}`);
   }
 }
@@ -178,22 +207,51 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     state.description === opened.description &&
     state.timeoutMs === opened.timeoutMs;
   if (same) return [];
-  throw new DomainError(escrowErrors.escrowIdReused, `escrow ${command.escrowId} already exists with other terms`);
+  throw new DomainError(
+    escrowErrors.escrowIdReused,
+    `escrow ${command.escrowId} already exists with other terms`,
+  );
 }
 
-function decideHoldOutcome(command: Extract<EscrowCommand, { kind: 'record_hold' }>, state: EscrowState): EscrowEvent[] {
+function decideHoldOutcome(
+  command: Extract<EscrowCommand, { kind: 'record_hold' }>,
+  state: EscrowState,
+): EscrowEvent[] {
   if (state.status === 'none') throw new Error('a hold outcome for an escrow that was never opened');
   // Only the first outcome counts; a later one (a retried hold racing the recovery sweep) is
   // ignored here and reconciled by the caller (a hold placed after a rejection is voided).
   if (state.status !== 'opened') return [];
-  if (command.outcome === 'held') return [{ type: 'funded', escrowId: state.escrowId, holdId: state.escrowId, amountMicros: state.amountMicros }];
-  return [{ type: 'rejected', escrowId: state.escrowId, code: command.code, message: command.message, availableMicros: command.availableMicros }];
+  if (command.outcome === 'held')
+    return [
+      { type: 'funded', escrowId: state.escrowId, holdId: state.escrowId, amountMicros: state.amountMicros },
+    ];
+  return [
+    {
+      type: 'rejected',
+      escrowId: state.escrowId,
+      code: command.code,
+      message: command.message,
+      availableMicros: command.availableMicros,
+    },
+  ];
 }
 
 function decideExpire(state: EscrowState): EscrowEvent[] {
-  if (state.status === 'funded') return [{ type: 'refunded', escrowId: state.escrowId, trigger: 'timeout', amountMicros: state.amountMicros }];
+  if (state.status === 'funded')
+    return [
+      { type: 'refunded', escrowId: state.escrowId, trigger: 'timeout', amountMicros: state.amountMicros },
+    ];
   if (state.status === 'completed') {
-    return [{ type: 'released', escrowId: state.escrowId, by: null, trigger: 'timeout', amountMicros: state.amountMicros, payout: releasePayout(state) }];
+    return [
+      {
+        type: 'released',
+        escrowId: state.escrowId,
+        by: null,
+        trigger: 'timeout',
+        amountMicros: state.amountMicros,
+        payout: releasePayout(state),
+      },
+    ];
   }
   // Disputed escrows wait for an operator; settled ones have nothing left to do.
   return [];
@@ -209,15 +267,36 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
     case 'complete':
       requireStatus(escrow, ['funded']);
       requireSummarySize(command.resultSummary);
-      return [{ type: 'completed', escrowId: escrow.escrowId, by: command.actorId, resultSummary: command.resultSummary }];
+      return [
+        {
+          type: 'completed',
+          escrowId: escrow.escrowId,
+          by: command.actorId,
+          resultSummary: command.resultSummary,
+        },
+      ];
     case 'release':
       requireStatus(escrow, ['funded', 'completed']);
       return [
-        { type: 'released', escrowId: escrow.escrowId, by: command.actorId, trigger: 'creator', amountMicros: escrow.amountMicros, payout: releasePayout(escrow) },
+        {
+          type: 'released',
+          escrowId: escrow.escrowId,
+          by: command.actorId,
+          trigger: 'creator',
+          amountMicros: escrow.amountMicros,
+          payout: releasePayout(escrow),
+        },
       ];
     case 'decline':
       requireStatus(escrow, ['funded']);
-      return [{ type: 'declined', escrowId: escrow.escrowId, by: command.actorId, amountMicros: escrow.amountMicros }];
+      return [
+        {
+          type: 'declined',
+          escrowId: escrow.escrowId,
+          by: command.actorId,
+          amountMicros: escrow.amountMicros,
+        },
+      ];
     case 'dispute':
       requireStatus(escrow, ['funded', 'completed']);
       return [{ type: 'disputed', escrowId: escrow.escrowId, by: command.actorId, reason: command.reason }];
@@ -228,7 +307,16 @@ function decideResolve(command: Extract<EscrowCommand, { kind: 'resolve' }>, esc
   requireStatus(escrow, ['disputed']);
   const shareBps = shareOf(command);
   const payout = command.outcome === 'refund' ? null : splitPayout(escrow, shareBps);
-  return [{ type: 'resolved', escrowId: escrow.escrowId, outcome: command.outcome, counterpartyShareBps: shareBps, amountMicros: escrow.amountMicros, payout }];
+  return [
+    {
+      type: 'resolved',
+      escrowId: escrow.escrowId,
+      outcome: command.outcome,
+      counterpartyShareBps: shareBps,
+      amountMicros: escrow.amountMicros,
+      payout,
+    },
+  ];
 }
 
 function shareOf(command: Extract<EscrowCommand, { kind: 'resolve' }>): number {
@@ -236,13 +324,18 @@ function shareOf(command: Extract<EscrowCommand, { kind: 'resolve' }>): number {
   if (command.outcome === 'refund') return 0;
   const share = command.counterpartyShareBps;
   if (share === null || !Number.isSafeInteger(share) || share < 0 || share > 10_000) {
-    throw new DomainError(escrowErrors.invalidResolution, 'a split needs counterparty_share_bps between 0 and 10000');
+    throw new DomainError(
+      escrowErrors.invalidResolution,
+      'a split needs counterparty_share_bps between 0 and 10000',
+    );
   }
   return share;
 }
 
 /** A full release: the counterparty gets amount - commission; the commission is shared. */
-export function releasePayout(escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>): Payout {
+export function releasePayout(
+  escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>,
+): Payout {
   const split = releaseSplit(escrow.amountMicros, escrow.commissionBps, escrow.referrerId !== null);
   return {
     counterpartyMicros: split.counterpartyMicros,
@@ -258,8 +351,14 @@ export function releasePayout(escrow: Pick<EscrowFacts, 'amountMicros' | 'commis
  * An operator's split: `shareBps` of the amount is released to the counterparty, with the
  * commission taken on that released part only; the rest goes back to the creator.
  */
-export function splitPayout(escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>, shareBps: number): Payout {
-  const [releasedMicros, returnedMicros] = splitByBasisPoints(escrow.amountMicros, [shareBps, Number(BPS_PER_WHOLE) - shareBps]);
+export function splitPayout(
+  escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>,
+  shareBps: number,
+): Payout {
+  const [releasedMicros, returnedMicros] = splitByBasisPoints(escrow.amountMicros, [
+    shareBps,
+    Number(BPS_PER_WHOLE) - shareBps,
+  ]);
   const released = releasePayout({ ...escrow, amountMicros: releasedMicros! });
   return { ...released, creatorMicros: returnedMicros! };
 }
@@ -271,7 +370,8 @@ export function promisedCommission(amountMicros: bigint, commissionBps: number):
 
 function requireEscrow(state: EscrowState): Escrow {
   // A rejected escrow never existed for the API: its hold was refused.
-  if (state.status === 'none' || state.status === 'rejected') throw new DomainError(ErrorCode.notFound, 'no such escrow');
+  if (state.status === 'none' || state.status === 'rejected')
+    throw new DomainError(ErrorCode.notFound, 'no such escrow');
   return state;
 }
 
@@ -287,13 +387,20 @@ function requireRole(command: Action, escrow: Escrow): void {
 
 function requireStatus(escrow: Escrow, allowed: readonly EscrowStatus[]): void {
   if (!allowed.includes(escrow.status)) {
-    throw new DomainError(escrowErrors.invalidStatus, `escrow is ${escrow.status}; this needs ${allowed.join(' or ')}`, { status: escrow.status });
+    throw new DomainError(
+      escrowErrors.invalidStatus,
+      `escrow is ${escrow.status}; this needs ${allowed.join(' or ')}`,
+      { status: escrow.status },
+    );
   }
 }
 
 function requireSummarySize(summary: string | null): void {
   if (summary !== null && Buffer.byteLength(summary, 'utf8') > ESCROW_LIMITS.maxResultSummaryBytes) {
-    throw new DomainError(escrowErrors.invalidResultSummary, `result_summary must be at most ${ESCROW_LIMITS.maxResultSummaryBytes} bytes`);
+    throw new DomainError(
+      escrowErrors.invalidResultSummary,
+      `result_summary must be at most ${ESCROW_LIMITS.maxResultSummaryBytes} bytes`,
+    );
   }
 }
 
@@ -304,10 +411,15 @@ function assertConserved(event: EscrowEvent): void {
   if (!payout) return;
   const parts = [payout.counterpartyMicros, payout.houseMicros, payout.referrerMicros, payout.creatorMicros];
   const total = parts.reduce((sum, part) => sum + part, 0n);
-  if (total !== event.amountMicros || parts.some((part) => part < 0n) || payout.houseMicros + payout.referrerMicros !== payout.commissionMicros) {
+  if (
+    total !== event.amountMicros ||
+    parts.some((part) => part < 0n) ||
+    payout.houseMicros + payout.referrerMicros !== payout.commissionMicros
+  ) {
     throw new Error(`escrow ${event.escrowId}: payout does not conserve ${event.amountMicros} micros`);
   }
-  if (payout.referrerMicros > 0n && payout.referrerId === null) throw new Error(`escrow ${event.escrowId}: referral share without a referrer`);
+  if (payout.referrerMicros > 0n && payout.referrerId === null)
+    throw new Error(`escrow ${event.escrowId}: referral share without a referrer`);
 }
 
 export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
@@ -385,7 +497,10 @@ export interface LedgerSplit {
  * The casino splits of a payout: worker, house, referrer, and the creator's returned part (a
  * split resolution). Zero parts are dropped; the rest sum to the escrow amount exactly.
  */
-export function payoutSplits(escrow: Pick<EscrowFacts, 'creatorId' | 'counterpartyId'>, payout: Payout): LedgerSplit[] {
+export function payoutSplits(
+  escrow: Pick<EscrowFacts, 'creatorId' | 'counterpartyId'>,
+  payout: Payout,
+): LedgerSplit[] {
   const splits: LedgerSplit[] = [
     { to: escrow.counterpartyId, amountMicros: payout.counterpartyMicros, reason: 'payout' },
     { to: HOUSE_REVENUE_ACCOUNT, amountMicros: payout.houseMicros, reason: 'commission' },

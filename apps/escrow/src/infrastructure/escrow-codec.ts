@@ -28,7 +28,8 @@ export function encodeEscrowEvent(event: EscrowEvent): { type: EscrowEventType; 
   const data: Data = { ...rest };
   if ('amountMicros' in event) data.amountMicros = event.amountMicros.toString();
   if (event.type === 'rejected') data.availableMicros = event.availableMicros?.toString() ?? null;
-  if (event.type === 'released' || event.type === 'resolved') data.payout = event.payout ? encodePayout(event.payout) : null;
+  if (event.type === 'released' || event.type === 'resolved')
+    data.payout = event.payout ? encodePayout(event.payout) : null;
   return { type, data };
 }
 
@@ -50,13 +51,26 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
     case 'funded':
       return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
     case 'rejected':
-      return { type, escrowId, code: text(data.code), message: text(data.message), availableMicros: data.availableMicros == null ? null : micros(data.availableMicros) };
+      return {
+        type,
+        escrowId,
+        code: text(data.code),
+        message: text(data.message),
+        availableMicros: data.availableMicros == null ? null : micros(data.availableMicros),
+      };
     case 'completed':
       return { type, escrowId, by: text(data.by), resultSummary: nullableText(data.resultSummary) };
     case 'disputed':
       return { type, escrowId, by: text(data.by), reason: nullableText(data.reason) };
     case 'released':
-      return { type, escrowId, by: nullableText(data.by), trigger: data.trigger === 'timeout' ? 'timeout' : 'creator', amountMicros: micros(data.amountMicros), payout: decodePayout(data.payout) };
+      return {
+        type,
+        escrowId,
+        by: nullableText(data.by),
+        trigger: data.trigger === 'timeout' ? 'timeout' : 'creator',
+        amountMicros: micros(data.amountMicros),
+        payout: decodePayout(data.payout),
+      };
     case 'refunded':
       return { type, escrowId, trigger: 'timeout', amountMicros: micros(data.amountMicros) };
     case 'declined':
@@ -87,7 +101,8 @@ export function encodePayout(payout: Payout): Data {
 }
 
 export function decodePayout(value: unknown): Payout {
-  if (typeof value !== 'object' || value === null) throw new Error('expected a payout object in a stored escrow event');
+  if (typeof value !== 'object' || value === null)
+    throw new Error('expected a payout object in a stored escrow event');
   const data = value as Data;
   return {
     counterpartyMicros: micros(data.counterpartyMicros),
@@ -104,7 +119,8 @@ function micros(value: unknown): bigint {
 }
 
 function text(value: unknown): string {
-  if (typeof value !== 'string') throw new Error(`expected a string in a stored escrow event, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new Error(`expected a string in a stored escrow event, got ${typeof value}`);
   return value;
 }
 
@@ -113,11 +129,13 @@ function nullableText(value: unknown): string | null {
 }
 
 function int(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new Error(`expected an integer in a stored escrow event, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new Error(`expected an integer in a stored escrow event, got ${String(value)}`);
   return value;
 }
 
 function outcome(value: unknown): ResolutionOutcome {
-  if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome)) throw new Error(`unknown resolution outcome ${String(value)}`);
+  if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome))
+    throw new Error(`unknown resolution outcome ${String(value)}`);
   return value as ResolutionOutcome;
 }

@@ -61,7 +61,12 @@ export const escrowProjection: Projection = {
   },
 };
 
-async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
+async function applyEvent(
+  runner: QueryRunner,
+  event: EscrowEvent,
+  recorded: RecordedEvent,
+  target: ProjectionTarget,
+): Promise<void> {
   const escrows = target.table('escrows');
   const deadlines = target.table('deadlines');
   const at = recorded.recordedAt;
@@ -72,7 +77,18 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
         prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
            timeout_ms, created_at, version, position)
          VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
-        [event.escrowId, event.creatorId, event.counterpartyId, event.amountMicros.toString(), event.commissionBps, event.referrerId, event.description, event.timeoutMs, at, ...tail],
+        [
+          event.escrowId,
+          event.creatorId,
+          event.counterpartyId,
+          event.amountMicros.toString(),
+          event.commissionBps,
+          event.referrerId,
+          event.description,
+          event.timeoutMs,
+          at,
+          ...tail,
+        ],
       );
       return;
     case 'funded':
@@ -87,13 +103,35 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
       );
       return;
     case 'rejected':
-      await update(runner, escrows, event.escrowId, `status = 'rejected', rejection = $4`, [JSON.stringify(encodeEscrowEvent(event).data)], tail);
+      await update(
+        runner,
+        escrows,
+        event.escrowId,
+        `status = 'rejected', rejection = $4`,
+        [JSON.stringify(encodeEscrowEvent(event).data)],
+        tail,
+      );
       return;
     case 'completed':
-      await update(runner, escrows, event.escrowId, `status = 'completed', completed_at = $4, result_summary = $5`, [at, event.resultSummary], tail);
+      await update(
+        runner,
+        escrows,
+        event.escrowId,
+        `status = 'completed', completed_at = $4, result_summary = $5`,
+        [at, event.resultSummary],
+        tail,
+      );
       return;
     case 'disputed':
-      await updateEndingDeadline(runner, escrows, deadlines, event.escrowId, `status = 'disputed', disputed_at = $4, dispute_reason = $5`, [at, event.reason], tail);
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'disputed', disputed_at = $4, dispute_reason = $5`,
+        [at, event.reason],
+        tail,
+      );
       return;
     case 'released':
       await updateEndingDeadline(
@@ -108,7 +146,15 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
       return;
     case 'refunded':
     case 'declined':
-      await updateEndingDeadline(runner, escrows, deadlines, event.escrowId, `status = 'refunded', refunded_at = $4`, [at], tail);
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'refunded', refunded_at = $4`,
+        [at],
+        tail,
+      );
       return;
     case 'resolved': {
       const status = statusAfterResolution(event.outcome);
@@ -119,7 +165,12 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
         deadlines,
         event.escrowId,
         `status = $4, resolved_at = $5, ${settledColumn} = $5, payout = $6, commission_taken_micros = $7`,
-        [status, at, event.payout ? JSON.stringify(encodePayout(event.payout)) : null, (event.payout?.commissionMicros ?? 0n).toString()],
+        [
+          status,
+          at,
+          event.payout ? JSON.stringify(encodePayout(event.payout)) : null,
+          (event.payout?.commissionMicros ?? 0n).toString(),
+        ],
         tail,
       );
       return;
@@ -128,12 +179,30 @@ async function applyEvent(runner: QueryRunner, event: EscrowEvent, recorded: Rec
 }
 
 /** Parameters: $1 escrow id, $2 version, $3 position, $4… the `set` values. */
-async function update(runner: QueryRunner, escrows: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
-  await runner.query(prepared(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`), [escrowId, ...tail, ...values]);
+async function update(
+  runner: QueryRunner,
+  escrows: string,
+  escrowId: string,
+  set: string,
+  values: unknown[],
+  tail: number[],
+): Promise<void> {
+  await runner.query(
+    prepared(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`),
+    [escrowId, ...tail, ...values],
+  );
 }
 
 /** An update that also ends the escrow's deadline, in one statement. */
-async function updateEndingDeadline(runner: QueryRunner, escrows: string, deadlines: string, escrowId: string, set: string, values: unknown[], tail: number[]): Promise<void> {
+async function updateEndingDeadline(
+  runner: QueryRunner,
+  escrows: string,
+  deadlines: string,
+  escrowId: string,
+  set: string,
+  values: unknown[],
+  tail: number[],
+): Promise<void> {
   await runner.query(
     prepared(`WITH ended AS (DELETE FROM ${deadlines} WHERE escrow_id = $1)
      UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`),

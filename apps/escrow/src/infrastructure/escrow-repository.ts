@@ -1,7 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
-import { isVersionConflict, nameBasedUuid, prepared, type EventStore, type RecordedEvent } from '@pf/event-store';
-import { escrowDecider, ledgerInstructionOf, payoutSplits, type EscrowCommand, type EscrowEvent, type EscrowState } from '../domain/escrow.js';
+import {
+  isVersionConflict,
+  nameBasedUuid,
+  prepared,
+  type EventStore,
+  type RecordedEvent,
+} from '@pf/event-store';
+import {
+  escrowDecider,
+  ledgerInstructionOf,
+  payoutSplits,
+  type EscrowCommand,
+  type EscrowEvent,
+  type EscrowState,
+} from '../domain/escrow.js';
 import { decodeEscrowEvent, encodeEscrowEvent, ESCROW_EVENT_SCHEMA_VERSION } from './escrow-codec.js';
 import { ESCROW_ROW_COLUMNS, evolveRow, stateFromRow, type EscrowRow } from './escrow-row.js';
 
@@ -78,7 +91,9 @@ export class EscrowRepository {
       try {
         return await this.store.transaction(async (runner) => {
           // A caller-chosen id may race another create: the append's expected version catches it.
-          const rows: EscrowRow[] = options.freshId ? [] : await runner.query(prepared(this.lockSql), [escrowId]);
+          const rows: EscrowRow[] = options.freshId
+            ? []
+            : await runner.query(prepared(this.lockSql), [escrowId]);
           return this.decideAndAppend(runner, escrowId, rows[0], command, options);
         });
       } catch (error) {
@@ -88,13 +103,29 @@ export class EscrowRepository {
   }
 
   /** For callers holding the row's lock in their own transaction (the sweeper), with the row. */
-  async decideAndAppend(runner: QueryRunner, escrowId: string, row: EscrowRow | undefined, command: EscrowCommand, options: ExecuteOptions = {}): Promise<Decision> {
+  async decideAndAppend(
+    runner: QueryRunner,
+    escrowId: string,
+    row: EscrowRow | undefined,
+    command: EscrowCommand,
+    options: ExecuteOptions = {},
+  ): Promise<Decision> {
     const before = row ? stateFromRow(row) : escrowDecider.initialState();
     if (options.commandId && row) {
-      const earlier: Array<{ type: string; data: Record<string, unknown> }> = await runner.query(this.replaySql, [escrowStream(escrowId), options.commandId]);
+      const earlier: Array<{ type: string; data: Record<string, unknown> }> = await runner.query(
+        this.replaySql,
+        [escrowStream(escrowId), options.commandId],
+      );
       if (earlier.length > 0) {
         // The command ran before (its reply was lost): answer with what it did then.
-        return { before, state: before, events: earlier.map((event) => decodeEscrowEvent(event.type, event.data)), row, settlement: null, replayed: true };
+        return {
+          before,
+          state: before,
+          events: earlier.map((event) => decodeEscrowEvent(event.type, event.data)),
+          row,
+          settlement: null,
+          replayed: true,
+        };
       }
     }
     const events = escrowDecider.decide(command, before);
@@ -109,7 +140,9 @@ export class EscrowRepository {
       streamId,
       row?.version ?? 0,
       events.map((event, index) => ({
-        eventId: options.commandId ? nameBasedUuid(`${options.commandId}/${streamId}/${index}`) : randomUUID(),
+        eventId: options.commandId
+          ? nameBasedUuid(`${options.commandId}/${streamId}/${index}`)
+          : randomUUID(),
         ...encodeEscrowEvent(event),
         metadata: {
           service: 'escrow',
@@ -137,8 +170,14 @@ export class EscrowRepository {
    * A hold that succeeded after its escrow was already recorded as rejected (a late reply
    * racing the recovery sweep) must not stay locked: the outbox voids it.
    */
-  private async compensation(runner: QueryRunner, escrowId: string, command: EscrowCommand, before: EscrowState): Promise<SettlementOrder | null> {
-    if (command.kind !== 'record_hold' || command.outcome !== 'held' || before.status !== 'rejected') return null;
+  private async compensation(
+    runner: QueryRunner,
+    escrowId: string,
+    command: EscrowCommand,
+    before: EscrowState,
+  ): Promise<SettlementOrder | null> {
+    if (command.kind !== 'record_hold' || command.outcome !== 'held' || before.status !== 'rejected')
+      return null;
     const settlement: SettlementOrder = { escrowId, kind: 'void', splits: null };
     await this.writeSettlements(runner, [settlement]);
     return settlement;
@@ -156,13 +195,20 @@ export class EscrowRepository {
   }
 }
 
-function settlementOf(escrowId: string, events: readonly EscrowEvent[], state: EscrowState): SettlementOrder | null {
+function settlementOf(
+  escrowId: string,
+  events: readonly EscrowEvent[],
+  state: EscrowState,
+): SettlementOrder | null {
   for (const event of events) {
     const instruction = ledgerInstructionOf(event);
     if (!instruction) continue;
     if (state.status === 'none') throw new Error('a settlement for an escrow without state');
     if (instruction.kind === 'void') return { escrowId, kind: 'void', splits: null };
-    const splits = payoutSplits(state, instruction.payout).map((split) => ({ ...split, amountMicros: split.amountMicros.toString() }));
+    const splits = payoutSplits(state, instruction.payout).map((split) => ({
+      ...split,
+      amountMicros: split.amountMicros.toString(),
+    }));
     return { escrowId, kind: 'post', splits };
   }
   return null;

@@ -1,5 +1,10 @@
 import type { EscrowPayoutView, EscrowStatus, EscrowView } from '@pf/contracts';
-import { promisedCommission, statusAfterResolution, type EscrowEvent, type EscrowState } from '../domain/escrow.js';
+import {
+  promisedCommission,
+  statusAfterResolution,
+  type EscrowEvent,
+  type EscrowState,
+} from '../domain/escrow.js';
 import { decodePayout, encodeEscrowEvent, encodePayout } from './escrow-codec.js';
 
 /**
@@ -54,7 +59,12 @@ export function stateFromRow(row: EscrowRow): EscrowState {
 }
 
 /** The row after `event`, recorded at `at` (version `version`): the projection's update, in memory. */
-export function evolveRow(row: EscrowRow | undefined, event: EscrowEvent, at: Date, version: number): EscrowRow {
+export function evolveRow(
+  row: EscrowRow | undefined,
+  event: EscrowEvent,
+  at: Date,
+  version: number,
+): EscrowRow {
   if (event.type === 'opened') {
     return {
       escrow_id: event.escrowId,
@@ -92,14 +102,21 @@ export function evolveRow(row: EscrowRow | undefined, event: EscrowEvent, at: Da
     case 'disputed':
       return { ...next, status: 'disputed', disputed_at: at, dispute_reason: event.reason };
     case 'released':
-      return { ...next, status: 'released', released_at: at, payout: encodePayout(event.payout) as unknown as EscrowPayoutView };
+      return {
+        ...next,
+        status: 'released',
+        released_at: at,
+        payout: encodePayout(event.payout) as unknown as EscrowPayoutView,
+      };
     case 'refunded':
     case 'declined':
       return { ...next, status: 'refunded', refunded_at: at };
     case 'resolved': {
       const status = statusAfterResolution(event.outcome);
       const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
-      return status === 'refunded' ? { ...next, status, resolved_at: at, refunded_at: at, payout } : { ...next, status, resolved_at: at, released_at: at, payout };
+      return status === 'refunded'
+        ? { ...next, status, resolved_at: at, refunded_at: at, payout }
+        : { ...next, status, resolved_at: at, released_at: at, payout };
     }
   }
 }

@@ -4,7 +4,11 @@ import { escrowProjection } from './escrow-projection.js';
 
 export const ESCROW_SCHEMA = 'escrow';
 
-const EscrowProjectionTables1764000000101 = projectionMigration('EscrowProjectionTables1764000000101', ESCROW_SCHEMA, escrowProjection);
+const EscrowProjectionTables1764000000101 = projectionMigration(
+  'EscrowProjectionTables1764000000101',
+  ESCROW_SCHEMA,
+  escrowProjection,
+);
 
 /**
  * The settlement outbox: casino posts and voids an escrow decision still owes. A row is written

@@ -1,7 +1,16 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import type { QueryRunner } from 'typeorm';
-import { claimCommandSchema, eventSubject, faucetCommands, faucetStatsCommandSchema, parseOrThrow as parse, type ClaimReply, type EventEnvelope, type FaucetStatsView } from '@pf/contracts';
+import {
+  claimCommandSchema,
+  eventSubject,
+  faucetCommands,
+  faucetStatsCommandSchema,
+  parseOrThrow as parse,
+  type ClaimReply,
+  type EventEnvelope,
+  type FaucetStatsView,
+} from '@pf/contracts';
 import type { NatsEventContext } from '@pf/messaging';
 import { ClaimsService } from '../application/claims.service.js';
 import { DepositsService } from '../application/deposits.service.js';

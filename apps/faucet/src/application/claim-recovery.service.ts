@@ -3,7 +3,11 @@ import { DomainError, ErrorCode } from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { FaucetConfig } from '../config.js';
-import { claimsToRecover, pruneExpiredAddresses, type PendingClaimRow } from '../infrastructure/faucet-tables.js';
+import {
+  claimsToRecover,
+  pruneExpiredAddresses,
+  type PendingClaimRow,
+} from '../infrastructure/faucet-tables.js';
 import { BackgroundTask, type NextStep } from './background-task.js';
 import { ClaimsService } from './claims.service.js';
 import { FAUCET_EVENT_STORE } from './tokens.js';
@@ -43,7 +47,11 @@ export class ClaimRecoveryService implements OnApplicationBootstrap, OnApplicati
   async sweep(): Promise<NextStep> {
     const next = { againInMs: this.context.config.FAUCET_SWEEP_INTERVAL_MS };
     if (!this.treasury.isFunded()) return next;
-    const pending = await claimsToRecover(this.store.dataSource, this.context.config.FAUCET_CLAIM_LEASE_MS, RECOVERY_BATCH);
+    const pending = await claimsToRecover(
+      this.store.dataSource,
+      this.context.config.FAUCET_CLAIM_LEASE_MS,
+      RECOVERY_BATCH,
+    );
     for (const row of pending) {
       if (!(await this.recover(row))) break;
     }
@@ -53,15 +61,26 @@ export class ClaimRecoveryService implements OnApplicationBootstrap, OnApplicati
 
   /** False when the ledger is not answering: the rest of the batch waits for the next pass. */
   private async recover(row: PendingClaimRow): Promise<boolean> {
-    const claim = { claimId: row.claim_id, agentId: row.agent_id, amountMicros: BigInt(row.amount_micros), requestedAtMs: row.requested_at.getTime() };
+    const claim = {
+      claimId: row.claim_id,
+      agentId: row.agent_id,
+      amountMicros: BigInt(row.amount_micros),
+      requestedAtMs: row.requested_at.getTime(),
+    };
     try {
       await this.claims.resume(claim);
-      this.context.logger.info({ claimId: claim.claimId, agentId: claim.agentId }, 'pending faucet claim completed by the sweep');
+      this.context.logger.info(
+        { claimId: claim.claimId, agentId: claim.agentId },
+        'pending faucet claim completed by the sweep',
+      );
       return true;
     } catch (error) {
       const code = error instanceof DomainError ? error.code : undefined;
       if (code === ErrorCode.serviceUnavailable) return false;
-      this.context.logger.warn({ err: (error as Error).message, code, claimId: claim.claimId }, 'could not complete a pending faucet claim');
+      this.context.logger.warn(
+        { err: (error as Error).message, code, claimId: claim.claimId },
+        'could not complete a pending faucet claim',
+      );
       return true;
     }
   }

@@ -1,11 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
-import { casinoCommands, casinoErrors, DomainError, ErrorCode, faucetErrors, type AgentView, type ClaimReply } from '@pf/contracts';
+import {
+  casinoCommands,
+  casinoErrors,
+  DomainError,
+  ErrorCode,
+  faucetErrors,
+  type AgentView,
+  type ClaimReply,
+} from '@pf/contracts';
 import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { FaucetConfig } from '../config.js';
-import { claimDecider, claimStream, type Claim, type ClaimCommand, type ClaimEvent, type ClaimStatus } from '../domain/claim.js';
+import {
+  claimDecider,
+  claimStream,
+  type Claim,
+  type ClaimCommand,
+  type ClaimEvent,
+  type ClaimStatus,
+} from '../domain/claim.js';
 import { decodeClaimEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
 import {
   addressUsage,
@@ -46,10 +61,15 @@ export class ClaimsService {
     await this.treasury.ensureFunded();
     const clientIp = this.context.config.FAUCET_IP_LIMIT_PER_DAY > 0 ? input.clientIp : null;
     if (clientIp) this.assertAllowance(await addressUsage(this.store.dataSource, clientIp, input.agentId));
-    await this.context.commands.request<AgentView>(casinoCommands.getAgent, { agentId: input.agentId }, this.context.config.FAUCET_LEDGER_TIMEOUT_MS);
+    await this.context.commands.request<AgentView>(
+      casinoCommands.getAgent,
+      { agentId: input.agentId },
+      this.context.config.FAUCET_LEDGER_TIMEOUT_MS,
+    );
     const { status, events } = await this.record(input.agentId, clientIp);
     if (status.status === 'completed') return toReply(status.claim, status.claimedAtMs);
-    if (status.status !== 'pending') throw new Error(`claim of ${input.agentId} is ${status.status} right after the request`);
+    if (status.status !== 'pending')
+      throw new Error(`claim of ${input.agentId} is ${status.status} right after the request`);
     return this.payOut(status.claim, events.length > 0);
   }
 
@@ -80,8 +100,12 @@ export class ClaimsService {
           nowMs: treasury.nowMs,
           leaseMs: this.context.config.FAUCET_CLAIM_LEASE_MS,
         };
-        const decided = await this.decideInTransaction(runner, agentId, command, { hasDeposits, remainingBudgetMicros: treasury.remainingMicros });
-        if (decided.events.length > 0 && clientIp) await recordAddress(runner, command.claimId, clientIp, agentId);
+        const decided = await this.decideInTransaction(runner, agentId, command, {
+          hasDeposits,
+          remainingBudgetMicros: treasury.remainingMicros,
+        });
+        if (decided.events.length > 0 && clientIp)
+          await recordAddress(runner, command.claimId, clientIp, agentId);
         return decided;
       }),
     );
@@ -104,8 +128,14 @@ export class ClaimsService {
     } catch (error) {
       throw await this.transferFailed(claim, error);
     }
-    const { status } = await this.update(claim.agentId, (nowMs) => ({ kind: 'complete', claimId: claim.claimId, inFirstRequest, nowMs }));
-    if (status.status !== 'completed') throw new Error(`claim ${claim.claimId} is ${status.status} after its transfer`);
+    const { status } = await this.update(claim.agentId, (nowMs) => ({
+      kind: 'complete',
+      claimId: claim.claimId,
+      inFirstRequest,
+      nowMs,
+    }));
+    if (status.status !== 'completed')
+      throw new Error(`claim ${claim.claimId} is ${status.status} after its transfer`);
     return toReply(status.claim, status.claimedAtMs);
   }
 
@@ -115,19 +145,40 @@ export class ClaimsService {
     if (code === casinoErrors.insufficientBalance) {
       // The budget reservation should make this impossible: only something else draining the
       // treasury leads here. The ledger moved nothing, so the claim ends and frees the agent.
-      this.context.logger.error({ claimId: claim.claimId }, 'the ledger refused a reserved faucet claim: the treasury holds less than the budget says');
+      this.context.logger.error(
+        { claimId: claim.claimId },
+        'the ledger refused a reserved faucet claim: the treasury holds less than the budget says',
+      );
       await this.update(claim.agentId, (nowMs) => ({ kind: 'reject', claimId: claim.claimId, nowMs }));
-      return new DomainError(faucetErrors.faucetEmpty, 'the faucet treasury is spent; try again after a refill');
+      return new DomainError(
+        faucetErrors.faucetEmpty,
+        'the faucet treasury is spent; try again after a refill',
+      );
     }
     // Whether the transfer ran is unknown: the claim stays pending, marked free for a retry
     // (best effort: if this fails too, the lease runs out and the sweep takes it).
-    await this.update(claim.agentId, (nowMs) => ({ kind: 'fail_transfer', claimId: claim.claimId, code, nowMs })).catch((failure: unknown) =>
-      this.context.logger.warn({ err: (failure as Error).message, claimId: claim.claimId }, 'could not mark a claim as stalled'),
+    await this.update(claim.agentId, (nowMs) => ({
+      kind: 'fail_transfer',
+      claimId: claim.claimId,
+      code,
+      nowMs,
+    })).catch((failure: unknown) =>
+      this.context.logger.warn(
+        { err: (failure as Error).message, claimId: claim.claimId },
+        'could not mark a claim as stalled',
+      ),
     );
     if (code === ErrorCode.serviceUnavailable || code === ErrorCode.internalError) {
-      return new DomainError(ErrorCode.serviceUnavailable, 'the ledger is not answering; your claim is recorded: retry to complete it', { claim_id: claim.claimId });
+      return new DomainError(
+        ErrorCode.serviceUnavailable,
+        'the ledger is not answering; your claim is recorded: retry to complete it',
+        { claim_id: claim.claimId },
+      );
     }
-    this.context.logger.error({ err: (error as Error).message, code, claimId: claim.claimId }, 'the ledger refused a faucet transfer');
+    this.context.logger.error(
+      { err: (error as Error).message, code, claimId: claim.claimId },
+      'the ledger refused a faucet transfer',
+    );
     return error;
   }
 
@@ -137,8 +188,12 @@ export class ClaimsService {
       this.store.transaction(async (runner) => {
         const treasury = await lockTreasury(runner);
         const command = build(treasury.nowMs);
-        const decided = await this.decideInTransaction(runner, agentId, command, { hasDeposits: false, remainingBudgetMicros: treasury.remainingMicros });
-        if (decided.events.some((event) => event.type === 'claim_rejected')) await forgetAddress(runner, command.claimId);
+        const decided = await this.decideInTransaction(runner, agentId, command, {
+          hasDeposits: false,
+          remainingBudgetMicros: treasury.remainingMicros,
+        });
+        if (decided.events.some((event) => event.type === 'claim_rejected'))
+          await forgetAddress(runner, command.claimId);
         return decided;
       }),
     );
@@ -152,7 +207,10 @@ export class ClaimsService {
   ): Promise<Decided> {
     const streamId = claimStream(agentId);
     const history = await this.store.readStream(streamId, { runner });
-    const claim = fold(claimDecider, history.map((event) => decodeClaimEvent(event.type, event.data))).claim;
+    const claim = fold(
+      claimDecider,
+      history.map((event) => decodeClaimEvent(event.type, event.data)),
+    ).claim;
     const state = { claim, ...context };
     const events = claimDecider.decide(command, state);
     if (events.length > 0) {
@@ -163,7 +221,12 @@ export class ClaimsService {
         events.map((event) => ({
           eventId: randomUUID(),
           ...encodeFaucetEvent(event),
-          metadata: { service: 'faucet', commandId: command.claimId, correlationId: command.claimId, schemaVersion: 1 },
+          metadata: {
+            service: 'faucet',
+            commandId: command.claimId,
+            correlationId: command.claimId,
+            schemaVersion: 1,
+          },
         })),
       );
     }
@@ -172,7 +235,11 @@ export class ClaimsService {
 
   private assertAllowance(usage: AddressUsage): void {
     if (usage.claims >= this.context.config.FAUCET_IP_LIMIT_PER_DAY) {
-      throw new DomainError(faucetErrors.ipRateLimited, 'this address has used its faucet claims for the day', { retry_after_seconds: usage.freeInSeconds });
+      throw new DomainError(
+        faucetErrors.ipRateLimited,
+        'this address has used its faucet claims for the day',
+        { retry_after_seconds: usage.freeInSeconds },
+      );
     }
   }
 
@@ -188,5 +255,10 @@ export class ClaimsService {
 }
 
 function toReply(claim: Claim, claimedAtMs: number): ClaimReply {
-  return { claimId: claim.claimId, agentId: claim.agentId, amountMicros: claim.amountMicros.toString(), claimedAt: new Date(claimedAtMs).toISOString() };
+  return {
+    claimId: claim.claimId,
+    agentId: claim.agentId,
+    amountMicros: claim.amountMicros.toString(),
+    claimedAt: new Date(claimedAtMs).toISOString(),
+  };
 }

@@ -14,6 +14,11 @@ export class DepositsService {
     const data = envelope.data as { transferId?: unknown; from?: unknown; to?: unknown; reason?: unknown };
     if (data.from !== 'world' || data.reason !== 'deposit') return;
     if (typeof data.to !== 'string' || !AGENT_ID_PATTERN.test(data.to)) return;
-    await recordDepositor(runner, data.to, typeof data.transferId === 'string' ? data.transferId : '', envelope.id);
+    await recordDepositor(
+      runner,
+      data.to,
+      typeof data.transferId === 'string' ? data.transferId : '',
+      envelope.id,
+    );
   }
 }

@@ -59,7 +59,10 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
       await this.inlineFunding;
       this.funded = true;
     } catch {
-      throw new DomainError(ErrorCode.serviceUnavailable, 'the faucet treasury is not funded yet (the ledger has not answered): retry shortly');
+      throw new DomainError(
+        ErrorCode.serviceUnavailable,
+        'the faucet treasury is not funded yet (the ledger has not answered): retry shortly',
+      );
     }
   }
 
@@ -68,14 +71,22 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
     try {
       await this.fundToBudget();
       this.funded = true;
-      this.context.logger.info({ budgetMicros: this.context.config.FAUCET_BUDGET_USD.toString() }, 'faucet treasury funded');
+      this.context.logger.info(
+        { budgetMicros: this.context.config.FAUCET_BUDGET_USD.toString() },
+        'faucet treasury funded',
+      );
       return 'done';
     } catch (error) {
       const delayMs = this.retryDelayMs;
       this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
       const code = (error as { code?: string }).code;
-      const log = code === ErrorCode.serviceUnavailable ? this.context.logger.warn : this.context.logger.error;
-      log.call(this.context.logger, { err: (error as Error).message, code, retryInMs: delayMs }, 'faucet treasury funding failed, retrying');
+      const log =
+        code === ErrorCode.serviceUnavailable ? this.context.logger.warn : this.context.logger.error;
+      log.call(
+        this.context.logger,
+        { err: (error as Error).message, code, retryInMs: delayMs },
+        'faucet treasury funding failed, retrying',
+      );
       return { againInMs: delayMs };
     }
   }
@@ -88,15 +99,28 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
   private async fundToBudget(): Promise<void> {
     for (let pass = 1; pass <= MAX_ROUNDS_PER_ATTEMPT; pass += 1) {
       const history = await this.store.readStream(TREASURY_STREAM);
-      const state: TreasuryState = fold(treasuryDecider, history.map((event) => decodeTreasuryEvent(event.type, event.data)));
+      const state: TreasuryState = fold(
+        treasuryDecider,
+        history.map((event) => decodeTreasuryEvent(event.type, event.data)),
+      );
       const next = nextFunding(state, this.context.config.FAUCET_BUDGET_USD);
       if (!next) return;
       const reply = await this.context.commands.request<OperationReply>(
         casinoCommands.transfer,
-        { transferId: next.transferId, from: 'world', to: TREASURY_ACCOUNT, amountMicros: next.amountMicros.toString(), reason: 'faucet_funding', service: 'faucet' },
+        {
+          transferId: next.transferId,
+          from: 'world',
+          to: TREASURY_ACCOUNT,
+          amountMicros: next.amountMicros.toString(),
+          reason: 'faucet_funding',
+          service: 'faucet',
+        },
         this.context.config.FAUCET_LEDGER_TIMEOUT_MS,
       );
-      if (BigInt(reply.amountMicros) !== next.amountMicros) throw new Error(`funding ${next.transferId}: the ledger moved ${reply.amountMicros}, expected ${next.amountMicros}`);
+      if (BigInt(reply.amountMicros) !== next.amountMicros)
+        throw new Error(
+          `funding ${next.transferId}: the ledger moved ${reply.amountMicros}, expected ${next.amountMicros}`,
+        );
       const events = treasuryDecider.decide({ kind: 'record_funding', ...next }, state);
       try {
         await this.store.append(

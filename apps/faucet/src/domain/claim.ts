@@ -48,7 +48,14 @@ export type ClaimEvent =
       inFirstRequest: boolean;
     }
   | { type: 'claim_transfer_failed'; claimId: string; agentId: string; code: string; failedAt: string }
-  | { type: 'claim_rejected'; claimId: string; agentId: string; amountMicros: bigint; code: 'faucet_empty'; rejectedAt: string };
+  | {
+      type: 'claim_rejected';
+      claimId: string;
+      agentId: string;
+      amountMicros: bigint;
+      code: 'faucet_empty';
+      rejectedAt: string;
+    };
 
 export type ClaimStatus =
   | { status: 'eligible' }
@@ -106,7 +113,8 @@ function decideRequest(command: Extract<ClaimCommand, { kind: 'request' }>, stat
     case 'completed':
       // The agent already saw this claim's 200: a new claim is refused. Otherwise (its first
       // request answered 503) the outcome is replayed: nothing new happens.
-      if (current.inFirstRequest) throw alreadyClaimed(current.claim, 'this agent has already claimed from the faucet');
+      if (current.inFirstRequest)
+        throw alreadyClaimed(current.claim, 'this agent has already claimed from the faucet');
       return [];
     case 'pending': {
       const leaseHeld = !current.stalled && command.nowMs - current.claim.requestedAtMs < command.leaseMs;
@@ -117,7 +125,11 @@ function decideRequest(command: Extract<ClaimCommand, { kind: 'request' }>, stat
       break;
   }
   if (command.amountMicros <= 0n) throw new Error('claim decider: the claim amount must be positive');
-  if (state.hasDeposits) throw new DomainError(faucetErrors.hasDeposits, 'agents that have deposited are not eligible for the faucet');
+  if (state.hasDeposits)
+    throw new DomainError(
+      faucetErrors.hasDeposits,
+      'agents that have deposited are not eligible for the faucet',
+    );
   if (state.remainingBudgetMicros < command.amountMicros) {
     throw new DomainError(faucetErrors.faucetEmpty, 'the faucet treasury is spent; try again after a refill');
   }
@@ -132,11 +144,17 @@ function decideRequest(command: Extract<ClaimCommand, { kind: 'request' }>, stat
   ];
 }
 
-function decideComplete(command: Extract<ClaimCommand, { kind: 'complete' }>, current: ClaimStatus): ClaimEvent[] {
+function decideComplete(
+  command: Extract<ClaimCommand, { kind: 'complete' }>,
+  current: ClaimStatus,
+): ClaimEvent[] {
   if (current.status === 'completed' && current.claim.claimId === command.claimId) return [];
   if (current.status !== 'pending' || current.claim.claimId !== command.claimId) {
     // The ledger moved money for a claim that is not pending: must never happen (docs/adr/0003-faucet-claims.md).
-    throw new DomainError(ClaimError.notPending, `claim ${command.claimId} is not pending (${current.status})`);
+    throw new DomainError(
+      ClaimError.notPending,
+      `claim ${command.claimId} is not pending (${current.status})`,
+    );
   }
   const { claim } = current;
   return [
@@ -151,40 +169,88 @@ function decideComplete(command: Extract<ClaimCommand, { kind: 'complete' }>, cu
   ];
 }
 
-function decideFailure(command: Extract<ClaimCommand, { kind: 'fail_transfer' }>, current: ClaimStatus): ClaimEvent[] {
+function decideFailure(
+  command: Extract<ClaimCommand, { kind: 'fail_transfer' }>,
+  current: ClaimStatus,
+): ClaimEvent[] {
   // Already stalled, completed or gone: nothing new to record.
   if (current.status !== 'pending' || current.claim.claimId !== command.claimId || current.stalled) return [];
-  return [{ type: 'claim_transfer_failed', claimId: command.claimId, agentId: current.claim.agentId, code: command.code, failedAt: isoAt(command.nowMs) }];
+  return [
+    {
+      type: 'claim_transfer_failed',
+      claimId: command.claimId,
+      agentId: current.claim.agentId,
+      code: command.code,
+      failedAt: isoAt(command.nowMs),
+    },
+  ];
 }
 
-function decideReject(command: Extract<ClaimCommand, { kind: 'reject' }>, current: ClaimStatus): ClaimEvent[] {
+function decideReject(
+  command: Extract<ClaimCommand, { kind: 'reject' }>,
+  current: ClaimStatus,
+): ClaimEvent[] {
   if (current.status === 'completed' && current.claim.claimId === command.claimId) {
     throw new Error(`claim decider: the ledger refused claim ${command.claimId} after paying it`);
   }
   if (current.status !== 'pending' || current.claim.claimId !== command.claimId) return [];
   const { claim } = current;
-  return [{ type: 'claim_rejected', claimId: claim.claimId, agentId: claim.agentId, amountMicros: claim.amountMicros, code: 'faucet_empty', rejectedAt: isoAt(command.nowMs) }];
+  return [
+    {
+      type: 'claim_rejected',
+      claimId: claim.claimId,
+      agentId: claim.agentId,
+      amountMicros: claim.amountMicros,
+      code: 'faucet_empty',
+      rejectedAt: isoAt(command.nowMs),
+    },
+  ];
 }
 
 function evolve(state: ClaimState, event: ClaimEvent): ClaimState {
   switch (event.type) {
     case 'claim_requested': {
-      const claim: Claim = { claimId: event.claimId, agentId: event.agentId, amountMicros: event.amountMicros, requestedAtMs: Date.parse(event.requestedAt) };
-      return { ...state, claim: { status: 'pending', claim, stalled: false }, remainingBudgetMicros: state.remainingBudgetMicros - event.amountMicros };
+      const claim: Claim = {
+        claimId: event.claimId,
+        agentId: event.agentId,
+        amountMicros: event.amountMicros,
+        requestedAtMs: Date.parse(event.requestedAt),
+      };
+      return {
+        ...state,
+        claim: { status: 'pending', claim, stalled: false },
+        remainingBudgetMicros: state.remainingBudgetMicros - event.amountMicros,
+      };
     }
     case 'claimed': {
       const claim = claimOf(state.claim, event.claimId);
-      return { ...state, claim: { status: 'completed', claim, claimedAtMs: Date.parse(event.claimedAt), inFirstRequest: event.inFirstRequest } };
+      return {
+        ...state,
+        claim: {
+          status: 'completed',
+          claim,
+          claimedAtMs: Date.parse(event.claimedAt),
+          inFirstRequest: event.inFirstRequest,
+        },
+      };
     }
     case 'claim_transfer_failed':
-      return { ...state, claim: { status: 'pending', claim: claimOf(state.claim, event.claimId), stalled: true } };
+      return {
+        ...state,
+        claim: { status: 'pending', claim: claimOf(state.claim, event.claimId), stalled: true },
+      };
     case 'claim_rejected':
-      return { ...state, claim: { status: 'eligible' }, remainingBudgetMicros: state.remainingBudgetMicros + event.amountMicros };
+      return {
+        ...state,
+        claim: { status: 'eligible' },
+        remainingBudgetMicros: state.remainingBudgetMicros + event.amountMicros,
+      };
   }
 }
 
 function claimOf(current: ClaimStatus, claimId: string): Claim {
-  if (current.status === 'eligible' || current.claim.claimId !== claimId) throw new Error(`claim decider: no claim ${claimId} in this stream`);
+  if (current.status === 'eligible' || current.claim.claimId !== claimId)
+    throw new Error(`claim decider: no claim ${claimId} in this stream`);
   return current.claim;
 }
 

@@ -34,7 +34,10 @@ export function fundingTransferId(round: number): string {
 }
 
 /** The transfer that brings the treasury up to the budget, or null when it is there already. */
-export function nextFunding(state: TreasuryState, budgetMicros: bigint): { transferId: string; amountMicros: bigint } | null {
+export function nextFunding(
+  state: TreasuryState,
+  budgetMicros: bigint,
+): { transferId: string; amountMicros: bigint } | null {
   if (state.fundedMicros >= budgetMicros) return null;
   return { transferId: fundingTransferId(state.rounds + 1), amountMicros: budgetMicros - state.fundedMicros };
 }
@@ -48,7 +51,9 @@ export const treasuryDecider: Decider<RecordFunding, TreasuryFunded, TreasurySta
       throw new Error(`treasury decider: expected funding round ${round}, got ${command.transferId}`);
     }
     if (command.amountMicros <= 0n) throw new Error('treasury decider: a funding round must be positive');
-    return [{ type: 'treasury_funded', transferId: command.transferId, round, amountMicros: command.amountMicros }];
+    return [
+      { type: 'treasury_funded', transferId: command.transferId, round, amountMicros: command.amountMicros },
+    ];
   },
   evolve: (state, event) => ({
     fundedMicros: state.fundedMicros + event.amountMicros,

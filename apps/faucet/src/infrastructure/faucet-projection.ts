@@ -44,7 +44,9 @@ export const faucetProjection: Projection = {
     for (const event of events) {
       if (event.type === 'treasury_funded') {
         const funded = decodeTreasuryEvent(event.type, event.data);
-        await runner.query(`UPDATE ${target.table('treasury')} SET funded_micros = funded_micros + $1`, [funded.amountMicros.toString()]);
+        await runner.query(`UPDATE ${target.table('treasury')} SET funded_micros = funded_micros + $1`, [
+          funded.amountMicros.toString(),
+        ]);
       } else if (CLAIM_EVENT_TYPES.has(event.type)) {
         await applyClaimEvent(runner, decodeClaimEvent(event.type, event.data), event, target);
       }
@@ -53,7 +55,12 @@ export const faucetProjection: Projection = {
 };
 
 /** One statement per event: the claim row and the treasury row change together. */
-async function applyClaimEvent(runner: QueryRunner, event: ClaimEvent, recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
+async function applyClaimEvent(
+  runner: QueryRunner,
+  event: ClaimEvent,
+  recorded: RecordedEvent,
+  target: ProjectionTarget,
+): Promise<void> {
   const claims = target.table('claims');
   const treasury = target.table('treasury');
   switch (event.type) {
@@ -64,7 +71,13 @@ async function applyClaimEvent(runner: QueryRunner, event: ClaimEvent, recorded:
            VALUES ($1, $2, $3, 'pending', $4, $5)
          )
          UPDATE ${treasury} SET reserved_micros = reserved_micros + $3, claims_pending = claims_pending + 1`,
-        [event.claimId, event.agentId, event.amountMicros.toString(), event.requestedAt, recorded.globalPosition],
+        [
+          event.claimId,
+          event.agentId,
+          event.amountMicros.toString(),
+          event.requestedAt,
+          recorded.globalPosition,
+        ],
       );
       return;
     case 'claimed':

@@ -41,13 +41,25 @@ export interface TreasuryTotals {
 }
 
 export async function treasuryTotals(executor: Executor): Promise<TreasuryTotals> {
-  const rows: Array<{ funded: string; remaining: string; claimed: string; completed: number; pending: number }> = await executor.query(
+  const rows: Array<{
+    funded: string;
+    remaining: string;
+    claimed: string;
+    completed: number;
+    pending: number;
+  }> = await executor.query(
     `SELECT funded_micros::text AS funded, (funded_micros - reserved_micros)::text AS remaining, claimed_micros::text AS claimed,
             claims_completed AS completed, claims_pending AS pending
      FROM ${TREASURY}`,
   );
   const row = rows[0]!;
-  return { fundedMicros: row.funded, remainingMicros: row.remaining, claimedMicros: row.claimed, claimsCompleted: row.completed, claimsPending: row.pending };
+  return {
+    fundedMicros: row.funded,
+    remainingMicros: row.remaining,
+    claimedMicros: row.claimed,
+    claimsCompleted: row.completed,
+    claimsPending: row.pending,
+  };
 }
 
 export interface PendingClaimRow {
@@ -58,7 +70,11 @@ export interface PendingClaimRow {
 }
 
 /** Pending claims no request is paying out: stalled, or older than the lease (their process died). */
-export function claimsToRecover(executor: Executor, leaseMs: number, limit: number): Promise<PendingClaimRow[]> {
+export function claimsToRecover(
+  executor: Executor,
+  leaseMs: number,
+  limit: number,
+): Promise<PendingClaimRow[]> {
   return executor.query(
     `SELECT claim_id::text, agent_id, amount_micros::text, requested_at FROM ${CLAIMS}
      WHERE status = 'pending' AND (stalled OR requested_at < now() - $1 * interval '1 millisecond')
@@ -68,12 +84,20 @@ export function claimsToRecover(executor: Executor, leaseMs: number, limit: numb
 }
 
 export async function hasDeposited(executor: Executor, agentId: string): Promise<boolean> {
-  const rows: unknown[] = await executor.query(`SELECT 1 FROM ${FAUCET_TABLES.depositors} WHERE agent_id = $1`, [agentId]);
+  const rows: unknown[] = await executor.query(
+    `SELECT 1 FROM ${FAUCET_TABLES.depositors} WHERE agent_id = $1`,
+    [agentId],
+  );
   return rows.length > 0;
 }
 
 /** Remembers an agent's first deposit; later ones change nothing. */
-export async function recordDepositor(runner: QueryRunner, agentId: string, transferId: string, eventId: string): Promise<void> {
+export async function recordDepositor(
+  runner: QueryRunner,
+  agentId: string,
+  transferId: string,
+  eventId: string,
+): Promise<void> {
   await runner.query(
     `INSERT INTO ${FAUCET_TABLES.depositors} (agent_id, first_transfer_id, first_event_id) VALUES ($1, $2, $3)
      ON CONFLICT (agent_id) DO NOTHING`,
@@ -93,7 +117,11 @@ export interface AddressUsage {
   freeInSeconds: number;
 }
 
-export async function addressUsage(executor: Executor, clientIp: string, agentId: string): Promise<AddressUsage> {
+export async function addressUsage(
+  executor: Executor,
+  clientIp: string,
+  agentId: string,
+): Promise<AddressUsage> {
   const rows: Array<{ n: number; free_in: number | null }> = await executor.query(
     `SELECT count(*)::int AS n,
             ceil(extract(epoch FROM min(claimed_at) + $3 * interval '1 second' - now()))::int AS free_in
@@ -104,8 +132,16 @@ export async function addressUsage(executor: Executor, clientIp: string, agentId
   return { claims: rows[0]!.n, freeInSeconds: Math.max(rows[0]!.free_in ?? 0, 1) };
 }
 
-export async function recordAddress(runner: QueryRunner, claimId: string, clientIp: string, agentId: string): Promise<void> {
-  await runner.query(`INSERT INTO ${FAUCET_TABLES.ipClaims} (claim_id, client_ip, agent_id) VALUES ($1, $2, $3)`, [claimId, clientIp, agentId]);
+export async function recordAddress(
+  runner: QueryRunner,
+  claimId: string,
+  clientIp: string,
+  agentId: string,
+): Promise<void> {
+  await runner.query(
+    `INSERT INTO ${FAUCET_TABLES.ipClaims} (claim_id, client_ip, agent_id) VALUES ($1, $2, $3)`,
+    [claimId, clientIp, agentId],
+  );
 }
 
 /** A rejected claim gives its address's allowance back. */

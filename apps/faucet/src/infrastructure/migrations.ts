@@ -9,7 +9,11 @@ export const FAUCET_TABLES = {
   ipClaims: `${FAUCET_SCHEMA}.ip_claims`,
 } as const;
 
-const FaucetProjectionTables1764000000101 = projectionMigration('FaucetProjectionTables1764000000101', FAUCET_SCHEMA, faucetProjection);
+const FaucetProjectionTables1764000000101 = projectionMigration(
+  'FaucetProjectionTables1764000000101',
+  FAUCET_SCHEMA,
+  faucetProjection,
+);
 
 /**
  * State that is not in the faucet's log:
@@ -35,7 +39,9 @@ class FaucetOperationalTables1764000000102 implements MigrationInterface {
       agent_id text NOT NULL,
       claimed_at timestamptz NOT NULL DEFAULT now()
     )`);
-    await runner.query(`CREATE INDEX ip_claims_by_address ON ${FAUCET_TABLES.ipClaims} (client_ip, claimed_at)`);
+    await runner.query(
+      `CREATE INDEX ip_claims_by_address ON ${FAUCET_TABLES.ipClaims} (client_ip, claimed_at)`,
+    );
     await runner.query(`CREATE INDEX ip_claims_by_age ON ${FAUCET_TABLES.ipClaims} (claimed_at)`);
   }
 

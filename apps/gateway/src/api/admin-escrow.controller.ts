@@ -2,13 +2,22 @@ import { createHash } from 'node:crypto';
 import { Body, Controller, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { DomainError, escrowCommands, escrowErrors, RESOLUTION_OUTCOMES, type EscrowView } from '@pf/contracts';
+import {
+  DomainError,
+  escrowCommands,
+  escrowErrors,
+  RESOLUTION_OUTCOMES,
+  type EscrowView,
+} from '@pf/contracts';
 import { COMMAND_CLIENT } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import { AdminGuard } from './admin.guard.js';
 import { parseInput, usd } from './request.js';
 
-export const resolveBodySchema = z.object({ outcome: z.unknown().optional(), counterparty_share_bps: z.unknown().optional() });
+export const resolveBodySchema = z.object({
+  outcome: z.unknown().optional(),
+  counterparty_share_bps: z.unknown().optional(),
+});
 
 /**
  * `POST /admin/escrow/{id}/resolve` (API.md, "Operators"): settles a disputed escrow. `split`
@@ -25,10 +34,21 @@ export class AdminEscrowController {
   async resolve(@Req() request: FastifyRequest, @Param('id') escrowId: string, @Body() body: unknown) {
     const input = parseInput(resolveBodySchema, body);
     const outcome = RESOLUTION_OUTCOMES.find((known) => known === input.outcome);
-    if (!outcome) throw new DomainError(escrowErrors.invalidResolution, `outcome must be one of ${RESOLUTION_OUTCOMES.join(', ')}`);
+    if (!outcome)
+      throw new DomainError(
+        escrowErrors.invalidResolution,
+        `outcome must be one of ${RESOLUTION_OUTCOMES.join(', ')}`,
+      );
     const share = input.counterparty_share_bps;
-    if (share !== undefined && share !== null && !(typeof share === 'number' && Number.isInteger(share) && share >= 0 && share <= 10_000)) {
-      throw new DomainError(escrowErrors.invalidResolution, 'counterparty_share_bps must be an integer from 0 to 10000');
+    if (
+      share !== undefined &&
+      share !== null &&
+      !(typeof share === 'number' && Number.isInteger(share) && share >= 0 && share <= 10_000)
+    ) {
+      throw new DomainError(
+        escrowErrors.invalidResolution,
+        'counterparty_share_bps must be an integer from 0 to 10000',
+      );
     }
     const header = request.headers['idempotency-key'];
     const key = typeof header === 'string' && header.length <= 255 ? header : undefined;
@@ -36,7 +56,9 @@ export class AdminEscrowController {
       escrowId,
       outcome,
       counterpartyShareBps: typeof share === 'number' ? share : undefined,
-      commandId: key ? `idem:${createHash('sha256').update(`resolve\n${escrowId}\n${key}`).digest('hex').slice(0, 32)}` : undefined,
+      commandId: key
+        ? `idem:${createHash('sha256').update(`resolve\n${escrowId}\n${key}`).digest('hex').slice(0, 32)}`
+        : undefined,
     });
     const payout = escrow.payout;
     return {

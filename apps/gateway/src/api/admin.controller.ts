@@ -27,7 +27,10 @@ export class AdminController {
   @HttpCode(200)
   async credit(@Body() body: unknown) {
     const input = parseInput(creditBodySchema, body);
-    const amountMicros = parseAmount(input.amount_usd, { field: 'amount_usd', maxMicros: maxAmountMicros(this.config) });
+    const amountMicros = parseAmount(input.amount_usd, {
+      field: 'amount_usd',
+      maxMicros: maxAmountMicros(this.config),
+    });
     const reply = await this.commands.request<CreditReply>(casinoCommands.credit, {
       agentId: input.agent_id,
       amountMicros: amountMicros.toString(),

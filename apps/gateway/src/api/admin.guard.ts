@@ -17,7 +17,10 @@ export class AdminGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (!this.expectedDigest) {
-      throw new DomainError(ErrorCode.unauthorized, 'the admin API is disabled: set ADMIN_API_KEY to enable it');
+      throw new DomainError(
+        ErrorCode.unauthorized,
+        'the admin API is disabled: set ADMIN_API_KEY to enable it',
+      );
     }
     const token = bearerToken(context.switchToHttp().getRequest<FastifyRequest>());
     // Compare digests so the comparison takes the same time whatever the token's length.

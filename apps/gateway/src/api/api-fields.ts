@@ -13,18 +13,24 @@ import { ESCROW_LIMITS, ESCROW_STATUSES, RESOLUTION_OUTCOMES } from '@pf/contrac
 export const apiFields = {
   amount_usd: z
     .union([z.number(), z.string()])
-    .describe('Amount in USD: a JSON number (5, 4.95) or a decimal string ("4.95"), at most 6 decimal places.'),
+    .describe(
+      'Amount in USD: a JSON number (5, 4.95) or a decimal string ("4.95"), at most 6 decimal places.',
+    ),
   description: z
     .string()
     .min(ESCROW_LIMITS.minDescriptionChars)
     .max(ESCROW_LIMITS.maxDescriptionChars)
     .describe('What the counterparty is paid to do.'),
-  counterparty_agent_id: z.string().describe('The agent who does the work and gets paid: ag_ + 12 hex digits.'),
+  counterparty_agent_id: z
+    .string()
+    .describe('The agent who does the work and gets paid: ag_ + 12 hex digits.'),
   timeout_hours: z
     .number()
     .positive()
     .max(ESCROW_LIMITS.maxTimeoutMs / 3_600_000)
-    .describe('Hours until the deadline: default 24, at most 720, fractions allowed. Not completed by then: refunded; completed: released.'),
+    .describe(
+      'Hours until the deadline: default 24, at most 720, fractions allowed. Not completed by then: refunded; completed: released.',
+    ),
   referral_code: z.string().max(64).describe('A referral code (ref_ + 8 hex); an unknown code is ignored.'),
   agent_name: z.string().max(64).describe('A display name for the agent.'),
   agent_casino_id: z.string().describe('The agent id returned by register: ag_ + 12 hex digits.'),
@@ -33,17 +39,30 @@ export const apiFields = {
     .string()
     .max(ESCROW_LIMITS.maxResultSummaryBytes)
     .describe('What was delivered (at most 10 kB); kept on the escrow and shown to both parties.'),
-  dispute_reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).describe('Why the escrow is disputed; an operator reads it.'),
-  role: z.enum(['counterparty', 'creator']).describe('counterparty (default): escrows where the caller is the worker; creator: those it created.'),
-  status: z.enum([...ESCROW_STATUSES, 'all']).describe('Only escrows in this state (default funded); all for every state.'),
-  outcome: z.enum(RESOLUTION_OUTCOMES).describe('release: pay the counterparty; refund: return everything to the creator; split: both.'),
+  dispute_reason: z
+    .string()
+    .max(ESCROW_LIMITS.maxDisputeReasonChars)
+    .describe('Why the escrow is disputed; an operator reads it.'),
+  role: z
+    .enum(['counterparty', 'creator'])
+    .describe('counterparty (default): escrows where the caller is the worker; creator: those it created.'),
+  status: z
+    .enum([...ESCROW_STATUSES, 'all'])
+    .describe('Only escrows in this state (default funded); all for every state.'),
+  outcome: z
+    .enum(RESOLUTION_OUTCOMES)
+    .describe('release: pay the counterparty; refund: return everything to the creator; split: both.'),
   counterparty_share_bps: z
     .number()
     .int()
     .min(0)
     .max(10_000)
-    .describe('For split: the share of the amount released to the counterparty, in basis points (5000 = half).'),
+    .describe(
+      'For split: the share of the amount released to the counterparty, in basis points (5000 = half).',
+    ),
   casino_api_key: z
     .string()
-    .describe('The caller\'s API key (sk_live_…), when the MCP client does not send "Authorization: Bearer <key>".'),
+    .describe(
+      'The caller\'s API key (sk_live_…), when the MCP client does not send "Authorization: Bearer <key>".',
+    ),
 } as const;

@@ -1,6 +1,12 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { API_KEY_PATTERN, casinoCommands, DomainError, ErrorCode, type AuthenticateReply } from '@pf/contracts';
+import {
+  API_KEY_PATTERN,
+  casinoCommands,
+  DomainError,
+  ErrorCode,
+  type AuthenticateReply,
+} from '@pf/contracts';
 import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import type { GatewayConfig } from '../config.js';
@@ -38,7 +44,8 @@ export class AgentAuthGuard implements CanActivate {
   }
 
   async authenticate(apiKey: string | undefined): Promise<string> {
-    if (!apiKey) throw new DomainError(ErrorCode.unauthorized, 'missing API key: send Authorization: Bearer <api_key>');
+    if (!apiKey)
+      throw new DomainError(ErrorCode.unauthorized, 'missing API key: send Authorization: Bearer <api_key>');
     if (!API_KEY_PATTERN.test(apiKey)) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
     const nowMs = Date.now();
     const cached = this.cache.get(apiKey);

@@ -20,7 +20,10 @@ export const registerBodySchema = z.object({
 
 export const ledgerQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().regex(/^[0-9]{1,19}$/, 'must be a cursor returned by a previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,19}$/, 'must be a cursor returned by a previous page')
+    .optional(),
 });
 
 /** Casino accounts: registration, balance, ledger history and referrals (API.md). */
@@ -56,7 +59,9 @@ export class CasinoController {
   @Get('balance')
   @UseGuards(AgentAuthGuard)
   async balance(@Req() request: AuthenticatedRequest) {
-    const account = await this.commands.request<AccountView>(casinoCommands.getAccount, { agentId: request.agentId });
+    const account = await this.commands.request<AccountView>(casinoCommands.getAccount, {
+      agentId: request.agentId,
+    });
     const availableUsd = usd(account.availableMicros);
     return {
       agent_id: account.agentId,
@@ -90,7 +95,9 @@ export class CasinoController {
   @Get('referral/stats')
   @UseGuards(AgentAuthGuard)
   async referralStats(@Req() request: AuthenticatedRequest) {
-    const stats = await this.commands.request<ReferralStatsView>(casinoCommands.referralStats, { agentId: request.agentId });
+    const stats = await this.commands.request<ReferralStatsView>(casinoCommands.referralStats, {
+      agentId: request.agentId,
+    });
     return {
       agent_id: stats.agentId,
       referral_code: stats.referralCode,

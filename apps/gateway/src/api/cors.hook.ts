@@ -41,6 +41,11 @@ export function installCors(fastify: FastifyInstance): void {
     return reply
       .code(403)
       .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify({ error: ErrorCode.forbidden, message: 'cross-origin requests may only read (GET, HEAD); call writes from a server' }));
+      .send(
+        JSON.stringify({
+          error: ErrorCode.forbidden,
+          message: 'cross-origin requests may only read (GET, HEAD); call writes from a server',
+        }),
+      );
   });
 }

@@ -19,8 +19,13 @@ export class DocsController {
   @Get('openapi.json')
   async openApi(@Res() reply: FastifyReply): Promise<void> {
     // Built once, on first use: every controller is registered by then and never changes.
-    this.document ??= JSON.stringify(buildOpenApiDocument({ version: this.context.version, routes: this.routes(), docs: ROUTE_DOCS }));
-    await reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', 'public, max-age=60').send(this.document);
+    this.document ??= JSON.stringify(
+      buildOpenApiDocument({ version: this.context.version, routes: this.routes(), docs: ROUTE_DOCS }),
+    );
+    await reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', 'public, max-age=60')
+      .send(this.document);
   }
 
   @Get('docs')
@@ -33,7 +38,13 @@ export class DocsController {
   }
 
   private routes() {
-    const controllers = [...this.modules.values()].flatMap((moduleRef) => [...moduleRef.controllers.values()].map((wrapper) => wrapper.metatype));
-    return routesOfControllers(controllers.filter((controller): controller is NonNullable<typeof controller> => typeof controller === 'function') as never);
+    const controllers = [...this.modules.values()].flatMap((moduleRef) =>
+      [...moduleRef.controllers.values()].map((wrapper) => wrapper.metatype),
+    );
+    return routesOfControllers(
+      controllers.filter(
+        (controller): controller is NonNullable<typeof controller> => typeof controller === 'function',
+      ) as never,
+    );
   }
 }

@@ -36,18 +36,28 @@ describe('HttpErrorFilter', () => {
     ['an object claiming a 5xx', { statusCode: 502, message: 'upstream' }],
   ])('answers %s thrown as 500 internal_error without details', (_name, thrown) => {
     const sent = answer(thrown);
-    expect(sent).toEqual({ status: 500, contentType: 'application/json; charset=utf-8', body: { error: 'internal_error', message: 'internal error' } });
+    expect(sent).toEqual({
+      status: 500,
+      contentType: 'application/json; charset=utf-8',
+      body: { error: 'internal_error', message: 'internal error' },
+    });
   });
 
   it('maps a domain error to its status, keeping its details but never letting them replace the code', () => {
-    const sent = answer(new DomainError('insufficient_balance', 'not enough', { balance_usd: 1, error: 'spoofed' }));
+    const sent = answer(
+      new DomainError('insufficient_balance', 'not enough', { balance_usd: 1, error: 'spoofed' }),
+    );
     expect(sent.status).toBe(402);
     expect(sent.body).toEqual({ error: 'insufficient_balance', message: 'not enough', balance_usd: 1 });
   });
 
   it.each([
     [{ statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }, 413, 'request body is too large'],
-    [{ statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' }, 415, 'content type must be application/json'],
+    [
+      { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' },
+      415,
+      'content type must be application/json',
+    ],
     [{ statusCode: 400, code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }, 400, 'request body is empty'],
     [{ statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }, 400, 'request body is not valid JSON'],
     [{ statusCode: 400, code: 'FST_ERR_BAD_URL' }, 400, 'malformed request'],

@@ -19,13 +19,26 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   private toResponse(exception: unknown): [number, ErrorBody] {
     if (exception instanceof DomainError) {
-      return [httpStatusByErrorCode[exception.code] ?? 400, { ...exception.details, error: exception.code, message: exception.message }];
+      return [
+        httpStatusByErrorCode[exception.code] ?? 400,
+        { ...exception.details, error: exception.code, message: exception.message },
+      ];
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
     // Anything can be thrown (`throw 'x'`, `throw null`): only objects may carry a status.
-    const fastifyError = typeof exception === 'object' && exception !== null ? (exception as { statusCode?: unknown; code?: unknown }) : {};
-    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-      return this.fromFastifyError(fastifyError.statusCode, typeof fastifyError.code === 'string' ? fastifyError.code : undefined);
+    const fastifyError =
+      typeof exception === 'object' && exception !== null
+        ? (exception as { statusCode?: unknown; code?: unknown })
+        : {};
+    if (
+      typeof fastifyError.statusCode === 'number' &&
+      fastifyError.statusCode >= 400 &&
+      fastifyError.statusCode < 500
+    ) {
+      return this.fromFastifyError(
+        fastifyError.statusCode,
+        typeof fastifyError.code === 'string' ? fastifyError.code : undefined,
+      );
     }
     this.logger.error({ err: exception }, 'unhandled error');
     return [500, { error: ErrorCode.internalError, message: 'internal error' }];
@@ -34,17 +47,21 @@ export class HttpErrorFilter implements ExceptionFilter {
   private fromHttpException(exception: HttpException): [number, ErrorBody] {
     const status = exception.getStatus();
     if (status === 404) return [404, { error: ErrorCode.notFound, message: 'no such route' }];
-    if (status === 413) return [413, { error: ErrorCode.invalidRequest, message: 'request body is too large' }];
+    if (status === 413)
+      return [413, { error: ErrorCode.invalidRequest, message: 'request body is too large' }];
     if (status < 500) return [status, { error: ErrorCode.invalidRequest, message: exception.message }];
     this.logger.error({ err: exception }, 'http exception');
     return [status, { error: ErrorCode.internalError, message: 'internal error' }];
   }
 
   private fromFastifyError(status: number, code?: string): [number, ErrorBody] {
-    if (status === 413) return [413, { error: ErrorCode.invalidRequest, message: 'request body is too large' }];
-    if (status === 415) return [415, { error: ErrorCode.invalidRequest, message: 'content type must be application/json' }];
+    if (status === 413)
+      return [413, { error: ErrorCode.invalidRequest, message: 'request body is too large' }];
+    if (status === 415)
+      return [415, { error: ErrorCode.invalidRequest, message: 'content type must be application/json' }];
     if (status === 404) return [404, { error: ErrorCode.notFound, message: 'no such route' }];
-    if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return [status, { error: ErrorCode.invalidRequest, message: 'request body is empty' }];
+    if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+      return [status, { error: ErrorCode.invalidRequest, message: 'request body is empty' }];
     // Fastify's own 4xx codes (FST_ERR_CTP_* for bodies, FST_ERR_BAD_URL, …) say what was wrong with the request.
     const message = code?.startsWith('FST_ERR_CTP_') ? 'request body is not valid JSON' : 'malformed request';
     return [status, { error: ErrorCode.invalidRequest, message }];

@@ -39,7 +39,9 @@ export const pendingQuerySchema = z.object({
 });
 
 const completeBodySchema = z.object({ result_summary: z.unknown().optional() });
-const disputeBodySchema = z.object({ reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional() });
+const disputeBodySchema = z.object({
+  reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
+});
 
 /**
  * Escrow routes (API.md, "Escrow"). `GET /escrow/pending` and `/escrow/stats` are static routes,
@@ -58,9 +60,15 @@ export class EscrowController {
   @UseGuards(AgentAuthGuard)
   async create(@Req() request: AuthenticatedRequest, @Body() body: unknown) {
     const input = parseInput(createEscrowBodySchema, body);
-    const amountMicros = parseAmount(input.amount_usd, { field: 'amount_usd', maxMicros: maxAmountMicros(this.config), minMicros: ESCROW_LIMITS.minAmountMicros });
-    if (typeof input.description !== 'string') throw new DomainError(escrowErrors.invalidDescription, 'description must be a string');
-    if (typeof input.counterparty_agent_id !== 'string') throw new DomainError(escrowErrors.invalidCounterparty, 'counterparty_agent_id must be an agent id');
+    const amountMicros = parseAmount(input.amount_usd, {
+      field: 'amount_usd',
+      maxMicros: maxAmountMicros(this.config),
+      minMicros: ESCROW_LIMITS.minAmountMicros,
+    });
+    if (typeof input.description !== 'string')
+      throw new DomainError(escrowErrors.invalidDescription, 'description must be a string');
+    if (typeof input.counterparty_agent_id !== 'string')
+      throw new DomainError(escrowErrors.invalidCounterparty, 'counterparty_agent_id must be an agent id');
     const timeoutMs = parseTimeout(input.timeout_hours);
     const key = idempotencyKey(request);
     const escrow = await this.commands
@@ -90,7 +98,10 @@ export class EscrowController {
   @UseGuards(AgentAuthGuard)
   async pending(@Req() request: AuthenticatedRequest, @Query() query: unknown) {
     const input = parseInput(pendingQuerySchema, query, 'query');
-    const reply = await this.commands.request<EscrowListReply>(escrowCommands.list, { agentId: request.agentId, ...input });
+    const reply = await this.commands.request<EscrowListReply>(escrowCommands.list, {
+      agentId: request.agentId,
+      ...input,
+    });
     return {
       escrows: reply.escrows.map((escrow) => ({
         escrow_id: escrow.escrowId,
@@ -131,7 +142,9 @@ export class EscrowController {
     if (summary !== undefined && summary !== null && typeof summary !== 'string') {
       throw new DomainError(escrowErrors.invalidResultSummary, 'result_summary must be a string');
     }
-    const escrow = await this.act(escrowCommands.complete, request, escrowId, { resultSummary: summary ?? null });
+    const escrow = await this.act(escrowCommands.complete, request, escrowId, {
+      resultSummary: summary ?? null,
+    });
     return {
       escrow_id: escrow.escrowId,
       status: escrow.status,
@@ -181,7 +194,9 @@ export class EscrowController {
   @UseGuards(AgentAuthGuard)
   async dispute(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
     const input = parseInput(disputeBodySchema, body);
-    const escrow = await this.act(escrowCommands.dispute, request, escrowId, { reason: input.reason ?? null });
+    const escrow = await this.act(escrowCommands.dispute, request, escrowId, {
+      reason: input.reason ?? null,
+    });
     return {
       escrow_id: escrow.escrowId,
       status: escrow.status,
@@ -195,15 +210,25 @@ export class EscrowController {
   @Get(':id')
   async get(@Req() request: FastifyRequest, @Param('id') escrowId: string) {
     const token = bearerToken(request);
-    const viewerId = request.headers.authorization === undefined ? undefined : await this.auth.authenticate(token);
+    const viewerId =
+      request.headers.authorization === undefined ? undefined : await this.auth.authenticate(token);
     const escrow = await this.commands.request<EscrowView>(escrowCommands.get, { escrowId, viewerId });
     return escrow.events ? { ...fullView(escrow), events: escrow.events } : publicView(escrow);
   }
 
-  private act(subject: string, request: AuthenticatedRequest, escrowId: string, extra: Record<string, unknown> = {}): Promise<EscrowView> {
+  private act(
+    subject: string,
+    request: AuthenticatedRequest,
+    escrowId: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<EscrowView> {
     const key = idempotencyKey(request);
-    const commandId = key ? `idem:${derivedId(`${subject}\n${request.agentId}\n${escrowId}\n${key}`).slice(0, 32)}` : undefined;
-    return this.commands.request<EscrowView>(subject, { escrowId, actorId: request.agentId, commandId, ...extra }).catch(apiError);
+    const commandId = key
+      ? `idem:${derivedId(`${subject}\n${request.agentId}\n${escrowId}\n${key}`).slice(0, 32)}`
+      : undefined;
+    return this.commands
+      .request<EscrowView>(subject, { escrowId, actorId: request.agentId, commandId, ...extra })
+      .catch(apiError);
   }
 }
 
@@ -216,7 +241,10 @@ function parseTimeout(value: unknown): number | undefined {
   }
   const timeoutMs = Math.round(hours * MS_PER_HOUR);
   if (timeoutMs < 1 || timeoutMs > ESCROW_LIMITS.maxTimeoutMs) {
-    throw new DomainError(escrowErrors.invalidTimeout, `timeout_hours must be at most ${ESCROW_LIMITS.maxTimeoutMs / MS_PER_HOUR}`);
+    throw new DomainError(
+      escrowErrors.invalidTimeout,
+      `timeout_hours must be at most ${ESCROW_LIMITS.maxTimeoutMs / MS_PER_HOUR}`,
+    );
   }
   return timeoutMs;
 }
@@ -236,10 +264,17 @@ function derivedId(name: string): string {
 function apiError(error: unknown): never {
   if (error instanceof DomainError && error.code === casinoErrors.insufficientBalance) {
     const available = error.details?.available_micros;
-    throw new DomainError(error.code, 'insufficient balance for this escrow', typeof available === 'string' ? { balance_usd: usd(available) } : undefined);
+    throw new DomainError(
+      error.code,
+      'insufficient balance for this escrow',
+      typeof available === 'string' ? { balance_usd: usd(available) } : undefined,
+    );
   }
   if (error instanceof DomainError && error.code === escrowErrors.escrowIdReused) {
-    throw new DomainError(ErrorCode.idempotencyKeyReused, 'this Idempotency-Key was used for a different escrow');
+    throw new DomainError(
+      ErrorCode.idempotencyKeyReused,
+      'this Idempotency-Key was used for a different escrow',
+    );
   }
   throw error;
 }

@@ -38,7 +38,9 @@ export class EventsStreamController {
     sink.onClose(() => subscription.close());
     subscription
       .pump(sink)
-      .catch((error: unknown) => this.logger.warn({ err: error, agentId: subscription.agentId }, 'event stream ended'))
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, agentId: subscription.agentId }, 'event stream ended'),
+      )
       .finally(() => sink.end());
   }
 }

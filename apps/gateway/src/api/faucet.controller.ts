@@ -9,7 +9,10 @@ import type { GatewayConfig } from '../config.js';
 import { parseInput, usd } from './request.js';
 
 export const claimBodySchema = z.object({
-  agent_casino_id: z.string().max(64).regex(AGENT_ID_PATTERN, 'must be an agent id (ag_ followed by 12 hex digits)'),
+  agent_casino_id: z
+    .string()
+    .max(64)
+    .regex(AGENT_ID_PATTERN, 'must be an agent id (ag_ followed by 12 hex digits)'),
   /** Accepted for compatibility with the public faucet; unused. */
   referral_code: z.string().max(64).optional(),
 });
@@ -43,7 +46,11 @@ export class FaucetController {
 
   @Get('stats')
   async stats() {
-    const stats = await this.commands.request<FaucetStatsView>(faucetCommands.stats, {}, this.config.COMMAND_TIMEOUT_MS);
+    const stats = await this.commands.request<FaucetStatsView>(
+      faucetCommands.stats,
+      {},
+      this.config.COMMAND_TIMEOUT_MS,
+    );
     return {
       total_claims: stats.totalClaims,
       total_agents: stats.totalAgents,

@@ -28,7 +28,10 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
     if (header === undefined) return;
     const key = Array.isArray(header) ? header[0]! : header;
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-      return sendError(reply, 400, { error: ErrorCode.invalidRequest, message: `Idempotency-Key must have 1 to ${MAX_KEY_LENGTH} characters` });
+      return sendError(reply, 400, {
+        error: ErrorCode.invalidRequest,
+        message: `Idempotency-Key must have 1 to ${MAX_KEY_LENGTH} characters`,
+      });
     }
     const scope = sha256(`key:${bearerToken(request) ?? 'anonymous'}`);
     const claim = await store.claim(scope, key, requestHash(request));
@@ -37,11 +40,21 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
         request.idempotency = { scope, key };
         return;
       case 'replay':
-        return reply.code(claim.status).header('content-type', 'application/json; charset=utf-8').header('idempotent-replayed', 'true').send(claim.body);
+        return reply
+          .code(claim.status)
+          .header('content-type', 'application/json; charset=utf-8')
+          .header('idempotent-replayed', 'true')
+          .send(claim.body);
       case 'in_progress':
-        return sendError(reply, 409, { error: ErrorCode.requestInProgress, message: 'a request with this Idempotency-Key is still being processed; retry shortly' });
+        return sendError(reply, 409, {
+          error: ErrorCode.requestInProgress,
+          message: 'a request with this Idempotency-Key is still being processed; retry shortly',
+        });
       case 'reused':
-        return sendError(reply, 422, { error: ErrorCode.idempotencyKeyReused, message: 'this Idempotency-Key was used with a different request' });
+        return sendError(reply, 422, {
+          error: ErrorCode.idempotencyKeyReused,
+          message: 'this Idempotency-Key was used with a different request',
+        });
     }
   });
 
@@ -51,7 +64,13 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
     request.idempotency = undefined;
     try {
       if (reply.statusCode >= 500) await store.release(claimed.scope, claimed.key);
-      else await store.complete(claimed.scope, claimed.key, reply.statusCode, typeof payload === 'string' ? payload : JSON.stringify(payload ?? null));
+      else
+        await store.complete(
+          claimed.scope,
+          claimed.key,
+          reply.statusCode,
+          typeof payload === 'string' ? payload : JSON.stringify(payload ?? null),
+        );
     } catch (error) {
       // The response still goes out; the key stays in progress until its lease ends.
       logger.error({ err: error }, 'failed to record an idempotent response');
@@ -68,7 +87,9 @@ function requestHash(request: FastifyRequest): Buffer {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
@@ -79,5 +100,8 @@ function sha256(text: string): Buffer {
 }
 
 function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+  return reply
+    .code(status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(body));
 }

@@ -8,19 +8,26 @@ import { DomainError, ErrorCode } from '@pf/contracts';
  */
 export function installJsonBodyParser(fastify: FastifyInstance): void {
   fastify.removeContentTypeParser('text/plain');
-  fastify.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'string' }, (_request, body, done) => {
-    const text = (body as string).trim();
-    if (text === '') return done(null, {});
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (parsed === null || typeof parsed !== 'object') {
-        return done(new DomainError(ErrorCode.invalidRequest, 'request body must be a JSON object'), undefined);
+  fastify.addContentTypeParser(
+    ['application/json', 'application/*+json'],
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      const text = (body as string).trim();
+      if (text === '') return done(null, {});
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (parsed === null || typeof parsed !== 'object') {
+          return done(
+            new DomainError(ErrorCode.invalidRequest, 'request body must be a JSON object'),
+            undefined,
+          );
+        }
+        done(null, parsed);
+      } catch {
+        done(new DomainError(ErrorCode.invalidRequest, 'request body is not valid JSON'), undefined);
       }
-      done(null, parsed);
-    } catch {
-      done(new DomainError(ErrorCode.invalidRequest, 'request body is not valid JSON'), undefined);
-    }
-  });
+    },
+  );
   fastify.addContentTypeParser('*', (request, payload, done) => {
     // No declared body (e.g. curl -X POST with no data) is fine; any other type is not JSON.
     const length = request.headers['content-length'];

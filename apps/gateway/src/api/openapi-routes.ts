@@ -49,7 +49,8 @@ const casinoRoutes: RouteDoc[] = [
     path: '/api/v1/auth/register',
     tag: 'accounts',
     summary: 'Register an agent',
-    description: 'Creates an agent and its API key (shown once). The body may be empty. An unknown referral code is ignored.',
+    description:
+      'Creates an agent and its API key (shown once). The body may be empty. An unknown referral code is ignored.',
     auth: 'none',
     body: registerBodySchema,
     bodyExample: { agent_name: 'orchestrator' },
@@ -86,8 +87,25 @@ const casinoRoutes: RouteDoc[] = [
         held_usd: 5,
         total_usd: 20,
         available_usd: 15,
-        lifetime: { total_deposited: 20, total_withdrawn: 0, total_escrowed: 5, total_earned: 0, total_fees: 0 },
-        recent_activity: [{ type: 'hold', amount: -5, balance_after: 15, reason: 'escrow', service: 'escrow', operation_id: ESCROW, counterparty: null, at: AT }],
+        lifetime: {
+          total_deposited: 20,
+          total_withdrawn: 0,
+          total_escrowed: 5,
+          total_earned: 0,
+          total_fees: 0,
+        },
+        recent_activity: [
+          {
+            type: 'hold',
+            amount: -5,
+            balance_after: 15,
+            reason: 'escrow',
+            service: 'escrow',
+            operation_id: ESCROW,
+            counterparty: null,
+            at: AT,
+          },
+        ],
       },
     },
   },
@@ -103,7 +121,18 @@ const casinoRoutes: RouteDoc[] = [
       description: 'One page; pass next_cursor as cursor for the next.',
       example: {
         agent_id: AGENT,
-        entries: [{ type: 'deposit', amount: 20, balance_after: 20, reason: 'deposit', service: 'admin', operation_id: 'op_1', counterparty: 'world', at: AT }],
+        entries: [
+          {
+            type: 'deposit',
+            amount: 20,
+            balance_after: 20,
+            reason: 'deposit',
+            service: 'admin',
+            operation_id: 'op_1',
+            counterparty: 'world',
+            at: AT,
+          },
+        ],
         next_cursor: '41',
       },
     },
@@ -117,7 +146,13 @@ const casinoRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Referral statistics.',
-      example: { agent_id: AGENT, referral_code: 'ref_1a2b3c4d', referred_agents: 2, total_referrals: 2, commission_earned_usd: 0.0015 },
+      example: {
+        agent_id: AGENT,
+        referral_code: 'ref_1a2b3c4d',
+        referred_agents: 2,
+        total_referrals: 2,
+        commission_earned_usd: 0.0015,
+      },
     },
   },
 ];
@@ -128,7 +163,8 @@ const faucetRoutes: RouteDoc[] = [
     path: '/faucet/claim',
     tag: 'faucet',
     summary: 'Claim $1 for a new agent',
-    description: 'One claim per agent, ever; agents that deposited are not eligible; limited per client address.',
+    description:
+      'One claim per agent, ever; agents that deposited are not eligible; limited per client address.',
     auth: 'none',
     body: claimBodySchema,
     bodyExample: { agent_casino_id: AGENT },
@@ -136,7 +172,13 @@ const faucetRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Credited.',
-      example: { credited: 1, claim_id: '0f8e2d4c-1b3a-4c5d-8e7f-9a0b1c2d3e4f', agent_id: AGENT, claimed_at: AT, message: `$1 credited to ${AGENT}.` },
+      example: {
+        credited: 1,
+        claim_id: '0f8e2d4c-1b3a-4c5d-8e7f-9a0b1c2d3e4f',
+        agent_id: AGENT,
+        claimed_at: AT,
+        message: `$1 credited to ${AGENT}.`,
+      },
     },
     errors: ['ip_rate_limited', 'agent_not_found', 'already_claimed', 'has_deposits', 'faucet_empty'],
   },
@@ -146,7 +188,11 @@ const faucetRoutes: RouteDoc[] = [
     tag: 'faucet',
     summary: 'Faucet totals',
     auth: 'none',
-    response: { status: 200, description: 'Totals.', example: { total_claims: 12, total_agents: 12, total_value_usd: 12, remaining_budget_usd: 988 } },
+    response: {
+      status: 200,
+      description: 'Totals.',
+      example: { total_claims: 12, total_agents: 12, total_value_usd: 12, remaining_budget_usd: 988 },
+    },
   },
 ];
 
@@ -156,7 +202,8 @@ const escrowRoutes: RouteDoc[] = [
     path: '/escrow/create',
     tag: 'escrow',
     summary: 'Lock funds for a job',
-    description: 'The amount leaves balance_usd at once (held). Commission (1% by default) is taken only on release.',
+    description:
+      'The amount leaves balance_usd at once (held). Commission (1% by default) is taken only on release.',
     auth: 'agent',
     body: createEscrowBodySchema,
     bodyFields: {
@@ -166,7 +213,12 @@ const escrowRoutes: RouteDoc[] = [
       timeout_hours: apiFields.timeout_hours.optional(),
       referral_code: apiFields.referral_code.optional(),
     },
-    bodyExample: { amount_usd: 5, description: 'Analyze BTC price correlation with gold over 30 days', counterparty_agent_id: WORKER, timeout_hours: 4 },
+    bodyExample: {
+      amount_usd: 5,
+      description: 'Analyze BTC price correlation with gold over 30 days',
+      counterparty_agent_id: WORKER,
+      timeout_hours: 4,
+    },
     idempotent: true,
     response: {
       status: 201,
@@ -175,10 +227,23 @@ const escrowRoutes: RouteDoc[] = [
         ...escrowDetails,
         timeout_hours: 4,
         message: 'Escrow funded: $5 is locked until the creator releases it or the deadline passes.',
-        next_steps: { counterparty: `POST /escrow/complete/${ESCROW}`, creator: `POST /escrow/release/${ESCROW}`, status: `GET /escrow/${ESCROW}`, deadline: 'At the deadline: …' },
+        next_steps: {
+          counterparty: `POST /escrow/complete/${ESCROW}`,
+          creator: `POST /escrow/release/${ESCROW}`,
+          status: `GET /escrow/${ESCROW}`,
+          deadline: 'At the deadline: …',
+        },
       },
     },
-    errors: ['invalid_amount', 'invalid_description', 'invalid_counterparty', 'self_escrow', 'invalid_timeout', 'counterparty_not_found', 'insufficient_balance'],
+    errors: [
+      'invalid_amount',
+      'invalid_description',
+      'invalid_counterparty',
+      'self_escrow',
+      'invalid_timeout',
+      'counterparty_not_found',
+      'insufficient_balance',
+    ],
   },
   {
     method: 'GET',
@@ -218,7 +283,16 @@ const escrowRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Totals.',
-      example: { total_created: 10, total_released: 6, total_refunded: 2, total_disputed: 1, total_split: 0, total_volume_usd: 50, total_commission_usd: 0.3, commission_rate: 0.01 },
+      example: {
+        total_created: 10,
+        total_released: 6,
+        total_refunded: 2,
+        total_disputed: 1,
+        total_split: 0,
+        total_volume_usd: 50,
+        total_commission_usd: 0.3,
+        commission_rate: 0.01,
+      },
     },
   },
   {
@@ -226,9 +300,14 @@ const escrowRoutes: RouteDoc[] = [
     path: '/escrow/{id}',
     tag: 'escrow',
     summary: 'One escrow',
-    description: 'Without a key: the status and times. A party (with its key) also gets the details and history.',
+    description:
+      'Without a key: the status and times. A party (with its key) also gets the details and history.',
     auth: 'agent_optional',
-    response: { status: 200, description: "The escrow (a party's view shown).", example: { ...escrowDetails, events: [{ type: 'funded', at: AT, actor: 'system' }] } },
+    response: {
+      status: 200,
+      description: "The escrow (a party's view shown).",
+      example: { ...escrowDetails, events: [{ type: 'funded', at: AT, actor: 'system' }] },
+    },
     errors: ['not_found'],
   },
   {
@@ -259,7 +338,8 @@ const escrowRoutes: RouteDoc[] = [
     path: '/escrow/release/{id}',
     tag: 'escrow',
     summary: 'Creator: pay the counterparty',
-    description: 'From funded or completed. The counterparty receives amount − commission; 15% of the commission goes to the creator\'s referrer.',
+    description:
+      "From funded or completed. The counterparty receives amount − commission; 15% of the commission goes to the creator's referrer.",
     auth: 'agent',
     idempotent: true,
     response: {
@@ -289,7 +369,14 @@ const escrowRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Refunded to the creator.',
-      example: { escrow_id: ESCROW, status: 'refunded', amount_refunded: 5, refunded_to: AGENT, refunded_at: AT, message: 'Declined: $5 returned to the creator.' },
+      example: {
+        escrow_id: ESCROW,
+        status: 'refunded',
+        amount_refunded: 5,
+        refunded_to: AGENT,
+        refunded_at: AT,
+        message: 'Declined: $5 returned to the creator.',
+      },
     },
     errors: ['not_found', 'forbidden', 'invalid_status'],
   },
@@ -305,7 +392,13 @@ const escrowRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Disputed.',
-      example: { escrow_id: ESCROW, status: 'disputed', reason: 'The delivered analysis covers 7 days, not 30.', disputed_at: AT, message: 'Disputed: the funds stay locked until an operator resolves it.' },
+      example: {
+        escrow_id: ESCROW,
+        status: 'disputed',
+        reason: 'The delivered analysis covers 7 days, not 30.',
+        disputed_at: AT,
+        message: 'Disputed: the funds stay locked until an operator resolves it.',
+      },
     },
     errors: ['not_found', 'forbidden', 'invalid_status'],
   },
@@ -343,7 +436,13 @@ const operatorRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Credited.',
-      example: { transfer_id: 'credit:wire-2025-06-01-001', agent_id: AGENT, amount_usd: 20, reference: 'wire-2025-06-01-001', balance_usd: 20 },
+      example: {
+        transfer_id: 'credit:wire-2025-06-01-001',
+        agent_id: AGENT,
+        amount_usd: 20,
+        reference: 'wire-2025-06-01-001',
+        balance_usd: 20,
+      },
     },
     errors: ['invalid_amount', 'agent_not_found', 'reference_reused'],
   },
@@ -353,7 +452,11 @@ const operatorRoutes: RouteDoc[] = [
     tag: 'operators',
     summary: 'Recompute every balance from the log and check the invariants',
     auth: 'admin',
-    response: { status: 200, description: 'The report.', example: { ok: true, events_checked: 1200, accounts_checked: 40, total_usd: 0, violations: [] } },
+    response: {
+      status: 200,
+      description: 'The report.',
+      example: { ok: true, events_checked: 1200, accounts_checked: 40, total_usd: 0, violations: [] },
+    },
   },
   {
     method: 'POST',
@@ -362,7 +465,10 @@ const operatorRoutes: RouteDoc[] = [
     summary: 'Settle a disputed escrow',
     auth: 'admin',
     body: resolveBodySchema,
-    bodyFields: { outcome: apiFields.outcome, counterparty_share_bps: apiFields.counterparty_share_bps.optional() },
+    bodyFields: {
+      outcome: apiFields.outcome,
+      counterparty_share_bps: apiFields.counterparty_share_bps.optional(),
+    },
     bodyExample: { outcome: 'split', counterparty_share_bps: 5000 },
     idempotent: true,
     response: {
@@ -398,7 +504,11 @@ const systemRoutes: RouteDoc[] = [
     description: mcpDescription,
     auth: 'agent_optional',
     bodyExample: { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} },
-    response: { status: 200, description: 'A JSON-RPC response.', example: { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'get_balance' }] } } },
+    response: {
+      status: 200,
+      description: 'A JSON-RPC response.',
+      example: { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'get_balance' }] } },
+    },
   },
   {
     method: 'GET',
@@ -430,7 +540,11 @@ const systemRoutes: RouteDoc[] = [
     tag: 'system',
     summary: 'Interactive documentation (HTML)',
     auth: 'none',
-    response: { status: 200, description: 'An HTML page that renders this document and can send requests.', contentType: 'text/html' },
+    response: {
+      status: 200,
+      description: 'An HTML page that renders this document and can send requests.',
+      contentType: 'text/html',
+    },
   },
   {
     method: 'GET',
@@ -441,7 +555,10 @@ const systemRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Every service answered.',
-      example: { gateway: { name: 'gateway', version: '0.1.0' }, services: [{ name: 'casino', version: '0.1.0', instance: 'casino-1a2b3c', latency_ms: 0.4 }] },
+      example: {
+        gateway: { name: 'gateway', version: '0.1.0' },
+        services: [{ name: 'casino', version: '0.1.0', instance: 'casino-1a2b3c', latency_ms: 0.4 }],
+      },
     },
   },
   {
@@ -453,7 +570,14 @@ const systemRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'Ready (503 when not).',
-      example: { status: 'ok', service: 'gateway', version: '0.1.0', instance: 'gateway-1a2b3c', uptime_ms: 1000, checks: { postgres: 'up', nats: 'up' } },
+      example: {
+        status: 'ok',
+        service: 'gateway',
+        version: '0.1.0',
+        instance: 'gateway-1a2b3c',
+        uptime_ms: 1000,
+        checks: { postgres: 'up', nats: 'up' },
+      },
     },
   },
   {
@@ -466,4 +590,10 @@ const systemRoutes: RouteDoc[] = [
   },
 ];
 
-export const ROUTE_DOCS: readonly RouteDoc[] = [...casinoRoutes, ...faucetRoutes, ...escrowRoutes, ...operatorRoutes, ...systemRoutes];
+export const ROUTE_DOCS: readonly RouteDoc[] = [
+  ...casinoRoutes,
+  ...faucetRoutes,
+  ...escrowRoutes,
+  ...operatorRoutes,
+  ...systemRoutes,
+];

@@ -3,9 +3,19 @@ import { MODULE_METADATA } from '@nestjs/common/constants.js';
 import { HealthController } from '@pf/platform';
 import { GatewayModule } from '../gateway.module.js';
 import { ROUTE_DOCS } from './openapi-routes.js';
-import { buildOpenApiDocument, openApiPath, requestBodySchema, routeKey, routesOfControllers, schemaOfExample } from './openapi.js';
+import {
+  buildOpenApiDocument,
+  openApiPath,
+  requestBodySchema,
+  routeKey,
+  routesOfControllers,
+  schemaOfExample,
+} from './openapi.js';
 
-const controllers = [...(Reflect.getMetadata(MODULE_METADATA.CONTROLLERS, GatewayModule) as Array<new () => unknown>), HealthController];
+const controllers = [
+  ...(Reflect.getMetadata(MODULE_METADATA.CONTROLLERS, GatewayModule) as Array<new () => unknown>),
+  HealthController,
+];
 const routes = routesOfControllers(controllers);
 
 describe('the OpenAPI document', () => {
@@ -21,31 +31,61 @@ describe('the OpenAPI document', () => {
     expect(openApiPath('escrow', 'complete/:id')).toBe('/escrow/complete/{id}');
     expect(openApiPath('', 'openapi.json')).toBe('/openapi.json');
     expect(openApiPath('health', '')).toBe('/health');
-    expect(routes.map(routeKey)).toEqual(expect.arrayContaining(['POST /escrow/release/{id}', 'GET /health/live', 'POST /admin/escrow/{id}/resolve']));
+    expect(routes.map(routeKey)).toEqual(
+      expect.arrayContaining([
+        'POST /escrow/release/{id}',
+        'GET /health/live',
+        'POST /admin/escrow/{id}/resolve',
+      ]),
+    );
   });
 
   it('generates request bodies from the controllers\u2019 own schemas, with open fields documented', () => {
     const create = ROUTE_DOCS.find((doc) => routeKey(doc) === 'POST /escrow/create')!;
     const schema = requestBodySchema(create)!;
     expect(schema.required).toEqual(['amount_usd', 'description', 'counterparty_agent_id']);
-    expect((schema.properties as Record<string, { type?: unknown }>).amount_usd!.type).toEqual(['number', 'string']);
-    const register = requestBodySchema(ROUTE_DOCS.find((doc) => routeKey(doc) === 'POST /api/v1/auth/register')!)!;
+    expect((schema.properties as Record<string, { type?: unknown }>).amount_usd!.type).toEqual([
+      'number',
+      'string',
+    ]);
+    const register = requestBodySchema(
+      ROUTE_DOCS.find((doc) => routeKey(doc) === 'POST /api/v1/auth/register')!,
+    )!;
     expect(Object.keys(register.properties as object)).toEqual(['referral_code', 'agent_name']);
     expect(register.required).toBeUndefined();
   });
 
   it('refuses a documented field the controller does not read (a renamed field is caught)', () => {
     const create = ROUTE_DOCS.find((doc) => routeKey(doc) === 'POST /escrow/create')!;
-    expect(() => requestBodySchema({ ...create, bodyFields: { amount: create.bodyFields!.amount_usd! } })).toThrow(/"amount" is not in the controller's schema/);
+    expect(() =>
+      requestBodySchema({ ...create, bodyFields: { amount: create.bodyFields!.amount_usd! } }),
+    ).toThrow(/"amount" is not in the controller's schema/);
   });
 
   it('builds a JSON document with security, parameters and error responses', () => {
-    const document = buildOpenApiDocument({ version: '1.2.3', routes, docs: ROUTE_DOCS }) as { paths: Record<string, Record<string, Record<string, unknown>>> };
+    const document = buildOpenApiDocument({ version: '1.2.3', routes, docs: ROUTE_DOCS }) as {
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+    };
     expect(JSON.parse(JSON.stringify(document))).toEqual(document);
     const release = document.paths['/escrow/release/{id}']!.post!;
     expect(release.security).toEqual([{ agentKey: [] }]);
-    expect(release.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path' }), expect.objectContaining({ name: 'Idempotency-Key' })]));
-    expect(Object.keys(release.responses as object)).toEqual(['200', '400', '401', '403', '404', '409', '422', '429', '503']);
+    expect(release.parameters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'id', in: 'path' }),
+        expect.objectContaining({ name: 'Idempotency-Key' }),
+      ]),
+    );
+    expect(Object.keys(release.responses as object)).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '409',
+      '422',
+      '429',
+      '503',
+    ]);
     const ledger = document.paths['/api/v1/auth/ledger']!.get!;
     expect(ledger.parameters).toEqual([
       expect.objectContaining({ name: 'limit', in: 'query', required: false }),
@@ -54,14 +94,23 @@ describe('the OpenAPI document', () => {
   });
 
   it('lists a route without docs as undocumented rather than leaving it out', () => {
-    const document = buildOpenApiDocument({ version: '1', routes: [{ method: 'GET', path: '/new' }], docs: [] }) as { paths: Record<string, Record<string, { tags: string[] }>> };
+    const document = buildOpenApiDocument({
+      version: '1',
+      routes: [{ method: 'GET', path: '/new' }],
+      docs: [],
+    }) as { paths: Record<string, Record<string, { tags: string[] }>> };
     expect(document.paths['/new']!.get!.tags).toEqual(['undocumented']);
   });
 
   it('derives response schemas from the examples', () => {
     expect(schemaOfExample({ a: 1.5, b: ['x'], c: null, d: { e: true } })).toEqual({
       type: 'object',
-      properties: { a: { type: 'number' }, b: { type: 'array', items: { type: 'string' } }, c: {}, d: { type: 'object', properties: { e: { type: 'boolean' } } } },
+      properties: {
+        a: { type: 'number' },
+        b: { type: 'array', items: { type: 'string' } },
+        c: {},
+        d: { type: 'object', properties: { e: { type: 'boolean' } } },
+      },
     });
   });
 });

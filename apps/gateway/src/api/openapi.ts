@@ -57,7 +57,9 @@ const METHOD_NAMES: Partial<Record<RequestMethod, HttpMethod>> = {
 };
 
 /** Every route the controllers declare, in OpenAPI path form, from their Nest decorators. */
-export function routesOfControllers(controllers: ReadonlyArray<abstract new (...args: never[]) => unknown>): RouteKey[] {
+export function routesOfControllers(
+  controllers: ReadonlyArray<abstract new (...args: never[]) => unknown>,
+): RouteKey[] {
   const routes: RouteKey[] = [];
   for (const controller of controllers) {
     const prefixes = asList(Reflect.getMetadata(PATH_METADATA, controller));
@@ -68,7 +70,8 @@ export function routesOfControllers(controllers: ReadonlyArray<abstract new (...
       const method = METHOD_NAMES[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
       const paths = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
       if (!method || paths === undefined) continue;
-      for (const prefix of prefixes) for (const path of asList(paths)) routes.push({ method, path: openApiPath(prefix, path) });
+      for (const prefix of prefixes)
+        for (const path of asList(paths)) routes.push({ method, path: openApiPath(prefix, path) });
     }
   }
   return routes;
@@ -101,7 +104,9 @@ export interface OpenApiOptions {
 export function buildOpenApiDocument(options: OpenApiOptions): JsonSchema {
   const docsByKey = new Map(options.docs.map((doc) => [routeKey(doc), doc]));
   const paths: Record<string, Record<string, unknown>> = {};
-  const sorted = [...options.routes].sort((a, b) => (a.path === b.path ? a.method.localeCompare(b.method) : a.path.localeCompare(b.path)));
+  const sorted = [...options.routes].sort((a, b) =>
+    a.path === b.path ? a.method.localeCompare(b.method) : a.path.localeCompare(b.path),
+  );
   for (const route of sorted) {
     const doc = docsByKey.get(routeKey(route)) ?? undocumented(route);
     paths[route.path] ??= {};
@@ -120,7 +125,11 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonSchema {
     paths,
     components: {
       securitySchemes: {
-        agentKey: { type: 'http', scheme: 'bearer', description: 'The api_key returned once by POST /api/v1/auth/register (sk_live_…).' },
+        agentKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The api_key returned once by POST /api/v1/auth/register (sk_live_…).',
+        },
         adminKey: { type: 'http', scheme: 'bearer', description: 'The operator key (ADMIN_API_KEY).' },
       },
       schemas: { Error: errorSchema() },
@@ -129,7 +138,13 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonSchema {
 }
 
 function undocumented(route: RouteKey): RouteDoc {
-  return { ...route, tag: 'undocumented', summary: 'Undocumented route', auth: 'none', response: { status: 200, description: 'OK' } };
+  return {
+    ...route,
+    tag: 'undocumented',
+    summary: 'Undocumented route',
+    auth: 'none',
+    response: { status: 200, description: 'OK' },
+  };
 }
 
 function operation(doc: RouteDoc): Record<string, unknown> {
@@ -143,7 +158,14 @@ function operation(doc: RouteDoc): Record<string, unknown> {
     ...security(doc.auth),
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(body
-      ? { requestBody: { required: doc.method !== 'POST' || Array.isArray(body.required), content: { 'application/json': { schema: body, ...(doc.bodyExample ? { example: doc.bodyExample } : {}) } } } }
+      ? {
+          requestBody: {
+            required: doc.method !== 'POST' || Array.isArray(body.required),
+            content: {
+              'application/json': { schema: body, ...(doc.bodyExample ? { example: doc.bodyExample } : {}) },
+            },
+          },
+        }
       : {}),
     responses: responses(doc),
   };
@@ -163,7 +185,12 @@ function security(auth: RouteAuth): Record<string, unknown> {
 }
 
 function pathParameters(path: string): JsonSchema[] {
-  return [...path.matchAll(/\{([^}]+)\}/g)].map((match) => ({ name: match[1], in: 'path', required: true, schema: { type: 'string' } }));
+  return [...path.matchAll(/\{([^}]+)\}/g)].map((match) => ({
+    name: match[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
 }
 
 function queryParameters(query: z.ZodObject | undefined): JsonSchema[] {
@@ -171,7 +198,12 @@ function queryParameters(query: z.ZodObject | undefined): JsonSchema[] {
   const schema = toJsonSchema(query);
   const required = new Set((schema.required as string[] | undefined) ?? []);
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
-  return Object.entries(properties).map(([name, property]) => ({ name, in: 'query', required: required.has(name), schema: property }));
+  return Object.entries(properties).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: required.has(name),
+    schema: property,
+  }));
 }
 
 function headerParameters(doc: RouteDoc): JsonSchema[] {
@@ -181,21 +213,26 @@ function headerParameters(doc: RouteDoc): JsonSchema[] {
       name: 'Idempotency-Key',
       in: 'header',
       required: false,
-      description: 'Retry-safe writes: the same key with the same body returns the first response; with another body 422.',
+      description:
+        'Retry-safe writes: the same key with the same body returns the first response; with another body 422.',
       schema: { type: 'string', minLength: 1, maxLength: 255 },
     },
   ];
 }
 
 /** The body's JSON Schema: generated from the controller's schema, open fields filled in from the docs. */
-export function requestBodySchema(doc: Pick<RouteDoc, 'body' | 'bodyFields' | 'method' | 'path'>): JsonSchema | undefined {
+export function requestBodySchema(
+  doc: Pick<RouteDoc, 'body' | 'bodyFields' | 'method' | 'path'>,
+): JsonSchema | undefined {
   if (!doc.body && !doc.bodyFields) return undefined;
   const schema: JsonSchema = doc.body ? toJsonSchema(doc.body) : { type: 'object', properties: {} };
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((schema.required as string[] | undefined) ?? []);
   for (const [name, field] of Object.entries(doc.bodyFields ?? {})) {
     if (doc.body && !(name in properties)) {
-      throw new Error(`${doc.method} ${doc.path}: documented body field "${name}" is not in the controller's schema`);
+      throw new Error(
+        `${doc.method} ${doc.path}: documented body field "${name}" is not in the controller's schema`,
+      );
     }
     properties[name] = toJsonSchema(field);
     if (field.safeParse(undefined).success) required.delete(name);
@@ -219,7 +256,12 @@ function responses(doc: RouteDoc): Record<string, unknown> {
   const success =
     response.example === undefined
       ? { description: response.description }
-      : { description: response.description, content: { [contentType]: { schema: schemaOfExample(response.example), example: response.example } } };
+      : {
+          description: response.description,
+          content: {
+            [contentType]: { schema: schemaOfExample(response.example), example: response.example },
+          },
+        };
   const result: Record<string, unknown> = { [String(response.status)]: success };
   for (const [status, codes] of errorsByStatus(doc)) {
     result[String(status)] = {
@@ -235,9 +277,11 @@ const COMMON_ERRORS = ['rate_limited', 'service_unavailable'] as const;
 
 function errorsByStatus(doc: RouteDoc): Map<number, string[]> {
   const codes = new Set<string>([...(doc.errors ?? []), ...COMMON_ERRORS]);
-  if (doc.auth === 'agent' || doc.auth === 'admin' || doc.auth === 'agent_optional') codes.add('unauthorized');
+  if (doc.auth === 'agent' || doc.auth === 'admin' || doc.auth === 'agent_optional')
+    codes.add('unauthorized');
   if (doc.body || doc.bodyFields || doc.query) codes.add('invalid_request');
-  if (doc.idempotent) ['invalid_request', 'idempotency_key_reused', 'request_in_progress'].forEach((code) => codes.add(code));
+  if (doc.idempotent)
+    ['invalid_request', 'idempotency_key_reused', 'request_in_progress'].forEach((code) => codes.add(code));
   const byStatus = new Map<number, string[]>();
   for (const code of codes) {
     const status = httpStatusByErrorCode[code] ?? 500;
@@ -262,10 +306,14 @@ function errorSchema(): JsonSchema {
 /** A JSON Schema describing the shape of an example value (documented examples are real answers). */
 export function schemaOfExample(value: unknown): JsonSchema {
   if (value === null) return {};
-  if (Array.isArray(value)) return { type: 'array', items: value.length > 0 ? schemaOfExample(value[0]) : {} };
+  if (Array.isArray(value))
+    return { type: 'array', items: value.length > 0 ? schemaOfExample(value[0]) : {} };
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
-    return { type: 'object', properties: Object.fromEntries(entries.map(([key, item]) => [key, schemaOfExample(item)])) };
+    return {
+      type: 'object',
+      properties: Object.fromEntries(entries.map(([key, item]) => [key, schemaOfExample(item)])),
+    };
   }
   if (typeof value === 'number') return { type: 'number' };
   return { type: typeof value };

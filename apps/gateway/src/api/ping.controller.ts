@@ -22,10 +22,14 @@ export class PingController {
   @Get('ping')
   async ping(): Promise<{ gateway: { name: string; version: string }; services: ServicePing[] }> {
     const timeoutMs = this.context.config.COMMAND_TIMEOUT_MS;
-    const results = await Promise.allSettled(SERVICE_NAMES.map((service) => this.pingOne(service, timeoutMs)));
+    const results = await Promise.allSettled(
+      SERVICE_NAMES.map((service) => this.pingOne(service, timeoutMs)),
+    );
     const down = SERVICE_NAMES.filter((_, index) => results[index]!.status === 'rejected');
     if (down.length > 0) {
-      throw new DomainError(ErrorCode.serviceUnavailable, `not answering: ${down.join(', ')}`, { unavailable: down });
+      throw new DomainError(ErrorCode.serviceUnavailable, `not answering: ${down.join(', ')}`, {
+        unavailable: down,
+      });
     }
     return {
       gateway: { name: this.context.name, version: this.context.version },

@@ -38,7 +38,10 @@ export class TokenBuckets {
       bucket = { tokens: this.capacity, refilledAtMs: nowMs };
     } else {
       this.buckets.delete(key);
-      bucket.tokens = Math.min(this.capacity, bucket.tokens + (nowMs - bucket.refilledAtMs) * this.refillPerMs);
+      bucket.tokens = Math.min(
+        this.capacity,
+        bucket.tokens + (nowMs - bucket.refilledAtMs) * this.refillPerMs,
+      );
       bucket.refilledAtMs = nowMs;
     }
     this.buckets.set(key, bucket);
@@ -66,6 +69,8 @@ export function installRateLimits(fastify: FastifyInstance, settings: RateLimitS
       .code(429)
       .header('retry-after', String(waitS))
       .header('content-type', 'application/json; charset=utf-8')
-      .send(JSON.stringify({ error: ErrorCode.rateLimited, message: `too many requests; retry in ${waitS} s` }));
+      .send(
+        JSON.stringify({ error: ErrorCode.rateLimited, message: `too many requests; retry in ${waitS} s` }),
+      );
   });
 }

@@ -1,6 +1,19 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from '@nats-io/jetstream';
-import { DomainError, ErrorCode, escrowCommands, eventStreams, type EscrowView, type EventEnvelope } from '@pf/contracts';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import {
+  DomainError,
+  ErrorCode,
+  escrowCommands,
+  eventStreams,
+  type EscrowView,
+  type EventEnvelope,
+} from '@pf/contracts';
 import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { decodeJson, type CommandClient } from '@pf/messaging';
 import type { GatewayConfig } from '../config.js';
@@ -98,11 +111,17 @@ export class EscrowEventFeed implements OnModuleDestroy {
   private reserve(agentId: string): void {
     const { EVENT_STREAMS_MAX, EVENT_STREAMS_PER_AGENT_MAX } = this.context.config;
     if (this.subscriptions.size >= EVENT_STREAMS_MAX) {
-      throw new DomainError(ErrorCode.rateLimited, 'too many open event streams on this server; retry shortly');
+      throw new DomainError(
+        ErrorCode.rateLimited,
+        'too many open event streams on this server; retry shortly',
+      );
     }
     const open = this.perAgent.get(agentId) ?? 0;
     if (open >= EVENT_STREAMS_PER_AGENT_MAX) {
-      throw new DomainError(ErrorCode.rateLimited, `at most ${EVENT_STREAMS_PER_AGENT_MAX} open event streams per agent`);
+      throw new DomainError(
+        ErrorCode.rateLimited,
+        `at most ${EVENT_STREAMS_PER_AGENT_MAX} open event streams per agent`,
+      );
     }
     this.perAgent.set(agentId, open + 1);
   }
@@ -143,7 +162,8 @@ export class EscrowEventFeed implements OnModuleDestroy {
         try {
           for await (const message of messages) {
             const envelope = decodeJson<EventEnvelope>(message.data);
-            if (await this.isVisibleTo(agentId, envelope)) await sink.send(message.info.streamSequence, JSON.stringify(envelope));
+            if (await this.isVisibleTo(agentId, envelope))
+              await sink.send(message.info.streamSequence, JSON.stringify(envelope));
           }
         } finally {
           close();
@@ -179,11 +199,16 @@ export class EscrowEventFeed implements OnModuleDestroy {
 
   private async lookUp(escrowId: string): Promise<Parties | null> {
     try {
-      const escrow = await this.commands.request<EscrowView>(escrowCommands.get, { escrowId }, this.context.config.COMMAND_TIMEOUT_MS);
+      const escrow = await this.commands.request<EscrowView>(
+        escrowCommands.get,
+        { escrowId },
+        this.context.config.COMMAND_TIMEOUT_MS,
+      );
       return this.remember(escrowId, { creatorId: escrow.creatorId, counterpartyId: escrow.counterpartyId });
     } catch (error) {
       // An escrow the service does not show (never funded) has no audience.
-      if (error instanceof DomainError && error.code === ErrorCode.notFound) return this.remember(escrowId, null);
+      if (error instanceof DomainError && error.code === ErrorCode.notFound)
+        return this.remember(escrowId, null);
       throw error;
     }
   }
@@ -205,5 +230,7 @@ function escrowIdOf(envelope: EventEnvelope): string {
 
 function partiesOf(data: Record<string, unknown>): Parties | null {
   const { creatorId, counterpartyId } = data;
-  return typeof creatorId === 'string' && typeof counterpartyId === 'string' ? { creatorId, counterpartyId } : null;
+  return typeof creatorId === 'string' && typeof counterpartyId === 'string'
+    ? { creatorId, counterpartyId }
+    : null;
 }

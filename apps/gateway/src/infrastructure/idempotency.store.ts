@@ -35,11 +35,15 @@ export class IdempotencyStore {
         [scope, key, requestHash, this.leaseMs],
       );
       if (claimed.length > 0) return { outcome: 'claimed' };
-      const rows: Array<{ request_hash: Buffer; state: string; response_status: number | null; response_body: string | null }> =
-        await this.dataSource.query(
-          `SELECT request_hash, state, response_status, response_body FROM gateway.idempotency_keys WHERE scope = $1 AND key = $2`,
-          [scope, key],
-        );
+      const rows: Array<{
+        request_hash: Buffer;
+        state: string;
+        response_status: number | null;
+        response_body: string | null;
+      }> = await this.dataSource.query(
+        `SELECT request_hash, state, response_status, response_body FROM gateway.idempotency_keys WHERE scope = $1 AND key = $2`,
+        [scope, key],
+      );
       const row = rows[0];
       if (!row) continue;
       if (!row.request_hash.equals(requestHash)) return { outcome: 'reused' };
@@ -58,7 +62,10 @@ export class IdempotencyStore {
 
   /** Forgets a key whose request failed before anything could have happened (it may be retried). */
   async release(scope: Buffer, key: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM gateway.idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'`, [scope, key]);
+    await this.dataSource.query(
+      `DELETE FROM gateway.idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_progress'`,
+      [scope, key],
+    );
   }
 
   /** Deletes records older than the retention; bounded per call so it never holds a long lock. */

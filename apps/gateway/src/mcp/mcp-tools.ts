@@ -29,11 +29,16 @@ type ArgumentSpec = readonly [field: z.ZodType, required: boolean];
 function toolInput(specs: Record<string, ArgumentSpec>): z.ZodObject {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, [field]] of Object.entries(specs)) {
-    const documented = z.toJSONSchema(field, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    const documented = z.toJSONSchema(field, { io: 'input', unrepresentable: 'any' }) as Record<
+      string,
+      unknown
+    >;
     delete documented.$schema;
     shape[name] = z.unknown().optional().meta(documented);
   }
-  const required = Object.entries(specs).filter(([, [, isRequired]]) => isRequired).map(([name]) => name);
+  const required = Object.entries(specs)
+    .filter(([, [, isRequired]]) => isRequired)
+    .map(([name]) => name);
   return z.object(shape).meta(required.length > 0 ? { required } : {});
 }
 
@@ -42,7 +47,9 @@ const escrowIdArg = { escrow_id: [apiFields.escrow_id, true] } as const;
 
 /** Only the fields given: an absent optional argument stays absent in the body. */
 function pick(args: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(names.filter((name) => args[name] !== undefined).map((name) => [name, args[name]]));
+  return Object.fromEntries(
+    names.filter((name) => args[name] !== undefined).map((name) => [name, args[name]]),
+  );
 }
 
 function escrowPath(action: string, args: Record<string, unknown>): string {
@@ -54,35 +61,57 @@ const completeEscrow = (name: string, description: string): McpToolDefinition =>
   description,
   input: toolInput({ ...escrowIdArg, result_summary: [apiFields.result_summary, false], ...apiKeyArg }),
   readOnly: false,
-  toRequest: (args) => ({ method: 'POST', url: escrowPath('complete', args), body: pick(args, ['result_summary']) }),
+  toRequest: (args) => ({
+    method: 'POST',
+    url: escrowPath('complete', args),
+    body: pick(args, ['result_summary']),
+  }),
 });
 
 /** Every tool of API.md's MCP section; each is one route of the HTTP API. */
 export const MCP_TOOLS: readonly McpToolDefinition[] = [
   {
     name: 'register_agent',
-    description: 'Register a new agent. Returns agent_id and api_key (store it: shown once) and a referral_code.',
-    input: toolInput({ agent_name: [apiFields.agent_name, false], referral_code: [apiFields.referral_code, false] }),
+    description:
+      'Register a new agent. Returns agent_id and api_key (store it: shown once) and a referral_code.',
+    input: toolInput({
+      agent_name: [apiFields.agent_name, false],
+      referral_code: [apiFields.referral_code, false],
+    }),
     readOnly: false,
-    toRequest: (args) => ({ method: 'POST', url: '/api/v1/auth/register', body: pick(args, ['agent_name', 'referral_code']) }),
+    toRequest: (args) => ({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      body: pick(args, ['agent_name', 'referral_code']),
+    }),
   },
   {
     name: 'get_balance',
-    description: "The caller's balance in USD: balance_usd (spendable), held_usd (locked in escrows), lifetime totals and recent activity.",
+    description:
+      "The caller's balance in USD: balance_usd (spendable), held_usd (locked in escrows), lifetime totals and recent activity.",
     input: toolInput({ ...apiKeyArg }),
     readOnly: true,
     toRequest: () => ({ method: 'GET', url: '/api/v1/auth/balance' }),
   },
   {
     name: 'claim_faucet',
-    description: 'Claim the free $1 for a new agent (once per agent; agents that deposited are not eligible).',
-    input: toolInput({ agent_casino_id: [apiFields.agent_casino_id, true], referral_code: [apiFields.referral_code, false] }),
+    description:
+      'Claim the free $1 for a new agent (once per agent; agents that deposited are not eligible).',
+    input: toolInput({
+      agent_casino_id: [apiFields.agent_casino_id, true],
+      referral_code: [apiFields.referral_code, false],
+    }),
     readOnly: false,
-    toRequest: (args) => ({ method: 'POST', url: '/faucet/claim', body: pick(args, ['agent_casino_id', 'referral_code']) }),
+    toRequest: (args) => ({
+      method: 'POST',
+      url: '/faucet/claim',
+      body: pick(args, ['agent_casino_id', 'referral_code']),
+    }),
   },
   {
     name: 'create_escrow',
-    description: 'Lock funds for a job done by another agent. The counterparty gets amount minus 1% commission when the creator releases.',
+    description:
+      'Lock funds for a job done by another agent. The counterparty gets amount minus 1% commission when the creator releases.',
     input: toolInput({
       amount_usd: [apiFields.amount_usd, true],
       description: [apiFields.description, true],
@@ -95,16 +124,28 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
     toRequest: (args) => ({
       method: 'POST',
       url: '/escrow/create',
-      body: pick(args, ['amount_usd', 'description', 'counterparty_agent_id', 'timeout_hours', 'referral_code']),
+      body: pick(args, [
+        'amount_usd',
+        'description',
+        'counterparty_agent_id',
+        'timeout_hours',
+        'referral_code',
+      ]),
     }),
   },
   {
     name: 'list_pending_escrows',
-    description: 'Escrows waiting for the caller: by default the funded ones where it is the counterparty (its open jobs).',
+    description:
+      'Escrows waiting for the caller: by default the funded ones where it is the counterparty (its open jobs).',
     input: toolInput({ role: [apiFields.role, false], status: [apiFields.status, false], ...apiKeyArg }),
     readOnly: true,
     toRequest: (args) => {
-      const query = new URLSearchParams(Object.entries(pick(args, ['role', 'status'])).map(([key, value]): [string, string] => [key, String(value)]));
+      const query = new URLSearchParams(
+        Object.entries(pick(args, ['role', 'status'])).map(([key, value]): [string, string] => [
+          key,
+          String(value),
+        ]),
+      );
       return { method: 'GET', url: `/escrow/pending${query.size > 0 ? `?${query}` : ''}` };
     },
   },
@@ -113,9 +154,15 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
     description: "One escrow's status; a party (with its key) also sees the details and history.",
     input: toolInput({ ...escrowIdArg, ...apiKeyArg }),
     readOnly: true,
-    toRequest: (args) => ({ method: 'GET', url: `/escrow/${encodeURIComponent(String(args.escrow_id ?? ''))}` }),
+    toRequest: (args) => ({
+      method: 'GET',
+      url: `/escrow/${encodeURIComponent(String(args.escrow_id ?? ''))}`,
+    }),
   },
-  completeEscrow('complete_escrow', 'Counterparty: mark the work done (optionally with a result_summary); the creator can then release.'),
+  completeEscrow(
+    'complete_escrow',
+    'Counterparty: mark the work done (optionally with a result_summary); the creator can then release.',
+  ),
   completeEscrow('mark_complete', 'Alias of complete_escrow.'),
   {
     name: 'release_escrow',

@@ -30,7 +30,10 @@ export class McpController {
   @Post()
   async handle(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const server = this.createServer(request);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
     reply.hijack();
     reply.raw.on('close', () => {
       void transport.close().catch(() => undefined);
@@ -52,28 +55,45 @@ export class McpController {
   @Get()
   openStream(@Res({ passthrough: true }) reply: FastifyReply): never {
     void reply.header('allow', 'POST');
-    throw new DomainError(ErrorCode.methodNotAllowed, 'this MCP endpoint is stateless: POST JSON-RPC messages to /mcp');
+    throw new DomainError(
+      ErrorCode.methodNotAllowed,
+      'this MCP endpoint is stateless: POST JSON-RPC messages to /mcp',
+    );
   }
 
   @Delete()
   endSession(@Res({ passthrough: true }) reply: FastifyReply): never {
     void reply.header('allow', 'POST');
-    throw new DomainError(ErrorCode.methodNotAllowed, 'this MCP endpoint is stateless: there is no session to end');
+    throw new DomainError(
+      ErrorCode.methodNotAllowed,
+      'this MCP endpoint is stateless: there is no session to end',
+    );
   }
 
   private createServer(request: FastifyRequest): McpServer {
-    const server = new McpServer({ name: SERVER_NAME, version: this.context.version }, { capabilities: { tools: {} } });
+    const server = new McpServer(
+      { name: SERVER_NAME, version: this.context.version },
+      { capabilities: { tools: {} } },
+    );
     for (const tool of MCP_TOOLS) {
       server.registerTool(
         tool.name,
-        { description: tool.description, inputSchema: tool.input, annotations: { readOnlyHint: tool.readOnly, openWorldHint: false } },
+        {
+          description: tool.description,
+          inputSchema: tool.input,
+          annotations: { readOnlyHint: tool.readOnly, openWorldHint: false },
+        },
         (args: Record<string, unknown>) => this.callTool(tool, args, request),
       );
     }
     return server;
   }
 
-  private async callTool(tool: McpToolDefinition, args: Record<string, unknown>, request: FastifyRequest): Promise<CallToolResult> {
+  private async callTool(
+    tool: McpToolDefinition,
+    args: Record<string, unknown>,
+    request: FastifyRequest,
+  ): Promise<CallToolResult> {
     const { casino_api_key: argumentKey, ...rest } = args;
     const apiKey = typeof argumentKey === 'string' && argumentKey !== '' ? argumentKey : bearerToken(request);
     const route = tool.toRequest(rest);
@@ -91,7 +111,10 @@ export class McpController {
     });
     const body = parseBody(response.body);
     const isError = response.statusCode >= 400;
-    const structured = body !== null && typeof body === 'object' && !Array.isArray(body) ? { structuredContent: body as Record<string, unknown> } : {};
+    const structured =
+      body !== null && typeof body === 'object' && !Array.isArray(body)
+        ? { structuredContent: body as Record<string, unknown> }
+        : {};
     return { content: [{ type: 'text', text: JSON.stringify(body) }], ...structured, isError };
   }
 }

@@ -29,14 +29,21 @@ export async function creditCommand(argv: readonly string[], config: OpsConfig):
     const client = new CommandClient({ connection, prefix: config.prefix, timeoutMs: CREDIT_TIMEOUT_MS });
     let reply: CreditReply;
     try {
-      reply = await client.request<CreditReply>(casinoCommands.credit, { agentId, amountMicros: amountMicros.toString(), reference });
+      reply = await client.request<CreditReply>(casinoCommands.credit, {
+        agentId,
+        amountMicros: amountMicros.toString(),
+        reference,
+      });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       note(`ops: credit refused: ${error.code}: ${error.message}`);
       return ExitCode.usage;
     }
     if (booleanFlag(args, 'json')) say(JSON.stringify(reply));
-    else say(`credited $${formatUsd(BigInt(reply.amountMicros))} to ${reply.agentId} (reference ${reply.reference}, transfer ${reply.transferId}); available now $${formatUsd(BigInt(reply.availableMicros))}`);
+    else
+      say(
+        `credited $${formatUsd(BigInt(reply.amountMicros))} to ${reply.agentId} (reference ${reply.reference}, transfer ${reply.transferId}); available now $${formatUsd(BigInt(reply.availableMicros))}`,
+      );
     return ExitCode.ok;
   });
 }

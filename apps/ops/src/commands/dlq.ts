@@ -52,13 +52,20 @@ export async function dlqCommand(argv: readonly string[], config: OpsConfig): Pr
 
 async function listDeadLetters(argv: readonly string[], config: OpsConfig): Promise<number> {
   const args = parseArgs(argv, { consumer: 'string', limit: 'string', json: 'boolean' });
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  if (args.positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
   const consumer = consumerFlag(stringFlag(args, 'consumer'));
   const limit = limitFlag(stringFlag(args, 'limit'), DEFAULT_LIST_LIMIT);
   return withNats(config, async (connection) => {
     const letters = await readDeadLetters(connection, config.prefix, consumer, limit);
-    for (const letter of letters) say(booleanFlag(args, 'json') ? JSON.stringify(letter) : formatLetter(letter));
-    if (!booleanFlag(args, 'json')) note(letters.length === 0 ? 'no dead letters' : `${letters.length} dead letter(s)${letters.length === limit ? ` (first ${limit}; --limit for more)` : ''}`);
+    for (const letter of letters)
+      say(booleanFlag(args, 'json') ? JSON.stringify(letter) : formatLetter(letter));
+    if (!booleanFlag(args, 'json'))
+      note(
+        letters.length === 0
+          ? 'no dead letters'
+          : `${letters.length} dead letter(s)${letters.length === limit ? ` (first ${limit}; --limit for more)` : ''}`,
+      );
     return ExitCode.ok;
   });
 }
@@ -85,18 +92,23 @@ async function showDeadLetter(argv: readonly string[], config: OpsConfig): Promi
 async function redriveDeadLetters(argv: readonly string[], config: OpsConfig): Promise<number> {
   const args = parseArgs(argv, { all: 'boolean', consumer: 'string', limit: 'string' });
   const all = booleanFlag(args, 'all');
-  if (all === args.positionals.length > 0) throw new UsageError('usage: ops dlq redrive <sequence>... | --all [--consumer NAME]');
+  if (all === args.positionals.length > 0)
+    throw new UsageError('usage: ops dlq redrive <sequence>... | --all [--consumer NAME]');
   if (!all && stringFlag(args, 'consumer')) throw new UsageError('--consumer only filters --all');
   const sequences = args.positionals.map((text) => parsePosition(text, 'sequence'));
   const consumer = consumerFlag(stringFlag(args, 'consumer'));
   const limit = limitFlag(stringFlag(args, 'limit'), MAX_LIMIT);
   return withNats(config, async (connection) => {
     const manager = await jetstreamManager(connection);
-    const targets = all ? (await readDeadLetters(connection, config.prefix, consumer, limit)).map((letter) => letter.sequence) : sequences;
+    const targets = all
+      ? (await readDeadLetters(connection, config.prefix, consumer, limit)).map((letter) => letter.sequence)
+      : sequences;
     for (const sequence of targets) {
       const stored = await getDeadLetter(manager, config.prefix, sequence);
       const outcome = await redrive(connection, manager, config.prefix, stored);
-      say(`redriven dead letter #${sequence} (${outcome.consumer}) to ${outcome.subject} as ${outcome.stream} #${outcome.sequence}${outcome.duplicate ? ' (already republished before; only the dead letter was left)' : ''}`);
+      say(
+        `redriven dead letter #${sequence} (${outcome.consumer}) to ${outcome.subject} as ${outcome.stream} #${outcome.sequence}${outcome.duplicate ? ' (already republished before; only the dead letter was left)' : ''}`,
+      );
     }
     if (targets.length === 0) note('no dead letters to redrive');
     return ExitCode.ok;
@@ -110,11 +122,18 @@ async function redriveDeadLetters(argv: readonly string[], config: OpsConfig): P
  * between publish and delete is dropped by the broker; beyond the window, consumers' inboxes
  * still see the same event id. `expect.streamName` refuses a subject that left its stream.
  */
-async function redrive(connection: NatsConnection, manager: JetStreamManager, prefix: SubjectPrefix, stored: StoredMsg) {
+async function redrive(
+  connection: NatsConnection,
+  manager: JetStreamManager,
+  prefix: SubjectPrefix,
+  stored: StoredMsg,
+) {
   const letter = viewOf(prefix, stored);
   const wireSubject = stored.header?.get(deadLetterHeaders.subject) ?? '';
   if (!wireSubject || (prefix.value !== '' && !wireSubject.startsWith(`${prefix.value}.`))) {
-    throw new UsageError(`dead letter #${letter.sequence} has no original subject under this NATS_PREFIX (${JSON.stringify(wireSubject)})`);
+    throw new UsageError(
+      `dead letter #${letter.sequence} has no original subject under this NATS_PREFIX (${JSON.stringify(wireSubject)})`,
+    );
   }
   const dlqStream = prefix.streamName(deadLetterStream.name);
   const ack = await jetstream(connection).publish(wireSubject, stored.data, {
@@ -124,7 +143,13 @@ async function redrive(connection: NatsConnection, manager: JetStreamManager, pr
     timeout: PUBLISH_TIMEOUT_MS,
   });
   await manager.streams.deleteMessage(dlqStream, letter.sequence, false);
-  return { consumer: letter.consumer, subject: letter.subject, stream: ack.stream, sequence: ack.seq, duplicate: ack.duplicate };
+  return {
+    consumer: letter.consumer,
+    subject: letter.subject,
+    stream: ack.stream,
+    sequence: ack.seq,
+    duplicate: ack.duplicate,
+  };
 }
 
 /** The publisher's own headers, without the broker's and the dead-letter bookkeeping. */
@@ -139,26 +164,47 @@ function republishHeaders(original: MsgHdrs | undefined, origin: string): MsgHdr
   return result;
 }
 
-async function readDeadLetters(connection: NatsConnection, prefix: SubjectPrefix, consumer: string | undefined, limit: number): Promise<DeadLetterView[]> {
+async function readDeadLetters(
+  connection: NatsConnection,
+  prefix: SubjectPrefix,
+  consumer: string | undefined,
+  limit: number,
+): Promise<DeadLetterView[]> {
   const manager = await jetstreamManager(connection);
   if (!(await streamInfoOrNull(manager, prefix.streamName(deadLetterStream.name)))) return [];
   const filterSubject = consumer ? `dlq.${consumer}.>` : undefined;
   const letters: DeadLetterView[] = [];
-  for await (const message of createOrderedReader(connection, prefix, deadLetterStream.name, { filterSubject })) {
-    letters.push(viewOf(prefix, { seq: message.sequence, subject: prefix.subject(message.subject), header: message.headers, time: message.time }));
+  for await (const message of createOrderedReader(connection, prefix, deadLetterStream.name, {
+    filterSubject,
+  })) {
+    letters.push(
+      viewOf(prefix, {
+        seq: message.sequence,
+        subject: prefix.subject(message.subject),
+        header: message.headers,
+        time: message.time,
+      }),
+    );
     if (letters.length >= limit) break;
   }
   return letters;
 }
 
-async function getDeadLetter(manager: JetStreamManager, prefix: SubjectPrefix, sequence: number): Promise<StoredMsg> {
+async function getDeadLetter(
+  manager: JetStreamManager,
+  prefix: SubjectPrefix,
+  sequence: number,
+): Promise<StoredMsg> {
   const stream = prefix.streamName(deadLetterStream.name);
   const stored = await manager.streams.getMessage(stream, { seq: sequence }).catch(() => null);
   if (!stored) throw new UsageError(`no dead letter #${sequence} in ${stream}`);
   return stored;
 }
 
-function viewOf(prefix: SubjectPrefix, stored: Pick<StoredMsg, 'seq' | 'subject' | 'time'> & { header: MsgHdrs | undefined }): DeadLetterView {
+function viewOf(
+  prefix: SubjectPrefix,
+  stored: Pick<StoredMsg, 'seq' | 'subject' | 'time'> & { header: MsgHdrs | undefined },
+): DeadLetterView {
   const header = (key: string) => stored.header?.get(key) ?? '';
   return {
     sequence: stored.seq,
@@ -178,7 +224,8 @@ function formatLetter(letter: DeadLetterView): string {
 }
 
 function consumerFlag(value: string | undefined): string | undefined {
-  if (value !== undefined && !CONSUMER_PATTERN.test(value)) throw new UsageError(`--consumer must be a durable name, got ${JSON.stringify(value)}`);
+  if (value !== undefined && !CONSUMER_PATTERN.test(value))
+    throw new UsageError(`--consumer must be a durable name, got ${JSON.stringify(value)}`);
   return value;
 }
 

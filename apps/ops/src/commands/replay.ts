@@ -1,4 +1,14 @@
-import { booleanFlag, ExitCode, formatCount, parseArgs, parseReplayOptions, REPLAY_FLAGS, stringFlag, UsageError, type ReplayResult } from '@pf/ops-kit';
+import {
+  booleanFlag,
+  ExitCode,
+  formatCount,
+  parseArgs,
+  parseReplayOptions,
+  REPLAY_FLAGS,
+  stringFlag,
+  UsageError,
+  type ReplayResult,
+} from '@pf/ops-kit';
 import { formatMegabytes, formatSeconds, note, progressRenderer, say } from '../output.js';
 import { hasServiceEntry, runServiceEntry, selectServices, serviceEntryPath } from '../service-entries.js';
 
@@ -19,14 +29,17 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const { selection, services } = selectServices(args.positionals[0]);
   const options = parseReplayOptions(args);
   if (selection === 'all' && options.bound.kind === 'position') {
-    throw new UsageError('--to-position is a position in one service\'s log: name the service (or use --to-time for all)');
+    throw new UsageError(
+      "--to-position is a position in one service's log: name the service (or use --to-time for all)",
+    );
   }
   const json = booleanFlag(args, 'json');
   const forwarded = forwardedArgs(args, selection === 'all');
   const renderer = progressRenderer();
   for (const service of services) {
     if (!hasServiceEntry(service)) {
-      if (selection !== 'all') throw new UsageError(`${service} has no ops entry in this build (${serviceEntryPath(service)})`);
+      if (selection !== 'all')
+        throw new UsageError(`${service} has no ops entry in this build (${serviceEntryPath(service)})`);
       note(`${service}: skipped (no ops entry in this build)`);
       continue;
     }
@@ -52,7 +65,9 @@ function forwardedArgs(args: ReturnType<typeof parseArgs>, ifDeployed: boolean):
   return forwarded;
 }
 
-function describeResult(result: Extract<Awaited<ReturnType<typeof runServiceEntry>>['result'], object>): string {
+function describeResult(
+  result: Extract<Awaited<ReturnType<typeof runServiceEntry>>['result'], object>,
+): string {
   if ('skipped' in result) return `${result.service}: skipped: ${result.skipped}`;
   const replay = result as ReplayResult;
   const where = replay.swapped

@@ -1,8 +1,23 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type OrderedConsumerOptions,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { deadLetterHeaders, deadLetterStream, type EventEnvelope, type SubjectPrefix } from '@pf/contracts';
 import { contractEventStreams, streamForPattern, type StreamDefinition } from '@pf/messaging';
-import { booleanFlag, ExitCode, parseArgs, parseDurationMs, parsePosition, stringFlag, UsageError } from '@pf/ops-kit';
+import {
+  booleanFlag,
+  ExitCode,
+  parseArgs,
+  parseDurationMs,
+  parsePosition,
+  stringFlag,
+  UsageError,
+} from '@pf/ops-kit';
 import type { OpsConfig } from '../config.js';
 import { withNats } from '../nats.js';
 import { note, say } from '../output.js';
@@ -39,9 +54,13 @@ export async function tailCommand(argv: readonly string[], config: OpsConfig): P
     const streams: StreamDefinition[] = [];
     for (const stream of plan.streams) {
       if (await streamExists(manager, config.prefix.streamName(stream.name))) streams.push(stream);
-      else if (plan.streams.length === 1) throw new UsageError(`stream ${config.prefix.streamName(stream.name)} does not exist (no service has started with this NATS_PREFIX?)`);
+      else if (plan.streams.length === 1)
+        throw new UsageError(
+          `stream ${config.prefix.streamName(stream.name)} does not exist (no service has started with this NATS_PREFIX?)`,
+        );
     }
-    if (streams.length === 0) throw new UsageError('no event stream exists yet (no service has started with this NATS_PREFIX?)');
+    if (streams.length === 0)
+      throw new UsageError('no event stream exists yet (no service has started with this NATS_PREFIX?)');
     await follow(connection, manager, config.prefix, { ...plan, streams });
     return ExitCode.ok;
   });
@@ -55,17 +74,22 @@ function tailPlan(argv: readonly string[]): TailPlan {
   let streams: StreamDefinition[];
   if (subject === undefined) streams = contractEventStreams();
   else {
-    if (!/^[A-Za-z0-9_*>-]+(\.[A-Za-z0-9_*>-]+)*$/.test(subject)) throw new UsageError(`not a NATS subject: ${JSON.stringify(subject)}`);
+    if (!/^[A-Za-z0-9_*>-]+(\.[A-Za-z0-9_*>-]+)*$/.test(subject))
+      throw new UsageError(`not a NATS subject: ${JSON.stringify(subject)}`);
     try {
       streams = [streamForPattern(subject, known)];
     } catch {
-      throw new UsageError(`no stream carries ${subject}: use <service>.events.<type>, <service>.events.>, dlq.> or a service name`);
+      throw new UsageError(
+        `no stream carries ${subject}: use <service>.events.<type>, <service>.events.>, dlq.> or a service name`,
+      );
     }
   }
   const fromPosition = stringFlag(args, 'from-position');
   const since = stringFlag(args, 'since');
-  if (fromPosition !== undefined && since !== undefined) throw new UsageError('give --from-position or --since, not both');
-  if (fromPosition !== undefined && streams.length !== 1) throw new UsageError('--from-position is a position in one service\'s log: name a subject or service');
+  if (fromPosition !== undefined && since !== undefined)
+    throw new UsageError('give --from-position or --since, not both');
+  if (fromPosition !== undefined && streams.length !== 1)
+    throw new UsageError("--from-position is a position in one service's log: name a subject or service");
   const countText = stringFlag(args, 'count');
   const count = countText === undefined ? undefined : parsePosition(countText, '--count');
   if (count === 0) throw new UsageError('--count must be at least 1');
@@ -81,7 +105,8 @@ function tailPlan(argv: readonly string[]): TailPlan {
 /** `casino` → `casino.events.>`, `dlq` → `dlq.>`; anything else as given. */
 function expandSubject(subject: string | undefined): string | undefined {
   if (subject === undefined) return undefined;
-  if (contractEventStreams().some((stream) => stream.subjects === `${subject}.events.>`)) return `${subject}.events.>`;
+  if (contractEventStreams().some((stream) => stream.subjects === `${subject}.events.>`))
+    return `${subject}.events.>`;
   if (subject === 'dlq') return deadLetterStream.subjects;
   return subject;
 }
@@ -90,7 +115,12 @@ function expandSubject(subject: string | undefined): string | undefined {
  * One ordered (ephemeral) consumer per stream, merged as messages arrive. Runs until Ctrl-C /
  * SIGTERM or `--count` events; the broker forgets the consumers by itself afterwards.
  */
-async function follow(connection: NatsConnection, manager: JetStreamManager, prefix: SubjectPrefix, plan: TailPlan): Promise<void> {
+async function follow(
+  connection: NatsConnection,
+  manager: JetStreamManager,
+  prefix: SubjectPrefix,
+  plan: TailPlan,
+): Promise<void> {
   const js = jetstream(connection);
   const subscriptions: ConsumerMessages[] = [];
   let printed = 0;
@@ -106,7 +136,9 @@ async function follow(connection: NatsConnection, manager: JetStreamManager, pre
       const consumer = await js.consumers.get(streamName, options);
       subscriptions.push(await consumer.consume({ max_messages: PULL_BATCH }));
     }
-    note(`following ${plan.streams.map((stream) => prefix.streamName(stream.name)).join(', ')}${plan.filter ? ` (${plan.filter})` : ''} from ${describeStart(plan)}; Ctrl-C to stop`);
+    note(
+      `following ${plan.streams.map((stream) => prefix.streamName(stream.name)).join(', ')}${plan.filter ? ` (${plan.filter})` : ''} from ${describeStart(plan)}; Ctrl-C to stop`,
+    );
     const minimumPosition = plan.start.kind === 'position' ? plan.start.position : 0;
     const readers = subscriptions.map(async (messages, index) => {
       for await (const message of messages) {
@@ -136,15 +168,28 @@ function describeStart(plan: TailPlan): string {
   }
 }
 
-async function startOptions(manager: JetStreamManager, streamName: string, prefix: SubjectPrefix, plan: TailPlan): Promise<Partial<OrderedConsumerOptions>> {
+async function startOptions(
+  manager: JetStreamManager,
+  streamName: string,
+  prefix: SubjectPrefix,
+  plan: TailPlan,
+): Promise<Partial<OrderedConsumerOptions>> {
   const filter = plan.filter ? { filter_subjects: prefix.subject(plan.filter) } : {};
   switch (plan.start.kind) {
     case 'new':
       return { ...filter, deliver_policy: DeliverPolicy.New };
     case 'since':
-      return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: plan.start.at.toISOString() };
+      return {
+        ...filter,
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: plan.start.at.toISOString(),
+      };
     case 'position':
-      return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: await sequenceNear(manager, streamName, plan.start.position) };
+      return {
+        ...filter,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: await sequenceNear(manager, streamName, plan.start.position),
+      };
   }
 }
 
@@ -153,7 +198,11 @@ async function startOptions(manager: JetStreamManager, streamName: string, prefi
  * `position` (the relay publishes in log order, batch by batch), stepped back by a margin for
  * events committed out of order; the exact cut is then made on each envelope's position.
  */
-async function sequenceNear(manager: JetStreamManager, streamName: string, position: number): Promise<number> {
+async function sequenceNear(
+  manager: JetStreamManager,
+  streamName: string,
+  position: number,
+): Promise<number> {
   const { state } = await manager.streams.info(streamName);
   if (state.messages === 0) return Math.max(state.last_seq + 1, 1);
   let low = state.first_seq;
@@ -167,7 +216,12 @@ async function sequenceNear(manager: JetStreamManager, streamName: string, posit
   return Math.max(state.first_seq, low - POSITION_SEARCH_SLACK);
 }
 
-async function positionAtOrAfter(manager: JetStreamManager, streamName: string, sequence: number, lastSequence: number): Promise<number | undefined> {
+async function positionAtOrAfter(
+  manager: JetStreamManager,
+  streamName: string,
+  sequence: number,
+  lastSequence: number,
+): Promise<number | undefined> {
   for (let probe = sequence; probe <= Math.min(sequence + MAX_PROBE_GAP, lastSequence); probe += 1) {
     const message = await manager.streams.getMessage(streamName, { seq: probe }).catch(() => null);
     if (!message) continue;
@@ -190,7 +244,13 @@ interface TailedMessage {
 }
 
 /** One line per message; undefined for an event below --from-position. */
-export function formatMessage(prefix: SubjectPrefix, stream: string, message: TailedMessage, json: boolean, minimumPosition: number): string | undefined {
+export function formatMessage(
+  prefix: SubjectPrefix,
+  stream: string,
+  message: TailedMessage,
+  json: boolean,
+  minimumPosition: number,
+): string | undefined {
   const subject = prefix.unprefix(message.subject);
   const text = new TextDecoder().decode(message.data);
   let envelope: Partial<EventEnvelope> | undefined;
@@ -200,21 +260,42 @@ export function formatMessage(prefix: SubjectPrefix, stream: string, message: Ta
     envelope = undefined;
   }
   const isDeadLetter = stream === deadLetterStream.name;
-  if (!isDeadLetter && minimumPosition > 0 && typeof envelope?.position === 'number' && envelope.position < minimumPosition) return undefined;
+  if (
+    !isDeadLetter &&
+    minimumPosition > 0 &&
+    typeof envelope?.position === 'number' &&
+    envelope.position < minimumPosition
+  )
+    return undefined;
   const time = message.time.toISOString();
   if (json) {
     const deadLetter = isDeadLetter ? deadLetterInfo(message) : undefined;
-    return JSON.stringify({ stream, sequence: message.seq, subject, time, ...(deadLetter ? { deadLetter } : {}), ...(envelope ? { envelope } : { payload: text }) });
+    return JSON.stringify({
+      stream,
+      sequence: message.seq,
+      subject,
+      time,
+      ...(deadLetter ? { deadLetter } : {}),
+      ...(envelope ? { envelope } : { payload: text }),
+    });
   }
   const head = `${time} ${subject} #${message.seq}`;
   if (!envelope || typeof envelope !== 'object') return `${head} ${truncate(text)}`;
-  const origin = isDeadLetter ? ` [${Object.entries(deadLetterInfo(message)).map(([key, value]) => `${key}=${value}`).join(' ')}]` : '';
+  const origin = isDeadLetter
+    ? ` [${Object.entries(deadLetterInfo(message))
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' ')}]`
+    : '';
   return `${head} ${envelope.stream ?? '?'}@${envelope.version ?? '?'} pos=${envelope.position ?? '?'} id=${envelope.id ?? '?'}${origin} ${truncate(JSON.stringify(envelope.data ?? {}))}`;
 }
 
 function deadLetterInfo(message: TailedMessage): Record<string, string> {
   const header = (key: string) => message.headers?.get(key) ?? '';
-  return { consumer: header(deadLetterHeaders.consumer), deliveries: header(deadLetterHeaders.deliveries), error: header(deadLetterHeaders.error) };
+  return {
+    consumer: header(deadLetterHeaders.consumer),
+    deliveries: header(deadLetterHeaders.deliveries),
+    error: header(deadLetterHeaders.error),
+  };
 }
 
 function truncate(text: string): string {

@@ -1,5 +1,15 @@
 import type { ServiceName } from '@pf/contracts';
-import { booleanFlag, ExitCode, formatCount, parseArgs, parseDurationMs, stringFlag, UsageError, type OpsMessage, type Violation } from '@pf/ops-kit';
+import {
+  booleanFlag,
+  ExitCode,
+  formatCount,
+  parseArgs,
+  parseDurationMs,
+  stringFlag,
+  UsageError,
+  type OpsMessage,
+  type Violation,
+} from '@pf/ops-kit';
 import { checkClaimsAgainstTransfers, checkHoldsAgainstEscrows, FactSet } from '../cross-checks.js';
 import { formatIds, formatSeconds, note, progressRenderer, say } from '../output.js';
 import { hasServiceEntry, runServiceEntry, selectServices, serviceEntryPath } from '../service-entries.js';
@@ -22,12 +32,21 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
   if (args.positionals.length > 1) throw new UsageError(`usage: ${verifyUsage.split('\n')[0]}`);
   const { selection, services } = selectServices(args.positionals[0] ?? 'all');
   const graceText = stringFlag(args, 'grace');
-  const graceMs = graceText === undefined ? DEFAULT_GRACE_MS : graceText === '0' ? 0 : parseDurationMs(graceText, '--grace');
+  const graceMs =
+    graceText === undefined
+      ? DEFAULT_GRACE_MS
+      : graceText === '0'
+        ? 0
+        : parseDurationMs(graceText, '--grace');
   const json = booleanFlag(args, 'json');
   let violations = 0;
   const report = (service: string, violation: Violation) => {
     violations += 1;
-    say(json ? JSON.stringify({ type: 'violation', service, ...violation }) : formatViolation(service, violation));
+    say(
+      json
+        ? JSON.stringify({ type: 'violation', service, ...violation })
+        : formatViolation(service, violation),
+    );
   };
 
   const facts = new FactSet();
@@ -35,11 +54,16 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
   const renderer = progressRenderer();
   for (const service of services) {
     if (!hasServiceEntry(service)) {
-      if (selection !== 'all') throw new UsageError(`${service} has no ops entry in this build (${serviceEntryPath(service)})`);
+      if (selection !== 'all')
+        throw new UsageError(`${service} has no ops entry in this build (${serviceEntryPath(service)})`);
       note(`${service}: skipped (no ops entry in this build)`);
       continue;
     }
-    const entryArgs = ['verify', '--if-deployed', ...(booleanFlag(args, 'no-compare') ? ['--no-compare'] : [])];
+    const entryArgs = [
+      'verify',
+      '--if-deployed',
+      ...(booleanFlag(args, 'no-compare') ? ['--no-compare'] : []),
+    ];
     const outcome = await runServiceEntry(service, entryArgs, renderer, (message: OpsMessage) => {
       if (message.type === 'violation') {
         const { type: _type, service: from, ...violation } = message;
@@ -66,13 +90,22 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
 
   const options = { nowMs: Date.now(), graceMs };
   const crossChecks: Array<{ name: string; needs: ServiceName[]; run: () => Violation[] }> = [
-    { name: 'holds vs escrows', needs: ['casino', 'escrow'], run: () => checkHoldsAgainstEscrows(facts, options) },
-    { name: 'faucet claims vs treasury transfers', needs: ['casino', 'faucet'], run: () => checkClaimsAgainstTransfers(facts, options) },
+    {
+      name: 'holds vs escrows',
+      needs: ['casino', 'escrow'],
+      run: () => checkHoldsAgainstEscrows(facts, options),
+    },
+    {
+      name: 'faucet claims vs treasury transfers',
+      needs: ['casino', 'faucet'],
+      run: () => checkClaimsAgainstTransfers(facts, options),
+    },
   ];
   for (const check of crossChecks) {
     const missing = check.needs.filter((service) => !verified.has(service));
     if (missing.length > 0) {
-      if (selection === 'all') note(`cross-check ${check.name}: skipped (${missing.join(', ')} not verified)`);
+      if (selection === 'all')
+        note(`cross-check ${check.name}: skipped (${missing.join(', ')} not verified)`);
       continue;
     }
     for (const violation of check.run()) report('cross-service', violation);
