@@ -35,7 +35,7 @@ main({
     });
     installJsonBodyParser(fastify);
     const idempotency = new IdempotencyStore(context.dataSource, config.IDEMPOTENCY_LEASE_MS);
-    installIdempotency(fastify, idempotency, context.logger);
+    installIdempotency(fastify, idempotency, context.logger, { adminApiKey: config.ADMIN_API_KEY });
     app.useGlobalFilters(new HttpErrorFilter(context.logger));
     const retentionMs = config.IDEMPOTENCY_RETENTION_HOURS * 3_600_000;
     sweepTimer = setInterval(() => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
   createTestDatabase,
@@ -47,17 +48,10 @@ describe('gateway conventions', () => {
 
   it('returns the first response to a retried write with the same key, without doing the work again', async () => {
     const before = await agentCount();
-    const first = await post(
-      '/api/v1/auth/register',
-      { agent_name: 'once' },
-      { 'idempotency-key': 'register-once' },
-    );
+    const key = randomUUID();
+    const first = await post('/api/v1/auth/register', { agent_name: 'once' }, { 'idempotency-key': key });
     const firstBody = await first.text();
-    const second = await post(
-      '/api/v1/auth/register',
-      { agent_name: 'once' },
-      { 'idempotency-key': 'register-once' },
-    );
+    const second = await post('/api/v1/auth/register', { agent_name: 'once' }, { 'idempotency-key': key });
     expect(second.status).toBe(first.status);
     expect(await second.text()).toBe(firstBody);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
@@ -65,22 +59,19 @@ describe('gateway conventions', () => {
   });
 
   it('refuses the same key with a different body (422) and accepts key order changes as the same body', async () => {
+    const key = randomUUID();
     await post(
       '/api/v1/auth/register',
       { agent_name: 'a', referral_code: 'ref_00000000' },
-      { 'idempotency-key': 'k-body' },
+      { 'idempotency-key': key },
     );
     const reordered = await post(
       '/api/v1/auth/register',
       { referral_code: 'ref_00000000', agent_name: 'a' },
-      { 'idempotency-key': 'k-body' },
+      { 'idempotency-key': key },
     );
     expect(reordered.headers.get('idempotent-replayed')).toBe('true');
-    const different = await post(
-      '/api/v1/auth/register',
-      { agent_name: 'b' },
-      { 'idempotency-key': 'k-body' },
-    );
+    const different = await post('/api/v1/auth/register', { agent_name: 'b' }, { 'idempotency-key': key });
     expect(different.status).toBe(422);
     expect(await different.json()).toMatchObject({ error: 'idempotency_key_reused' });
   });
@@ -102,9 +93,10 @@ describe('gateway conventions', () => {
 
   it('race: 20 parallel identical writes with one key do the work once; the others replay or get 409', async () => {
     const before = await agentCount();
+    const key = randomUUID();
     const responses = await Promise.all(
       Array.from({ length: 20 }, () =>
-        post('/api/v1/auth/register', { agent_name: 'racer' }, { 'idempotency-key': 'race-key' }),
+        post('/api/v1/auth/register', { agent_name: 'racer' }, { 'idempotency-key': key }),
       ),
     );
     const statuses = responses.map((response) => response.status);

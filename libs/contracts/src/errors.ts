@@ -15,6 +15,8 @@ export const ErrorCode = {
   internalError: 'internal_error',
   idempotencyKeyReused: 'idempotency_key_reused',
   requestInProgress: 'request_in_progress',
+  /** An anonymous write's Idempotency-Key is too easy to guess to be trusted with its response. */
+  weakIdempotencyKey: 'weak_idempotency_key',
   /** Optimistic concurrency: the stream changed since it was read; reload and retry. */
   versionConflict: 'version_conflict',
 } as const;
@@ -31,6 +33,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   request_in_progress: 409,
   version_conflict: 409,
   idempotency_key_reused: 422,
+  weak_idempotency_key: 400,
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,

@@ -1,15 +1,25 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ErrorCode, type ErrorBody } from '@pf/contracts';
+import { API_KEY_PATTERN, ErrorCode, type ErrorBody } from '@pf/contracts';
+import { IdempotencySeal, idempotencyScope } from '../infrastructure/idempotency-seal.js';
 import type { IdempotencyStore } from '../infrastructure/idempotency.store.js';
 import { bearerToken } from './auth.guard.js';
 
 const MAX_KEY_LENGTH = 255;
+/** Anonymous keys (ADR 0009): a UUID (36 characters, ≥ 122 random bits) passes, "retry-1" does not. */
+export const ANONYMOUS_KEY_MIN_LENGTH = 32;
+/** Refuses long but trivial keys ("aaaa…", "0000…"); a random UUID has ~14 distinct characters. */
+export const ANONYMOUS_KEY_MIN_DISTINCT_CHARS = 8;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 interface IdempotentRequest extends FastifyRequest {
-  idempotency?: { scope: Buffer; key: string };
+  idempotency?: IdempotencySeal;
+}
+
+export interface IdempotencyOptions {
+  /** The operator key: its requests are scoped to it like an agent's. */
+  adminApiKey?: string;
 }
 
 /**
@@ -18,8 +28,17 @@ interface IdempotentRequest extends FastifyRequest {
  * work again; with a different request → 422; while the first is still running → 409.
  * A 5xx is not kept: the request may be retried with the same key, and because commands carry
  * ids derived from the key (or their own), the retry cannot apply twice.
+ *
+ * Requests without an API key share one scope, so there the key alone guards the response
+ * (ADR 0009): it must be long and varied enough that nobody else could guess it.
  */
-export function installIdempotency(fastify: FastifyInstance, store: IdempotencyStore, logger: Logger): void {
+export function installIdempotency(
+  fastify: FastifyInstance,
+  store: IdempotencyStore,
+  logger: Logger,
+  options: IdempotencyOptions = {},
+): void {
+  const isAdminKey = adminKeyMatcher(options.adminApiKey);
   fastify.addHook('preHandler', async (request: IdempotentRequest, reply: FastifyReply) => {
     // MCP answers on the raw socket (the reply is hijacked, onSend never runs): its tools inject
     // the HTTP routes, which carry their own idempotency; a key on /mcp itself is ignored.
@@ -33,11 +52,19 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
         message: `Idempotency-Key must have 1 to ${MAX_KEY_LENGTH} characters`,
       });
     }
-    const scope = sha256(`key:${bearerToken(request) ?? 'anonymous'}`);
-    const claim = await store.claim(scope, key, requestHash(request));
+    const credential = scopeCredential(bearerToken(request), isAdminKey);
+    if (credential === undefined && isGuessable(key)) {
+      return sendError(reply, 400, {
+        error: ErrorCode.weakIdempotencyKey,
+        message: `without an API key, Idempotency-Key must have at least ${ANONYMOUS_KEY_MIN_LENGTH} characters, ${ANONYMOUS_KEY_MIN_DISTINCT_CHARS} of them different`,
+        suggestion: 'send a random UUID (crypto.randomUUID(), uuid.uuid4()) as the Idempotency-Key',
+      });
+    }
+    const seal = new IdempotencySeal(idempotencyScope(credential), key);
+    const claim = await store.claim(seal, seal.requestDigest(canonicalRequest(request)));
     switch (claim.outcome) {
       case 'claimed':
-        request.idempotency = { scope, key };
+        request.idempotency = seal;
         return;
       case 'replay':
         return reply
@@ -59,18 +86,16 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
   });
 
   fastify.addHook('onSend', async (request: IdempotentRequest, reply: FastifyReply, payload: unknown) => {
-    const claimed = request.idempotency;
-    if (!claimed) return payload;
+    const seal = request.idempotency;
+    if (!seal) return payload;
     request.idempotency = undefined;
     try {
-      if (reply.statusCode >= 500) await store.release(claimed.scope, claimed.key);
+      if (reply.statusCode >= 500) await store.release(seal);
       else
-        await store.complete(
-          claimed.scope,
-          claimed.key,
-          reply.statusCode,
-          typeof payload === 'string' ? payload : JSON.stringify(payload ?? null),
-        );
+        await store.complete(seal, {
+          status: reply.statusCode,
+          body: typeof payload === 'string' ? payload : JSON.stringify(payload ?? null),
+        });
     } catch (error) {
       // The response still goes out; the key stays in progress until its lease ends.
       logger.error({ err: error }, 'failed to record an idempotent response');
@@ -79,8 +104,32 @@ export function installIdempotency(fastify: FastifyInstance, store: IdempotencyS
   });
 }
 
-function requestHash(request: FastifyRequest): Buffer {
-  return sha256(`${request.method} ${request.url}\n${canonicalJson(request.body ?? {})}`);
+/**
+ * Whose scope a request's key lives in: an agent's API key or the operator key. Any other bearer
+ * token ("Bearer undefined" from a client that has not registered yet) could be shared by
+ * strangers, so it counts as anonymous.
+ */
+function scopeCredential(
+  token: string | undefined,
+  isAdminKey: (token: string) => boolean,
+): string | undefined {
+  if (token === undefined) return undefined;
+  return API_KEY_PATTERN.test(token) || isAdminKey(token) ? token : undefined;
+}
+
+function adminKeyMatcher(adminApiKey: string | undefined): (token: string) => boolean {
+  if (!adminApiKey) return () => false;
+  const expected = sha256(adminApiKey);
+  return (token) => timingSafeEqual(sha256(token), expected);
+}
+
+/** The anonymous key rule (README, "Conventions"). */
+export function isGuessable(key: string): boolean {
+  return key.length < ANONYMOUS_KEY_MIN_LENGTH || new Set(key).size < ANONYMOUS_KEY_MIN_DISTINCT_CHARS;
+}
+
+function canonicalRequest(request: FastifyRequest): string {
+  return `${request.method} ${request.url}\n${canonicalJson(request.body ?? {})}`;
 }
 
 /** JSON with object keys sorted, so `{a,b}` and `{b,a}` are the same request. */

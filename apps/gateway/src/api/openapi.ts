@@ -214,7 +214,9 @@ function headerParameters(doc: RouteDoc): JsonSchema[] {
       in: 'header',
       required: false,
       description:
-        'Retry-safe writes: the same key with the same body returns the first response; with another body 422.',
+        "Retry-safe writes, scoped to the caller's API key: the same key with the same body returns the first response; with another body 422 idempotency_key_reused; " +
+        'while the first is still running 409 request_in_progress. Without an API key (anonymous writes such as register) the key must have at least 32 characters, ' +
+        '8 of them different (a random UUID passes), else 400 weak_idempotency_key.',
       schema: { type: 'string', minLength: 1, maxLength: 255 },
     },
   ];

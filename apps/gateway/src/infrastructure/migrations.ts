@@ -28,4 +28,39 @@ class IdempotencyKeys1764000000100 implements MigrationInterface {
   }
 }
 
-export const gatewayMigrations: Array<new () => MigrationInterface> = [IdempotencyKeys1764000000100];
+/**
+ * ADR 0009: idempotency records keep neither the Idempotency-Key nor the response in clear (the
+ * register answer holds an API key). The old table held both, so it is dropped, not converted:
+ * rewriting would keep the responses of anonymous weak keys, which anyone could guess. A client
+ * retrying across the upgrade runs its request again; every money command is idempotent on its
+ * own id (escrow ids derive from the key, credits from their reference), so nothing applies twice.
+ */
+class SealedIdempotencyRecords1764900000100 implements MigrationInterface {
+  readonly name = 'SealedIdempotencyRecords1764900000100';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query('DROP TABLE gateway.idempotency_keys');
+    await runner.query(`
+      CREATE TABLE gateway.idempotency_records (
+        record_id bytea PRIMARY KEY,
+        request_digest bytea NOT NULL,
+        state text NOT NULL CHECK (state IN ('in_progress', 'done')),
+        response_sealed bytea NULL CHECK ((state = 'done') = (response_sealed IS NOT NULL)),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        lease_until timestamptz NOT NULL
+      )`);
+    await runner.query(
+      `CREATE INDEX idempotency_records_created_at ON gateway.idempotency_records (created_at)`,
+    );
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query('DROP TABLE gateway.idempotency_records');
+    await new IdempotencyKeys1764000000100().up(runner);
+  }
+}
+
+export const gatewayMigrations: Array<new () => MigrationInterface> = [
+  IdempotencyKeys1764000000100,
+  SealedIdempotencyRecords1764900000100,
+];
