@@ -2,45 +2,88 @@ import { z } from 'zod';
 import { MICROS_PER_USD } from '@pf/money';
 import { baseConfigSchema, env } from '@pf/platform';
 
-export const gatewayConfigSchema = baseConfigSchema.extend({
-  PORT: env.port(3000),
-  /** How long the gateway waits for a service before answering 503 service_unavailable. */
-  COMMAND_TIMEOUT_MS: env.int(5_000, 100, 60_000),
-  BODY_LIMIT_BYTES: env.int(65_536, 1_024, 10_485_760),
-  /** How long an API key's owner is remembered; a revoked key works at most this much longer. */
-  AUTH_CACHE_TTL_MS: env.int(3_000, 0, 60_000),
-  /** Operator key for /admin; the admin API is closed when unset. */
-  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Largest amount accepted in one request, in USD. */
-  MAX_AMOUNT_USD: env.int(1_000_000, 1, 1_000_000_000),
-  /**
-   * Whose X-Forwarded-For to believe for the client IP: `false` (default: the socket's peer),
-   * a number of proxy hops you run (`1`: the address your one proxy appended — cannot be spoofed
-   * by the client), or `true` (the left-most entry: only when your proxy overwrites the header).
-   */
-  TRUST_PROXY: z
-    .string()
-    .regex(/^(true|false|[0-9]{1,2})$/, 'must be true, false or a number of proxy hops')
-    .default('false')
-    .transform((value): boolean | number =>
-      value === 'true' ? true : value === 'false' ? false : Number(value),
-    ),
-  /** Requests per minute per client IP (0: off). */
-  RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
-  /** Requests per minute per API key (0: off). */
-  RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(1_200, 0, 1_000_000),
-  /** How long an unfinished Idempotency-Key blocks retries (409) before a retry may run again. */
-  IDEMPOTENCY_LEASE_MS: env.int(60_000, 1_000, 3_600_000),
-  /** How long idempotent responses are kept; at least 24 h by the API contract. */
-  IDEMPOTENCY_RETENTION_HOURS: env.int(48, 24, 24 * 30),
-  /** Open `GET /escrow/events/stream` connections per gateway replica; more get 429. */
-  EVENT_STREAMS_MAX: env.int(1_000, 1, 100_000),
-  /** Open event streams per agent (a reconnecting client needs a spare one). */
-  EVENT_STREAMS_PER_AGENT_MAX: env.int(5, 1, 1_000),
-  /** How often an idle event stream sends a comment line, so proxies and clients keep it open. */
-  EVENT_STREAM_HEARTBEAT_MS: env.int(15_000, 100, 300_000),
-});
+export const gatewayConfigSchema = baseConfigSchema
+  .extend({
+    PORT: env.port(3000),
+    /** How long the gateway waits for a service before answering 503 service_unavailable. */
+    COMMAND_TIMEOUT_MS: env.int(5_000, 100, 60_000),
+    BODY_LIMIT_BYTES: env.int(65_536, 1_024, 10_485_760),
+    /** How long an API key's owner is remembered; a revoked key works at most this much longer. */
+    AUTH_CACHE_TTL_MS: env.int(3_000, 0, 60_000),
+    /** Operator key for /admin; the admin API is closed when unset. */
+    ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Largest amount accepted in one request, in USD. */
+    MAX_AMOUNT_USD: env.int(1_000_000, 1, 1_000_000_000),
+    /**
+     * Whose X-Forwarded-For to believe for the client IP: `false` (default: the socket's peer),
+     * a number of proxy hops you run (`1`: the address your one proxy appended — cannot be spoofed
+     * by the client), or `true` (the left-most entry: only when your proxy overwrites the header).
+     */
+    TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|[0-9]{1,2})$/, 'must be true, false or a number of proxy hops')
+      .default('false')
+      .transform((value): boolean | number =>
+        value === 'true' ? true : value === 'false' ? false : Number(value),
+      ),
+    /** Requests per minute per client IP (0: off). */
+    RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
+    /** Requests per minute per API key (0: off). */
+    RATE_LIMIT_PER_KEY_PER_MINUTE: env.int(1_200, 0, 1_000_000),
+    /**
+     * How long an unfinished Idempotency-Key blocks retries (409) before a retry may run again.
+     * Unset: derived from COMMAND_TIMEOUT_MS (see idempotencyLeaseMs); never below that.
+     */
+    IDEMPOTENCY_LEASE_MS: z.coerce
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .max(3_600_000, 'must be at most 3600000')
+      .optional(),
+    /** How long idempotent responses are kept; at least 24 h by the API contract. */
+    IDEMPOTENCY_RETENTION_HOURS: env.int(48, 24, 24 * 30),
+    /** Open `GET /escrow/events/stream` connections per gateway replica; more get 429. */
+    EVENT_STREAMS_MAX: env.int(1_000, 1, 100_000),
+    /** Open event streams per agent (a reconnecting client needs a spare one). */
+    EVENT_STREAMS_PER_AGENT_MAX: env.int(5, 1, 1_000),
+    /** How often an idle event stream sends a comment line, so proxies and clients keep it open. */
+    EVENT_STREAM_HEARTBEAT_MS: env.int(15_000, 100, 300_000),
+  })
+  .superRefine((config, context) => {
+    const leaseMs = config.IDEMPOTENCY_LEASE_MS;
+    const deadlineMs = requestDeadlineMs(config);
+    if (leaseMs !== undefined && leaseMs < deadlineMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['IDEMPOTENCY_LEASE_MS'],
+        message: `must be at least ${deadlineMs} (COMMAND_TIMEOUT_MS × ${MAX_SEQUENTIAL_COMMANDS_PER_REQUEST} + ${REQUEST_OVERHEAD_MARGIN_MS} ms): a shorter lease lets a retry run while the first request is still alive`,
+      });
+    }
+  });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+/**
+ * Commands one write waits for, one after the other: the auth guard's `authenticate` and the
+ * route's own command. A route that needs more must raise this (and so the default lease).
+ */
+export const MAX_SEQUENTIAL_COMMANDS_PER_REQUEST = 2;
+/** Postgres work around the commands (claim, record the response) and scheduling slack. */
+export const REQUEST_OVERHEAD_MARGIN_MS = 1_000;
+
+/** The longest a live gateway spends on one write: every command timing out, plus the margin. */
+export function requestDeadlineMs(config: Pick<GatewayConfig, 'COMMAND_TIMEOUT_MS'>): number {
+  return config.COMMAND_TIMEOUT_MS * MAX_SEQUENTIAL_COMMANDS_PER_REQUEST + REQUEST_OVERHEAD_MARGIN_MS;
+}
+
+/**
+ * Issue #18: a gateway that crashed mid-request leaves its key claimed; a retry gets 409 until
+ * the lease ends. A live request cannot outlast `requestDeadlineMs`, so the lease need not
+ * either: with the default 5 s command timeout a retry runs again after 11 s, not 60 s.
+ */
+export function idempotencyLeaseMs(
+  config: Pick<GatewayConfig, 'COMMAND_TIMEOUT_MS' | 'IDEMPOTENCY_LEASE_MS'>,
+): number {
+  return config.IDEMPOTENCY_LEASE_MS ?? requestDeadlineMs(config);
+}
 
 export function maxAmountMicros(config: GatewayConfig): bigint {
   return BigInt(config.MAX_AMOUNT_USD) * MICROS_PER_USD;

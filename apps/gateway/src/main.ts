@@ -4,7 +4,7 @@ import { HttpErrorFilter } from './api/error.filter.js';
 import { installIdempotency } from './api/idempotency.hook.js';
 import { installJsonBodyParser } from './api/json-body.js';
 import { installRateLimits } from './api/rate-limit.hook.js';
-import { gatewayConfigSchema } from './config.js';
+import { gatewayConfigSchema, idempotencyLeaseMs } from './config.js';
 import { GatewayModule } from './gateway.module.js';
 import { IdempotencyStore } from './infrastructure/idempotency.store.js';
 import { gatewayMigrations } from './infrastructure/migrations.js';
@@ -34,7 +34,7 @@ main({
       perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE,
     });
     installJsonBodyParser(fastify);
-    const idempotency = new IdempotencyStore(context.dataSource, config.IDEMPOTENCY_LEASE_MS);
+    const idempotency = new IdempotencyStore(context.dataSource, idempotencyLeaseMs(config));
     installIdempotency(fastify, idempotency, context.logger, { adminApiKey: config.ADMIN_API_KEY });
     app.useGlobalFilters(new HttpErrorFilter(context.logger));
     const retentionMs = config.IDEMPOTENCY_RETENTION_HOURS * 3_600_000;

@@ -21,6 +21,11 @@ describe('configuration validation at start', () => {
       /gateway: invalid configuration: COMMAND_TIMEOUT_MS must be at least 100/,
     ],
     [
+      'gateway',
+      { COMMAND_TIMEOUT_MS: '5000', IDEMPOTENCY_LEASE_MS: '10000' },
+      /gateway: invalid configuration: IDEMPOTENCY_LEASE_MS must be at least 11000/,
+    ],
+    [
       'casino',
       { LEDGER_BATCHES_IN_FLIGHT: '0' },
       /casino: invalid configuration: LEDGER_BATCHES_IN_FLIGHT must be at least 1/,
