@@ -57,10 +57,23 @@ export async function ensureNats(config: LauncherConfig, supervisor: Supervisor)
     return {
       url: config.defaultNatsUrl,
       summary: `external ${config.defaultNatsUrl} (nats-server ${probe.version})`,
-      appEnv: {},
+      appEnv: externalBusUsers(),
     };
   }
   return startNatsServer(config, supervisor, `nothing answers on ${config.defaultNatsUrl}`);
+}
+
+/**
+ * An external server with per-service users (docker-compose's NATS): NATS_<APP>_PASSWORD, the
+ * variables docker-compose.yml reads, makes that app connect as its own user. Apps without one
+ * inherit NATS_USER/NATS_PASSWORD, NATS_CREDS, NATS_TLS_*… as given.
+ */
+function externalBusUsers(): Partial<Record<AppName, Record<string, string>>> {
+  const entries = APP_NAMES.flatMap((app) => {
+    const password = process.env[`NATS_${app.toUpperCase()}_PASSWORD`];
+    return password ? [[app, { NATS_USER: app, NATS_PASSWORD: password }] as const] : [];
+  });
+  return Object.fromEntries(entries);
 }
 
 /** A NATS server greets every new connection with `INFO {json}`; that line is the whole probe. */
