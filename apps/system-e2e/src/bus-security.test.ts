@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { busInboxPrefix, casinoCommands, SubjectPrefix, type BusUser } from '@pf/contracts';
@@ -11,6 +13,7 @@ import {
   type TestDatabase,
   type TestSystem,
   waitFor,
+  workspaceRoot,
 } from '@pf/testing';
 
 const ADMIN_API_KEY = 'bus-security-admin-key-0123456789';
@@ -145,12 +148,14 @@ describe('bus security: per-service NATS users (own nats-server)', () => {
         timeoutMs: 10_000,
       },
     );
+    // The gateway's SSE feed reads escrow events through its own ordered consumers.
+    expect(await firstEventFrame(creatorAgent.api_key)).toContain(escrowId);
     // Nothing any app did was refused by the broker: the rendered permissions are complete.
     for (const service of Object.values(system.services))
       expect(service.output.join('\n')).not.toMatch(/Permissions Violation/i);
   }, 30_000);
 
-  it('ops may credit; the gateway user sends what the gateway needs', async () => {
+  it('ops may send casino.cmd.credit: the broker lets it through to casino', async () => {
     const ops = await connectAs('ops');
     const reply = await ops.request(
       p.subject(casinoCommands.credit),
@@ -160,6 +165,36 @@ describe('bus security: per-service NATS users (own nats-server)', () => {
     // An unknown agent is the casino's answer, not the broker's refusal: the credit reached casino.
     expect(reply.string()).toMatch(/agent_not_found|account_not_found/);
   });
+
+  it('the ops CLI works as the ops user and is refused without credentials', async () => {
+    const env = { NATS_PREFIX: prefix, DATABASE_URL: database.url };
+    const streams = await runOps(['streams'], { ...env, ...server.envFor('ops') });
+    expect(streams).toMatchObject({ code: 0 });
+    expect(streams.stdout).toContain(`${prefix}_CASINO_EVENTS`);
+    const stranger = await runOps(['streams'], { ...env, NATS_URL: server.url });
+    expect(stranger.code).toBe(2);
+    expect(stranger.stderr).toMatch(/Authorization Violation/i);
+  }, 30_000);
+
+  /** The first SSE frame of the agent's escrow feed, replayed from the start of the stream. */
+  async function firstEventFrame(apiKey: string): Promise<string> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 10_000);
+    try {
+      const response = await fetch(`${system.gatewayUrl}/escrow/events/stream`, {
+        headers: { authorization: `Bearer ${apiKey}`, 'last-event-id': '0' },
+        signal: abort.signal,
+      });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      let text = '';
+      while (!/\ndata:/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+      return text;
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+  }
 
   async function http(
     method: string,
@@ -188,4 +223,20 @@ function collectErrors(connection: NatsConnection): string[] {
     }
   })();
   return errors;
+}
+
+/** Runs the built ops CLI (`npm run ops`) with only the given environment. */
+function runOps(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [path.join(workspaceRoot(), 'dist/apps/ops/src/main.js'), ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
