@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
+import { casinoCommands, SubjectPrefix, type RegisterReply, newApiKey } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
 import {
   connectTestNats,
@@ -82,7 +82,11 @@ async function main(): Promise<void> {
       prefix: new SubjectPrefix(prefix),
       timeoutMs: 30_000,
     });
-    const agent = await client.request<RegisterReply>(casinoCommands.register, { agentName: 'bench' });
+    const { apiKey, apiKeySha256 } = newApiKey();
+    const agent = {
+      ...(await client.request<RegisterReply>(casinoCommands.register, { apiKeySha256, agentName: 'bench' })),
+      apiKey,
+    };
     await client.request(casinoCommands.credit, {
       agentId: agent.agentId,
       amountMicros: '1000000000',

@@ -6,7 +6,7 @@
  * machine's (casino, Postgres, NATS and the load generator share it) and casino's own: a steadier
  * figure than the rate, which swings with the virtual machine. Prints a Markdown table.
  */
-import { casinoCommands, SubjectPrefix, type RegisterReply } from '@pf/contracts';
+import { casinoCommands, SubjectPrefix, type RegisterReply, newApiKey } from '@pf/contracts';
 import { CommandClient } from '@pf/messaging';
 import {
   createTestDatabase,
@@ -116,6 +116,7 @@ async function fundedAgents(client: CommandClient, count: number): Promise<strin
   return Promise.all(
     Array.from({ length: count }, async (_, index) => {
       const agent = await client.request<RegisterReply>(casinoCommands.register, {
+        apiKeySha256: newApiKey().apiKeySha256,
         agentName: `bench-${index}`,
       });
       await client.request(casinoCommands.credit, {

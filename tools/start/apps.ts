@@ -15,6 +15,8 @@ const REPORT_LINES = 20;
 export interface Connections {
   databaseUrl: string;
   natsUrl: string;
+  /** Per-app NATS variables (its own bus user on the embedded server). */
+  natsEnv?: Partial<Record<AppName, Record<string, string>>>;
 }
 
 export function appEntry(config: LauncherConfig, app: AppName): string {
@@ -48,6 +50,7 @@ function appEnv(config: LauncherConfig, app: AppName, connections: Connections):
     ...process.env,
     DATABASE_URL: connections.databaseUrl,
     NATS_URL: connections.natsUrl,
+    ...connections.natsEnv?.[app],
     HOST: config.host,
     PORT: String(config.appPorts[app]),
   };

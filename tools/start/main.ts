@@ -80,7 +80,7 @@ async function run(config: LauncherConfig, supervisor: Supervisor): Promise<numb
   const ports = APP_NAMES.map((app) => `${app}:${config.appPorts[app]}`).join(' ');
   say(`postgres: ${postgres.summary} | nats: ${nats.summary} | apps: ${ports}`);
 
-  const connections = { databaseUrl: postgres.url, natsUrl: nats.url };
+  const connections = { databaseUrl: postgres.url, natsUrl: nats.url, natsEnv: nats.appEnv };
   const admin = resolveAdminKey(config.dataDir, process.env.ADMIN_API_KEY || undefined);
   process.env.ADMIN_API_KEY = admin.key;
   await runMigrations(config, supervisor, connections);

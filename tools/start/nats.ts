@@ -3,7 +3,8 @@ import { access, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { ManagedProcess, waitUntilServerAnswers } from './children.js';
-import type { LauncherConfig } from './config.js';
+import { APP_NAMES, type AppName, type LauncherConfig } from './config.js';
+import { busUserEnv, resolveBusPasswords, writeNatsServerConfig } from './nats-users.js';
 import { complain, say } from './log.js';
 import { pickPort } from './net.js';
 import { LaunchError, type Supervisor } from './supervisor.js';
@@ -16,10 +17,17 @@ const POLL_INTERVAL_MS = 100;
 /** Where Debian's package and manual installs put nats-server when it is not on PATH. */
 const EXTRA_BIN_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/bin'];
 const INFO_BYTES_MAX = 64 * 1024;
+/** Empty counts as unset: an ambient NATS_TOKEN or creds file must not override the app's user. */
+const OTHER_AUTH_UNSET = { NATS_TOKEN: '', NATS_CREDS: '', NATS_NKEY_SEED: '' };
 
 export interface NatsChoice {
   url: string;
   summary: string;
+  /**
+   * Per-app NATS variables: each app's own user on the embedded server. Empty for an external
+   * server, whose credentials (NATS_USER, NATS_CREDS, NATS_TLS_*…) the apps inherit as given.
+   */
+  appEnv: Partial<Record<AppName, Record<string, string>>>;
 }
 
 type Probe = { kind: 'ok'; jetstream: boolean; version: string } | { kind: 'unreachable'; detail: string };
@@ -37,7 +45,11 @@ export async function ensureNats(config: LauncherConfig, supervisor: Supervisor)
       );
     }
     warnWithoutJetStream(config.natsUrl, probe);
-    return { url: config.natsUrl, summary: `external ${config.natsUrl} (nats-server ${probe.version})` };
+    return {
+      url: config.natsUrl,
+      summary: `external ${config.natsUrl} (nats-server ${probe.version})`,
+      appEnv: {},
+    };
   }
   const probe = await probeNats(config.defaultNatsUrl);
   if (probe.kind === 'ok') {
@@ -45,9 +57,23 @@ export async function ensureNats(config: LauncherConfig, supervisor: Supervisor)
     return {
       url: config.defaultNatsUrl,
       summary: `external ${config.defaultNatsUrl} (nats-server ${probe.version})`,
+      appEnv: externalBusUsers(),
     };
   }
   return startNatsServer(config, supervisor, `nothing answers on ${config.defaultNatsUrl}`);
+}
+
+/**
+ * An external server with per-service users (docker-compose's NATS): NATS_<APP>_PASSWORD, the
+ * variables docker-compose.yml reads, makes that app connect as its own user. Apps without one
+ * inherit NATS_USER/NATS_PASSWORD, NATS_CREDS, NATS_TLS_*… as given.
+ */
+function externalBusUsers(): Partial<Record<AppName, Record<string, string>>> {
+  const entries = APP_NAMES.flatMap((app) => {
+    const password = process.env[`NATS_${app.toUpperCase()}_PASSWORD`];
+    return password ? [[app, { NATS_USER: app, NATS_PASSWORD: password }] as const] : [];
+  });
+  return Object.fromEntries(entries);
 }
 
 /** A NATS server greets every new connection with `INFO {json}`; that line is the whole probe. */
@@ -117,11 +143,15 @@ async function startNatsServer(
   if (port !== config.embeddedNatsPort)
     say(`port ${config.embeddedNatsPort} is taken: nats-server listens on ${port}`);
   say(`${why}: starting ${binary} -js (store ${storeDir})`);
+  // The bus is not open even on a laptop: each app gets its own user and permissions (ADR 0009).
+  const { passwords, file: passwordsFile } = resolveBusPasswords(config.dataDir);
+  const configFile = writeNatsServerConfig(config.dataDir, process.env.NATS_PREFIX ?? '', passwords);
+  say(`nats: one user per service (permissions in ${configFile}; passwords in ${passwordsFile})`);
 
   const server = new ManagedProcess({
     name: 'nats',
     command: binary,
-    args: ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+    args: ['-c', configFile, '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
     env: process.env,
     // nats-server logs `[pid] time [INF] …`; only warnings and errors are worth a line at start.
     echo: (line) => /\[(WRN|ERR|FTL)\]/.test(line),
@@ -131,7 +161,10 @@ async function startNatsServer(
 
   const url = `nats://127.0.0.1:${port}`;
   await supervisor.step(waitUntilAnswers(url, server));
-  return { url, summary: `embedded ${url} (pid ${server.pid}, store ${storeDir})` };
+  const appEnv = Object.fromEntries(
+    APP_NAMES.map((app) => [app, { ...OTHER_AUTH_UNSET, ...busUserEnv(app, passwords) }]),
+  );
+  return { url, summary: `embedded ${url} (pid ${server.pid}, store ${storeDir})`, appEnv };
 }
 
 function waitUntilAnswers(url: string, server: ManagedProcess): Promise<void> {

@@ -1,5 +1,7 @@
 import {
+  apiKeySha256,
   casinoCommands,
+  newApiKey,
   type AccountView,
   type LedgerCheckReport,
   type OperationReply,
@@ -13,7 +15,14 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
 
   const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
   const sql = { query: (text: string, values?: unknown[]) => testbed.sql.query(text, values) };
-  const register = () => command<RegisterReply>(casinoCommands.register, {});
+  /** Registers as the gateway does: the key is drawn here and casino only learns its hash. */
+  const register = async () => {
+    const { apiKey, apiKeySha256: keySha256 } = newApiKey();
+    return {
+      ...(await command<RegisterReply>(casinoCommands.register, { apiKeySha256: keySha256 })),
+      apiKey,
+    };
+  };
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const credit = (agentId: string, amount: number, reference = `ref-${agentId}-${amount}`) =>
     command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference });
@@ -26,26 +35,39 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     await testbed?.close();
   });
 
-  it('registers agents with unique ids, keys and referral codes, and authenticates by key', async () => {
+  it('registers agents with unique ids and referral codes, and authenticates by the key hash', async () => {
     const [first, second] = await Promise.all([register(), register()]);
     expect(first!.agentId).toMatch(/^ag_[0-9a-f]{12}$/);
-    expect(first!.apiKey).toMatch(/^sk_live_[0-9a-f]{48}$/);
     expect(first!.referralCode).toMatch(/^ref_[0-9a-f]{8}$/);
     expect(second!.agentId).not.toBe(first!.agentId);
-    await expect(command(casinoCommands.authenticate, { apiKey: first!.apiKey })).resolves.toEqual({
-      agentId: first!.agentId,
-    });
-    expect(await failure(command(casinoCommands.authenticate, { apiKey: `sk_live_${'0'.repeat(48)}` }))).toBe(
-      'unauthorized',
-    );
+    await expect(
+      command(casinoCommands.authenticate, { apiKeySha256: apiKeySha256(first!.apiKey) }),
+    ).resolves.toEqual({ agentId: first!.agentId });
+    expect(
+      await failure(
+        command(casinoCommands.authenticate, { apiKeySha256: apiKeySha256(`sk_live_${'0'.repeat(48)}`) }),
+      ),
+    ).toBe('unauthorized');
 
     const referred = await command<RegisterReply>(casinoCommands.register, {
+      apiKeySha256: newApiKey().apiKeySha256,
       referralCode: first!.referralCode,
       agentName: 'worker',
     });
     expect(referred.referredBy).toBe(first!.agentId);
-    const ignored = await command<RegisterReply>(casinoCommands.register, { referralCode: 'ref_00000000' });
+    const ignored = await command<RegisterReply>(casinoCommands.register, {
+      apiKeySha256: newApiKey().apiKeySha256,
+      referralCode: 'ref_00000000',
+    });
     expect(ignored.referredBy).toBeNull();
+  });
+
+  it('never receives the API key: the register reply and the authenticate command carry only its hash', async () => {
+    const { apiKey, apiKeySha256: keySha256 } = newApiKey();
+    const reply = await command<RegisterReply>(casinoCommands.register, { apiKeySha256: keySha256 });
+    expect(JSON.stringify(reply)).not.toContain(apiKey.slice(8));
+    expect(await failure(command(casinoCommands.register, { apiKey }))).toBe('invalid_request');
+    expect(await failure(command(casinoCommands.authenticate, { apiKey }))).toBe('invalid_request');
   });
 
   it('stores only a hash of the API key, never the key', async () => {

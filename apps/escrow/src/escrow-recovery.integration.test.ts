@@ -10,6 +10,7 @@ import {
   type EscrowView,
   type LedgerCheckReport,
   type RegisterReply,
+  newApiKey,
 } from '@pf/contracts';
 import { EventStore } from '@pf/event-store';
 import { CommandClient } from '@pf/messaging';
@@ -64,7 +65,8 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
   });
 
   const command = <T>(subject: string, payload: unknown) => client.request<T>(subject, payload);
-  const register = () => command<RegisterReply>(casinoCommands.register, {});
+  const register = () =>
+    command<RegisterReply>(casinoCommands.register, { apiKeySha256: newApiKey().apiKeySha256 });
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const credit = (agentId: string, amount: number) =>
     command(casinoCommands.credit, {

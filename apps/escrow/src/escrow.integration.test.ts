@@ -7,6 +7,7 @@ import {
   type EscrowView,
   type LedgerCheckReport,
   type RegisterReply,
+  newApiKey,
 } from '@pf/contracts';
 import { fold } from '@pf/event-store';
 import { errorCodeOf, ServiceTestbed, usdMicros, waitFor } from '@pf/testing';
@@ -24,7 +25,7 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
   const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
   const failure = errorCodeOf;
   const register = (referralCode?: string) =>
-    command<RegisterReply>(casinoCommands.register, { referralCode });
+    command<RegisterReply>(casinoCommands.register, { apiKeySha256: newApiKey().apiKeySha256, referralCode });
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const credit = (agentId: string, amount: number) =>
     command(casinoCommands.credit, {

@@ -12,6 +12,7 @@ import {
   type FaucetStatsView,
   type LedgerCheckReport,
   type RegisterReply,
+  newApiKey,
 } from '@pf/contracts';
 import { CommandClient, decodeJson, encodeJson } from '@pf/messaging';
 import {
@@ -60,7 +61,8 @@ describe('faucet claims over NATS (real Postgres, NATS and casino)', () => {
       () => undefined,
       (error: { code?: string }) => error.code,
     );
-  const register = () => command<RegisterReply>(casinoCommands.register, {});
+  const register = () =>
+    command<RegisterReply>(casinoCommands.register, { apiKeySha256: newApiKey().apiKeySha256 });
   const claim = (agentId: string) => command<ClaimReply>(faucetCommands.claim, { agentId });
   const account = (agentId: string) => command<AccountView>(casinoCommands.getAccount, { agentId });
   const startCasino = async () => {

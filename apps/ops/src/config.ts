@@ -1,4 +1,10 @@
 import { SubjectPrefix } from '@pf/contracts';
+import {
+  NATS_SECURITY_VARIABLES,
+  natsSecurityOptions,
+  NatsSecurityError,
+  type NatsSecurityEnv,
+} from '@pf/messaging';
 import { UsageError } from '@pf/ops-kit';
 
 /** The same variables the services read, with the same defaults. */
@@ -6,6 +12,8 @@ export interface OpsConfig {
   databaseUrl: string;
   natsServers: string[];
   prefix: SubjectPrefix;
+  /** NATS credentials and TLS, the same variables as the services (connects as the `ops` user). */
+  natsSecurity: NatsSecurityEnv;
 }
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/agent_marketplace';
@@ -24,7 +32,16 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   const prefix = env.NATS_PREFIX ?? '';
   if (!NATS_PREFIX_PATTERN.test(prefix))
     throw new UsageError(`NATS_PREFIX may contain only letters, digits, "_" and "-" (at most 32)`);
-  return { databaseUrl, natsServers, prefix: new SubjectPrefix(prefix) };
+  const natsSecurity = Object.fromEntries(
+    NATS_SECURITY_VARIABLES.map((variable) => [variable, env[variable]]),
+  );
+  try {
+    natsSecurityOptions(natsSecurity);
+  } catch (error) {
+    if (error instanceof NatsSecurityError) throw new UsageError(error.message);
+    throw error;
+  }
+  return { databaseUrl, natsServers, prefix: new SubjectPrefix(prefix), natsSecurity };
 }
 
 function hasProtocol(url: string, protocols: readonly string[]): boolean {

@@ -49,7 +49,8 @@ async function usage(): Promise<string> {
 
 ${texts.join('\n\n')}
 
-Environment: DATABASE_URL, NATS_URL, NATS_PREFIX (as for the services).
+Environment: DATABASE_URL, NATS_URL, NATS_PREFIX, and NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_CREDS,
+NATS_NKEY_SEED, NATS_TLS_CA/NATS_TLS_CERT/NATS_TLS_KEY (as for the services; ops connects as the ops user).
 Exit codes: 0 ok, 1 violations (verify), 2 bad input or unreachable Postgres/NATS.`;
 }
 

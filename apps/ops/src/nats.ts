@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectWith } from '@pf/messaging';
 import { oneLine, UsageError } from '@pf/ops-kit';
 import type { OpsConfig } from './config.js';
 
@@ -10,12 +11,16 @@ const CONNECT_TIMEOUT_MS = 3_000;
  */
 export async function connectOpsNats(config: OpsConfig): Promise<NatsConnection> {
   try {
-    return await connect({
-      servers: config.natsServers,
-      name: 'ops-cli',
-      timeout: CONNECT_TIMEOUT_MS,
-      maxReconnectAttempts: 0,
-    });
+    return await connectWith(
+      {
+        servers: config.natsServers,
+        name: 'ops-cli',
+        user: 'ops',
+        prefix: config.prefix,
+        security: config.natsSecurity,
+      },
+      { timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: 0 },
+    );
   } catch (error) {
     throw new UsageError(`cannot reach NATS at ${config.natsServers.join(',')}: ${oneLine(error)}`);
   }

@@ -1,7 +1,13 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
-import { casinoCommands, SubjectPrefix, type EventEnvelope, type RegisterReply } from '@pf/contracts';
+import {
+  casinoCommands,
+  SubjectPrefix,
+  type EventEnvelope,
+  type RegisterReply,
+  newApiKey,
+} from '@pf/contracts';
 import {
   CommandClient,
   defaultEventConsumerSettings,
@@ -57,7 +63,9 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
     await casino.waitUntilReady();
     nats = await connectTestNats();
     client = new CommandClient({ connection: nats, prefix: subjects, timeoutMs: 10_000 });
-    agent = await client.request<RegisterReply>(casinoCommands.register, {});
+    agent = await client.request<RegisterReply>(casinoCommands.register, {
+      apiKeySha256: newApiKey().apiKeySha256,
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { casinoCommands, type RegisterReply } from '@pf/contracts';
+import { casinoCommands, type RegisterReply, newApiKey } from '@pf/contracts';
 import { ServiceTestbed, sleep, usdMicros } from '@pf/testing';
 import { runOps } from './testing.js';
 
@@ -18,7 +18,8 @@ describe('ops replay and verify (casino, real Postgres and NATS)', () => {
   const sql = { query: (text: string, values?: unknown[]) => testbed.sql.query(text, values) };
 
   const command = <T>(subject: string, payload: unknown) => testbed.request<T>(subject, payload);
-  const register = () => command<RegisterReply>(casinoCommands.register, {});
+  const register = () =>
+    command<RegisterReply>(casinoCommands.register, { apiKeySha256: newApiKey().apiKeySha256 });
   const credit = (agentId: string, amount: number, reference: string) =>
     command(casinoCommands.credit, { agentId, amountMicros: usd(amount), reference });
   const transfer = (transferId: string, from: string, to: string, amount: number) =>
@@ -80,6 +81,7 @@ describe('ops replay and verify (casino, real Postgres and NATS)', () => {
     agents = await Promise.all(Array.from({ length: 5 }, () => register()));
     agents.push(
       await command<RegisterReply>(casinoCommands.register, {
+        apiKeySha256: newApiKey().apiKeySha256,
         agentName: 'tab\there\nnew line\\back\\\\slash\r\\N',
       }),
     );

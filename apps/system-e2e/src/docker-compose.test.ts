@@ -67,9 +67,13 @@ function checkDeployment(files: DeploymentFiles): string[] {
   const compose = document.toJS() as Compose;
   const services = compose.services ?? {};
 
-  // Compose interpolates $VAR and ${VAR}; a literal dollar must be written $$.
-  if (/\$(?!\$)/.test(files.compose.replace(/\$\$/g, '')))
-    problems.push('docker-compose.yml has a "$" that compose would interpolate (write $$)');
+  // Compose interpolates $VAR and ${VAR}; a literal dollar must be written $$. The one intended
+  // form is ${VAR:-default} (the bus passwords, ADR 0009): never empty when VAR is unset.
+  const withDefaults = /\$\{[A-Z][A-Z0-9_]*:-[^}$]+\}/g;
+  if (/\$(?!\$)/.test(files.compose.replace(/\$\$/g, '').replace(withDefaults, '')))
+    problems.push(
+      'docker-compose.yml has a "$" that compose would interpolate (write $$, or ${VAR:-default} on purpose)',
+    );
   const names = Object.keys(services).sort();
   if (JSON.stringify(names) !== JSON.stringify([...EXPECTED_SERVICES].sort()))
     problems.push(`services are ${names.join(', ')}, expected ${EXPECTED_SERVICES.join(', ')}`);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -308,7 +308,12 @@ describe('npm start launcher, embedded Postgres and nats-server', () => {
       await client.query('CREATE TABLE launcher_marker (note text)');
       await client.query('INSERT INTO launcher_marker VALUES ($1)', ['first run']);
     });
-    await withStreamManager(natsPort, (manager) =>
+    // The embedded broker is not open: strangers are refused, the apps and ops have their own users.
+    await expect(
+      connect({ servers: `nats://127.0.0.1:${natsPort}`, timeout: 5_000, maxReconnectAttempts: 0 }),
+    ).rejects.toThrow(/Authorization Violation/i);
+    expect(statSync(path.join(dataDir, 'nats-users.json')).mode & 0o777).toBe(0o600);
+    await withStreamManager(dataDir, natsPort, (manager) =>
       manager.streams.add({ name: 'LAUNCHER_MARKER', subjects: ['launcher.marker'] }).then(() => undefined),
     );
     await expectCleanStop(first, [...Object.values(ports).map(Number), postgresPort, natsPort]);
@@ -325,7 +330,7 @@ describe('npm start launcher, embedded Postgres and nats-server', () => {
       async (client) => (await client.query<{ note: string }>('SELECT note FROM launcher_marker')).rows,
     );
     expect(notes).toEqual([{ note: 'first run' }]);
-    const streams = await withStreamManager(natsPort, async (manager) =>
+    const streams = await withStreamManager(dataDir, natsPort, async (manager) =>
       (await manager.streams.names().next()).filter((name) => name === 'LAUNCHER_MARKER'),
     );
     expect(streams).toEqual(['LAUNCHER_MARKER']);
@@ -344,10 +349,19 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
 }
 
 async function withStreamManager<T>(
+  dataDir: string,
   natsPort: number,
   work: (manager: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>,
 ): Promise<T> {
-  const connection = await connect({ servers: `nats://127.0.0.1:${natsPort}`, timeout: 5_000 });
+  // As the ops user, with the password npm start made (JetStream management is ops' job).
+  const passwords = JSON.parse(readFileSync(path.join(dataDir, 'nats-users.json'), 'utf8')) as {
+    ops: string;
+  };
+  const connection = await connectTestNats(
+    `nats://127.0.0.1:${natsPort}`,
+    {},
+    { user: 'ops', security: { NATS_USER: 'ops', NATS_PASSWORD: passwords.ops } },
+  );
   try {
     return await work(await jetstreamManager(connection));
   } finally {

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -62,20 +63,42 @@ const originSchema = z
 export const accountSchema = z.string().min(1).max(64);
 export const agentIdSchema = z.string().regex(AGENT_ID_PATTERN, 'must be an agent id (ag_ + 12 hex)');
 
+/**
+ * API keys never cross the bus: the gateway draws the key, shows it to the agent once and sends
+ * casino only its SHA-256 (what casino stores and looks up). A 192-bit random key needs no slow
+ * hash: there is nothing to brute-force. Someone reading the bus sees hashes, which open nothing.
+ */
+export const API_KEY_SHA256_PATTERN = /^[0-9a-f]{64}$/;
+export const apiKeySha256Schema = z
+  .string()
+  .regex(API_KEY_SHA256_PATTERN, 'must be the SHA-256 of an API key, 64 lowercase hex digits');
+
+/** The lowercase hex SHA-256 of an API key: the only form in which a key travels or is stored. */
+export function apiKeySha256(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex');
+}
+
+/** A fresh key (`sk_live_` + 48 hex from the CSPRNG) and the hash casino is told. */
+export function newApiKey(): { apiKey: string; apiKeySha256: string } {
+  const apiKey = `sk_live_${randomBytes(24).toString('hex')}`;
+  return { apiKey, apiKeySha256: apiKeySha256(apiKey) };
+}
+
 export const registerCommandSchema = z.object({
+  apiKeySha256: apiKeySha256Schema,
   agentName: z.string().max(64).optional(),
   referralCode: z.string().max(64).optional(),
 });
 export type RegisterCommand = z.input<typeof registerCommandSchema>;
+/** No key in the reply: the caller drew it (see `newApiKey`). */
 export interface RegisterReply {
   agentId: string;
-  apiKey: string;
   referralCode: string;
   referredBy: string | null;
   createdAt: string;
 }
 
-export const authenticateCommandSchema = z.object({ apiKey: z.string().max(128) });
+export const authenticateCommandSchema = z.object({ apiKeySha256: apiKeySha256Schema });
 export interface AuthenticateReply {
   agentId: string;
 }

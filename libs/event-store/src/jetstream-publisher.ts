@@ -43,7 +43,7 @@ export class JetStreamBatchPublisher {
     private readonly connection: NatsConnection,
     private readonly options: { timeoutMs: number; expectedStream?: string; inboxPrefix?: string },
   ) {
-    this.inbox = createInbox(options.inboxPrefix);
+    this.inbox = createInbox(options.inboxPrefix ?? connectionInboxPrefix(connection));
   }
 
   /** Sends the messages in order; resolves with one ack per message, in the same order. */
@@ -163,4 +163,13 @@ export function parseAck(message: Pick<Msg, 'data' | 'headers'>): StreamAck | Er
     return new Error(`JetStream sent an ack without a stream and sequence: ${JSON.stringify(body)}`);
   }
   return { stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true };
+}
+
+/**
+ * The inbox prefix the connection was opened with (`natsConnectOptions` gives each bus user its
+ * own, and the broker lets it subscribe to nothing else). nats.js keeps its options on the
+ * connection object without declaring them on the interface.
+ */
+function connectionInboxPrefix(connection: NatsConnection): string | undefined {
+  return (connection as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
 }

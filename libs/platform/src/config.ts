@@ -103,6 +103,9 @@ export const env = {
       .default(''),
 
   host: (defaultValue: string) => z.string().min(1).default(defaultValue),
+
+  /** A secret or a file path: only presence is checked here; libs/messaging checks the content. */
+  optionalText: () => z.string().max(4_096, 'must be at most 4096 characters').optional(),
 };
 
 /** Settings every service shares. Each app extends this with its own. */
@@ -112,6 +115,15 @@ export const baseConfigSchema = z.object({
   DB_POOL_MAX: env.int(4, 1, 100),
   NATS_URL: env.urlList('nats://127.0.0.1:4222', ['nats:', 'tls:']),
   NATS_PREFIX: env.natsPrefix(),
+  // Bus credentials and TLS (ADR 0009): at most one way to authenticate; files are read at start.
+  NATS_USER: env.optionalText(),
+  NATS_PASSWORD: env.optionalText(),
+  NATS_TOKEN: env.optionalText(),
+  NATS_CREDS: env.optionalText(),
+  NATS_NKEY_SEED: env.optionalText(),
+  NATS_TLS_CA: env.optionalText(),
+  NATS_TLS_CERT: env.optionalText(),
+  NATS_TLS_KEY: env.optionalText(),
   LOG_LEVEL: env.logLevel(),
   STARTUP_TIMEOUT_MS: env.int(30_000, 1_000, 600_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100, 120_000),

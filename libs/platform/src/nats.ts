@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { retryUntil } from './retry.js';
 import { withTimeout } from './database.js';
@@ -6,17 +6,16 @@ import { withTimeout } from './database.js';
 /**
  * Connects to NATS, retrying for at most `deadlineMs` at start. Once connected the client
  * reconnects forever: a broker restart must not take the service down, only make it unready.
+ * `options` come from libs/messaging's `natsConnectOptions` (servers, credentials, TLS, inbox).
  */
 export async function connectNats(
-  servers: string,
-  name: string,
+  options: ConnectionOptions,
   deadlineMs: number,
   logger: Logger,
 ): Promise<NatsConnection> {
   const connection = await retryUntil('nats', deadlineMs, logger, () =>
     connect({
-      servers: servers.split(',').map((server) => server.trim()),
-      name,
+      ...options,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       timeout: 5_000,

@@ -8,7 +8,15 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { MigrationInterface } from 'typeorm';
 import type { z } from 'zod';
 import { SubjectPrefix } from '@pf/contracts';
-import { CommandClient, connectNatsTransport, NatsTransport, type ProcessedEventStore } from '@pf/messaging';
+import {
+  CommandClient,
+  connectNatsTransport,
+  natsConnectOptions,
+  NatsSecurityError,
+  NatsTransport,
+  type ProcessedEventStore,
+} from '@pf/messaging';
+import type { ConnectionOptions } from '@nats-io/transport-node';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { connectDatabase, createDataSource, migrateSchema } from './database.js';
 import { createLogger, PinoNestLogger } from './logger.js';
@@ -52,6 +60,8 @@ export interface ServiceDefinition<S extends z.ZodObject> {
  */
 export async function runService<S extends z.ZodObject>(definition: ServiceDefinition<S>): Promise<void> {
   const config = loadConfigOrExit(definition);
+  const instanceId = `${definition.name}-${randomBytes(3).toString('hex')}`;
+  const natsOptions = natsOptionsOrExit(definition.name, instanceId, config);
   const logger = createLogger(definition.name, config.LOG_LEVEL);
   const dataSource = createDataSource({
     url: config.DATABASE_URL,
@@ -69,8 +79,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     return;
   }
 
-  const instanceId = `${definition.name}-${randomBytes(3).toString('hex')}`;
-  const nats = await connectNats(config.NATS_URL, instanceId, config.STARTUP_TIMEOUT_MS, logger);
+  const nats = await connectNats(natsOptions, config.STARTUP_TIMEOUT_MS, logger);
   const prefix = new SubjectPrefix(config.NATS_PREFIX);
   const context: ServiceContext<z.infer<S> & BaseConfig> = {
     name: definition.name,
@@ -137,6 +146,23 @@ function loadConfigOrExit<S extends z.ZodObject>(definition: ServiceDefinition<S
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${definition.name}: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+/** Credentials and TLS files are checked before anything connects: a bad one names its variable. */
+function natsOptionsOrExit(service: string, instanceId: string, config: BaseConfig): ConnectionOptions {
+  try {
+    return natsConnectOptions({
+      servers: config.NATS_URL.split(',').map((server) => server.trim()),
+      name: instanceId,
+      user: service,
+      prefix: new SubjectPrefix(config.NATS_PREFIX),
+      security: config,
+    });
+  } catch (error) {
+    if (!(error instanceof NatsSecurityError)) throw error;
+    process.stderr.write(`${service}: ${error.message}\n`);
     process.exit(1);
   }
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import { SubjectPrefix } from '@pf/contracts';
+import { connectWith, type NatsSecurityEnv } from '@pf/messaging';
 import { STALE_AFTER_SECONDS } from './database.js';
 
 export function testNatsUrl(): string {
@@ -11,11 +13,25 @@ export function testNatsPrefix(): string {
   return `t${randomBytes(5).toString('hex')}`;
 }
 
+/**
+ * A test's own connection, through the same function the apps use. `as` picks the bus user (its
+ * inbox and, with `security`, its credentials) when the broker enforces per-user permissions.
+ */
 export function connectTestNats(
   url = testNatsUrl(),
   options: Partial<ConnectionOptions> = {},
+  as: { user?: string; prefix?: string; security?: NatsSecurityEnv } = {},
 ): Promise<NatsConnection> {
-  return connect({ servers: url, name: 'test-harness', timeout: 5_000, ...options });
+  return connectWith(
+    {
+      servers: url.split(','),
+      name: 'test-harness',
+      user: as.user ?? 'test',
+      prefix: new SubjectPrefix(as.prefix ?? ''),
+      security: as.security ?? {},
+    },
+    { timeout: 5_000, ...options },
+  );
 }
 
 /** Streams of test runs (`testNatsPrefix()`): the broker outlives every run, CI reuses it. */

@@ -107,13 +107,17 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-/** Starts all four apps against one database and prefix, and waits until each is ready. */
+/**
+ * Starts all four apps against one database and prefix, and waits until each is ready. `perApp`
+ * adds variables to one app only (its own NATS user on a broker that enforces permissions).
+ */
 export async function startSystem(
   env: Record<string, string>,
   apps: readonly AppName[] = APP_NAMES,
+  perApp: Partial<Record<AppName, Record<string, string>>> = {},
 ): Promise<TestSystem> {
   const services = {} as Record<AppName, ServiceProcess>;
-  for (const app of apps) services[app] = await spawnService(app, { env });
+  for (const app of apps) services[app] = await spawnService(app, { env: { ...env, ...perApp[app] } });
   try {
     await Promise.all(apps.map((app) => services[app].waitUntilReady()));
   } catch (error) {
@@ -126,11 +130,14 @@ export async function startSystem(
     stop: async () => {
       await Promise.all(apps.map((app) => services[app].stop()));
       // The run's streams go with it: the broker outlives every run (CI reuses the machine's).
+      // A broker that refuses anonymous clients is the test's own and goes away with it.
       if (env.NATS_PREFIX) {
-        const nats = await connectTestNats(env.NATS_URL ?? testNatsUrl());
-        await deletePrefixedStreams(nats, env.NATS_PREFIX)
-          .catch(() => undefined)
-          .finally(() => nats.close());
+        const nats = await connectTestNats(env.NATS_URL ?? testNatsUrl()).catch(() => undefined);
+        if (nats) {
+          await deletePrefixedStreams(nats, env.NATS_PREFIX)
+            .catch(() => undefined)
+            .finally(() => nats.close());
+        }
       }
     },
   };

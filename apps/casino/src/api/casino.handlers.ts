@@ -43,7 +43,7 @@ export class CasinoHandlers {
 
   @MessagePattern(casinoCommands.authenticate)
   authenticate(@Payload() payload: unknown) {
-    return this.agents.authenticate(parse(authenticateCommandSchema, payload).apiKey);
+    return this.agents.authenticate(parse(authenticateCommandSchema, payload).apiKeySha256);
   }
 
   @MessagePattern(casinoCommands.getAgent)

@@ -1,7 +1,6 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  API_KEY_PATTERN,
   casinoErrors,
   DomainError,
   ErrorCode,
@@ -25,26 +24,28 @@ interface AgentRow {
 }
 
 /**
- * Agents and their API keys. Keys are `sk_live_` + 48 hex from the CSPRNG, returned once and
- * stored only as a SHA-256 hash (a 192-bit random key needs no slow hash: there is nothing to
- * brute-force). The plaintext is never logged or written anywhere.
+ * Agents and their API-key hashes. Casino never sees a key: the gateway draws it (`newApiKey`),
+ * shows it once and sends only its SHA-256, which is what is stored and looked up here (ADR 0009).
  */
 @Injectable()
 export class AgentsService {
   constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {}
 
-  async register(input: { agentName?: string; referralCode?: string }): Promise<RegisterReply> {
+  async register(input: {
+    apiKeySha256: string;
+    agentName?: string;
+    referralCode?: string;
+  }): Promise<RegisterReply> {
     const referredBy = await this.referrerOf(input.referralCode);
     for (let attempt = 1; ; attempt += 1) {
       const agentId = `ag_${randomBytes(6).toString('hex')}`;
-      const apiKey = `sk_live_${randomBytes(24).toString('hex')}`;
       const referralCode = `ref_${randomBytes(4).toString('hex')}`;
       const streamId = `agent-${agentId}`;
       const events = agentDecider.decide(
         {
           kind: 'register',
           agentId,
-          apiKeyHashHex: hashApiKey(apiKey).toString('hex'),
+          apiKeyHashHex: input.apiKeySha256,
           referralCode,
           referredBy,
           name: input.agentName ?? null,
@@ -63,21 +64,20 @@ export class AgentsService {
           })),
         );
         const recordedAt = appended.events[0]!.recordedAt;
-        return { agentId, apiKey, referralCode, referredBy, createdAt: recordedAt.toISOString() };
+        return { agentId, referralCode, referredBy, createdAt: recordedAt.toISOString() };
       } catch (error) {
-        // A taken agent id is a version conflict, a taken referral code or key hash a unique
-        // violation in the projection: both mean "draw new ids".
+        // A taken agent id is a version conflict, a taken referral code a unique violation in the
+        // projection: both mean "draw new ids". (A taken key hash, odds 2^-192, fails every attempt.)
         const collided = isVersionConflict(error) || (error as { code?: string }).code === '23505';
         if (!collided || attempt >= MAX_ID_ATTEMPTS) throw error;
       }
     }
   }
 
-  async authenticate(apiKey: string): Promise<{ agentId: string }> {
-    if (!API_KEY_PATTERN.test(apiKey)) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
+  async authenticate(apiKeySha256: string): Promise<{ agentId: string }> {
     const rows: Array<{ agent_id: string }> = await this.store.dataSource.query(
       `SELECT agent_id FROM ${this.store.schema}.agents WHERE api_key_hash = $1`,
-      [hashApiKey(apiKey)],
+      [Buffer.from(apiKeySha256, 'hex')],
     );
     if (rows.length === 0) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
     return { agentId: rows[0]!.agent_id };
@@ -108,8 +108,4 @@ export class AgentsService {
     );
     return rows[0]?.agent_id ?? null;
   }
-}
-
-export function hashApiKey(apiKey: string): Buffer {
-  return createHash('sha256').update(apiKey).digest();
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@ne
 import type { FastifyRequest } from 'fastify';
 import {
   API_KEY_PATTERN,
+  apiKeySha256,
   casinoCommands,
   DomainError,
   ErrorCode,
@@ -26,7 +27,8 @@ const AUTH_CACHE_MAX_ENTRIES = 10_000;
 /**
  * `Authorization: Bearer sk_live_…` → the agent, by asking casino. Answers are cached for
  * AUTH_CACHE_TTL_MS so a hot agent does not cost a NATS round trip per request, and so a
- * revoked key stops working within that many milliseconds.
+ * revoked key stops working within that many milliseconds. Only the key's SHA-256 goes to casino
+ * and into the cache: the key itself never crosses the bus (ADR 0009).
  */
 @Injectable()
 export class AgentAuthGuard implements CanActivate {
@@ -48,11 +50,14 @@ export class AgentAuthGuard implements CanActivate {
       throw new DomainError(ErrorCode.unauthorized, 'missing API key: send Authorization: Bearer <api_key>');
     if (!API_KEY_PATTERN.test(apiKey)) throw new DomainError(ErrorCode.unauthorized, 'unknown API key');
     const nowMs = Date.now();
-    const cached = this.cache.get(apiKey);
+    const keySha256 = apiKeySha256(apiKey);
+    const cached = this.cache.get(keySha256);
     if (cached && cached.expiresAtMs > nowMs) return cached.agentId;
-    const reply = await this.commands.request<AuthenticateReply>(casinoCommands.authenticate, { apiKey });
+    const reply = await this.commands.request<AuthenticateReply>(casinoCommands.authenticate, {
+      apiKeySha256: keySha256,
+    });
     if (this.cache.size >= AUTH_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(apiKey, { agentId: reply.agentId, expiresAtMs: nowMs + this.config.AUTH_CACHE_TTL_MS });
+    this.cache.set(keySha256, { agentId: reply.agentId, expiresAtMs: nowMs + this.config.AUTH_CACHE_TTL_MS });
     return reply.agentId;
   }
 }

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Post, Query, Req, UseGuards } 
 import { z } from 'zod';
 import {
   casinoCommands,
+  newApiKey,
   type AccountView,
   type ActivityView,
   type LedgerPage,
@@ -35,16 +36,19 @@ export class CasinoController {
   @HttpCode(201)
   async register(@Body() body: unknown) {
     const input = parseInput(registerBodySchema, body);
+    // The key is drawn here and shown once; casino is told only its hash (ADR 0009).
+    const { apiKey, apiKeySha256 } = newApiKey();
     const agent = await this.commands.request<RegisterReply>(casinoCommands.register, {
+      apiKeySha256,
       agentName: input.agent_name,
       referralCode: input.referral_code,
     });
     return {
       agent_id: agent.agentId,
-      api_key: agent.apiKey,
+      api_key: apiKey,
       referral_code: agent.referralCode,
       balance: 0,
-      agent: { id: agent.agentId, api_key: agent.apiKey, referral_code: agent.referralCode },
+      agent: { id: agent.agentId, api_key: apiKey, referral_code: agent.referralCode },
       referred_by: agent.referredBy,
       created_at: agent.createdAt,
       message: 'Agent registered. Store the api_key now: it is shown only once.',

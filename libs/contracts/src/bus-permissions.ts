@@ -1,0 +1,216 @@
+import { casinoCommands } from './casino.js';
+import { escrowCommands } from './escrow.js';
+import { faucetCommands } from './faucet.js';
+import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
+
+/**
+ * Who may say what on the bus (ADR 0009). Each app connects as its own NATS user; the shipped
+ * nats-server configurations (npm start, docker-compose, the tests) are rendered from this one
+ * pure function, so a subject added to the contracts cannot drift from what the broker allows.
+ *
+ * The rules: a service answers only its own `<service>.cmd.>`, publishes only its own events,
+ * sends only the commands it uses, and reads replies only on its own inbox. `casino.cmd.credit`
+ * (money from outside) is sent by ops and by the gateway, which serves the admin-key `/admin`
+ * routes; faucet, escrow and market never can.
+ */
+export const BUS_USERS = ['casino', 'faucet', 'escrow', 'market', 'gateway', 'ops'] as const;
+export type BusUser = (typeof BUS_USERS)[number];
+
+export interface BusPermissions {
+  publish: string[];
+  subscribe: string[];
+  /** May answer requests it received (publish once to their reply subject): responders only. */
+  allowResponses: boolean;
+}
+
+/**
+ * The market service's subjects. Market is being added alongside this change; its contract
+ * module owns the final names and these literals follow them.
+ */
+const market = {
+  commands: 'market.cmd.>',
+  events: { name: 'MARKET_EVENTS', subjects: 'market.events.>' },
+  escrowCommands: [escrowCommands.create, escrowCommands.release, escrowCommands.get, 'escrow.cmd.cancel'],
+} as const;
+
+/**
+ * Where a user's request replies arrive (`<inbox>.<nuid>.<n>`). One per user, so a user can be
+ * allowed to subscribe to its own replies and nobody else's (register and authenticate replies).
+ */
+export function busInboxPrefix(user: string, prefix: SubjectPrefix): string {
+  return prefix.value === '' ? `_INBOX_${user}` : `_INBOX_${prefix.value}_${user}`;
+}
+
+/** Every user's permissions for one deployment prefix. */
+export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermissions> {
+  const p = (subject: string) => prefix.subject(subject);
+  const inbox = (user: BusUser) => `${busInboxPrefix(user, prefix)}.>`;
+  const allStreams = uniqueStreams();
+  // Every app ensures every event stream and the dead-letter stream at start (libs/messaging
+  // ensureStreams): it may look them up, create and update them, never delete or purge them.
+  const ensureStreams = [
+    '$JS.API.INFO',
+    ...allStreams.flatMap((name) =>
+      ['INFO', 'CREATE', 'UPDATE'].map((verb) => `$JS.API.STREAM.${verb}.${prefix.streamName(name)}`),
+    ),
+  ];
+  const consume = (streamName: string) => durableConsumerSubjects(prefix.streamName(streamName));
+  const deadLetters = p(deadLetterStream.subjects);
+  // Everything an agent can ask over HTTP; credit only because the gateway serves /admin.
+  const gatewayCasino = [
+    casinoCommands.register,
+    casinoCommands.authenticate,
+    casinoCommands.getAgent,
+    casinoCommands.getAccount,
+    casinoCommands.getLedger,
+    casinoCommands.referralStats,
+    casinoCommands.checkLedger,
+    casinoCommands.credit,
+  ];
+  const pings = Object.values(commandSubjects).map((commands) => commands.ping);
+
+  return {
+    casino: {
+      publish: [...ensureStreams, p(eventStreams.casino.subjects)],
+      subscribe: [p('casino.cmd.>'), inbox('casino')],
+      allowResponses: true,
+    },
+    faucet: {
+      publish: [
+        ...ensureStreams,
+        p(eventStreams.faucet.subjects),
+        ...[casinoCommands.getAgent, casinoCommands.transfer].map(p),
+        ...consume(eventStreams.casino.name),
+        deadLetters,
+      ],
+      subscribe: [p('faucet.cmd.>'), inbox('faucet')],
+      allowResponses: true,
+    },
+    escrow: {
+      publish: [
+        ...ensureStreams,
+        p(eventStreams.escrow.subjects),
+        ...[
+          casinoCommands.getAgent,
+          casinoCommands.hold,
+          casinoCommands.post,
+          casinoCommands.void,
+          casinoCommands.getHold,
+        ].map(p),
+      ],
+      subscribe: [p('escrow.cmd.>'), inbox('escrow')],
+      allowResponses: true,
+    },
+    market: {
+      publish: [
+        ...ensureStreams,
+        p(market.events.subjects),
+        ...market.escrowCommands.map(p),
+        ...consume(eventStreams.escrow.name),
+        deadLetters,
+      ],
+      subscribe: [p(market.commands), inbox('market')],
+      allowResponses: true,
+    },
+    gateway: {
+      publish: [
+        ...ensureStreams,
+        ...[
+          ...gatewayCasino,
+          ...Object.values(escrowCommands),
+          ...Object.values(faucetCommands),
+          ...pings,
+          'market.cmd.>',
+        ].map(p),
+        // The SSE feed reads escrow events through short-lived ordered consumers.
+        ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
+      ],
+      subscribe: [inbox('gateway')],
+      allowResponses: false,
+    },
+    ops: {
+      // The operator's tool: credits, inspects and re-drives streams and dead letters.
+      publish: [
+        p(casinoCommands.credit),
+        ...pings.map(p),
+        '$JS.API.>',
+        ...allStreamSubjects().map(p),
+        deadLetters,
+      ],
+      subscribe: [inbox('ops')],
+      allowResponses: false,
+    },
+  };
+}
+
+function uniqueStreams(): string[] {
+  return [
+    ...new Set([
+      ...Object.values(eventStreams).map((stream) => stream.name),
+      market.events.name,
+      deadLetterStream.name,
+    ]),
+  ];
+}
+
+function allStreamSubjects(): string[] {
+  return [
+    ...new Set([...Object.values(eventStreams).map((stream) => stream.subjects), market.events.subjects]),
+  ];
+}
+
+/** A durable pull consumer on one stream: create/look up its consumers, pull, ack and nak. */
+function durableConsumerSubjects(streamName: string): string[] {
+  return [
+    `$JS.API.CONSUMER.CREATE.${streamName}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${streamName}.>`,
+    `$JS.API.CONSUMER.INFO.${streamName}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${streamName}.>`,
+    `$JS.ACK.${streamName}.>`,
+  ];
+}
+
+/** Ordered (ephemeral) consumers: also delete them, read one message and the stream state. */
+function orderedReaderSubjects(streamName: string): string[] {
+  return [
+    `$JS.API.CONSUMER.CREATE.${streamName}.>`,
+    `$JS.API.CONSUMER.INFO.${streamName}.>`,
+    `$JS.API.CONSUMER.DELETE.${streamName}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${streamName}.>`,
+    `$JS.API.STREAM.MSG.GET.${streamName}`,
+    `$JS.API.DIRECT.GET.${streamName}`,
+    `$JS.API.DIRECT.GET.${streamName}.>`,
+  ];
+}
+
+/** How a user's password appears in the rendered server config. */
+export type BusSecret = { password: string } | { passwordFromEnv: string };
+
+/**
+ * The `authorization` block of a nats-server config giving each user its permissions. A
+ * `passwordFromEnv` becomes an unquoted `$VARIABLE` that nats-server reads from its environment
+ * (docker-compose); a `password` is written as is (a 0600 file under .data/ or a test's temp dir).
+ */
+export function renderBusAuthorization(
+  prefix: SubjectPrefix,
+  secrets: Partial<Record<BusUser, BusSecret>>,
+): string {
+  const permissions = busPermissions(prefix);
+  const users = BUS_USERS.filter((user) => secrets[user] !== undefined).map((user) => {
+    const secret = secrets[user]!;
+    const password = 'password' in secret ? JSON.stringify(secret.password) : `$${secret.passwordFromEnv}`;
+    const { publish, subscribe, allowResponses } = permissions[user];
+    return [
+      `    {`,
+      `      user: ${JSON.stringify(user)}`,
+      `      password: ${password}`,
+      `      permissions: {`,
+      `        publish: { allow: ${JSON.stringify(publish)} }`,
+      `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
+      ...(allowResponses ? [`        allow_responses: true`] : []),
+      `      }`,
+      `    }`,
+    ].join('\n');
+  });
+  return ['authorization {', '  users: [', ...users, '  ]', '}', ''].join('\n');
+}
