@@ -70,6 +70,7 @@ export default [
             { sourceTag: 'scope:casino', onlyDependOnLibsWithTags: ['scope:casino', 'scope:shared'] },
             { sourceTag: 'scope:faucet', onlyDependOnLibsWithTags: ['scope:faucet', 'scope:shared'] },
             { sourceTag: 'scope:escrow', onlyDependOnLibsWithTags: ['scope:escrow', 'scope:shared'] },
+            { sourceTag: 'scope:market', onlyDependOnLibsWithTags: ['scope:market', 'scope:shared'] },
             // The ops CLI drives every service from outside: shared libs only, never a service's code.
             { sourceTag: 'scope:ops', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogFormat } from './log.js';
 
-export const APP_NAMES = ['casino', 'faucet', 'escrow', 'gateway'] as const;
+export const APP_NAMES = ['casino', 'faucet', 'escrow', 'market', 'gateway'] as const;
 export type AppName = (typeof APP_NAMES)[number];
 
 /** Where each app listens unless its `<APP>_PORT` variable says otherwise. */
@@ -12,6 +12,7 @@ export const DEFAULT_APP_PORTS: Record<AppName, number> = {
   casino: 3001,
   faucet: 3002,
   escrow: 3003,
+  market: 3004,
 };
 
 export interface LauncherConfig {

@@ -26,8 +26,8 @@
  *   NATS_SERVER_BIN         Path of the nats-server binary, when it is not on PATH.
  *   START_DATA_DIR          Where the embedded servers keep their data (default .data in the workspace).
  *   GATEWAY_PORT            Gateway HTTP port, the public one (default 3000).
- *   CASINO_PORT, FAUCET_PORT, ESCROW_PORT
- *                           The services' HTTP ports, for /health (defaults 3001, 3002, 3003).
+ *   CASINO_PORT, FAUCET_PORT, ESCROW_PORT, MARKET_PORT
+ *                           The services' HTTP ports, for /health (defaults 3001, 3002, 3003, 3004).
  *   HOST                    Interface the apps listen on (default 127.0.0.1; 0.0.0.0 for all).
  *   START_TIMEOUT_MS        How long to wait for every /health to answer 200 (default 60000).
  *   ADMIN_API_KEY           Operator key for /admin; when unset a random one is made once and

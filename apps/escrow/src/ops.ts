@@ -56,6 +56,7 @@ async function escrowFacts(
       });
     },
   );
+  await jobEscrowFacts(context, emit);
   const settlements = await context.dataSource.query(
     `SELECT to_regclass('${ESCROW_SCHEMA}.settlements') IS NOT NULL AS found`,
   );
@@ -72,6 +73,33 @@ async function escrowFacts(
         settlement: row.kind,
         at: row.created_at.toISOString(),
       }),
+  );
+}
+
+/** Escrows the market opened for jobs, with their current status (the stream's last event). */
+async function jobEscrowFacts(
+  context: ServiceOpsContext,
+  emit: (fact: VerifyFact) => Promise<void>,
+): Promise<void> {
+  const events = `${ESCROW_SCHEMA}.events`;
+  await streamQuery<{ escrow_id: string; job_id: string; status: string; at: Date }>(
+    context.dataSource,
+    `SELECT opened.data->>'escrowId' AS escrow_id, opened.data->>'jobId' AS job_id, last.type AS status, last.recorded_at AS at
+     FROM ${events} opened
+     JOIN LATERAL (SELECT type, recorded_at FROM ${events} l WHERE l.stream_id = opened.stream_id ORDER BY stream_version DESC LIMIT 1) last ON true
+     WHERE opened.type = 'opened' AND opened.data ? 'jobId'`,
+    [],
+    async (row) => {
+      if (row.status === 'rejected') return;
+      const status = row.status === 'cancelled' || row.status === 'declined' ? 'refunded' : row.status;
+      await emit({
+        kind: 'job_escrow',
+        escrowId: row.escrow_id,
+        jobId: row.job_id,
+        status,
+        at: row.at.toISOString(),
+      });
+    },
   );
 }
 

@@ -10,6 +10,7 @@ import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
 import { EventsStreamController } from './api/events-stream.controller.js';
 import { FaucetController } from './api/faucet.controller.js';
+import { JobsController } from './api/jobs.controller.js';
 import { PingController } from './api/ping.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
@@ -24,6 +25,7 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminController,
     EscrowController,
     AdminEscrowController,
+    JobsController,
     EventsStreamController,
     McpController,
     DocsController,

@@ -1,5 +1,10 @@
 import type { VerifyFact } from '@pf/ops-kit';
-import { checkClaimsAgainstTransfers, checkHoldsAgainstEscrows, FactSet } from './cross-checks.js';
+import {
+  checkAwardsAgainstEscrows,
+  checkClaimsAgainstTransfers,
+  checkHoldsAgainstEscrows,
+  FactSet,
+} from './cross-checks.js';
 
 const old = '2025-01-01T00:00:00.000Z';
 const nowMs = Date.parse('2025-01-01T01:00:00.000Z');
@@ -110,5 +115,60 @@ describe('cross-service checks', () => {
       'transfer_without_claim',
     ]);
     expect(checkClaimsAgainstTransfers(facts(claim('late', 'completed', fresh)), options)).toEqual([]);
+  });
+});
+
+describe('market ↔ escrow cross-checks', () => {
+  const award = (escrowId: string, jobStatus = 'awarded', bidId = `b-${escrowId}`): VerifyFact => ({
+    kind: 'market_award',
+    jobId: 'j1',
+    escrowId,
+    bidId,
+    jobStatus,
+    at: old,
+  });
+  const jobEscrow = (escrowId: string, status = 'funded'): VerifyFact => ({
+    kind: 'job_escrow',
+    escrowId,
+    jobId: 'j1',
+    status,
+    at: old,
+  });
+
+  it('passes when every awarded bid has its escrow and no cancelled job keeps a funded one', () => {
+    expect(
+      checkAwardsAgainstEscrows(
+        facts(
+          award('e1'),
+          jobEscrow('e1', 'completed'),
+          award('e2', 'cancelled'),
+          jobEscrow('e2', 'refunded'),
+          jobEscrow('e3', 'refunded'),
+        ),
+        options,
+      ),
+    ).toEqual([]);
+  });
+
+  it('names an award without escrow, a bid awarded twice, a funded escrow of a cancelled job and a job escrow without award', () => {
+    const violations = checkAwardsAgainstEscrows(
+      facts(
+        award('lost'),
+        award('x1', 'awarded', 'same'),
+        jobEscrow('x1'),
+        award('x2', 'awarded', 'same'),
+        jobEscrow('x2'),
+        award('c1', 'cancelled'),
+        jobEscrow('c1'),
+        jobEscrow('stray', 'completed'),
+      ),
+      options,
+    );
+    expect(violations.map((violation) => violation.check).sort()).toEqual([
+      'award_without_escrow',
+      'bid_awarded_twice',
+      'cancelled_job_escrow_funded',
+      'job_escrow_without_award',
+    ]);
   });
 });

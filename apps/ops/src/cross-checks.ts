@@ -9,6 +9,8 @@ export class FactSet {
   readonly settlingHolds = new Set<string>();
   readonly faucetTransfers = new Map<string, FactOf<'faucet_transfer'>>();
   readonly faucetClaims: Array<FactOf<'faucet_claim'>> = [];
+  readonly jobEscrows = new Map<string, FactOf<'job_escrow'>>();
+  readonly marketAwards: Array<FactOf<'market_award'>> = [];
 
   add(fact: VerifyFact): void {
     switch (fact.kind) {
@@ -26,6 +28,12 @@ export class FactSet {
         return;
       case 'faucet_claim':
         this.faucetClaims.push(fact);
+        return;
+      case 'job_escrow':
+        this.jobEscrows.set(fact.escrowId, fact);
+        return;
+      case 'market_award':
+        this.marketAwards.push(fact);
         return;
     }
   }
@@ -147,6 +155,69 @@ export function checkClaimsAgainstTransfers(facts: FactSet, options: CrossCheckO
         check: 'transfer_without_claim',
         ids: { transferId: transfer.transferId, agentId: transfer.to },
         detail: `treasury transfer of ${transfer.amountMicros} micros matches no faucet claim`,
+      });
+    }
+  }
+  return violations;
+}
+
+/**
+ * Market ↔ escrow: every awarded bid has exactly one escrow (its award recorded once, the escrow
+ * opened and not refused); no escrow of a cancelled job stays funded; and every live job escrow
+ * (funded or completed) belongs to an award the market recorded.
+ */
+export function checkAwardsAgainstEscrows(facts: FactSet, options: CrossCheckOptions): Violation[] {
+  const settled = settledBefore(options);
+  const violations: Violation[] = [];
+  const awardsByBid = new Map<string, Array<FactOf<'market_award'>>>();
+  for (const award of facts.marketAwards)
+    awardsByBid.set(`${award.jobId}/${award.bidId}`, [
+      ...(awardsByBid.get(`${award.jobId}/${award.bidId}`) ?? []),
+      award,
+    ]);
+  for (const [key, awards] of awardsByBid) {
+    if (awards.length > 1)
+      violations.push({
+        check: 'bid_awarded_twice',
+        ids: { bid: key, escrowIds: awards.map((award) => award.escrowId).join(',') },
+        detail: 'one bid has several funded awards',
+      });
+  }
+  const awarded = new Set(facts.marketAwards.map((award) => award.escrowId));
+  for (const award of facts.marketAwards) {
+    const escrow = facts.jobEscrows.get(award.escrowId);
+    if (!escrow) {
+      if (settled(award.at))
+        violations.push({
+          check: 'award_without_escrow',
+          ids: { jobId: award.jobId, escrowId: award.escrowId },
+          detail: 'an awarded bid has no escrow',
+        });
+      continue;
+    }
+    if (
+      award.jobStatus === 'cancelled' &&
+      escrow.status === 'funded' &&
+      settled(escrow.at) &&
+      settled(award.at)
+    ) {
+      violations.push({
+        check: 'cancelled_job_escrow_funded',
+        ids: { jobId: award.jobId, escrowId: award.escrowId },
+        detail: 'the job is cancelled but its escrow is still funded',
+      });
+    }
+  }
+  for (const escrow of facts.jobEscrows.values()) {
+    if (
+      (escrow.status === 'funded' || escrow.status === 'completed') &&
+      !awarded.has(escrow.escrowId) &&
+      settled(escrow.at)
+    ) {
+      violations.push({
+        check: 'job_escrow_without_award',
+        ids: { jobId: escrow.jobId, escrowId: escrow.escrowId },
+        detail: `a ${escrow.status} job escrow belongs to no recorded award`,
       });
     }
   }

@@ -1,3 +1,5 @@
+import { marketHttpStatuses } from './market.js';
+
 /**
  * Error codes, defined once. The gateway maps them to HTTP statuses in exactly one place;
  * services return them inside command replies.
@@ -63,6 +65,8 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   counterparty_not_found: 404,
   invalid_status: 409,
   escrow_id_reused: 422,
+  // Market (docs/API.md, "Jobs").
+  ...marketHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { agentIdSchema, operationIdSchema, positiveMicrosSchema } from './casino.js';
+import { ESCROW_CANCEL_REASONS, JOB_ID_PATTERN } from './market.js';
 
 /**
  * Escrow commands over NATS (answered by apps/escrow). Amounts travel as integer micro-dollar
@@ -16,6 +17,8 @@ export const escrowCommands = {
   dispute: 'escrow.cmd.dispute',
   resolve: 'escrow.cmd.resolve',
   stats: 'escrow.cmd.stats',
+  /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0009). */
+  cancel: 'escrow.cmd.cancel',
 } as const;
 
 export const escrowErrors = {
@@ -78,6 +81,12 @@ export const createEscrowCommandSchema = z.object({
   timeoutMs: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   /** Accepted for compatibility and ignored: the referrer is the creator's own (see docs/events.md). */
   referralCode: z.string().max(200).optional(),
+  /**
+   * Set only by the market: the job this escrow pays for. Such an escrow can be cancelled by the
+   * market (`escrow.cmd.cancel`); with `race`, only the market may release it (one payout per race).
+   */
+  jobId: z.string().regex(JOB_ID_PATTERN).optional(),
+  race: z.boolean().optional(),
 });
 export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
 
@@ -95,11 +104,27 @@ export const completeEscrowCommandSchema = actionSchema.extend({
   resultSummary: z.string().max(1_000_000).nullable().optional(),
 });
 export type CompleteEscrowCommand = z.input<typeof completeEscrowCommandSchema>;
-export const releaseEscrowCommandSchema = actionSchema;
+/** `jobId` is sent only by the market, releasing the winner of a race on the poster's behalf. */
+export const releaseEscrowCommandSchema = actionSchema.extend({
+  jobId: z.string().regex(JOB_ID_PATTERN).optional(),
+});
 export const declineEscrowCommandSchema = actionSchema;
 export const disputeEscrowCommandSchema = actionSchema.extend({
   reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
 });
+/**
+ * The market's cancel of a job escrow: the money goes back to the creator in full, no commission.
+ * `job_cancelled` and `award_failed` need the escrow `funded` (a worker who completed is paid);
+ * `race_lost` also takes a `completed` escrow of a race, because a race pays only its first
+ * completion (the rule every bidder of a race accepted).
+ */
+export const cancelEscrowCommandSchema = z.object({
+  escrowId: escrowRefSchema,
+  jobId: z.string().regex(JOB_ID_PATTERN),
+  reason: z.enum(ESCROW_CANCEL_REASONS),
+  commandId: operationIdSchema.optional(),
+});
+export type CancelEscrowCommand = z.input<typeof cancelEscrowCommandSchema>;
 export type EscrowActionCommand = z.input<typeof actionSchema>;
 export type DisputeEscrowCommand = z.input<typeof disputeEscrowCommandSchema>;
 

@@ -7,3 +7,4 @@ export * from './escrow.js';
 export * from './faucet.js';
 export * from './validation.js';
 export * from './bus-permissions.js';
+export * from './market.js';

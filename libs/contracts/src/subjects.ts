@@ -1,13 +1,14 @@
 import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
+import { marketCommands } from './market.js';
 
 /**
  * Every NATS subject and JetStream stream name, defined once. Handlers and clients use the
  * unprefixed names below; the messaging layer adds the deployment prefix (NATS_PREFIX) so
  * that parallel test runs never see each other's traffic or collide on stream subjects.
  */
-export const SERVICE_NAMES = ['casino', 'faucet', 'escrow'] as const;
+export const SERVICE_NAMES = ['casino', 'faucet', 'escrow', 'market'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export const commandSubjects = {
@@ -17,6 +18,7 @@ export const commandSubjects = {
     ...faucetCommands,
   },
   escrow: escrowCommands,
+  market: marketCommands,
 } as const satisfies Record<ServiceName, Record<string, `${ServiceName}.cmd.${string}`>>;
 
 /** The JetStream stream each service publishes its events to (`<service>.events.>`). */
@@ -24,6 +26,7 @@ export const eventStreams = {
   casino: { name: 'CASINO_EVENTS', subjects: 'casino.events.>' },
   faucet: { name: 'FAUCET_EVENTS', subjects: 'faucet.events.>' },
   escrow: { name: 'ESCROW_EVENTS', subjects: 'escrow.events.>' },
+  market: { name: 'MARKET_EVENTS', subjects: 'market.events.>' },
 } as const satisfies Record<ServiceName, { name: string; subjects: string }>;
 
 /**

@@ -55,6 +55,10 @@ export type VerifyFact =
    * its hold may still be live, or already gone.
    */
   | { kind: 'settling_escrow'; escrowId: string; holdId: string; settlement: string; at: string }
+  /** escrow: an escrow opened by the market for a job (any status but rejected: a refused one never existed). */
+  | { kind: 'job_escrow'; escrowId: string; jobId: string; status: string; at: string }
+  /** market: an escrow an award recorded as funded (`job_awarded`), with its job's current status. */
+  | { kind: 'market_award'; jobId: string; escrowId: string; bidId: string; jobStatus: string; at: string }
   /** faucet: a claim and its status, with the casino transfer id the faucet uses for it. */
   | {
       kind: 'faucet_claim';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { connectTestNats, deletePrefixedStreams, testNatsUrl } from './nats.js';
 import { waitFor } from './wait.js';
 
-export const APP_NAMES = ['casino', 'faucet', 'escrow', 'gateway'] as const;
+export const APP_NAMES = ['casino', 'faucet', 'escrow', 'market', 'gateway'] as const;
 export type AppName = (typeof APP_NAMES)[number];
 
 /** The workspace root, found from this file whether it runs from sources or from dist/. */

@@ -1,6 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  cancelEscrowCommandSchema,
   completeEscrowCommandSchema,
   createEscrowCommandSchema,
   declineEscrowCommandSchema,
@@ -40,8 +41,14 @@ export class EscrowHandlers {
 
   @MessagePattern(escrowCommands.release)
   release(@Payload() payload: unknown): Promise<EscrowView> {
-    const { escrowId, actorId, commandId } = parse(releaseEscrowCommandSchema, payload);
-    return this.escrows.release(escrowId, actorId, { commandId });
+    const { escrowId, actorId, commandId, jobId } = parse(releaseEscrowCommandSchema, payload);
+    return this.escrows.release(escrowId, actorId, { commandId }, jobId ?? null);
+  }
+
+  @MessagePattern(escrowCommands.cancel)
+  cancel(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, jobId, reason, commandId } = parse(cancelEscrowCommandSchema, payload);
+    return this.escrows.cancel(escrowId, jobId, reason, { commandId });
   }
 
   @MessagePattern(escrowCommands.decline)

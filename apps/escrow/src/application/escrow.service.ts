@@ -7,6 +7,7 @@ import {
   ErrorCode,
   ESCROW_ID_PATTERN,
   ESCROW_LIMITS,
+  type EscrowCancelReason,
   type EscrowView,
   type ResolutionOutcome,
 } from '@pf/contracts';
@@ -37,6 +38,8 @@ export interface CreateEscrowInput {
   amountMicros: bigint;
   description: string;
   timeoutMs?: number;
+  jobId?: string;
+  race?: boolean;
 }
 
 type HoldOutcome = Extract<EscrowCommand, { kind: 'record_hold' }>;
@@ -73,6 +76,7 @@ export class EscrowService {
       timeoutMs: input.timeoutMs ?? ESCROW_LIMITS.defaultTimeoutMs,
       referrerId: null,
       policy: escrowPolicy(this.config),
+      ...(input.jobId ? { jobId: input.jobId, race: input.race === true } : {}),
     };
     // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
     validateOpen(open);
@@ -148,8 +152,23 @@ export class EscrowService {
     return this.act(escrowId, { kind: 'complete', actorId, resultSummary }, options);
   }
 
-  release(escrowId: string, actorId: string, options: ExecuteOptions): Promise<EscrowView> {
-    return this.act(escrowId, { kind: 'release', actorId }, options);
+  release(
+    escrowId: string,
+    actorId: string,
+    options: ExecuteOptions,
+    jobId: string | null = null,
+  ): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'release', actorId, jobId }, options);
+  }
+
+  /** The market's cancel of a job escrow (full refund, no commission). */
+  cancel(
+    escrowId: string,
+    jobId: string,
+    reason: EscrowCancelReason,
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'cancel', jobId, reason }, options);
   }
 
   decline(escrowId: string, actorId: string, options: ExecuteOptions): Promise<EscrowView> {

@@ -387,3 +387,95 @@ describe('escrow payouts: exact conservation (property)', () => {
     expect(fold(escrowDecider, roundTripped)).toEqual(fold(escrowDecider, history));
   });
 });
+
+describe('escrow decider: market escrows and the market cancel', () => {
+  const job = 'job_0123456789abcdef';
+  const jobOpened = (race: boolean) => opened({ jobId: job, race });
+  const cancelled = (reason: 'job_cancelled' | 'race_lost' | 'award_failed'): EscrowEvent => ({
+    type: 'cancelled',
+    escrowId: id,
+    jobId: job,
+    reason,
+    amountMicros: usd(5),
+  });
+
+  it('records the job (and race) on opening; a direct escrow keeps its old payload', () => {
+    given(escrowDecider, [])
+      .when(open({ jobId: job, race: true }))
+      .then([jobOpened(true)]);
+    expect(escrowDecider.decide(open(), escrowDecider.initialState())[0]).not.toHaveProperty('jobId');
+  });
+
+  it('the market cancels a funded job escrow: a full refund by a void, no commission', () => {
+    const [event] = given(escrowDecider, [jobOpened(false), funded])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .then([cancelled('job_cancelled')]);
+    expect(ledgerInstructionOf(event!)).toEqual({ kind: 'void' });
+  });
+
+  it('cancelling twice decides nothing the second time', () => {
+    given(escrowDecider, [jobOpened(false), funded, cancelled('job_cancelled')])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .then([]);
+  });
+
+  it('refuses a cancel of a direct escrow or of another job escrow', () => {
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .thenThrows('forbidden');
+    given(escrowDecider, [jobOpened(false), funded])
+      .when({ kind: 'cancel', jobId: 'job_ffffffffffffffff', reason: 'job_cancelled' })
+      .thenThrows('forbidden');
+  });
+
+  it('a worker who completed is paid: no cancel of a completed escrow, except a lost race', () => {
+    const completedJob: EscrowEvent = { ...completed };
+    given(escrowDecider, [jobOpened(false), funded, completedJob])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .thenThrows('invalid_status');
+    given(escrowDecider, [jobOpened(false), funded, completedJob])
+      .when({ kind: 'cancel', jobId: job, reason: 'race_lost' })
+      .thenThrows('invalid_status');
+    given(escrowDecider, [jobOpened(true), funded, completedJob])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .thenThrows('invalid_status');
+    given(escrowDecider, [jobOpened(true), funded, completedJob])
+      .when({ kind: 'cancel', jobId: job, reason: 'race_lost' })
+      .then([cancelled('race_lost')]);
+  });
+
+  it('a released escrow cannot be cancelled', () => {
+    const released: EscrowEvent = {
+      type: 'released',
+      escrowId: id,
+      by: creator,
+      trigger: 'creator',
+      amountMicros: usd(5),
+      payout: fullPayout,
+    };
+    given(escrowDecider, [jobOpened(false), funded, released])
+      .when({ kind: 'cancel', jobId: job, reason: 'job_cancelled' })
+      .thenThrows('invalid_status');
+  });
+
+  it('only the market releases a race escrow; a job escrow outside a race is released by its creator as usual', () => {
+    given(escrowDecider, [jobOpened(true), funded, completed])
+      .when({ kind: 'release', actorId: creator })
+      .thenThrows('forbidden');
+    given(escrowDecider, [jobOpened(true), funded, completed])
+      .when({ kind: 'release', actorId: creator, jobId: job })
+      .events();
+    given(escrowDecider, [jobOpened(false), funded, completed])
+      .when({ kind: 'release', actorId: creator })
+      .events();
+  });
+
+  it('the cancel survives the stored encoding', () => {
+    for (const event of [jobOpened(true), cancelled('race_lost')]) {
+      const { type, data } = encodeEscrowEvent(event);
+      expect(decodeEscrowEvent(type, JSON.parse(JSON.stringify(data)) as Record<string, unknown>)).toEqual(
+        event,
+      );
+    }
+  });
+});

@@ -5,6 +5,7 @@ import {
   ESCROW_LIMITS,
   escrowErrors,
   HOUSE_REVENUE_ACCOUNT,
+  type EscrowCancelReason,
   type EscrowStatus,
   type ResolutionOutcome,
 } from '@pf/contracts';
@@ -40,6 +41,10 @@ export interface OpenEscrow {
   /** The creator's referrer (from casino), fixed when the escrow opens. */
   referrerId: string | null;
   policy: EscrowPolicy;
+  /** The market's job this escrow pays for (only the market sets it); absent for direct escrows. */
+  jobId?: string | null;
+  /** One of a race's escrows: only the market may release it (one payout per race). */
+  race?: boolean;
 }
 
 export type EscrowCommand =
@@ -47,7 +52,8 @@ export type EscrowCommand =
   | { kind: 'record_hold'; outcome: 'held' }
   | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
   | { kind: 'complete'; actorId: string; resultSummary: string | null }
-  | { kind: 'release'; actorId: string }
+  | { kind: 'release'; actorId: string; jobId?: string | null }
+  | { kind: 'cancel'; jobId: string; reason: EscrowCancelReason }
   | { kind: 'decline'; actorId: string }
   | { kind: 'dispute'; actorId: string; reason: string | null }
   | { kind: 'expire' }
@@ -74,6 +80,9 @@ export type EscrowEvent =
       referrerId: string | null;
       description: string;
       timeoutMs: number;
+      /** Present only on a market escrow (schema 1 payloads of direct escrows are unchanged). */
+      jobId?: string;
+      race?: boolean;
     }
   | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
   | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
@@ -89,6 +98,7 @@ export type EscrowEvent =
     }
   | { type: 'refunded'; escrowId: string; trigger: 'timeout'; amountMicros: bigint }
   | { type: 'declined'; escrowId: string; by: string; amountMicros: bigint }
+  | { type: 'cancelled'; escrowId: string; jobId: string; reason: EscrowCancelReason; amountMicros: bigint }
   | {
       type: 'resolved';
       escrowId: string;
@@ -111,6 +121,8 @@ export interface EscrowFacts {
   timeoutMs: number;
   resultSummary: string | null;
   payout: Payout | null;
+  jobId?: string;
+  race?: boolean;
 }
 
 export type EscrowState = { status: 'none' } | ({ status: EscrowStatus } & EscrowFacts);
@@ -137,6 +149,8 @@ function decideCommand(command: EscrowCommand, state: EscrowState): EscrowEvent[
       return decideExpire(state);
     case 'resolve':
       return decideResolve(command, requireEscrow(state));
+    case 'cancel':
+      return decideCancel(command, requireEscrow(state));
     default:
       return decideAction(command, requireEscrow(state));
   }
@@ -197,6 +211,7 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     referrerId: command.referrerId === command.creatorId ? null : command.referrerId,
     description: command.description,
     timeoutMs: command.timeoutMs,
+    ...(command.jobId ? { jobId: command.jobId, race: command.race === true } : {}),
   };
   if (state.status === 'none') return [opened];
   // A retried create (same caller-chosen id): the same escrow again decides nothing new.
@@ -205,7 +220,8 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     state.counterpartyId === opened.counterpartyId &&
     state.amountMicros === opened.amountMicros &&
     state.description === opened.description &&
-    state.timeoutMs === opened.timeoutMs;
+    state.timeoutMs === opened.timeoutMs &&
+    (state.jobId ?? null) === (command.jobId ?? null);
   if (same) return [];
   throw new DomainError(
     escrowErrors.escrowIdReused,
@@ -276,6 +292,7 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
         },
       ];
     case 'release':
+      requireMarketReleaseOfRace(command, escrow);
       requireStatus(escrow, ['funded', 'completed']);
       return [
         {
@@ -300,6 +317,43 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
     case 'dispute':
       requireStatus(escrow, ['funded', 'completed']);
       return [{ type: 'disputed', escrowId: escrow.escrowId, by: command.actorId, reason: command.reason }];
+  }
+}
+
+/**
+ * The market gives a job escrow's money back in full (no commission): the job was cancelled,
+ * its award failed half-way, or it lost a race. Only for the job the escrow was opened for; a
+ * worker who completed is paid, except the loser of a race (only the first completion pays).
+ * Cancelling again decides nothing: the money is already back.
+ */
+function decideCancel(command: Extract<EscrowCommand, { kind: 'cancel' }>, escrow: Escrow): EscrowEvent[] {
+  if (!escrow.jobId || escrow.jobId !== command.jobId)
+    throw new DomainError(
+      ErrorCode.forbidden,
+      'only the market may cancel an escrow, and only one opened for its job',
+    );
+  if (escrow.status === 'refunded') return [];
+  const cancellable: EscrowStatus[] =
+    command.reason === 'race_lost' && escrow.race ? ['funded', 'completed'] : ['funded'];
+  requireStatus(escrow, cancellable);
+  return [
+    {
+      type: 'cancelled',
+      escrowId: escrow.escrowId,
+      jobId: command.jobId,
+      reason: command.reason,
+      amountMicros: escrow.amountMicros,
+    },
+  ];
+}
+
+/** A race's escrows are released only by the market (for the race's winner), never directly. */
+function requireMarketReleaseOfRace(command: Extract<Action, { kind: 'release' }>, escrow: Escrow): void {
+  if (escrow.race && command.jobId !== escrow.jobId) {
+    throw new DomainError(
+      ErrorCode.forbidden,
+      `this escrow is one of a race: release the winner with POST /jobs/${escrow.jobId}/release`,
+    );
   }
 }
 
@@ -441,6 +495,7 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
       return { ...state, status: 'released', payout: event.payout };
     case 'refunded':
     case 'declined':
+    case 'cancelled':
       return { ...state, status: 'refunded' };
     case 'resolved':
       return { ...state, status: statusAfterResolution(event.outcome), payout: event.payout };
@@ -460,6 +515,7 @@ export function ledgerInstructionOf(event: EscrowEvent): LedgerInstruction | nul
       return { kind: 'post', payout: event.payout };
     case 'refunded':
     case 'declined':
+    case 'cancelled':
       return { kind: 'void' };
     case 'resolved':
       return event.payout ? { kind: 'post', payout: event.payout } : { kind: 'void' };

@@ -1,4 +1,9 @@
-import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '@pf/contracts';
+import {
+  ESCROW_CANCEL_REASONS,
+  RESOLUTION_OUTCOMES,
+  type EscrowCancelReason,
+  type ResolutionOutcome,
+} from '@pf/contracts';
 import { parseMicros } from '@pf/money';
 import type { EscrowEvent, EscrowEventType, Payout } from '../domain/escrow.js';
 
@@ -17,6 +22,7 @@ export const ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set<EscrowEventType>(
   'refunded',
   'declined',
   'resolved',
+  'cancelled',
 ]);
 
 export const ESCROW_EVENT_SCHEMA_VERSION = 1;
@@ -47,6 +53,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         referrerId: nullableText(data.referrerId),
         description: text(data.description),
         timeoutMs: int(data.timeoutMs),
+        ...(typeof data.jobId === 'string' ? { jobId: data.jobId, race: data.race === true } : {}),
       };
     case 'funded':
       return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
@@ -75,6 +82,14 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
       return { type, escrowId, trigger: 'timeout', amountMicros: micros(data.amountMicros) };
     case 'declined':
       return { type, escrowId, by: text(data.by), amountMicros: micros(data.amountMicros) };
+    case 'cancelled':
+      return {
+        type,
+        escrowId,
+        jobId: text(data.jobId),
+        reason: cancelReason(data.reason),
+        amountMicros: micros(data.amountMicros),
+      };
     case 'resolved':
       return {
         type,
@@ -132,6 +147,12 @@ function int(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value))
     throw new Error(`expected an integer in a stored escrow event, got ${String(value)}`);
   return value;
+}
+
+function cancelReason(value: unknown): EscrowCancelReason {
+  if (!ESCROW_CANCEL_REASONS.includes(value as EscrowCancelReason))
+    throw new Error(`unknown cancel reason ${String(value)}`);
+  return value as EscrowCancelReason;
 }
 
 function outcome(value: unknown): ResolutionOutcome {

@@ -41,7 +41,9 @@ export const escrowProjection: Projection = {
       payout jsonb NULL,
       commission_taken_micros bigint NOT NULL DEFAULT 0,
       version integer NOT NULL,
-      position bigint NOT NULL
+      position bigint NOT NULL,
+      job_id text NULL,
+      race boolean NOT NULL DEFAULT false
     )`,
     `CREATE INDEX ON ${target.table('escrows')} (counterparty_id, status, created_at DESC)`,
     `CREATE INDEX ON ${target.table('escrows')} (creator_id, status, created_at DESC)`,
@@ -75,8 +77,8 @@ async function applyEvent(
     case 'opened':
       await runner.query(
         prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
-           timeout_ms, created_at, version, position)
-         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
+           timeout_ms, created_at, version, position, job_id, race)
+         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
         [
           event.escrowId,
           event.creatorId,
@@ -88,6 +90,8 @@ async function applyEvent(
           event.timeoutMs,
           at,
           ...tail,
+          event.jobId ?? null,
+          event.race === true,
         ],
       );
       return;
@@ -146,6 +150,7 @@ async function applyEvent(
       return;
     case 'refunded':
     case 'declined':
+    case 'cancelled':
       await updateEndingDeadline(
         runner,
         escrows,

@@ -36,11 +36,14 @@ export interface EscrowRow {
   resolved_at: Date | null;
   payout: EscrowPayoutView | null;
   version: number;
+  /** The market's job (null for a direct escrow) and whether the escrow is one of a race. */
+  job_id: string | null;
+  race: boolean;
 }
 
 export const ESCROW_ROW_COLUMNS = `escrow_id, status, creator_id, counterparty_id, amount_micros::text AS amount_micros, commission_bps, referrer_id,
   description, result_summary, dispute_reason, rejection, timeout_ms::text AS timeout_ms, created_at, auto_release_at, completed_at, released_at,
-  refunded_at, disputed_at, resolved_at, payout, version`;
+  refunded_at, disputed_at, resolved_at, payout, version, job_id, race`;
 
 export function stateFromRow(row: EscrowRow): EscrowState {
   return {
@@ -55,6 +58,7 @@ export function stateFromRow(row: EscrowRow): EscrowState {
     timeoutMs: Number(row.timeout_ms),
     resultSummary: row.result_summary,
     payout: row.payout ? decodePayout(row.payout) : null,
+    ...(row.job_id ? { jobId: row.job_id, race: row.race } : {}),
   };
 }
 
@@ -88,6 +92,8 @@ export function evolveRow(
       resolved_at: null,
       payout: null,
       version,
+      job_id: event.jobId ?? null,
+      race: event.race === true,
     };
   }
   if (!row) throw new Error(`escrow event ${event.type} without a row`);
@@ -110,6 +116,7 @@ export function evolveRow(
       };
     case 'refunded':
     case 'declined':
+    case 'cancelled':
       return { ...next, status: 'refunded', refunded_at: at };
     case 'resolved': {
       const status = statusAfterResolution(event.outcome);

@@ -38,8 +38,30 @@ class EscrowSettlements1764000000102 implements MigrationInterface {
   }
 }
 
+/**
+ * Market escrows (docs/adr/0009): the job an escrow pays for and whether it is one of a race.
+ * New databases get the columns from the projection's own DDL; IF NOT EXISTS makes this a no-op
+ * there, and adds them (at the end, in the DDL's order) to databases created before.
+ */
+class EscrowJobColumns1764000000103 implements MigrationInterface {
+  readonly name = 'EscrowJobColumns1764000000103';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(
+      `ALTER TABLE ${ESCROW_SCHEMA}.escrows ADD COLUMN IF NOT EXISTS job_id text NULL, ADD COLUMN IF NOT EXISTS race boolean NOT NULL DEFAULT false`,
+    );
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(
+      `ALTER TABLE ${ESCROW_SCHEMA}.escrows DROP COLUMN IF EXISTS job_id, DROP COLUMN IF EXISTS race`,
+    );
+  }
+}
+
 export const escrowMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(ESCROW_SCHEMA),
   EscrowProjectionTables1764000000101,
   EscrowSettlements1764000000102,
+  EscrowJobColumns1764000000103,
 ];

@@ -3,6 +3,7 @@ import { claimBodySchema } from './faucet.controller.js';
 import { creditBodySchema } from './admin.controller.js';
 import { resolveBodySchema } from './admin-escrow.controller.js';
 import { apiFields } from './api-fields.js';
+import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -594,6 +595,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...casinoRoutes,
   ...faucetRoutes,
   ...escrowRoutes,
+  ...JOB_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
 ];

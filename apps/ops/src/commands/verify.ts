@@ -10,7 +10,12 @@ import {
   type OpsMessage,
   type Violation,
 } from '@pf/ops-kit';
-import { checkClaimsAgainstTransfers, checkHoldsAgainstEscrows, FactSet } from '../cross-checks.js';
+import {
+  checkAwardsAgainstEscrows,
+  checkClaimsAgainstTransfers,
+  checkHoldsAgainstEscrows,
+  FactSet,
+} from '../cross-checks.js';
 import { formatIds, formatSeconds, note, progressRenderer, say } from '../output.js';
 import { hasServiceEntry, runServiceEntry, selectServices, serviceEntryPath } from '../service-entries.js';
 
@@ -99,6 +104,11 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
       name: 'faucet claims vs treasury transfers',
       needs: ['casino', 'faucet'],
       run: () => checkClaimsAgainstTransfers(facts, options),
+    },
+    {
+      name: 'market awards vs escrows',
+      needs: ['escrow', 'market'],
+      run: () => checkAwardsAgainstEscrows(facts, options),
     },
   ];
   for (const check of crossChecks) {

@@ -1,0 +1,57 @@
+import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { EventStore, OutboxRelay } from '@pf/event-store';
+import { eventSourcingProviders } from '@pf/platform';
+import { MarketHandlers } from './api/market.handlers.js';
+import { EscrowEventsService } from './application/escrow-events.service.js';
+import { EscrowOrdersService } from './application/escrow-orders.service.js';
+import { JobQueriesService } from './application/job-queries.service.js';
+import { JobsService } from './application/jobs.service.js';
+import { MarketSweeper } from './application/market-sweeper.js';
+import { JOB_REPOSITORY, MARKET_EVENT_STORE } from './application/tokens.js';
+import { JobRepository } from './infrastructure/job-repository.js';
+import { marketProjection } from './infrastructure/market-projection.js';
+
+const MARKET_OUTBOX_RELAY = Symbol('MARKET_OUTBOX_RELAY');
+
+/** Starts the outbox relay and the sweeper with the app; on shutdown stops the sweeper (its pass finishes), then the relay. */
+class MarketLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(MARKET_OUTBOX_RELAY) private readonly relay: OutboxRelay,
+    private readonly sweeper: MarketSweeper,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.relay.start();
+    this.sweeper.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.sweeper.stop();
+    await this.relay.stop();
+  }
+}
+
+@Module({
+  controllers: [MarketHandlers],
+  providers: [
+    ...eventSourcingProviders({
+      storeToken: MARKET_EVENT_STORE,
+      relayToken: MARKET_OUTBOX_RELAY,
+      service: 'market',
+      projections: [marketProjection],
+      manageRelay: false,
+    }),
+    {
+      provide: JOB_REPOSITORY,
+      inject: [MARKET_EVENT_STORE],
+      useFactory: (store: EventStore) => new JobRepository(store),
+    },
+    EscrowOrdersService,
+    JobsService,
+    JobQueriesService,
+    EscrowEventsService,
+    MarketSweeper,
+    MarketLifecycle,
+  ],
+})
+export class MarketModule {}
