@@ -9,7 +9,8 @@
  *   3. Migrations: each app with `--migrate-only`, one after another.
  *   4. The four apps as child processes, their log lines prefixed with their name; waits until
  *      every GET /health answers 200, then prints the gateway URL.
- *   Ctrl-C / SIGTERM stops the apps (SIGTERM, bounded wait, then SIGKILL), then the servers the
+ *   Ctrl-C / SIGTERM / SIGHUP, or the exit of the process that started it (npm and its shell:
+ *   `kill <npm's pid>` signals only npm), stops the apps (SIGTERM, bounded wait, then SIGKILL), then the servers the
  *   launcher started itself; servers it found running are never touched. Data in `.data/`
  *   survives: the next `npm start` reuses it. A child that dies on its own stops everything
  *   with exit code 1. `npm run migrate` (`--migrate-only`) does steps 1 and 3 and exits.
@@ -45,7 +46,15 @@ import { APP_NAMES, ConfigProblem, readConfig, type LauncherConfig } from './con
 import { complain, say } from './log.js';
 import { ensureNats } from './nats.js';
 import { ensurePostgres } from './postgres.js';
-import { describeStop, LaunchError, StopRequested, Supervisor, type StopReason } from './supervisor.js';
+import { watchParents } from './parent-watch.js';
+import {
+  describeStop,
+  isRequestedStop,
+  LaunchError,
+  StopRequested,
+  Supervisor,
+  type StopReason,
+} from './supervisor.js';
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -53,6 +62,8 @@ async function main(): Promise<void> {
   const config = readConfigOrExit();
   const supervisor = new Supervisor();
   installSignalHandlers(supervisor);
+  // `kill <npm's pid>` ends npm (and its shell) without a signal for us: notice and stop too.
+  watchParents((detail) => supervisor.requestStop({ kind: 'orphaned', detail }));
   // Last resort when the launcher itself dies on an exception: no child outlives it.
   process.on('exit', killAllChildren);
 
@@ -90,13 +101,13 @@ async function run(config: LauncherConfig, supervisor: Supervisor): Promise<numb
 
   const reason = await supervisor.stopped;
   reportStop(reason);
-  return reason.kind === 'signal' ? 0 : 1;
+  return isRequestedStop(reason) ? 0 : 1;
 }
 
 function handleFailure(error: unknown, supervisor: Supervisor): number {
   if (error instanceof StopRequested) {
     reportStop(error.reason);
-    return error.reason.kind === 'signal' ? 0 : 1;
+    return isRequestedStop(error.reason) ? 0 : 1;
   }
   // Recorded first, so children exiting during the shutdown are not reported as crashes.
   supervisor.requestStop({ kind: 'failed', error: error as Error });
@@ -109,7 +120,7 @@ function handleFailure(error: unknown, supervisor: Supervisor): number {
 }
 
 function reportStop(reason: StopReason): void {
-  if (reason.kind === 'signal') {
+  if (isRequestedStop(reason)) {
     say(`${describeStop(reason)}: stopping everything`);
     return;
   }

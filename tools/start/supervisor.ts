@@ -3,6 +3,8 @@ import { complain, say } from './log.js';
 
 export type StopReason =
   | { kind: 'signal'; signal: NodeJS.Signals }
+  /** The process that started the launcher (npm, its shell) is gone: nobody is left to stop us. */
+  | { kind: 'orphaned'; detail: string }
   | { kind: 'exited'; name: string; exit: ExitInfo; lastLines: string[] }
   | { kind: 'failed'; error: Error };
 
@@ -132,9 +134,16 @@ export function describeStop(reason: StopReason): string {
   switch (reason.kind) {
     case 'signal':
       return `${reason.signal} received`;
+    case 'orphaned':
+      return reason.detail;
     case 'exited':
       return `${reason.name} exited unexpectedly (${describeExit(reason.exit)})`;
     case 'failed':
       return reason.error.message;
   }
+}
+
+/** A stop from outside (a signal, the parent's exit) rather than a failure: exit code 0. */
+export function isRequestedStop(reason: StopReason): boolean {
+  return reason.kind === 'signal' || reason.kind === 'orphaned';
 }

@@ -26,6 +26,14 @@ export const gatewayConfigSchema = baseConfigSchema
       .transform((value): boolean | number =>
         value === 'true' ? true : value === 'false' ? false : Number(value),
       ),
+    /**
+     * Whether faucet claims from loopback peers (127.0.0.0/8, ::1) count against the faucet's
+     * per-address allowance. Off by default: on one machine every client is 127.0.0.1, so one
+     * claim would use up the address for every local agent (the one-claim-per-agent rule still
+     * holds). Turn it on when a proxy on this machine forwards the public's requests without
+     * TRUST_PROXY, or to test the limit locally.
+     */
+    FAUCET_LIMIT_LOOPBACK: env.bool(false),
     /** Requests per minute per client IP (0: off). */
     RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1_200, 0, 1_000_000),
     /** Requests per minute per API key (0: off). */

@@ -19,12 +19,14 @@ const ADMIN_API_KEY = 'faucet-e2e-admin-key-0123456789';
 interface Answer {
   status: number;
   body: Record<string, unknown>;
+  headers: Headers;
 }
 
 /**
  * POST /faucet/claim and GET /faucet/stats through the gateway, against casino and faucet, with
  * the per-address limit on (1 a day). Two gateways share the system: one trusts a proxy's
- * X-Forwarded-For (so each test can claim from its own address), one does not (the default).
+ * X-Forwarded-For (so each test can claim from its own address) and leaves loopback clients
+ * out of the limit (the default), one does not trust the header and counts loopback clients.
  */
 describe('faucet over HTTP (gateway → faucet → casino)', () => {
   let database: TestDatabase;
@@ -45,7 +47,11 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown>,
+      headers: response.headers,
+    };
   };
   const get = async (
     baseUrl: string,
@@ -53,7 +59,11 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
     headers: Record<string, string> = {},
   ): Promise<Answer> => {
     const response = await fetch(`${baseUrl}${path}`, { headers });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown>,
+      headers: response.headers,
+    };
   };
   /** A fresh client address, as a trusted proxy would report it. */
   const freshAddress = () => `10.0.${Math.floor(nextAddress / 250)}.${(nextAddress++ % 250) + 1}`;
@@ -74,10 +84,10 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
       NATS_URL: testNatsUrl(),
       NATS_PREFIX: prefix,
       ADMIN_API_KEY,
-      FAUCET_BUDGET_USD: '6.5',
+      FAUCET_BUDGET_USD: '10.5',
       FAUCET_IP_LIMIT_PER_DAY: '1',
     };
-    system = await startSystem(env, ['casino', 'faucet', 'gateway']);
+    system = await startSystem({ ...env, FAUCET_LIMIT_LOOPBACK: 'true' }, ['casino', 'faucet', 'gateway']);
     trusting = await spawnService('gateway', { env: { ...env, TRUST_PROXY: 'true' } });
     await trusting.waitUntilReady();
     sql = new pg.Client({ connectionString: database.url });
@@ -183,15 +193,32 @@ describe('faucet over HTTP (gateway → faucet → casino)', () => {
 
     const [first, second] = [await register(), await register()];
     expect((await claim(first.agentId, address)).status).toBe(200);
-    expect(await claim(second.agentId, address)).toMatchObject({
+    const refused = await claim(second.agentId, address);
+    expect(refused).toMatchObject({
       status: 429,
-      body: { error: 'ip_rate_limited' },
+      body: { error: 'ip_rate_limited', retry_after_seconds: expect.any(Number) },
     });
+    // Like rate_limited, it says when to come back in the header clients already read.
+    expect(Number(refused.headers.get('retry-after'))).toBe(refused.body.retry_after_seconds);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(86_000);
     // The limit is checked before the agent is looked up (API.md's order).
     expect((await claim('ag_000000000000', address)).status).toBe(429);
     // The agent's own claim never counts against it: it learns it already claimed.
     expect((await claim(first.agentId, address)).status).toBe(409);
     expect((await claim(second.agentId)).status).toBe(200);
+  });
+
+  it('loopback clients (everything on one machine) are not limited by address by default; one claim per agent still holds', async () => {
+    const agents = [await register(), await register(), await register()];
+    const loopback = ['127.0.0.1', '::1', '127.0.0.1'];
+    for (const [index, agent] of agents.entries())
+      expect((await claim(agent.agentId, loopback[index])).status).toBe(200);
+    expect(await claim(agents[0]!.agentId, '127.0.0.1')).toMatchObject({
+      status: 409,
+      body: { error: 'already_claimed' },
+    });
+    const rows = await sql.query("SELECT 1 FROM faucet.ip_claims WHERE client_ip IN ('127.0.0.1', '::1')");
+    expect(rows.rowCount).toBe(0);
   });
 
   it('without TRUST_PROXY a spoofed X-Forwarded-For does not get around the limit', async () => {

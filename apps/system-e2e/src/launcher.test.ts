@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -46,10 +46,16 @@ class Launcher {
   readonly exited: Promise<Exit>;
   private readonly child: ChildProcess;
 
-  constructor(env: Record<string, string>) {
+  /** `via: 'npm'` runs it as `npm start` does: npm → sh → node (without the build step). */
+  constructor(env: Record<string, string>, via: 'node' | 'npm' = 'node') {
     if (!existsSync(launcherEntry)) throw new Error(`${launcherEntry} is missing: run npm run build first`);
+    const [command, args] =
+      via === 'node'
+        ? [process.execPath, [launcherEntry]]
+        : ['npm', ['exec', '--offline', '-c', `true && "${process.execPath}" "${launcherEntry}"`]];
     // Only what the test chooses: an ambient DATABASE_URL or NATS_URL must not leak in.
-    this.child = spawn(process.execPath, [launcherEntry], {
+    this.child = spawn(command, args, {
+      cwd: workspaceRoot(),
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/root',
@@ -73,6 +79,10 @@ class Launcher {
 
   get isRunning(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   async waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
@@ -117,6 +127,36 @@ class Launcher {
         // Already gone.
       }
     }
+  }
+}
+
+/** Every live process below `rootPid` (from /proc), the root excluded. */
+function descendants(rootPid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const parentPid = statOf(Number(entry))?.parentPid;
+    if (parentPid !== undefined) children.set(parentPid, [...(children.get(parentPid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** State and parent of a process, or undefined when it is gone (a zombie counts as gone). */
+function statOf(pid: number): { parentPid: number } | undefined {
+  if (!Number.isInteger(pid)) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : { parentPid: Number(fields[1]) };
+  } catch {
+    return undefined;
   }
 }
 
@@ -230,6 +270,39 @@ describe('npm start launcher, external Postgres and NATS', () => {
     expect(launcher.text).toMatch(/casino exited unexpectedly \(killed by SIGKILL\): stopping everything/);
     for (const port of Object.values(ports)) expect(await answers(Number(port))).toBe(false);
   }, 90_000);
+
+  it.each([
+    ['SIGTERM to npm alone (`npm start &` then `kill $!`)', 'SIGTERM'],
+    ['SIGHUP to npm alone (its terminal went away)', 'SIGHUP'],
+    ['the death of npm (SIGKILL: no chance to forward anything)', 'SIGKILL'],
+  ] as const)(
+    '%s stops the launcher and every process it started',
+    async (_name, signal) => {
+      const ports = await appPorts();
+      const launcher = new Launcher(
+        { DATABASE_URL: database.url, NATS_URL: testNatsUrl(), NATS_PREFIX: prefix, ...ports },
+        'npm',
+      );
+      launchers.push(launcher);
+      await launcher.waitUntilReady();
+      const tree = descendants(launcher.pid);
+      // sh, the launcher and its four apps at least.
+      expect(tree.length).toBeGreaterThanOrEqual(6);
+      for (const app of Object.values(launcher.appPids())) expect(tree).toContain(app);
+
+      process.kill(launcher.pid, signal);
+      await waitFor('every process of the tree gone', () => tree.every((pid) => statOf(pid) === undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      }).catch((error: Error) => {
+        throw new Error(
+          `${error.message}: still running ${tree.filter((pid) => statOf(pid) !== undefined).join(', ')}\n${launcher.text}`,
+        );
+      });
+      for (const port of Object.values(ports)) expect(await answers(Number(port))).toBe(false);
+    },
+    90_000,
+  );
 
   it('refuses a DATABASE_URL that does not answer, naming it, without starting anything', async () => {
     const deadPort = await freePort();

@@ -196,6 +196,8 @@ function installShutdown<C extends BaseConfig>(
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // A closed terminal (or `kill -HUP`) ends the service the same orderly way, not abruptly.
+  process.once('SIGHUP', () => void stop('SIGHUP'));
 }
 
 /**

@@ -14,6 +14,9 @@ export class HttpErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const [status, body] = this.toResponse(exception);
+    // A refusal that says when to come back (ip_rate_limited) says it the HTTP way too, as rate_limited does.
+    if (status === 429 && typeof body.retry_after_seconds === 'number')
+      void reply.header('retry-after', String(Math.max(1, Math.ceil(body.retry_after_seconds))));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 

@@ -31,7 +31,11 @@ export class FaucetController {
     const input = parseInput(claimBodySchema, body);
     const reply = await this.commands.request<ClaimReply>(
       faucetCommands.claim,
-      { agentId: input.agent_casino_id, clientIp: clientAddress(request), referralCode: input.referral_code },
+      {
+        agentId: input.agent_casino_id,
+        clientIp: this.limitedAddress(request),
+        referralCode: input.referral_code,
+      },
       this.config.COMMAND_TIMEOUT_MS,
     );
     const credited = usd(reply.amountMicros);
@@ -42,6 +46,13 @@ export class FaucetController {
       claimed_at: reply.claimedAt,
       message: `$${credited} credited to ${reply.agentId}. Check it: GET /api/v1/auth/balance with Authorization: Bearer <api_key>`,
     };
+  }
+
+  /** The address the faucet's per-address allowance counts, or null for an exempt loopback peer. */
+  private limitedAddress(request: Pick<FastifyRequest, 'ip'>): string | null {
+    const address = clientAddress(request);
+    if (address && isLoopback(address) && !this.config.FAUCET_LIMIT_LOOPBACK) return null;
+    return address;
   }
 
   @Get('stats')
@@ -71,4 +82,9 @@ export function clientAddress(request: Pick<FastifyRequest, 'ip'>): string | nul
   if (!isIP(address)) return null;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? mapped[1]! : address.toLowerCase();
+}
+
+/** 127.0.0.0/8 and ::1: a client on this machine (addresses as `clientAddress` normalizes them). */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
 }
