@@ -6,3 +6,4 @@ export * from './casino.js';
 export * from './escrow.js';
 export * from './faucet.js';
 export * from './validation.js';
+export * from './dependency-failure.js';
