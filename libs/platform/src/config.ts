@@ -112,6 +112,8 @@ export const baseConfigSchema = z.object({
   DB_POOL_MAX: env.int(4, 1, 100),
   NATS_URL: env.urlList('nats://127.0.0.1:4222', ['nats:', 'tls:']),
   NATS_PREFIX: env.natsPrefix(),
+  /** Copies of each JetStream stream: 1 on a single server, 3 on a 3-node cluster (survives losing a node). */
+  NATS_STREAM_REPLICAS: env.int(1, 1, 5),
   LOG_LEVEL: env.logLevel(),
   STARTUP_TIMEOUT_MS: env.int(30_000, 1_000, 600_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100, 120_000),

@@ -5,3 +5,4 @@ export * from './tcp-proxy.js';
 export * from './processes.js';
 export * from './decider-spec.js';
 export * from './testbed.js';
+export * from './nats-server.js';
