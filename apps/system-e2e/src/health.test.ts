@@ -13,7 +13,7 @@ import {
 
 interface Health {
   status: string;
-  checks: { postgres: string; nats: string };
+  checks: { postgres: string; nats: string; jetstream: string };
 }
 
 /**
@@ -60,10 +60,13 @@ describe('GET /health readiness', () => {
       .finally(() => nats.close());
   });
 
-  it('is ready when Postgres and NATS answer', async () => {
+  it('is ready when Postgres, NATS and the JetStream streams answer', async () => {
     expect(await health()).toEqual({
       status: 200,
-      body: expect.objectContaining({ status: 'ok', checks: { postgres: 'up', nats: 'up' } }),
+      body: expect.objectContaining({
+        status: 'ok',
+        checks: { postgres: 'up', nats: 'up', jetstream: 'up' },
+      }),
     });
     const live = await fetch(`${casino.url}/health/live`);
     expect(live.status).toBe(200);

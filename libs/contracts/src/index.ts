@@ -8,3 +8,4 @@ export * from './faucet.js';
 export * from './validation.js';
 export * from './bus-permissions.js';
 export * from './market.js';
+export * from './dependency-failure.js';

@@ -1,4 +1,10 @@
-import { DomainError, ErrorCode, SubjectPrefix, type CommandReply } from '@pf/contracts';
+import {
+  DomainError,
+  ErrorCode,
+  SubjectPrefix,
+  WRITE_MAY_HAVE_HAPPENED,
+  type CommandReply,
+} from '@pf/contracts';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from './codec.js';
 
@@ -37,16 +43,20 @@ export class CommandClient {
   }
 }
 
-/** What a caller sees when a command got no reply: it cannot know whether the command ran. */
+/**
+ * What a caller sees when a command got no reply. With no responder nobody received it, so
+ * nothing was written; after a timeout or a lost connection it may have run.
+ */
 export function commandUnavailableError(subject: string, error: unknown): DomainError {
   const service = subject.split('.')[0];
-  const reason =
-    error instanceof errors.RequestError && error.isNoResponders()
-      ? 'no instance is running'
-      : error instanceof errors.TimeoutError
-        ? 'it did not answer in time'
-        : 'the message bus is not reachable';
+  const noResponders = error instanceof errors.RequestError && error.isNoResponders();
+  const reason = noResponders
+    ? 'no instance is running'
+    : error instanceof errors.TimeoutError
+      ? 'it did not answer in time'
+      : 'the message bus is not reachable';
   return new DomainError(ErrorCode.serviceUnavailable, `${service} service is unavailable: ${reason}`, {
     service,
+    [WRITE_MAY_HAVE_HAPPENED]: !noResponders,
   });
 }

@@ -1,4 +1,13 @@
-import { DomainError, ErrorCode, SubjectPrefix, type CommandReply } from '@pf/contracts';
+import {
+  describeDependencyFailure,
+  DomainError,
+  ErrorCode,
+  isDependencyFailure,
+  SubjectPrefix,
+  ThrottledFailureLog,
+  WRITE_MAY_HAVE_HAPPENED,
+  type CommandReply,
+} from '@pf/contracts';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { lastValueFrom, isObservable } from 'rxjs';
@@ -13,6 +22,8 @@ export interface CommandServerOptions {
   maxInFlight?: number;
   /** Longest `close()` waits for running commands to answer. */
   drainTimeoutMs?: number;
+  /** While a dependency is down, its failures are logged at most once per this interval. */
+  failureLogIntervalMs?: number;
 }
 
 /**
@@ -23,9 +34,11 @@ export interface CommandServerOptions {
 export class NatsCommandServer extends Server implements CustomTransportStrategy {
   private readonly subscriptions: Subscription[] = [];
   private readonly running = new Set<Promise<void>>();
+  private readonly failureLog: ThrottledFailureLog;
 
   constructor(protected readonly options: CommandServerOptions) {
     super();
+    this.failureLog = new ThrottledFailureLog(options.logger, options.failureLogIntervalMs ?? 5_000);
   }
 
   listen(callback: (...optionalParams: unknown[]) => void): void {
@@ -70,7 +83,13 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
     const maxInFlight = this.options.maxInFlight ?? 256;
     // Runs before `track` adds this request, so `running` holds only the others.
     if (this.running.size >= maxInFlight) {
-      this.reply(message, failure(ErrorCode.serviceUnavailable, 'service is overloaded, retry later'));
+      // Refused before any work: nothing was written.
+      this.reply(
+        message,
+        failure(ErrorCode.serviceUnavailable, 'service is overloaded, retry later', {
+          [WRITE_MAY_HAVE_HAPPENED]: false,
+        }),
+      );
       return;
     }
     try {
@@ -85,11 +104,33 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
   }
 
   private toFailure(pattern: string, error: unknown): CommandReply<never> {
+    if (error instanceof DomainError && error.code === ErrorCode.serviceUnavailable)
+      return this.unavailable(pattern, error, error.message, error.details);
     if (error instanceof DomainError) return failure(error.code, error.message, error.details);
     if (error instanceof SyntaxError)
       return failure(ErrorCode.invalidRequest, 'command payload is not valid JSON');
+    if (isDependencyFailure(error))
+      return this.unavailable(pattern, error, 'a dependency of the service is unavailable, retry later');
     this.options.logger.error({ err: error, pattern }, 'command handler failed');
     return failure(ErrorCode.internalError, 'the service failed to process the command');
+  }
+
+  /**
+   * The handler ran and something it depends on (Postgres, NATS, another service) failed: it
+   * may have committed part of its work (a saga's first step), so the caller is told the write
+   * may have happened and must retry with the same ids. Logged once per interval, not per request.
+   */
+  private unavailable(
+    pattern: string,
+    error: unknown,
+    message: string,
+    details?: Record<string, unknown>,
+  ): CommandReply<never> {
+    this.failureLog.warn(`${pattern}:unavailable`, 'command failed: dependency unavailable', {
+      pattern,
+      err: describeDependencyFailure(error),
+    });
+    return failure(ErrorCode.serviceUnavailable, message, { ...details, [WRITE_MAY_HAVE_HAPPENED]: true });
   }
 
   private reply(message: Msg, reply: CommandReply<unknown>): void {

@@ -124,6 +124,8 @@ export const baseConfigSchema = z.object({
   NATS_TLS_CA: env.optionalText(),
   NATS_TLS_CERT: env.optionalText(),
   NATS_TLS_KEY: env.optionalText(),
+  /** Copies of each JetStream stream: 1 on a single server, 3 on a 3-node cluster (survives losing a node). */
+  NATS_STREAM_REPLICAS: env.int(1, 1, 5),
   LOG_LEVEL: env.logLevel(),
   STARTUP_TIMEOUT_MS: env.int(30_000, 1_000, 600_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100, 120_000),

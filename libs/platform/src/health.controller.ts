@@ -3,7 +3,9 @@ import type { FastifyReply } from 'fastify';
 import type { DataSource } from 'typeorm';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pingDatabase } from './database.js';
-import { pingNats } from './nats.js';
+import { contractEventStreams } from '@pf/messaging';
+import { deadLetterStream } from '@pf/contracts';
+import { pingJetStream, pingNats } from './nats.js';
 import { DATA_SOURCE, NATS_CONNECTION, SERVICE_CONTEXT } from './tokens.js';
 import type { ServiceContext } from './service-context.js';
 
@@ -13,12 +15,13 @@ export interface HealthReport {
   version: string;
   instance: string;
   uptime_ms: number;
-  checks: { postgres: 'up' | 'down'; nats: 'up' | 'down' };
+  checks: { postgres: 'up' | 'down'; nats: 'up' | 'down'; jetstream: 'up' | 'down' };
 }
 
 /**
- * `GET /health`: ready only when both Postgres and NATS answer within the timeout
- * (200, or 503 naming what is down). `GET /health/live`: the process is alive.
+ * `GET /health`: ready only when Postgres, NATS and the JetStream streams (every contract event
+ * stream and the dead-letter stream) answer within the timeout (200, or 503 naming what is
+ * down). `GET /health/live`: the process is alive.
  */
 @Controller('health')
 export class HealthController {
@@ -31,18 +34,26 @@ export class HealthController {
   @Get()
   async readiness(@Res() reply: FastifyReply): Promise<void> {
     const timeoutMs = this.context.config.HEALTH_CHECK_TIMEOUT_MS;
-    const [postgres, nats] = await Promise.all([
+    const streamNames = [...contractEventStreams(), deadLetterStream].map((stream) =>
+      this.context.prefix.streamName(stream.name),
+    );
+    const [postgres, nats, jetstream] = await Promise.all([
       pingDatabase(this.dataSource, timeoutMs),
       pingNats(this.nats, timeoutMs),
+      pingJetStream(this.nats, streamNames, timeoutMs),
     ]);
-    const ready = postgres && nats;
+    const ready = postgres && nats && jetstream;
     const report: HealthReport = {
       status: ready ? 'ok' : 'unavailable',
       service: this.context.name,
       version: this.context.version,
       instance: this.context.instanceId,
       uptime_ms: Date.now() - this.context.startedAtMs,
-      checks: { postgres: postgres ? 'up' : 'down', nats: nats ? 'up' : 'down' },
+      checks: {
+        postgres: postgres ? 'up' : 'down',
+        nats: nats ? 'up' : 'down',
+        jetstream: jetstream ? 'up' : 'down',
+      },
     };
     await reply.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).send(report);
   }

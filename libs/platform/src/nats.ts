@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { retryUntil } from './retry.js';
@@ -42,6 +43,26 @@ export async function pingNats(connection: NatsConnection, timeoutMs: number): P
   if (connection.isClosed() || connection.isDraining()) return false;
   try {
     await withTimeout(connection.flush(), timeoutMs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when every named stream answers its info within the timeout. A connection can be up
+ * while JetStream is not: on a cluster, a stream whose only replica sat on a lost node has no
+ * leader, and every publisher and subscriber of it stalls.
+ */
+export async function pingJetStream(
+  connection: NatsConnection,
+  streamNames: readonly string[],
+  timeoutMs: number,
+): Promise<boolean> {
+  if (connection.isClosed() || connection.isDraining()) return false;
+  try {
+    const manager = await withTimeout(jetstreamManager(connection, { timeout: timeoutMs }), timeoutMs);
+    await withTimeout(Promise.all(streamNames.map((name) => manager.streams.info(name))), timeoutMs);
     return true;
   } catch {
     return false;

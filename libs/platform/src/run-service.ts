@@ -121,6 +121,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     logger,
     consumerGroup: definition.name,
     inbox: definition.inbox?.(context),
+    streamSettings: { replicas: config.NATS_STREAM_REPLICAS },
   });
   connectNatsTransport(app, transport);
   await definition.configureApp?.(app, context);

@@ -6,3 +6,4 @@ export * from './processes.js';
 export * from './decider-spec.js';
 export * from './testbed.js';
 export * from './secured-nats.js';
+export * from './nats-server.js';

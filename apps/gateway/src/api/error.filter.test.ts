@@ -73,3 +73,32 @@ describe('HttpErrorFilter', () => {
     expect(answer(new PayloadTooLargeException()).status).toBe(413);
   });
 });
+
+describe('HttpErrorFilter and dependency failures', () => {
+  it('answers a Postgres connection failure as 503 service_unavailable that may have written, never 500', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const sent = answer(refused);
+    expect(sent.status).toBe(503);
+    expect(sent.body).toMatchObject({
+      error: 'service_unavailable',
+      write_may_have_happened: true,
+      suggestion: expect.stringContaining('Idempotency-Key'),
+    });
+    expect(JSON.stringify(sent.body)).not.toContain('5432');
+  });
+
+  it('keeps a service saying nothing was written', () => {
+    const sent = answer(
+      new DomainError('service_unavailable', 'casino service is unavailable: no instance is running', {
+        service: 'casino',
+        write_may_have_happened: false,
+      }),
+    );
+    expect(sent.status).toBe(503);
+    expect(sent.body).toMatchObject({
+      error: 'service_unavailable',
+      service: 'casino',
+      write_may_have_happened: false,
+    });
+  });
+});

@@ -1,7 +1,19 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { DomainError, ErrorCode, httpStatusByErrorCode, type ErrorBody } from '@pf/contracts';
+import {
+  describeDependencyFailure,
+  DomainError,
+  ErrorCode,
+  httpStatusByErrorCode,
+  isDependencyFailure,
+  ThrottledFailureLog,
+  WRITE_MAY_HAVE_HAPPENED,
+  type ErrorBody,
+} from '@pf/contracts';
+
+/** Methods that never write: their 503 says so. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * The one place where failures become HTTP answers: `{error, message}` with the status of the
@@ -9,15 +21,58 @@ import { DomainError, ErrorCode, httpStatusByErrorCode, type ErrorBody } from '@
  */
 @Catch()
 export class HttpErrorFilter implements ExceptionFilter {
-  constructor(private readonly logger: Logger) {}
+  private readonly failureLog: ThrottledFailureLog;
+
+  constructor(
+    private readonly logger: Logger,
+    failureLogIntervalMs = 5_000,
+  ) {
+    this.failureLog = new ThrottledFailureLog(logger, failureLogIntervalMs);
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const [status, body] = this.toResponse(exception);
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const method = (http.getRequest?.() as FastifyRequest | undefined)?.method ?? 'POST';
+    const [status, body] = this.unavailable(exception, method) ?? this.toResponse(exception);
+    if (status === 503 && body.error === ErrorCode.serviceUnavailable) void reply.header('retry-after', '1');
     // A refusal that says when to come back (ip_rate_limited) says it the HTTP way too, as rate_limited does.
     if (status === 429 && typeof body.retry_after_seconds === 'number')
       void reply.header('retry-after', String(Math.max(1, Math.ceil(body.retry_after_seconds))));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+
+  /**
+   * A dependency (Postgres, NATS, a service) failed: 503 saying whether the write may have
+   * happened, so the client retries with the same Idempotency-Key instead of giving up on a
+   * 500. Unknown whether it did (the failure came mid-way), a write method is told it may have.
+   */
+  private unavailable(exception: unknown, method: string): [number, ErrorBody] | undefined {
+    const isRead = READ_METHODS.has(method.toUpperCase());
+    if (exception instanceof DomainError && exception.code === ErrorCode.serviceUnavailable) {
+      const mayHaveWritten = !isRead && exception.details?.[WRITE_MAY_HAVE_HAPPENED] !== false;
+      return [
+        503,
+        {
+          ...exception.details,
+          error: exception.code,
+          message: exception.message,
+          ...retryAdvice(mayHaveWritten),
+        },
+      ];
+    }
+    if (exception instanceof DomainError || !isDependencyFailure(exception)) return undefined;
+    this.failureLog.warn('gateway:dependency', 'request failed: dependency unavailable', {
+      err: describeDependencyFailure(exception),
+    });
+    return [
+      503,
+      {
+        error: ErrorCode.serviceUnavailable,
+        message: 'a dependency of the gateway is unavailable',
+        ...retryAdvice(!isRead),
+      },
+    ];
   }
 
   private toResponse(exception: unknown): [number, ErrorBody] {
@@ -69,4 +124,13 @@ export class HttpErrorFilter implements ExceptionFilter {
     const message = code?.startsWith('FST_ERR_CTP_') ? 'request body is not valid JSON' : 'malformed request';
     return [status, { error: ErrorCode.invalidRequest, message }];
   }
+}
+
+function retryAdvice(mayHaveWritten: boolean): Record<string, unknown> {
+  return {
+    [WRITE_MAY_HAVE_HAPPENED]: mayHaveWritten,
+    suggestion: mayHaveWritten
+      ? 'the request may have taken effect: retry with the same Idempotency-Key'
+      : 'nothing was written: retry shortly',
+  };
 }

@@ -566,7 +566,7 @@ const systemRoutes: RouteDoc[] = [
     method: 'GET',
     path: '/health',
     tag: 'system',
-    summary: 'Readiness: Postgres and NATS answer',
+    summary: 'Readiness: Postgres, NATS and the JetStream streams answer',
     auth: 'none',
     response: {
       status: 200,
@@ -577,7 +577,7 @@ const systemRoutes: RouteDoc[] = [
         version: '0.1.0',
         instance: 'gateway-1a2b3c',
         uptime_ms: 1000,
-        checks: { postgres: 'up', nats: 'up' },
+        checks: { postgres: 'up', nats: 'up', jetstream: 'up' },
       },
     },
   },
