@@ -1,7 +1,9 @@
 import { main, readSystemVersion } from '@pf/platform';
+import { installClientErrorHandler } from './api/client-error.js';
 import { installCors } from './api/cors.hook.js';
 import { HttpErrorFilter } from './api/error.filter.js';
 import { installIdempotency } from './api/idempotency.hook.js';
+import { installInputGuard } from './api/input-guard.js';
 import { installJsonBodyParser } from './api/json-body.js';
 import { installRateLimits } from './api/rate-limit.hook.js';
 import { gatewayConfigSchema, idempotencyLeaseMs } from './config.js';
@@ -33,7 +35,9 @@ main({
       perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE,
       perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE,
     });
+    installClientErrorHandler(fastify);
     installJsonBodyParser(fastify);
+    installInputGuard(fastify);
     const idempotency = new IdempotencyStore(context.dataSource, idempotencyLeaseMs(config));
     installIdempotency(fastify, idempotency, context.logger, { adminApiKey: config.ADMIN_API_KEY });
     app.useGlobalFilters(new HttpErrorFilter(context.logger));

@@ -186,14 +186,22 @@ export interface AccountView {
   recentActivity: ActivityView[];
 }
 
+/** Largest Postgres bigint: a cursor is a log position, and a bigger one would fail the query. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/** Opaque cursor from the previous page (the position of its last entry): digits within a bigint. */
+export const ledgerCursorSchema = z
+  .string()
+  .regex(/^[0-9]{1,19}$/, 'must be a cursor returned by a previous page')
+  .refine(
+    (cursor) => /^[0-9]{1,19}$/.test(cursor) && BigInt(cursor) <= MAX_BIGINT,
+    'must be a cursor returned by a previous page',
+  );
+
 export const getLedgerCommandSchema = z.object({
   agentId: agentIdSchema,
   limit: z.number().int().min(1).max(200).default(50),
-  /** Opaque cursor from the previous page (the position of its last entry). */
-  cursor: z
-    .string()
-    .regex(/^[0-9]{1,19}$/)
-    .optional(),
+  cursor: ledgerCursorSchema.optional(),
 });
 export interface LedgerPage {
   entries: ActivityView[];

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Post, Query, Req, UseGuards } 
 import { z } from 'zod';
 import {
   casinoCommands,
+  ledgerCursorSchema,
   newApiKey,
   type AccountView,
   type ActivityView,
@@ -21,10 +22,7 @@ export const registerBodySchema = z.object({
 
 export const ledgerQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z
-    .string()
-    .regex(/^[0-9]{1,19}$/, 'must be a cursor returned by a previous page')
-    .optional(),
+  cursor: ledgerCursorSchema.optional(),
 });
 
 /** Casino accounts: registration, balance, ledger history and referrals (API.md). */

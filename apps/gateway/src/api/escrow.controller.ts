@@ -3,6 +3,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UseGu
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
+  AGENT_ID_PATTERN,
   casinoErrors,
   DomainError,
   ErrorCode,
@@ -67,8 +68,17 @@ export class EscrowController {
     });
     if (typeof input.description !== 'string')
       throw new DomainError(escrowErrors.invalidDescription, 'description must be a string');
-    if (typeof input.counterparty_agent_id !== 'string')
-      throw new DomainError(escrowErrors.invalidCounterparty, 'counterparty_agent_id must be an agent id');
+    // Checked here, not only by escrow's decider: an id too long for the command's schema would
+    // come back as invalid_request naming the command's field (counterpartyId), not the API's.
+    if (
+      typeof input.counterparty_agent_id !== 'string' ||
+      !AGENT_ID_PATTERN.test(input.counterparty_agent_id)
+    ) {
+      throw new DomainError(
+        escrowErrors.invalidCounterparty,
+        'counterparty_agent_id must be an agent id (ag_ + 12 hex)',
+      );
+    }
     const timeoutMs = parseTimeout(input.timeout_hours);
     const key = idempotencyKey(request);
     const escrow = await this.commands

@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { DomainError, ErrorCode } from '@pf/contracts';
+import { unsafeInputProblem } from './input-guard.js';
 
 /**
  * JSON bodies only. An empty body counts as `{}`: clients written for the public service send
  * `Content-Type: application/json` with no body on release/complete. Anything that is not a
- * JSON object or array is a 400 `invalid_request`; other content types are refused (415).
+ * JSON object or array is a 400 `invalid_request`; other content types are refused (415). So are
+ * bodies nested too deep or holding text no store can keep (input-guard.ts).
  */
 export function installJsonBodyParser(fastify: FastifyInstance): void {
   fastify.removeContentTypeParser('text/plain');
@@ -22,6 +24,9 @@ export function installJsonBodyParser(fastify: FastifyInstance): void {
             undefined,
           );
         }
+        const problem = unsafeInputProblem(parsed);
+        if (problem)
+          return done(new DomainError(ErrorCode.invalidRequest, `request body: ${problem}`), undefined);
         done(null, parsed);
       } catch {
         done(new DomainError(ErrorCode.invalidRequest, 'request body is not valid JSON'), undefined);

@@ -86,6 +86,10 @@ describe('the OpenAPI document', () => {
       '429',
       '503',
     ]);
+    const errors400 = (route: Record<string, unknown>) =>
+      (route.responses as Record<string, { description: string }>)['400']!.description;
+    expect(errors400(document.paths['/api/v1/auth/register']!.post!)).toContain('weak_idempotency_key');
+    expect(errors400(release)).not.toContain('weak_idempotency_key');
     const ledger = document.paths['/api/v1/auth/ledger']!.get!;
     expect(ledger.parameters).toEqual([
       expect.objectContaining({ name: 'limit', in: 'query', required: false }),

@@ -284,6 +284,8 @@ function errorsByStatus(doc: RouteDoc): Map<number, string[]> {
   if (doc.body || doc.bodyFields || doc.query) codes.add('invalid_request');
   if (doc.idempotent)
     ['invalid_request', 'idempotency_key_reused', 'request_in_progress'].forEach((code) => codes.add(code));
+  // Without an API key the Idempotency-Key alone guards the stored answer (ADR 0009).
+  if (doc.idempotent && doc.auth !== 'agent' && doc.auth !== 'admin') codes.add('weak_idempotency_key');
   const byStatus = new Map<number, string[]>();
   for (const code of codes) {
     const status = httpStatusByErrorCode[code] ?? 500;
