@@ -4,7 +4,7 @@ import {
   natsSecurityOptions,
   NatsSecurityError,
   type NatsSecurityEnv,
-} from '@pf/messaging';
+} from '@pf/nats-connect';
 import { UsageError } from '@pf/ops-kit';
 
 /** The same variables the services read, with the same defaults. */

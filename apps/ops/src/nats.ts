@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectWith } from '@pf/messaging';
+import { connectWith } from '@pf/nats-connect';
 import { oneLine, UsageError } from '@pf/ops-kit';
 import type { OpsConfig } from './config.js';
 

@@ -10,4 +10,3 @@ export * from './dead-letter.js';
 export * from './transport.js';
 export * from './rpc-error.filter.js';
 export * from './ordered-reader.js';
-export * from './nats-security.js';

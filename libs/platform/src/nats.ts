@@ -7,7 +7,7 @@ import { withTimeout } from './database.js';
 /**
  * Connects to NATS, retrying for at most `deadlineMs` at start. Once connected the client
  * reconnects forever: a broker restart must not take the service down, only make it unready.
- * `options` come from libs/messaging's `natsConnectOptions` (servers, credentials, TLS, inbox).
+ * `options` come from libs/nats-connect's `natsConnectOptions` (servers, credentials, TLS, inbox).
  */
 export async function connectNats(
   options: ConnectionOptions,

@@ -8,14 +8,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { MigrationInterface } from 'typeorm';
 import type { z } from 'zod';
 import { SubjectPrefix } from '@pf/contracts';
-import {
-  CommandClient,
-  connectNatsTransport,
-  natsConnectOptions,
-  NatsSecurityError,
-  NatsTransport,
-  type ProcessedEventStore,
-} from '@pf/messaging';
+import { CommandClient, connectNatsTransport, NatsTransport, type ProcessedEventStore } from '@pf/messaging';
+import { natsConnectOptions, NatsSecurityError } from '@pf/nats-connect';
 import type { ConnectionOptions } from '@nats-io/transport-node';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { connectDatabase, createDataSource, migrateSchema } from './database.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import { SubjectPrefix } from '@pf/contracts';
-import { connectWith, type NatsSecurityEnv } from '@pf/messaging';
+import { connectWith, type NatsSecurityEnv } from '@pf/nats-connect';
 import { STALE_AFTER_SECONDS } from './database.js';
 
 export function testNatsUrl(): string {
