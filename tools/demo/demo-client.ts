@@ -116,6 +116,56 @@ export class DemoClient {
     }
   }
 
+  async postJob(poster: DemoAgent, body: Json): Promise<Json> {
+    return this.expect(await this.request('POST', '/jobs', body, poster.apiKey), 201, 'post job');
+  }
+
+  async bid(worker: DemoAgent, jobId: string, priceUsd: number, etaMinutes: number): Promise<Json> {
+    return this.expect(
+      await this.request(
+        'POST',
+        `/jobs/${jobId}/bids`,
+        { price_usd: priceUsd, eta_minutes: etaMinutes },
+        worker.apiKey,
+      ),
+      201,
+      'bid',
+    );
+  }
+
+  async job(agent: DemoAgent, jobId: string): Promise<Json> {
+    return this.expect(await this.request('GET', `/jobs/${jobId}`, undefined, agent.apiKey), 200, 'get job');
+  }
+
+  async award(poster: DemoAgent, jobId: string, body: Json): Promise<Json> {
+    return this.expect(await this.request('POST', `/jobs/${jobId}/award`, body, poster.apiKey), 200, 'award');
+  }
+
+  /** Completes an escrow; answers the status (409 when a race was already won and this escrow cancelled). */
+  async tryComplete(worker: DemoAgent, escrowId: string, resultSummary: string): Promise<Answer> {
+    return this.request(
+      'POST',
+      `/escrow/complete/${escrowId}`,
+      { result_summary: resultSummary },
+      worker.apiKey,
+    );
+  }
+
+  async waitForJob(
+    agent: DemoAgent,
+    jobId: string,
+    done: (job: Json) => boolean,
+    timeoutMs: number,
+  ): Promise<Json> {
+    const deadlineMs = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.job(agent, jobId);
+      if (done(job)) return job;
+      if (Date.now() > deadlineMs) throw new Error(`job ${jobId} is still ${String(job.status)}`);
+      await sleep(100);
+    }
+  }
+
   async balance(agent: DemoAgent): Promise<Json> {
     return this.expect(
       await this.request('GET', '/api/v1/auth/balance', undefined, agent.apiKey),

@@ -1,9 +1,12 @@
 /**
  * `npm run demo`: the article's scenario ("Building a Multi-Agent Task Marketplace in 30
- * Minutes") against a running system. An orchestrator is credited, posts one job to three
- * workers (one escrow each), the workers race, the first to finish completes and is paid, the
- * others decline and their escrows are refunded. Prints every step, the final balances and the
- * check that they add up (before = after + commission), and exits non-zero if they do not.
+ * Minutes") for real, against a running system, through the job board:
+ *   1. an orchestrator posts a job, three workers bid, the orchestrator awards the cheapest bid
+ *      (its price is locked in an escrow), the winner does the work and completes, the
+ *      orchestrator releases and the winner is paid;
+ *   2. a race: the orchestrator awards the job to all three bids at once; the first worker to
+ *      complete is paid automatically by the market, the other escrows are refunded.
+ * Prints every step and checks the final balances to the micro-dollar (exit code 1 if not).
  *
  *   GATEWAY_URL      default http://127.0.0.1:3000
  *   ADMIN_API_KEY    default: the key `npm start` wrote to <START_DATA_DIR or .data>/admin-api-key
@@ -13,19 +16,27 @@ import path from 'node:path';
 import { formatUsd, parseUsd } from '@pf/money';
 import { DemoClient, sleep, type DemoAgent } from './demo-client.js';
 
-const JOB_USD = 5;
+const BUDGET_USD = 5;
 const ORCHESTRATOR_CREDIT_USD = 20;
-const WORKER_NAMES = ['worker-alpha', 'worker-beta', 'worker-gamma'];
-const JOB = 'Analyze BTC price correlation with gold over 30 days';
-/** Simulated work takes between these; the fastest worker wins. */
+const WORKERS = [
+  { name: 'worker-alpha', priceUsd: 4.5, etaMinutes: 20 },
+  { name: 'worker-beta', priceUsd: 3.8, etaMinutes: 45 },
+  { name: 'worker-gamma', priceUsd: 4.2, etaMinutes: 30 },
+];
+const DESCRIPTION = 'Analyze BTC price correlation with gold over 30 days';
+/** Simulated work takes between these. */
 const WORK_MS_MIN = 150;
 const WORK_MS_MAX = 900;
-const POLL_INTERVAL_MS = 100;
 const WAIT_MAX_MS = 30_000;
 
-interface Job {
-  worker: DemoAgent;
-  escrowId: string;
+type Json = Record<string, unknown>;
+interface Award {
+  bid_id: string;
+  worker_id: string;
+  escrow_id: string;
+  price_usd: number;
+  escrow_status: string;
+  race: string | null;
 }
 
 async function main(): Promise<void> {
@@ -35,12 +46,8 @@ async function main(): Promise<void> {
 
   step('1. Register the orchestrator and three workers');
   const orchestrator = await client.register('orchestrator');
-  const workers = await Promise.all(WORKER_NAMES.map((name) => client.register(name)));
+  const workers = await Promise.all(WORKERS.map((worker) => client.register(worker.name)));
   for (const agent of [orchestrator, ...workers]) say(`${agent.name.padEnd(14)} ${agent.agentId}`);
-
-  step(
-    `2. Fund them: $${ORCHESTRATOR_CREDIT_USD} deposit for the orchestrator, the $1 faucet for each worker`,
-  );
   await client.credit(adminKey, orchestrator, ORCHESTRATOR_CREDIT_USD);
   say(`orchestrator credited $${ORCHESTRATOR_CREDIT_USD}`);
   for (const worker of workers) {
@@ -49,128 +56,207 @@ async function main(): Promise<void> {
       `${worker.name}: ${claim.status === 200 ? `faucet credited $${String(claim.body.credited)}` : `faucet refused (${String(claim.body.error)}), carrying on`}`,
     );
   }
+
+  const single = await awardTheCheapest(client, orchestrator, workers);
+  const race = await raceThree(client, orchestrator, workers);
+  process.exitCode = single && race ? 0 : 1;
+  say(single && race ? 'demo: OK' : 'demo: FAILED');
+}
+
+/** Run 1: post, three bids, award the cheapest, complete, release. */
+async function awardTheCheapest(
+  client: DemoClient,
+  orchestrator: DemoAgent,
+  workers: DemoAgent[],
+): Promise<boolean> {
   const agents = [orchestrator, ...workers];
   const before = await client.balancesMicros(agents);
+  step(`2. The orchestrator posts a job (budget $${BUDGET_USD}); nothing is locked yet`);
+  const jobId = await post(client, orchestrator, {});
+  await bidAll(client, jobId, workers);
 
-  step(`3. The orchestrator posts the job to every worker: $${JOB_USD} locked in one escrow each`);
-  const jobs: Job[] = [];
-  for (const worker of workers) {
-    const escrow = await client.createEscrow(orchestrator, worker, JOB_USD, JOB);
-    jobs.push({ worker, escrowId: escrow.escrow_id as string });
-    say(
-      `escrow ${String(escrow.escrow_id)} for ${worker.name}: $${String(escrow.amount_usd)} locked, $${String(escrow.net_to_counterparty)} on release`,
-    );
-  }
-  const locked = await client.balance(orchestrator);
-  say(`orchestrator: balance $${String(locked.balance_usd)}, held $${String(locked.held_usd)}`);
+  step('3. The orchestrator reads the bids and awards the cheapest: its price is locked in an escrow');
+  const bids = (await client.job(orchestrator, jobId)).bids as Array<{
+    bid_id: string;
+    worker_id: string;
+    price_usd: number;
+  }>;
+  const cheapest = [...bids].sort((a, b) => a.price_usd - b.price_usd)[0]!;
+  const awarded = await client.award(orchestrator, jobId, { bid_id: cheapest.bid_id });
+  const award = (awarded.awards as Award[])[0]!;
+  const winner = workers.find((worker) => worker.agentId === award.worker_id)!;
+  say(`awarded to ${winner.name} at $${award.price_usd}: escrow ${award.escrow_id} funded`);
 
-  step('4. Workers find the job, race, and the first to finish claims it');
-  const board: { winner?: DemoAgent } = {};
-  const racing = Promise.all(jobs.map((job) => race(client, job, board)));
-  // Awaited after the release; until then a failing worker must not crash the process unseen.
-  racing.catch(() => undefined);
-  const won = await waitForCompletion(client, orchestrator, jobs);
-  step(`5. The orchestrator reviews the first completed job and releases it`);
-  const release = await client.act('release', orchestrator, won.escrowId);
-  say(
-    `released $${String(release.body.released_to_counterparty)} to ${won.worker.name}, commission $${String(release.body.commission)}`,
+  step(`4. ${winner.name} finds its escrow on the job, works, and completes`);
+  const seen = ((await client.job(winner, jobId)).awards as Award[]).find(
+    (item) => item.worker_id === winner.agentId,
+  )!;
+  await sleep(workTimeMs());
+  const done = await client.tryComplete(
+    winner,
+    seen.escrow_id,
+    `BTC/gold 30d correlation 0.34 (by ${winner.name})`,
   );
-  await racing;
-  for (const job of jobs.filter((job) => job !== won)) {
-    const status = await client.waitForStatus(orchestrator, job.escrowId, ['refunded'], WAIT_MAX_MS);
-    say(`escrow ${job.escrowId} (${job.worker.name}): ${status}, $${JOB_USD} back to the orchestrator`);
-  }
+  if (done.status !== 200) throw new Error(`complete: HTTP ${done.status} ${JSON.stringify(done.body)}`);
+  await client.waitForJob(orchestrator, jobId, (job) => job.status === 'completed', WAIT_MAX_MS);
+  say(`the market saw the completion: job ${jobId} is completed`);
 
-  step('6. Final balances');
-  const after = await client.balancesMicros(agents);
-  for (const agent of agents)
-    say(
-      `${agent.name.padEnd(14)} $${formatUsd(before.get(agent.agentId)!).padStart(8)} → $${formatUsd(after.get(agent.agentId)!).padStart(8)}`,
-    );
-  const ok = checkBalances({
+  step('5. The orchestrator reviews and releases the payment');
+  const release = await client.act('release', orchestrator, award.escrow_id);
+  say(
+    `released $${String(release.body.released_to_counterparty)} to ${winner.name}, commission $${String(release.body.commission)}`,
+  );
+  await client.waitForJob(orchestrator, jobId, (job) => job.status === 'closed', WAIT_MAX_MS);
+  const commissionMicros = parseUsd(String(release.body.commission), {
+    field: 'commission',
+    allowZero: true,
+  });
+  return checkBalances('award to the cheapest', {
+    client,
     orchestrator,
-    winner: won.worker,
+    winner,
     agents,
     before,
-    after,
-    commissionMicros: parseUsd(String(release.body.commission), { field: 'commission', allowZero: true }),
+    priceMicros: usdMicros(award.price_usd),
+    commissionMicros,
   });
-  if (!ok) process.exitCode = 1;
 }
 
-/** A worker: finds its job among its pending escrows, works, then completes it or, if taken, declines. */
-async function race(client: DemoClient, job: Job, board: { winner?: DemoAgent }): Promise<void> {
-  const pending = await client.pending(job.worker);
-  if (!pending.some((escrow) => escrow.escrow_id === job.escrowId))
-    throw new Error(`${job.worker.name} does not see its job`);
-  const workMs = WORK_MS_MIN + Math.floor(Math.random() * (WORK_MS_MAX - WORK_MS_MIN));
-  say(`${job.worker.name} accepts ${job.escrowId} and works for ${workMs} ms`);
-  await sleep(workMs);
-  // The job board is the agents' shared coordination point: the first to finish takes the job.
-  if (!board.winner) {
-    board.winner = job.worker;
-    await client.act('complete', job.worker, job.escrowId, {
-      result_summary: `BTC/gold 30d correlation 0.34 (by ${job.worker.name})`,
-    });
-    say(`${job.worker.name} finished first and marked ${job.escrowId} complete`);
-    return;
-  }
-  await client.act('decline', job.worker, job.escrowId);
-  say(`${job.worker.name} finished too late (${board.winner.name} won) and declined: its escrow is refunded`);
+/** Run 2: the same job as a race of three; the first to complete wins, the others are refunded. */
+async function raceThree(
+  client: DemoClient,
+  orchestrator: DemoAgent,
+  workers: DemoAgent[],
+): Promise<boolean> {
+  const agents = [orchestrator, ...workers];
+  const before = await client.balancesMicros(agents);
+  step('6. A race: the orchestrator posts the job for three workers, paying the first to complete');
+  const jobId = await post(client, orchestrator, { race: { workers: 3, auto_release: true } });
+  const bidIds = await bidAll(client, jobId, workers);
+  const awarded = await client.award(orchestrator, jobId, { bid_ids: bidIds });
+  say(
+    `awarded to all three: ${(awarded.awards as Award[]).map((award) => `${award.escrow_id} ($${award.price_usd})`).join(', ')} funded`,
+  );
+
+  step('7. The workers race; the market pays the first completion and cancels the others');
+  await Promise.all(
+    workers.map(async (worker) => {
+      const mine = (awarded.awards as Award[]).find((award) => award.worker_id === worker.agentId)!;
+      const workMs = workTimeMs();
+      await sleep(workMs);
+      const answer = await client.tryComplete(worker, mine.escrow_id, `correlation 0.34 (by ${worker.name})`);
+      say(
+        `${worker.name} finished after ${workMs} ms: ${answer.status === 200 ? 'completed' : `too late (${String(answer.body.error)})`}`,
+      );
+    }),
+  );
+  const settled = await client.waitForJob(
+    orchestrator,
+    jobId,
+    (job) =>
+      job.status === 'closed' &&
+      (job.awards as Award[]).every((award) => ['released', 'refunded'].includes(award.escrow_status)),
+    WAIT_MAX_MS,
+  );
+  const awards = settled.awards as Award[];
+  const won = awards.find((award) => award.race === 'won')!;
+  const winner = workers.find((worker) => worker.agentId === won.worker_id)!;
+  for (const award of awards)
+    say(
+      `${workers.find((worker) => worker.agentId === award.worker_id)!.name}: ${award.race ?? '-'}, escrow ${award.escrow_status}`,
+    );
+  const escrow = await client.escrow(orchestrator, won.escrow_id);
+  const commissionMicros = parseUsd(String((escrow.payout as Json).commission), {
+    field: 'commission',
+    allowZero: true,
+  });
+  return checkBalances('race of three', {
+    client,
+    orchestrator,
+    winner,
+    agents,
+    before,
+    priceMicros: usdMicros(won.price_usd),
+    commissionMicros,
+  });
 }
 
-/** The article's loop: poll every escrow until one is completed. */
-async function waitForCompletion(client: DemoClient, orchestrator: DemoAgent, jobs: Job[]): Promise<Job> {
-  const deadlineMs = Date.now() + WAIT_MAX_MS;
-  while (Date.now() < deadlineMs) {
-    for (const job of jobs) {
-      const escrow = await client.escrow(orchestrator, job.escrowId);
-      if (escrow.status === 'completed') {
-        say(`orchestrator sees ${job.escrowId} completed: "${String(escrow.result_summary)}"`);
-        return job;
-      }
-    }
-    await sleep(POLL_INTERVAL_MS);
+async function post(client: DemoClient, orchestrator: DemoAgent, extra: Json): Promise<string> {
+  const job = await client.postJob(orchestrator, {
+    title: 'BTC/gold correlation',
+    description: DESCRIPTION,
+    budget_usd: BUDGET_USD,
+    bid_window_minutes: 10,
+    timeout_hours: 4,
+    tags: ['analysis'],
+    ...extra,
+  });
+  say(`job ${String(job.job_id)} posted: "${DESCRIPTION}", bids until ${String(job.bids_close_at)}`);
+  return job.job_id as string;
+}
+
+async function bidAll(client: DemoClient, jobId: string, workers: DemoAgent[]): Promise<string[]> {
+  const bidIds: string[] = [];
+  for (const [index, worker] of workers.entries()) {
+    const { priceUsd, etaMinutes } = WORKERS[index]!;
+    const bid = await client.bid(worker, jobId, priceUsd, etaMinutes);
+    bidIds.push(bid.bid_id as string);
+    say(`${worker.name} bids $${priceUsd}, ${etaMinutes} min (${String(bid.bid_id)})`);
   }
-  throw new Error(`no worker completed within ${WAIT_MAX_MS} ms`);
+  return bidIds;
 }
 
 interface BalanceCheck {
+  client: DemoClient;
   orchestrator: DemoAgent;
   winner: DemoAgent;
   agents: DemoAgent[];
   before: Map<string, bigint>;
-  after: Map<string, bigint>;
+  priceMicros: bigint;
   commissionMicros: bigint;
 }
 
-/** Every number in micro-dollars: the money only moved, except the commission that left to the house. */
-function checkBalances(check: BalanceCheck): boolean {
-  const jobMicros = BigInt(JOB_USD) * 1_000_000n;
-  const delta = (agent: DemoAgent) => check.after.get(agent.agentId)! - check.before.get(agent.agentId)!;
+/** Every number in micro-dollars: the price moved from the orchestrator to the winner, less the commission that left to the house. */
+async function checkBalances(run: string, check: BalanceCheck): Promise<boolean> {
+  const after = await check.client.balancesMicros(check.agents);
+  step(`Balances after the ${run}`);
+  for (const agent of check.agents)
+    say(
+      `${agent.name.padEnd(14)} $${formatUsd(check.before.get(agent.agentId)!).padStart(8)} → $${formatUsd(after.get(agent.agentId)!).padStart(8)}`,
+    );
+  const delta = (agent: DemoAgent) => after.get(agent.agentId)! - check.before.get(agent.agentId)!;
   const sum = (balances: Map<string, bigint>) =>
     check.agents.reduce((total, agent) => total + balances.get(agent.agentId)!, 0n);
   const results: Array<[string, boolean]> = [
-    [`orchestrator paid exactly $${JOB_USD}`, delta(check.orchestrator) === -jobMicros],
     [
-      `${check.winner.name} received $${formatUsd(jobMicros - check.commissionMicros)} ($${JOB_USD} minus commission)`,
-      delta(check.winner) === jobMicros - check.commissionMicros,
+      `orchestrator paid exactly $${formatUsd(check.priceMicros)}`,
+      delta(check.orchestrator) === -check.priceMicros,
     ],
     [
-      'the other workers are unchanged (refunded)',
+      `${check.winner.name} received $${formatUsd(check.priceMicros - check.commissionMicros)} (price minus commission)`,
+      delta(check.winner) === check.priceMicros - check.commissionMicros,
+    ],
+    [
+      'the other workers are unchanged',
       check.agents
         .filter((agent) => agent !== check.orchestrator && agent !== check.winner)
         .every((agent) => delta(agent) === 0n),
     ],
     [
-      `before $${formatUsd(sum(check.before))} = after $${formatUsd(sum(check.after))} + commission $${formatUsd(check.commissionMicros)}`,
-      sum(check.before) === sum(check.after) + check.commissionMicros,
+      `before $${formatUsd(sum(check.before))} = after $${formatUsd(sum(after))} + commission $${formatUsd(check.commissionMicros)}`,
+      sum(check.before) === sum(after) + check.commissionMicros,
     ],
   ];
   for (const [label, passed] of results) say(`${passed ? '✓' : '✗'} ${label}`);
-  const ok = results.every(([, passed]) => passed);
-  say(ok ? 'balances check: OK' : 'balances check: FAILED');
-  return ok;
+  return results.every(([, passed]) => passed);
+}
+
+function usdMicros(amountUsd: number): bigint {
+  return parseUsd(String(amountUsd), { field: 'price' });
+}
+
+function workTimeMs(): number {
+  return WORK_MS_MIN + Math.floor(Math.random() * (WORK_MS_MAX - WORK_MS_MIN));
 }
 
 function adminApiKey(): string {

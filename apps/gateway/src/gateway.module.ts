@@ -10,10 +10,12 @@ import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
 import { EventsStreamController } from './api/events-stream.controller.js';
 import { FaucetController } from './api/faucet.controller.js';
+import { JobEventsStreamController } from './api/job-events-stream.controller.js';
 import { JobsController } from './api/jobs.controller.js';
 import { PingController } from './api/ping.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
+import { JobEventFeed } from './infrastructure/job-event-feed.js';
 import { McpController } from './mcp/mcp.controller.js';
 
 /** The public HTTP surface: turns requests into commands over NATS. */
@@ -26,6 +28,7 @@ import { McpController } from './mcp/mcp.controller.js';
     EscrowController,
     AdminEscrowController,
     JobsController,
+    JobEventsStreamController,
     EventsStreamController,
     McpController,
     DocsController,
@@ -34,6 +37,7 @@ import { McpController } from './mcp/mcp.controller.js';
     AgentAuthGuard,
     AdminGuard,
     EscrowEventFeed,
+    JobEventFeed,
     {
       // Every command the gateway sends waits at most COMMAND_TIMEOUT_MS, then answers 503:
       // no request hangs on a stopped or stuck service.

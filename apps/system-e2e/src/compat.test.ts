@@ -283,9 +283,11 @@ describe('compatibility with existing clients', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('balances check: OK') });
-    expect(output.match(/marked esc_[0-9a-f]{16} complete/g)).toHaveLength(1);
-    expect(output.match(/: refunded, \$5 back/g)).toHaveLength(2);
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('demo: OK') });
+    expect(output).toMatch(/awarded to worker-beta at \$3\.8/);
+    expect(output.match(/: won, escrow released/g)).toHaveLength(1);
+    expect(output.match(/: lost, escrow refunded/g)).toHaveLength(2);
+    expect(output).not.toMatch(/✗/);
   }, 60_000);
 
   it('answers 503 service_unavailable within COMMAND_TIMEOUT_MS when a service hangs or stops', async () => {

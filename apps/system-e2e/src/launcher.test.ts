@@ -34,6 +34,7 @@ interface AppPorts {
   CASINO_PORT: string;
   FAUCET_PORT: string;
   ESCROW_PORT: string;
+  MARKET_PORT: string;
 }
 
 interface Exit {
@@ -109,7 +110,7 @@ class Launcher {
   /** The pids of the apps, from the launcher's "started casino (pid N, …)" line. */
   appPids(): Record<string, number> {
     const pids: Record<string, number> = {};
-    for (const match of this.text.matchAll(/(casino|faucet|escrow|gateway) \(pid (\d+)/g))
+    for (const match of this.text.matchAll(/(casino|faucet|escrow|market|gateway) \(pid (\d+)/g))
       pids[match[1]!] = Number(match[2]);
     return pids;
   }
@@ -183,6 +184,7 @@ async function appPorts(): Promise<AppPorts> {
     CASINO_PORT: String(await freePort()),
     FAUCET_PORT: String(await freePort()),
     ESCROW_PORT: String(await freePort()),
+    MARKET_PORT: String(await freePort()),
   };
 }
 
@@ -206,7 +208,7 @@ async function expectPing(gatewayUrl: string): Promise<void> {
   const response = await fetch(`${gatewayUrl}/api/v1/ping`, { signal: AbortSignal.timeout(10_000) });
   expect(response.status).toBe(200);
   const body = (await response.json()) as { services: Array<{ name: string }> };
-  expect(body.services.map((service) => service.name)).toEqual(['casino', 'faucet', 'escrow']);
+  expect(body.services.map((service) => service.name)).toEqual(['casino', 'faucet', 'escrow', 'market']);
 }
 
 /** SIGINT, then: exit code 0 within a few seconds, and nothing answers on the given ports any more. */

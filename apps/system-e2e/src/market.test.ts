@@ -383,6 +383,46 @@ describe('market: jobs, bids, awards and races (gateway → market → escrow �
     expect((await getJob(jobId)).body.awards.map((award) => award.worker_id)).toEqual([cheap.agentId]);
   });
 
+  it('job events on the SSE stream: the poster sees bids arrive, each bidder learns the outcome', async () => {
+    const [poster, winner, loser, outsider] = await Promise.all([
+      register(),
+      register(),
+      register(),
+      register(),
+    ]);
+    await api.credit(ADMIN_API_KEY, poster.agentId, 10);
+    const streams = await Promise.all(
+      [poster, winner, loser, outsider].map((agent) => openJobStream(system.gatewayUrl, agent.apiKey)),
+    );
+    try {
+      const jobId = (await post(poster, {})).body.job_id;
+      const winning = await bid(winner, jobId, 3);
+      await bid(loser, jobId, 4);
+      await api.post(`/jobs/${jobId}/award`, { bid_id: winning.body.bid_id }, poster.apiKey);
+      const [posterSees, winnerSees, loserSees] = streams;
+      await waitFor(
+        'the poster sees the bids and the award',
+        async () =>
+          ['job_posted', 'bid_placed', 'bid_placed', 'award_started', 'job_awarded'].every(
+            (type, index) => posterSees!.types()[index] === type,
+          ),
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
+      await waitFor('the winner sees its award', async () => winnerSees!.types().includes('job_awarded'), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      await waitFor('the loser learns the outcome', async () => loserSees!.types().includes('job_awarded'), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      expect(loserSees!.types().filter((type) => type === 'bid_placed')).toHaveLength(1);
+      expect(streams[3]!.types()).toEqual([]);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
+
   it('ops verify is green after all of it: ledger, replays and market ↔ escrow cross-checks', async () => {
     await ordersDrained();
     const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
@@ -414,3 +454,35 @@ describe('market: jobs, bids, awards and races (gateway → market → escrow �
     expect(outcome.code).toBe(0);
   }, 60_000);
 });
+
+/** An SSE reader of GET /jobs/events/stream: the event types received so far. */
+async function openJobStream(
+  baseUrl: string,
+  apiKey: string,
+): Promise<{ types: () => string[]; close: () => void }> {
+  const abort = new AbortController();
+  const response = await fetch(`${baseUrl}/jobs/events/stream`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+    signal: abort.signal,
+  });
+  expect(response.status).toBe(200);
+  const types: string[] = [];
+  let buffer = '';
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((line) => line.startsWith('data: '));
+        if (data) types.push((JSON.parse(data.slice(6)) as { type: string }).type);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+      }
+    }
+  })().catch(() => undefined);
+  return { types: () => [...types], close: () => abort.abort() };
+}

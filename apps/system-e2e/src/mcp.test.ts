@@ -25,6 +25,13 @@ const API_MD_TOOLS = [
   'decline_escrow',
   'dispute_escrow',
   'escrow_stats',
+  'post_job',
+  'list_jobs',
+  'get_job',
+  'place_bid',
+  'withdraw_bid',
+  'award_job',
+  'cancel_job',
 ];
 
 interface ToolAnswer {

@@ -44,7 +44,7 @@ describe('GET /api/v1/ping across the four apps', () => {
       services: Array<{ name: string; version: string; instance: string }>;
     };
     expect(body.gateway.name).toBe('gateway');
-    expect(body.services.map((service) => service.name)).toEqual(['casino', 'faucet', 'escrow']);
+    expect(body.services.map((service) => service.name)).toEqual(['casino', 'faucet', 'escrow', 'market']);
     for (const service of body.services) {
       expect(service.version).toMatch(/^\d+\.\d+\.\d+/);
       expect(service.instance).toMatch(new RegExp(`^${service.name}-[0-9a-f]{6}$`));

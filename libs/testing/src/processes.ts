@@ -54,7 +54,7 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async waitUntilReady(timeoutMs = 20_000): Promise<void> {
+  async waitUntilReady(timeoutMs = 45_000): Promise<void> {
     let exitedEarly = false;
     void this.exited.then(() => (exitedEarly = true));
     await waitFor(

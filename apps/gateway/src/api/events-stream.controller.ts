@@ -58,7 +58,7 @@ export function parseLastEventId(header: string | string[] | undefined): number 
 }
 
 /** Writes SSE frames to the raw response, with heartbeats and backpressure. */
-class SseWriter implements EventSink {
+export class SseWriter implements EventSink {
   private heartbeat?: NodeJS.Timeout;
   private ended = false;
 

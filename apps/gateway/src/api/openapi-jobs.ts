@@ -55,6 +55,24 @@ const awarded = {
 
 export const JOB_ROUTE_DOCS: RouteDoc[] = [
   {
+    method: 'GET',
+    path: '/jobs/events/stream',
+    tag: 'jobs',
+    summary: 'Live job events for the caller (Server-Sent Events)',
+    description:
+      'The events of the jobs the caller posted (bid_placed as bids arrive, job_awarded, job_completed, race_won/race_lost, award_settled, job_cancelled), ' +
+      'the events that name it as a worker, and the outcome (job_awarded, award_failed, job_cancelled) of the jobs it bid on. ' +
+      'Each message is `id: <sequence>` and `data: <event envelope JSON>`; reconnect with `Last-Event-ID` to resume. docs/events.md lists the payloads.',
+    auth: 'agent',
+    response: {
+      status: 200,
+      description: 'An event stream.',
+      contentType: 'text/event-stream',
+      example: `id: 7\ndata: {"id":"…","type":"bid_placed","stream":"job-${JOB}","version":2,"position":31,"occurred_at":"${AT}","data":{"jobId":"${JOB}","bidId":"${BID}","workerId":"${WORKER}","priceMicros":"4000000"}}\n\n`,
+    },
+    errors: ['invalid_request', 'rate_limited'],
+  },
+  {
     method: 'POST',
     path: '/jobs',
     tag: 'jobs',

@@ -3,7 +3,7 @@ import { apiFields } from '../api/api-fields.js';
 
 /** The HTTP request a tool call becomes: the route does all the work, so tools and routes never differ. */
 export interface ToolRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   url: string;
   body?: Record<string, unknown>;
 }
@@ -26,7 +26,7 @@ type ArgumentSpec = readonly [field: z.ZodType, required: boolean];
  * while the route answers `{error, message}` with the API's code (invalid_amount,
  * invalid_counterparty…), which is what a tool error must carry. `required` is only documented.
  */
-function toolInput(specs: Record<string, ArgumentSpec>): z.ZodObject {
+export function toolInput(specs: Record<string, ArgumentSpec>): z.ZodObject {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, [field]] of Object.entries(specs)) {
     const documented = z.toJSONSchema(field, { io: 'input', unrepresentable: 'any' }) as Record<
@@ -42,11 +42,11 @@ function toolInput(specs: Record<string, ArgumentSpec>): z.ZodObject {
   return z.object(shape).meta(required.length > 0 ? { required } : {});
 }
 
-const apiKeyArg = { casino_api_key: [apiFields.casino_api_key, false] } as const;
+export const apiKeyArg = { casino_api_key: [apiFields.casino_api_key, false] } as const;
 const escrowIdArg = { escrow_id: [apiFields.escrow_id, true] } as const;
 
 /** Only the fields given: an absent optional argument stays absent in the body. */
-function pick(args: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+export function pick(args: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(
     names.filter((name) => args[name] !== undefined).map((name) => [name, args[name]]),
   );
