@@ -55,6 +55,13 @@ export const gatewayConfigSchema = baseConfigSchema
     EVENT_STREAMS_PER_AGENT_MAX: env.int(5, 1, 1_000),
     /** How often an idle event stream sends a comment line, so proxies and clients keep it open. */
     EVENT_STREAM_HEARTBEAT_MS: env.int(15_000, 100, 300_000),
+    /** How long a token from `POST /escrow/events/stream-token` may open a stream (EventSource). */
+    EVENT_STREAM_TOKEN_TTL_SECONDS: env.int(60, 5, 3_600),
+    /**
+     * Key that signs stream tokens; replicas behind one load balancer need the same one. Unset:
+     * a random key per gateway process (tokens from one gateway open streams only on it).
+     */
+    EVENT_STREAM_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((config, context) => {
     const leaseMs = config.IDEMPOTENCY_LEASE_MS;

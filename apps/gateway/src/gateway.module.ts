@@ -16,6 +16,7 @@ import { PingController } from './api/ping.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
+import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
 /** The public HTTP surface: turns requests into commands over NATS. */
@@ -38,6 +39,15 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminGuard,
     EscrowEventFeed,
     JobEventFeed,
+    {
+      provide: StreamTokens,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) =>
+        new StreamTokens(
+          context.config.EVENT_STREAM_TOKEN_SECRET,
+          context.config.EVENT_STREAM_TOKEN_TTL_SECONDS * 1000,
+        ),
+    },
     {
       // Every command the gateway sends waits at most COMMAND_TIMEOUT_MS, then answers 503:
       // no request hangs on a stopped or stuck service.

@@ -136,6 +136,95 @@ describe('ops on NATS: tail, streams, dead letters, credit', () => {
     expect(JSON.parse(fromPosition.stdout).envelope.id).toBe(parsed.envelope.id);
   });
 
+  it('replays history: --count N prints N lines, and --since merges the services by time', async () => {
+    const js = jetstream(nats);
+    const manager = await jetstreamManager(nats);
+    const stored = async () => {
+      let total = 0;
+      for (const name of ['CASINO_EVENTS', 'FAUCET_EVENTS', 'ESCROW_EVENTS'])
+        total +=
+          (await manager.streams.info(subjects.streamName(name)).catch(() => null))?.state.messages ?? 0;
+      return total;
+    };
+    const credit = async (reference: string) => {
+      const before = (await manager.streams.info(subjects.streamName('CASINO_EVENTS'))).state.last_seq;
+      await client.request(casinoCommands.credit, {
+        agentId: agent.agentId,
+        amountMicros: '1000000',
+        reference,
+      });
+      await waitFor(
+        `${reference} published`,
+        async () =>
+          (await manager.streams.info(subjects.streamName('CASINO_EVENTS'))).state.last_seq > before,
+      );
+    };
+    const probe = (n: number) =>
+      js.publish(
+        subjects.subject('faucet.events.tail_probe'),
+        JSON.stringify({
+          id: `00000000-0000-4000-8000-00000000000${n}`,
+          type: 'tail_probe',
+          stream: 'probe',
+          version: n,
+          position: n,
+          occurred_at: new Date().toISOString(),
+          correlation_id: null,
+          causation_id: null,
+          schema: 1,
+          data: { n },
+        }),
+      );
+    // Casino three times, then faucet three times, then casino again: by time, not by turns.
+    for (const n of [1, 2, 3]) await credit(`since-${n}`);
+    for (const n of [1, 2, 3]) await probe(n);
+    await credit('since-4');
+
+    const total = await stored();
+    const since = await runOps(['tail', '--since', '10m', '--json', '--count', String(total)], env(), 15_000);
+    const lines = since.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { stream: string; time: string });
+    expect(lines).toHaveLength(total);
+    const times = lines.map((line) => line.time);
+    expect(times).toEqual([...times].sort());
+    const services = lines.slice(-7).map((line) => line.stream);
+    expect(services).toEqual([
+      'CASINO_EVENTS',
+      'CASINO_EVENTS',
+      'CASINO_EVENTS',
+      'FAUCET_EVENTS',
+      'FAUCET_EVENTS',
+      'FAUCET_EVENTS',
+      'CASINO_EVENTS',
+    ]);
+
+    const one = await runOps(['tail', 'casino', '--from-position', '1', '--count', '1'], env(), 15_000);
+    expect(one).toMatchObject({ code: 0, stderr: expect.not.stringMatching(/failed/) });
+    expect(one.stdout.trim().split('\n')).toHaveLength(1);
+    const two = await runOps(['tail', '--since', '10m', '--count', '2'], env(), 15_000);
+    expect(two.stdout.trim().split('\n')).toHaveLength(2);
+  });
+
+  it('marks ephemeral consumers (a running ops tail) in ops streams', async () => {
+    const tail = new OpsProcess(['tail', 'casino'], env());
+    try {
+      await tail.waitForLine('stderr', (line) => line.startsWith('following'));
+      const run = await runOps(['streams', '--json'], env());
+      const { streams } = JSON.parse(run.stdout) as {
+        streams: Array<{ contractName: string; consumers: Array<{ name: string; durable: boolean }> }>;
+      };
+      const casinoConsumers = streams.find((stream) => stream.contractName === 'CASINO_EVENTS')!.consumers;
+      // The running tail's (and those of earlier tails the broker has not yet forgotten).
+      expect(casinoConsumers.filter((consumer) => !consumer.durable).length).toBeGreaterThanOrEqual(1);
+      const text = await runOps(['streams'], env());
+      expect(text.stdout).toMatch(/\(ephemeral: an ops tail or SSE connection\): lag/);
+    } finally {
+      await tail.stop();
+    }
+  });
+
   it('shows streams and consumers', async () => {
     const run = await runOps(['streams', '--json'], env());
     expect(run.code).toBe(0);

@@ -26,6 +26,11 @@ export async function streamExists(manager: JetStreamManager, name: string): Pro
 
 export interface ConsumerState {
   name: string;
+  /**
+   * False for an ephemeral consumer (no durable name): an `ops tail` or a gateway's SSE
+   * connection reading the stream, gone when it disconnects; its lag is no service's backlog.
+   */
+  durable: boolean;
   /** Messages matching the filter not yet delivered. */
   pendingMessages: number;
   /** Delivered, not yet acknowledged. */
@@ -84,7 +89,8 @@ export async function collectStreamStates(
       if (consumers.length >= MAX_CONSUMERS_LISTED) notListed += 1;
       else consumers.push(consumerState(consumer, deadLetters.get(consumer.name) ?? 0));
     }
-    consumers.sort((a, b) => a.name.localeCompare(b.name));
+    // Durable (the services' own) first: their lag is what an operator looks for.
+    consumers.sort((a, b) => Number(b.durable) - Number(a.durable) || a.name.localeCompare(b.name));
     states.push({
       contractName: definition.name,
       name,
@@ -104,6 +110,7 @@ export async function collectStreamStates(
 function consumerState(info: ConsumerInfo, deadLetters: number): ConsumerState {
   return {
     name: info.name,
+    durable: Boolean(info.config.durable_name),
     pendingMessages: info.num_pending,
     ackPendingMessages: info.num_ack_pending,
     redeliveredMessages: info.num_redelivered,

@@ -21,6 +21,9 @@ interface StreamEvent {
   type: string;
   escrowId: string;
   receivedAtMs: number;
+  /** The message as sent: the `event:` line and the JSON of `data:`. */
+  event: string;
+  body: { id: string; type: string; stream: string; version: number; data: Record<string, unknown> };
 }
 
 /** A minimal SSE reader over fetch: frames in order, their arrival times, and comment lines. */
@@ -31,16 +34,22 @@ class EventStreamReader {
   private buffer = '';
   private done?: Promise<void>;
 
+  /** `apiKey` goes in Authorization; `{ token }` in the URL, as a browser's EventSource sends it. */
   constructor(
     private readonly url: string,
-    private readonly apiKey: string,
+    private readonly apiKey: string | { token: string },
     private readonly lastEventId?: number,
   ) {}
 
   async open(): Promise<this> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
+    const headers: Record<string, string> =
+      typeof this.apiKey === 'string' ? { authorization: `Bearer ${this.apiKey}` } : {};
     if (this.lastEventId !== undefined) headers['last-event-id'] = String(this.lastEventId);
-    const response = await fetch(`${this.url}/escrow/events/stream`, { headers, signal: this.abort.signal });
+    const query = typeof this.apiKey === 'string' ? '' : `?token=${this.apiKey.token}`;
+    const response = await fetch(`${this.url}/escrow/events/stream${query}`, {
+      headers,
+      signal: this.abort.signal,
+    });
     if (response.status !== 200) throw new Error(`stream: ${response.status} ${await response.text()}`);
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const reader = response.body!.getReader();
@@ -95,19 +104,23 @@ class EventStreamReader {
 
   private parseFrame(frame: string): void {
     let id: number | undefined;
+    let event = 'message';
     let data = '';
     for (const line of frame.split('\n')) {
       if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
       else if (line.startsWith('id: ')) id = Number(line.slice(4));
+      else if (line.startsWith('event: ')) event = line.slice(7);
       else if (line.startsWith('data: ')) data += line.slice(6);
     }
     if (id === undefined) return;
-    const envelope = JSON.parse(data) as { type: string; data: { escrowId: string } };
+    const body = JSON.parse(data) as StreamEvent['body'];
     this.events.push({
       id,
-      type: envelope.type,
-      escrowId: envelope.data.escrowId,
+      type: body.type,
+      escrowId: body.data.escrow_id as string,
       receivedAtMs: performance.now(),
+      event,
+      body,
     });
   }
 }
@@ -279,6 +292,83 @@ describe('escrow events over Server-Sent Events', () => {
     } finally {
       await fresh.stop();
     }
+  });
+
+  it('speaks the REST dialect: an event line per message, snake_case fields, USD amounts, the envelope ids', async () => {
+    const [creatorStream, workerStream] = [await stream(creator), await stream(worker)];
+    const escrowId = await expectDelivered(create(creator, worker), 'funded', [creatorStream, workerStream]);
+    await api.post(`/escrow/complete/${escrowId}`, { result_summary: '0.34' }, worker.apiKey);
+    const release = await api.post(`/escrow/release/${escrowId}`, {}, creator.apiKey);
+    const released = await workerStream.waitForEvent(escrowId, 'released');
+    expect(released.event).toBe('released');
+    expect(released.body).toMatchObject({
+      type: 'released',
+      stream: `escrow-${escrowId}`,
+      version: expect.any(Number),
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    // The same names and amounts as the release answer the creator got.
+    expect(released.body.data).toMatchObject({
+      escrow_id: escrowId,
+      status: 'released',
+      actor: creator.agentId,
+      amount_usd: 1,
+      released_to_counterparty: release.body.released_to_counterparty,
+      commission: release.body.commission,
+      commission_usd: release.body.commission,
+    });
+    const completed = await workerStream.waitForEvent(escrowId, 'completed');
+    expect(completed.body.data).toEqual({
+      escrow_id: escrowId,
+      status: 'completed',
+      actor: worker.agentId,
+      result_summary: '0.34',
+    });
+    for (const event of workerStream.events) {
+      expect(event.event).toBe(event.type);
+      expect(JSON.stringify(event.body)).not.toMatch(/Micros|escrowId|"[0-9]+"/);
+    }
+  });
+
+  it('opens with a short-lived stream token (EventSource cannot send headers), which opens nothing else', async () => {
+    // A fresh agent: the others' earlier streams count against the per-agent limit.
+    const worker = await api.register();
+    const issued = await api.post('/escrow/events/stream-token', {}, worker.apiKey);
+    expect(issued).toMatchObject({
+      status: 201,
+      body: { token: expect.stringMatching(/^est_/), expires_in_seconds: 60 },
+    });
+    const token = issued.body.token as string;
+    expect(issued.body.stream_url).toBe(`/escrow/events/stream?token=${token}`);
+    expect(token).not.toContain(worker.apiKey);
+
+    const viaToken = await new EventStreamReader(system.gatewayUrl, { token }).open();
+    readers.push(viaToken);
+    const escrowId = await expectDelivered(create(creator, worker), 'funded', [viaToken]);
+    expect(viaToken.events.map((event) => event.escrowId)).toEqual([escrowId]);
+    // EventSource's reconnect repeats the URL and adds Last-Event-ID.
+    const resumed = await new EventStreamReader(system.gatewayUrl, { token }, viaToken.ids()[0]! - 1).open();
+    readers.push(resumed);
+    await resumed.waitForEvent(escrowId, 'funded');
+
+    // Not an API key anywhere else, not forgeable, not issued without a key.
+    expect(await api.get('/api/v1/auth/balance', token)).toMatchObject({ status: 401 });
+    const forged = token.replace(worker.agentId, outsider.agentId);
+    expect(await api.get(`/escrow/events/stream?token=${forged}`)).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized' },
+    });
+    expect(await api.post('/escrow/events/stream-token', {})).toMatchObject({ status: 401 });
+    // An Idempotency-Key does not keep the token (it would be stored in clear): never a replay.
+    const withKey = () =>
+      api.call('POST', '/escrow/events/stream-token', {
+        key: worker.apiKey,
+        headers: { 'idempotency-key': 'tok-1' },
+        body: {},
+      });
+    const [first, second] = [await withKey(), await withKey()];
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
   });
 
   it('sends heartbeat comments while idle', async () => {

@@ -1,12 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import { Controller, Get, Inject, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { DomainError, ErrorCode } from '@pf/contracts';
+import { DomainError, ErrorCode, type EventEnvelope } from '@pf/contracts';
 import { CONFIG, LOGGER } from '@pf/platform';
 import type { GatewayConfig } from '../config.js';
 import { EscrowEventFeed, type EventSink } from '../infrastructure/escrow-event-feed.js';
-import { AgentAuthGuard, type AuthenticatedRequest } from './auth.guard.js';
+import { StreamTokens } from '../infrastructure/stream-tokens.js';
+import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
+import { escrowRestEvents, toRestEvent, type RestEventMappers } from './rest-events.js';
 
 /** How long a client may leave a frame unread before it is dropped as too slow. */
 const SLOW_CLIENT_TIMEOUT_MS = 30_000;
@@ -23,17 +25,41 @@ const RECONNECT_DELAY_MS = 1_000;
 export class EventsStreamController {
   constructor(
     private readonly feed: EscrowEventFeed,
+    private readonly auth: AgentAuthGuard,
+    private readonly tokens: StreamTokens,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  @Get('stream')
+  /**
+   * A token that opens the caller's stream for EVENT_STREAM_TOKEN_TTL_SECONDS, for clients that
+   * cannot send headers (browsers' EventSource): `new EventSource(stream_url)`. It opens nothing
+   * else, is never stored (it is signed) and never recorded under an Idempotency-Key.
+   */
+  @Post('stream-token')
+  @HttpCode(201)
   @UseGuards(AgentAuthGuard)
+  issueToken(@Req() request: AuthenticatedRequest, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { token, expiresAtMs } = this.tokens.issue(request.agentId!);
+    void reply.header('cache-control', 'no-store');
+    return {
+      token,
+      expires_at: new Date(expiresAtMs).toISOString(),
+      expires_in_seconds: this.config.EVENT_STREAM_TOKEN_TTL_SECONDS,
+      stream_url: `/escrow/events/stream?token=${token}`,
+    };
+  }
+
+  @Get('stream')
   async stream(@Req() request: AuthenticatedRequest, @Res() reply: FastifyReply): Promise<void> {
-    const lastEventId = parseLastEventId(request.headers['last-event-id']);
-    const subscription = await this.feed.subscribe(request.agentId!, lastEventId);
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const agentId = await this.streamCaller(request, query.token);
+    const lastEventId = parseLastEventId(
+      request.headers['last-event-id'] ?? queryString(query.last_event_id),
+    );
+    const subscription = await this.feed.subscribe(agentId, lastEventId);
     reply.hijack();
-    const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS);
+    const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS, escrowRestEvents);
     sink.open(reply.getHeaders());
     sink.onClose(() => subscription.close());
     subscription
@@ -43,6 +69,18 @@ export class EventsStreamController {
       )
       .finally(() => sink.end());
   }
+
+  /** The API key in Authorization, or else a stream token in `?token=` (EventSource). */
+  private async streamCaller(request: AuthenticatedRequest, token: unknown): Promise<string> {
+    if (bearerToken(request) !== undefined || token === undefined)
+      return this.auth.authenticate(bearerToken(request));
+    if (typeof token !== 'string') throw new DomainError(ErrorCode.unauthorized, 'token must appear once');
+    return this.tokens.verify(token);
+  }
+}
+
+function queryString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** `Last-Event-ID`: absent, or a stream sequence this endpoint sent (a non-negative integer). */
@@ -57,7 +95,7 @@ export function parseLastEventId(header: string | string[] | undefined): number 
   return id;
 }
 
-/** Writes SSE frames to the raw response, with heartbeats and backpressure. */
+/** Writes SSE frames in the REST shape to the raw response, with heartbeats and backpressure. */
 export class SseWriter implements EventSink {
   private heartbeat?: NodeJS.Timeout;
   private ended = false;
@@ -65,6 +103,7 @@ export class SseWriter implements EventSink {
   constructor(
     private readonly raw: ServerResponse,
     private readonly heartbeatMs: number,
+    private readonly mappers: RestEventMappers,
   ) {}
 
   open(headers: Record<string, unknown>): void {
@@ -88,9 +127,11 @@ export class SseWriter implements EventSink {
     });
   }
 
-  async send(id: number, data: string): Promise<void> {
+  /** One message: `event: <type>` lets EventSource clients `addEventListener('released', …)`. */
+  async send(id: number, envelope: EventEnvelope): Promise<void> {
     if (this.ended || this.raw.destroyed) return;
-    if (this.raw.write(`id: ${id}\ndata: ${data}\n\n`)) return;
+    const data = JSON.stringify(toRestEvent(envelope, this.mappers));
+    if (this.raw.write(`id: ${id}\nevent: ${envelope.type}\ndata: ${data}\n\n`)) return;
     await this.drained();
   }
 

@@ -42,7 +42,13 @@ export function installIdempotency(
   fastify.addHook('preHandler', async (request: IdempotentRequest, reply: FastifyReply) => {
     // MCP answers on the raw socket (the reply is hijacked, onSend never runs): its tools inject
     // the HTTP routes, which carry their own idempotency; a key on /mcp itself is ignored.
-    if (!WRITE_METHODS.has(request.method) || request.url.startsWith('/mcp')) return;
+    // A stream token is a secret and issuing one changes nothing: never recorded, always fresh.
+    if (
+      !WRITE_METHODS.has(request.method) ||
+      request.url.startsWith('/mcp') ||
+      request.url.startsWith('/escrow/events/stream-token')
+    )
+      return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const key = Array.isArray(header) ? header[0]! : header;

@@ -410,16 +410,40 @@ const escrowRoutes: RouteDoc[] = [
     summary: "Live events on the caller's escrows (Server-Sent Events)",
     description:
       'Every event on escrows where the caller is creator or counterparty, as it happens: funded, completed, disputed, released, refunded, declined, resolved. ' +
-      'Each message is `id: <sequence>` and `data: <event envelope JSON>` (as on JetStream; amounts in micro-dollar strings). ' +
-      'Reconnect with `Last-Event-ID: <last id>` to resume with no gap and no duplicate. A comment line is sent every 15 s when idle.',
+      "Each message is `id: <sequence>`, `event: <type>` and `data: <JSON>` in the REST API's words: the envelope (`id`, `type`, `stream`, `version`, `position`, " +
+      '`occurred_at`, `correlation_id`, `causation_id`, `schema`) and `data` with snake_case fields and USD amounts (`escrow_id`, `status` after the event, `actor`, ' +
+      '`amount_usd`; `released` adds `released_to_counterparty`, `commission`, `commission_usd`, `referral_commission` as `POST /escrow/release` answers). ' +
+      "Authenticate with `Authorization: Bearer <api_key>`, or, from a browser's EventSource (no headers), with `?token=` from `POST /escrow/events/stream-token`. " +
+      'Reconnect with `Last-Event-ID: <last id>` (or `?last_event_id=` on a new connection) to resume with no gap and no duplicate. A comment line is sent every 15 s when idle.',
     auth: 'agent',
     response: {
       status: 200,
       description: 'An event stream.',
       contentType: 'text/event-stream',
-      example: `id: 42\ndata: {"id":"…","type":"completed","stream":"${ESCROW}","version":3,"position":118,"occurred_at":"${AT}","data":{"escrowId":"${ESCROW}","by":"${WORKER}","resultSummary":"…"}}\n\n`,
+      example: `id: 42\nevent: completed\ndata: {"id":"6f1c1e52-8a40-4a3e-9d7e-0d9b5f3f8c11","type":"completed","stream":"escrow-${ESCROW}","version":3,"position":118,"occurred_at":"${AT}","correlation_id":null,"causation_id":null,"schema":1,"data":{"escrow_id":"${ESCROW}","status":"completed","actor":"${WORKER}","result_summary":"0.34"}}\n\n`,
     },
-    errors: ['invalid_request'],
+    errors: ['invalid_request', 'rate_limited'],
+  },
+  {
+    method: 'POST',
+    path: '/escrow/events/stream-token',
+    tag: 'escrow',
+    summary: 'A short-lived token that opens your event stream (for EventSource)',
+    description:
+      "Browsers' EventSource cannot send an Authorization header, and an API key must not go into a URL. This token opens `GET /escrow/events/stream?token=…` " +
+      'for the caller only, for EVENT_STREAM_TOKEN_TTL_SECONDS (60 by default), and nothing else. It is signed, never stored; an Idempotency-Key is ignored here.',
+    auth: 'agent',
+    response: {
+      status: 201,
+      description: 'The token and the URL to open.',
+      example: {
+        token: `est_${WORKER}_1748779260_3q2-7wE4b0cV9xk1Z8mNn5pQ6rS7tU8vW9xY0zA1bC2`,
+        expires_at: '2025-06-01T12:01:00.000Z',
+        expires_in_seconds: 60,
+        stream_url: `/escrow/events/stream?token=est_${WORKER}_1748779260_3q2-7wE4b0cV9xk1Z8mNn5pQ6rS7tU8vW9xY0zA1bC2`,
+      },
+    },
+    errors: [],
   },
 ];
 

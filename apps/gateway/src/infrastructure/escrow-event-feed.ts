@@ -34,9 +34,12 @@ interface Parties {
   counterpartyId: string;
 }
 
-/** What a connection writes to; `send` resolves when the client has taken the frame. */
+/**
+ * What a connection writes to; `send` resolves when the client has taken the frame. It gets the
+ * internal envelope: turning it into what clients read (the REST shape) is the HTTP layer's job.
+ */
 export interface EventSink {
-  send(id: number, data: string): Promise<void>;
+  send(id: number, envelope: EventEnvelope): Promise<void>;
 }
 
 /** One agent's live feed: the ordered consumer behind it and its place in the limits. */
@@ -163,7 +166,7 @@ export class EscrowEventFeed implements OnModuleDestroy {
           for await (const message of messages) {
             const envelope = decodeJson<EventEnvelope>(message.data);
             if (await this.isVisibleTo(agentId, envelope))
-              await sink.send(message.info.streamSequence, JSON.stringify(envelope));
+              await sink.send(message.info.streamSequence, envelope);
           }
         } finally {
           close();

@@ -6,9 +6,10 @@ import { formatMegabytes, say } from '../output.js';
 import { collectStreamStates, type StreamState } from '../streams-info.js';
 
 export const streamsUsage = `ops streams [--json]
-  Each event stream and the dead-letter stream: messages, bytes, last sequence, and per durable
+  Each event stream and the dead-letter stream: messages, bytes, last sequence, and per
   consumer the pending (undelivered), ack-pending, redelivered and dead-lettered messages and
-  the lag (pending + ack pending).`;
+  the lag (pending + ack pending). Ephemeral consumers (ops tail, the gateway's SSE streams)
+  are marked and listed after the durable ones (--json: "durable": false).`;
 
 export async function streamsCommand(argv: readonly string[], config: OpsConfig): Promise<number> {
   const args = parseArgs(argv, { json: 'boolean' });
@@ -31,10 +32,11 @@ export function formatStates(states: readonly StreamState[]): string[] {
     lines.push(
       `${stream.name}: ${formatCount(stream.messages)} messages, ${formatMegabytes(stream.bytes)}, sequences ${stream.firstSequence}..${stream.lastSequence}, last at ${stream.lastTime ?? '-'}`,
     );
-    if (stream.consumers.length === 0) lines.push('  no durable consumers');
+    if (!stream.consumers.some((consumer) => consumer.durable)) lines.push('  no durable consumers');
     for (const consumer of stream.consumers) {
+      const kind = consumer.durable ? '' : ' (ephemeral: an ops tail or SSE connection)';
       lines.push(
-        `  ${consumer.name}: lag ${formatCount(consumer.lagMessages)} (pending ${formatCount(consumer.pendingMessages)}, ack pending ${formatCount(consumer.ackPendingMessages)}), redelivered ${formatCount(consumer.redeliveredMessages)}, dead letters ${formatCount(consumer.deadLetters)}, delivered up to #${consumer.deliveredSequence}`,
+        `  ${consumer.name}${kind}: lag ${formatCount(consumer.lagMessages)} (pending ${formatCount(consumer.pendingMessages)}, ack pending ${formatCount(consumer.ackPendingMessages)}), redelivered ${formatCount(consumer.redeliveredMessages)}, dead letters ${formatCount(consumer.deadLetters)}, delivered up to #${consumer.deliveredSequence}`,
       );
     }
     if (stream.consumersNotListed > 0) lines.push(`  … and ${stream.consumersNotListed} more consumers`);

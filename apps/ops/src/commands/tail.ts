@@ -1,12 +1,14 @@
 import {
+  AckPolicy,
   DeliverPolicy,
   jetstream,
   jetstreamManager,
   type ConsumerMessages,
   type JetStreamManager,
+  type JsMsg,
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { deadLetterHeaders, deadLetterStream, type EventEnvelope, type SubjectPrefix } from '@pf/contracts';
 import { contractEventStreams, streamForPattern, type StreamDefinition } from '@pf/messaging';
 import {
@@ -30,13 +32,15 @@ const POSITION_SEARCH_SLACK = 1_000;
 const MAX_PROBE_GAP = 16;
 const MAX_DATA_CHARS = 300;
 const PULL_BATCH = 256;
+/** The broker removes the probe consumer by itself after this, should the delete not arrive. */
+const PROBE_CONSUMER_INACTIVE_MS = 10_000;
 
 export const tailUsage = `ops tail [subject|service] [--from-position N | --since 10m] [--count N] [--json]
   Follows JetStream events live, one line each (--json: one JSON object each). subject is a
   contract subject (casino.events.funds_transferred, escrow.events.>, dlq.>) or a service name;
   default: every service's events. --from-position N starts at the event with log position N
-  (one service's stream), --since 10m at events stored in the last 10 minutes; default: new ones.
-  --count N exits after N events.`;
+  (one service's stream), --since 10m at events stored in the last 10 minutes, oldest first
+  across services; default: new ones. --count N exits after N events (history included).`;
 
 interface TailPlan {
   streams: StreamDefinition[];
@@ -112,8 +116,10 @@ function expandSubject(subject: string | undefined): string | undefined {
 }
 
 /**
- * One ordered (ephemeral) consumer per stream, merged as messages arrive. Runs until Ctrl-C /
- * SIGTERM or `--count` events; the broker forgets the consumers by itself afterwards.
+ * One ordered (ephemeral) consumer per stream. The history before now (--since, --from-position)
+ * is merged across the streams by the time each message was stored, then new messages print as
+ * they arrive. Runs until Ctrl-C / SIGTERM or `--count` lines; the broker forgets the consumers
+ * by itself afterwards.
  */
 async function follow(
   connection: NatsConnection,
@@ -123,7 +129,7 @@ async function follow(
 ): Promise<void> {
   const js = jetstream(connection);
   const subscriptions: ConsumerMessages[] = [];
-  let printed = 0;
+  const historyCounts: number[] = [];
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onSignal = () => stop();
@@ -133,28 +139,119 @@ async function follow(
     for (const stream of plan.streams) {
       const streamName = prefix.streamName(stream.name);
       const options = await startOptions(manager, streamName, prefix, plan);
+      // Counted before the consumer starts: its first that-many messages are the history.
+      historyCounts.push(plan.start.kind === 'new' ? 0 : await pendingFrom(manager, streamName, options));
       const consumer = await js.consumers.get(streamName, options);
       subscriptions.push(await consumer.consume({ max_messages: PULL_BATCH }));
     }
     note(
       `following ${plan.streams.map((stream) => prefix.streamName(stream.name)).join(', ')}${plan.filter ? ` (${plan.filter})` : ''} from ${describeStart(plan)}; Ctrl-C to stop`,
     );
-    const minimumPosition = plan.start.kind === 'position' ? plan.start.position : 0;
-    const readers = subscriptions.map(async (messages, index) => {
-      for await (const message of messages) {
-        const line = formatMessage(prefix, plan.streams[index]!.name, message, plan.json, minimumPosition);
-        if (line === undefined) continue;
-        say(line);
-        printed += 1;
-        if (plan.count !== undefined && printed >= plan.count) stop();
-      }
-    });
-    await Promise.race([stopped, Promise.all(readers)]);
+    const printer = new LinePrinter(prefix, plan, stop);
+    const sources = subscriptions.map((messages, index): Source => ({
+      stream: plan.streams[index]!.name,
+      messages: messages[Symbol.asyncIterator](),
+      historyLeft: historyCounts[index]!,
+    }));
+    await Promise.race([stopped, replayThenFollow(sources, printer)]);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const messages of subscriptions) messages.stop();
   }
+}
+
+interface Source {
+  stream: string;
+  messages: AsyncIterator<JsMsg>;
+  /** Messages of the history (stored before the tail started) not yet taken. */
+  historyLeft: number;
+  head?: JsMsg;
+}
+
+/** Prints lines until --count is reached; after that, nothing more (buffered messages included). */
+class LinePrinter {
+  private printed = 0;
+  private readonly minimumPosition: number;
+
+  constructor(
+    private readonly prefix: SubjectPrefix,
+    private readonly plan: TailPlan,
+    private readonly onDone: () => void,
+  ) {
+    this.minimumPosition = plan.start.kind === 'position' ? plan.start.position : 0;
+  }
+
+  get done(): boolean {
+    return this.plan.count !== undefined && this.printed >= this.plan.count;
+  }
+
+  print(stream: string, message: JsMsg): void {
+    if (this.done) return;
+    const line = formatMessage(this.prefix, stream, message, this.plan.json, this.minimumPosition);
+    if (line === undefined) return;
+    say(line);
+    this.printed += 1;
+    if (this.done) this.onDone();
+  }
+}
+
+/** History first, merged by storage time (oldest first, across streams), then live as it comes. */
+async function replayThenFollow(sources: Source[], printer: LinePrinter): Promise<void> {
+  while (!printer.done) {
+    for (const source of sources) {
+      if (source.historyLeft === 0 || source.head) continue;
+      const next = await source.messages.next();
+      if (next.done) source.historyLeft = 0;
+      else source.head = next.value;
+    }
+    const pending = sources.filter((source) => source.historyLeft > 0 && source.head);
+    if (pending.length === 0) break;
+    const oldest = pending.reduce((best, source) =>
+      source.head!.info.timestampNanos < best.head!.info.timestampNanos ? source : best,
+    );
+    const message = oldest.head!;
+    oldest.head = undefined;
+    oldest.historyLeft -= 1;
+    printer.print(oldest.stream, message);
+  }
+  await Promise.all(
+    sources.map(async (source) => {
+      while (!printer.done) {
+        const next = await source.messages.next();
+        if (next.done) return;
+        printer.print(source.stream, next.value);
+      }
+    }),
+  );
+}
+
+/**
+ * How many messages a consumer with these options would deliver now, from a throwaway pull
+ * consumer's `num_pending` (it honours the start and the subject filter), deleted at once.
+ */
+async function pendingFrom(
+  manager: JetStreamManager,
+  streamName: string,
+  options: Partial<OrderedConsumerOptions>,
+): Promise<number> {
+  const filter = options.filter_subjects;
+  const info = await manager.consumers.add(streamName, {
+    ack_policy: AckPolicy.None,
+    deliver_policy: options.deliver_policy,
+    ...(options.opt_start_seq !== undefined ? { opt_start_seq: options.opt_start_seq } : {}),
+    ...(options.opt_start_time !== undefined ? { opt_start_time: options.opt_start_time } : {}),
+    // One subject: `filter_subjects` (a list) needs NATS 2.10, which not every broker runs.
+    ...(typeof filter === 'string'
+      ? { filter_subject: filter }
+      : filter !== undefined
+        ? { filter_subjects: filter }
+        : {}),
+    inactive_threshold: nanos(PROBE_CONSUMER_INACTIVE_MS),
+    mem_storage: true,
+  });
+  await manager.consumers.delete(streamName, info.name).catch(() => undefined);
+  return info.num_pending;
 }
 
 function describeStart(plan: TailPlan): string {
