@@ -9,6 +9,8 @@ interface Slot {
   replica: number;
   port: number;
   process?: ServiceProcess;
+  /** Answered /health since its last start: only those are killed, or kills would outpace restarts. */
+  ready: boolean;
   restarts: number;
 }
 
@@ -31,7 +33,7 @@ export class AppSupervisor {
   async start(): Promise<void> {
     for (const app of this.apps) {
       for (let replica = 0; replica < this.replicas; replica += 1)
-        this.slots.push({ app, replica, port: await freePort(), restarts: 0 });
+        this.slots.push({ app, replica, port: await freePort(), ready: false, restarts: 0 });
     }
     await Promise.all(this.slots.map((slot) => this.launch(slot)));
     await Promise.all(this.slots.map((slot) => slot.process!.waitUntilReady(READY_TIMEOUT_MS)));
@@ -80,7 +82,7 @@ export class AppSupervisor {
     if (this.tails.length > 50) this.tails.splice(0, this.tails.length - 50);
   }
 
-  /** SIGKILLs one running app chosen at random; returns its name, or undefined if none runs. */
+  /** SIGKILLs one ready app chosen at random; returns its name, or undefined if none is ready. */
   async killRandom(random: () => number): Promise<string | undefined> {
     const running = this.slots.filter(
       (slot) =>
@@ -88,6 +90,7 @@ export class AppSupervisor {
     );
     if (running.length === 0) return undefined;
     const slot = running[Math.floor(random() * running.length)]!;
+    slot.ready = false;
     await slot.process!.kill();
     return `${slot.app}#${slot.replica}`;
   }

@@ -20,7 +20,8 @@ export interface CallOptions {
 const RETRY_DELAY_INITIAL_MS = 100;
 const RETRY_DELAY_MAX_MS = 1_000;
 const REQUEST_TIMEOUT_MS = 15_000;
-const DEFAULT_RETRY_FOR_MS = 60_000;
+/** A patient client: an app restarting on a loaded machine can take tens of seconds. */
+const DEFAULT_RETRY_FOR_MS = 180_000;
 
 export class RetryingClient {
   /** Retries by what caused them: an HTTP status with its error code, or a network error code. */
@@ -85,7 +86,8 @@ export class RetryingClient {
   }
 }
 
-function isRetryable(answer: Answer): boolean {
+export function isRetryable(answer: Answer): boolean {
+  if (answer.status === 0) return true;
   if (answer.status >= 500) return true;
   if (answer.status === 429) return true;
   return answer.status === 409 && answer.body.error === 'request_in_progress';

@@ -169,6 +169,7 @@ async function underFaults(
   );
 
   await apps.waitAllReady();
+  await workload.resolvePending();
   const open = await waitForFinalEscrows(postgres.url(), SETTLE_TIMEOUT_MS);
   const model = await checkModel(
     postgres.url(),
@@ -214,8 +215,14 @@ async function injectFaults(
   stopped: () => boolean,
 ): Promise<void> {
   const startMs = Date.now();
-  const natsAt = spread(Math.max(1, Math.floor(options.durationMs / 45_000)), options.durationMs, 0.3);
-  const postgresAt = spread(Math.max(1, Math.floor(options.durationMs / 60_000)), options.durationMs, 0.55);
+  // Staggered so that each fault's recovery is seen on its own.
+  const natsAt = spread(Math.max(1, Math.floor(options.durationMs / 45_000)), options.durationMs, 0.3, 0.9);
+  const postgresAt = spread(
+    Math.max(1, Math.floor(options.durationMs / 60_000)),
+    options.durationMs,
+    0.55,
+    0.75,
+  );
   let nextKillMs = options.killEveryMs;
   while (!stopped()) {
     const elapsedMs = Date.now() - startMs;
@@ -246,10 +253,10 @@ async function injectFaults(
   }
 }
 
-/** `count` moments spread over the run, the first at `firstFraction` of it. */
-function spread(count: number, durationMs: number, firstFraction: number): number[] {
+/** `count` moments spread over the run, from `firstFraction` to `lastFraction` of it. */
+function spread(count: number, durationMs: number, firstFraction: number, lastFraction: number): number[] {
   const firstMs = durationMs * firstFraction;
-  const stepMs = count > 1 ? (durationMs * 0.9 - firstMs) / (count - 1) : 0;
+  const stepMs = count > 1 ? (durationMs * lastFraction - firstMs) / (count - 1) : 0;
   return Array.from({ length: count }, (_, index) => firstMs + index * stepMs);
 }
 

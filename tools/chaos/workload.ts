@@ -1,5 +1,5 @@
 import { formatUsd } from '@pf/money';
-import { RetryingClient, sleep, type Answer } from './client.js';
+import { isRetryable, RetryingClient, sleep, type Answer } from './client.js';
 
 /** How each lifecycle is meant to end; the race with the deadline decides what really happens. */
 export const PLANS = [
@@ -58,6 +58,8 @@ export class Workload {
   readonly agents: ChaosAgent[] = [];
   readonly lifecycles: Lifecycle[] = [];
   createKeysByCreator = new Map<number, number>();
+  /** Disputes whose resolve got no definitive answer yet: the operator tries again after the faults. */
+  private readonly unresolved: Lifecycle[] = [];
   private started = 0;
 
   constructor(
@@ -192,16 +194,18 @@ export class Workload {
     step: (who: ChaosAgent, action: string, body?: unknown) => Promise<Answer>,
   ): Promise<void> {
     if (!this.expectOk(lifecycle, 'dispute', await step(creator, 'dispute', { reason: 'chaos' }))) return;
-    const outcome =
-      lifecycle.plan === 'dispute_release'
-        ? 'release'
-        : lifecycle.plan === 'dispute_refund'
-          ? 'refund'
-          : 'split';
-    if (outcome === 'split') lifecycle.shareBps = 1 + Math.floor(this.random() * 9_999);
+    if (lifecycle.plan === 'dispute_split') lifecycle.shareBps = 1 + Math.floor(this.random() * 9_999);
     // The operator looks at it a little later, as one would.
     await sleep(50 + Math.floor(this.random() * 200));
-    const resolved = await this.client.call('POST', `/admin/escrow/${lifecycle.escrowId}/resolve`, {
+    const resolved = await this.resolve(lifecycle);
+    if (isRetryable(resolved)) this.unresolved.push(lifecycle);
+    else this.confirm(lifecycle, 'resolve', resolved, resolvedStatus(lifecycle));
+  }
+
+  private resolve(lifecycle: Lifecycle): Promise<Answer> {
+    const status = resolvedStatus(lifecycle);
+    const outcome = status === 'released' ? 'release' : status === 'refunded' ? 'refund' : 'split';
+    return this.client.call('POST', `/admin/escrow/${lifecycle.escrowId}/resolve`, {
       key: this.options.adminKey,
       idempotencyKey: `${lifecycle.escrowId}-resolve`,
       body: {
@@ -209,12 +213,13 @@ export class Workload {
         ...(lifecycle.shareBps === undefined ? {} : { counterparty_share_bps: lifecycle.shareBps }),
       },
     });
-    this.confirm(
-      lifecycle,
-      'resolve',
-      resolved,
-      outcome === 'release' ? 'released' : outcome === 'refund' ? 'refunded' : 'split',
-    );
+  }
+
+  /** After the faults: the operator resolves the disputes whose resolve never got an answer. */
+  async resolvePending(): Promise<void> {
+    for (const lifecycle of this.unresolved.splice(0)) {
+      this.confirm(lifecycle, 'resolve', await this.resolve(lifecycle), resolvedStatus(lifecycle));
+    }
   }
 
   /** 200 is the plan going ahead; 409 invalid_status is the deadline having won the race. */
@@ -236,4 +241,9 @@ export class Workload {
   private note(lifecycle: Lifecycle, action: string, answer: Answer): void {
     lifecycle.unexpected.push(`${action} → ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`);
   }
+}
+
+function resolvedStatus(lifecycle: Lifecycle): NonNullable<Lifecycle['confirmed']> {
+  if (lifecycle.plan === 'dispute_release') return 'released';
+  return lifecycle.plan === 'dispute_refund' ? 'refunded' : 'split';
 }
