@@ -6,6 +6,10 @@ import type { GatewayConfig } from '../config.js';
 import { JobEventFeed } from '../infrastructure/job-event-feed.js';
 import { AgentAuthGuard, type AuthenticatedRequest } from './auth.guard.js';
 import { parseLastEventId, SseWriter } from './events-stream.controller.js';
+import type { RestEventMappers } from './rest-events.js';
+
+/** Job events need no per-type mapping: the generic one (snake_case, `…Micros` → `…_usd`) is their REST shape. */
+const jobRestEvents: RestEventMappers = {};
 
 /**
  * `GET /jobs/events/stream`: Server-Sent Events of the job board for the caller — a poster sees
@@ -26,7 +30,7 @@ export class JobEventsStreamController {
     const lastEventId = parseLastEventId(request.headers['last-event-id']);
     const subscription = await this.feed.subscribe(request.agentId!, lastEventId);
     reply.hijack();
-    const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS);
+    const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS, jobRestEvents);
     sink.open(reply.getHeaders());
     sink.onClose(() => subscription.close());
     subscription

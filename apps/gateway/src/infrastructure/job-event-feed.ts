@@ -121,7 +121,7 @@ export class JobEventFeed implements OnModuleDestroy {
           for await (const message of messages) {
             const envelope = decodeJson<EventEnvelope>(message.data);
             if (await this.isVisibleTo(agentId, envelope))
-              await sink.send(message.info.streamSequence, JSON.stringify(envelope));
+              await sink.send(message.info.streamSequence, envelope);
           }
         } finally {
           close();
