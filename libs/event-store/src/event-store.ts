@@ -151,6 +151,9 @@ export class EventStore {
         const replay = await this.replayIfPresent(this.dataSource, streamId, events, encoded);
         if (replay) return replay;
         if (attempt >= maxAttempts) throw error;
+        // Writers that collided once collide again if they retry in lockstep: a short jittered
+        // pause (at most 2^attempt ms) spreads them (seen under load with four 'any' writers).
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
       }
     }
   }
