@@ -183,8 +183,8 @@ function orderedReaderSubjects(streamName: string): string[] {
   ];
 }
 
-/** How a user's password appears in the rendered server config. */
-export type BusSecret = { password: string } | { passwordFromEnv: string };
+/** How a user proves who it is in the rendered server config: a password, or an nkey's public key. */
+export type BusSecret = { password: string } | { passwordFromEnv: string } | { nkey: string };
 
 /**
  * The `authorization` block of a nats-server config giving each user its permissions. A
@@ -198,12 +198,14 @@ export function renderBusAuthorization(
   const permissions = busPermissions(prefix);
   const users = BUS_USERS.filter((user) => secrets[user] !== undefined).map((user) => {
     const secret = secrets[user]!;
-    const password = 'password' in secret ? JSON.stringify(secret.password) : `$${secret.passwordFromEnv}`;
+    const credential =
+      'nkey' in secret
+        ? `nkey: ${JSON.stringify(secret.nkey)}`
+        : `user: ${JSON.stringify(user)}\n      password: ${'password' in secret ? JSON.stringify(secret.password) : `$${secret.passwordFromEnv}`}`;
     const { publish, subscribe, allowResponses } = permissions[user];
     return [
       `    {`,
-      `      user: ${JSON.stringify(user)}`,
-      `      password: ${password}`,
+      `      ${credential}`,
       `      permissions: {`,
       `        publish: { allow: ${JSON.stringify(publish)} }`,
       `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,
