@@ -49,6 +49,19 @@ describe('bus users and permissions, as shipped', () => {
     },
   );
 
+  it('no service may both change a stream and read it (which would let it capture another inbox)', () => {
+    const permissions = busPermissions(new SubjectPrefix(''));
+    for (const user of BUS_USERS.filter((name) => name !== 'ops')) {
+      const updates = permissions[user].publish
+        .filter((subject) => subject.startsWith('$JS.API.STREAM.UPDATE.'))
+        .map((subject) => subject.split('.')[4]);
+      const reads = permissions[user].publish
+        .filter((subject) => subject.startsWith('$JS.API.CONSUMER.CREATE.'))
+        .map((subject) => subject.split('.')[4]);
+      expect({ user, both: updates.filter((stream) => reads.includes(stream)) }).toEqual({ user, both: [] });
+    }
+  });
+
   it('docker/nats-server.conf is the rendered authorization, and nats-server accepts it', () => {
     const file = path.join(root, 'docker', 'nats-server.conf');
     const text = readFileSync(file, 'utf8');

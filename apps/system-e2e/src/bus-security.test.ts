@@ -57,11 +57,12 @@ describe('bus security: per-service NATS users (own nats-server)', () => {
         FAUCET_IP_LIMIT_PER_DAY: '0',
       },
       ['casino', 'faucet', 'escrow', 'gateway'],
-      perApp,
+      // Four apps starting at once on a busy 2-core machine can take longer than the usual 20 s.
+      { perApp, readyTimeoutMs: 60_000 },
     );
     sql = new pg.Client({ connectionString: database.url });
     await sql.connect();
-  }, 90_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(open.map((connection) => connection.close()));

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nkeys, type NatsConnection } from '@nats-io/transport-node';
 import type { BusUser } from '@pf/contracts';
 import {
   connectTestNats,
@@ -166,6 +166,47 @@ describe('bus security: TLS to NATS (own nats-server, self-signed CA)', () => {
     const reply = await ops.request(`${prefix}.casino.cmd.ping`, '{}', { timeout: 5_000 });
     expect(reply.string()).toContain('"ok":true');
   }, 60_000);
+
+  it('an nkey user (NATS_NKEY_SEED) connects over TLS with its permissions; a stranger seed is refused', async () => {
+    const ops = nkeys.createUser();
+    const stranger = nkeys.createUser();
+    const seedFile = (name: string, pair: typeof ops) => {
+      const target = path.join(dir, `${name}.nk`);
+      writeFileSync(target, new TextDecoder().decode(pair.getSeed()), { mode: 0o600 });
+      return target;
+    };
+    const keyed = await SecuredNats.start({
+      prefix,
+      nkeys: { ops: ops.getPublicKey() },
+      tls: { certFile: certs.server.cert, keyFile: certs.server.key },
+    });
+    try {
+      const connect = (seed: string) =>
+        connectTestNats(
+          keyed.url,
+          { maxReconnectAttempts: 0 },
+          { user: 'ops', prefix, security: { NATS_NKEY_SEED: seed, NATS_TLS_CA: certs.authority.cert } },
+        );
+      await expect(connect(seedFile('stranger', stranger))).rejects.toThrow(/Authorization Violation/i);
+      const connection = await connect(seedFile('ops', ops));
+      try {
+        // The permissions come with the nkey user too: ops may not answer casino's commands.
+        const errors: string[] = [];
+        void (async () => {
+          for await (const status of connection.status())
+            if (status.type === 'error') errors.push(String((status as { error?: unknown }).error));
+        })();
+        connection.subscribe(`${prefix}.casino.cmd.>`);
+        await connection.flush();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(errors.join('\n')).toMatch(/Permissions Violation for Subscription/);
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await keyed.stop();
+    }
+  }, 30_000);
 
   it('an app refuses to start when NATS_TLS_CA names no readable file, naming the variable', async () => {
     const broken = await spawnService('casino', {

@@ -47,12 +47,15 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
   const inbox = (user: BusUser) => `${busInboxPrefix(user, prefix)}.>`;
   const allStreams = uniqueStreams();
   // Every app ensures every event stream and the dead-letter stream at start (libs/messaging
-  // ensureStreams): it may look them up, create and update them, never delete or purge them.
-  const ensureStreams = [
+  // ensureStreams): it may look them up and create a missing one, never delete or purge them.
+  // Only a stream's owner may change it: a user that could both change a stream's subjects and
+  // read it could capture someone else's inbox, so no user is given both on one stream.
+  const ensureStreams = (owned: readonly string[]) => [
     '$JS.API.INFO',
     ...allStreams.flatMap((name) =>
-      ['INFO', 'CREATE', 'UPDATE'].map((verb) => `$JS.API.STREAM.${verb}.${prefix.streamName(name)}`),
+      ['INFO', 'CREATE'].map((verb) => `$JS.API.STREAM.${verb}.${prefix.streamName(name)}`),
     ),
+    ...[...owned, deadLetterStream.name].map((name) => `$JS.API.STREAM.UPDATE.${prefix.streamName(name)}`),
   ];
   const consume = (streamName: string) => durableConsumerSubjects(prefix.streamName(streamName));
   const deadLetters = p(deadLetterStream.subjects);
@@ -71,13 +74,13 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
 
   return {
     casino: {
-      publish: [...ensureStreams, p(eventStreams.casino.subjects)],
+      publish: [...ensureStreams([eventStreams.casino.name]), p(eventStreams.casino.subjects)],
       subscribe: [p('casino.cmd.>'), inbox('casino')],
       allowResponses: true,
     },
     faucet: {
       publish: [
-        ...ensureStreams,
+        ...ensureStreams([eventStreams.faucet.name]),
         p(eventStreams.faucet.subjects),
         ...[casinoCommands.getAgent, casinoCommands.transfer].map(p),
         ...consume(eventStreams.casino.name),
@@ -88,7 +91,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     },
     escrow: {
       publish: [
-        ...ensureStreams,
+        ...ensureStreams([eventStreams.escrow.name]),
         p(eventStreams.escrow.subjects),
         ...[
           casinoCommands.getAgent,
@@ -103,7 +106,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     },
     market: {
       publish: [
-        ...ensureStreams,
+        ...ensureStreams([market.events.name]),
         p(market.events.subjects),
         ...market.escrowCommands.map(p),
         ...consume(eventStreams.escrow.name),
@@ -114,7 +117,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     },
     gateway: {
       publish: [
-        ...ensureStreams,
+        ...ensureStreams([]),
         ...[
           ...gatewayCasino,
           ...Object.values(escrowCommands),
@@ -183,8 +186,8 @@ function orderedReaderSubjects(streamName: string): string[] {
   ];
 }
 
-/** How a user's password appears in the rendered server config. */
-export type BusSecret = { password: string } | { passwordFromEnv: string };
+/** How a user proves who it is in the rendered server config: a password, or an nkey's public key. */
+export type BusSecret = { password: string } | { passwordFromEnv: string } | { nkey: string };
 
 /**
  * The `authorization` block of a nats-server config giving each user its permissions. A
@@ -198,12 +201,14 @@ export function renderBusAuthorization(
   const permissions = busPermissions(prefix);
   const users = BUS_USERS.filter((user) => secrets[user] !== undefined).map((user) => {
     const secret = secrets[user]!;
-    const password = 'password' in secret ? JSON.stringify(secret.password) : `$${secret.passwordFromEnv}`;
+    const credential =
+      'nkey' in secret
+        ? `nkey: ${JSON.stringify(secret.nkey)}`
+        : `user: ${JSON.stringify(user)}\n      password: ${'password' in secret ? JSON.stringify(secret.password) : `$${secret.passwordFromEnv}`}`;
     const { publish, subscribe, allowResponses } = permissions[user];
     return [
       `    {`,
-      `      user: ${JSON.stringify(user)}`,
-      `      password: ${password}`,
+      `      ${credential}`,
       `      permissions: {`,
       `        publish: { allow: ${JSON.stringify(publish)} }`,
       `        subscribe: { allow: ${JSON.stringify(subscribe)} }`,

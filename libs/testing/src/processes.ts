@@ -110,16 +110,18 @@ export interface TestSystem {
 /**
  * Starts all four apps against one database and prefix, and waits until each is ready. `perApp`
  * adds variables to one app only (its own NATS user on a broker that enforces permissions).
+ * `readyTimeoutMs` is each app's wait for /health (default: ServiceProcess's).
  */
 export async function startSystem(
   env: Record<string, string>,
   apps: readonly AppName[] = APP_NAMES,
-  perApp: Partial<Record<AppName, Record<string, string>>> = {},
+  options: { perApp?: Partial<Record<AppName, Record<string, string>>>; readyTimeoutMs?: number } = {},
 ): Promise<TestSystem> {
   const services = {} as Record<AppName, ServiceProcess>;
-  for (const app of apps) services[app] = await spawnService(app, { env: { ...env, ...perApp[app] } });
+  for (const app of apps)
+    services[app] = await spawnService(app, { env: { ...env, ...options.perApp?.[app] } });
   try {
-    await Promise.all(apps.map((app) => services[app].waitUntilReady()));
+    await Promise.all(apps.map((app) => services[app].waitUntilReady(options.readyTimeoutMs)));
   } catch (error) {
     await Promise.all(apps.map((app) => services[app].kill()));
     throw error;

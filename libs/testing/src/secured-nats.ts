@@ -23,6 +23,8 @@ const STOP_TIMEOUT_MS = 5_000;
 export interface SecuredNatsOptions {
   /** The run's subject prefix: permissions are rendered for it. */
   prefix: string;
+  /** Users that prove themselves with an nkey (public key `U…`) instead of a password. */
+  nkeys?: Partial<Record<BusUser, string>>;
   /** Server TLS (PEM files); `verify` also demands a client certificate signed by the CA. */
   tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
 }
@@ -50,7 +52,10 @@ export class SecuredNats {
       BUS_USERS.map((user) => [user, randomBytes(18).toString('base64url')]),
     ) as Record<BusUser, string>;
     const secrets = Object.fromEntries(
-      BUS_USERS.map((user) => [user, { password: passwords[user] } satisfies BusSecret]),
+      BUS_USERS.map((user): [BusUser, BusSecret] => {
+        const nkey = options.nkeys?.[user];
+        return [user, nkey ? { nkey } : { password: passwords[user] }];
+      }),
     );
     const config = [
       `listen: "127.0.0.1:${port}"`,
