@@ -23,14 +23,11 @@ export interface BusPermissions {
   allowResponses: boolean;
 }
 
-/**
- * The market service's subjects. Market is being added alongside this change; its contract
- * module owns the final names and these literals follow them.
- */
+/** The market's subjects: its commands, its stream, and the escrow commands it sends (awards, race settlement, cancels). */
 const market = {
   commands: 'market.cmd.>',
-  events: { name: 'MARKET_EVENTS', subjects: 'market.events.>' },
-  escrowCommands: [escrowCommands.create, escrowCommands.release, escrowCommands.get, 'escrow.cmd.cancel'],
+  events: eventStreams.market,
+  escrowCommands: [escrowCommands.create, escrowCommands.release, escrowCommands.get, escrowCommands.cancel],
 } as const;
 
 /**
@@ -120,13 +117,15 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
         ...ensureStreams([]),
         ...[
           ...gatewayCasino,
-          ...Object.values(escrowCommands),
+          // Not escrow.cmd.cancel: only the market may give a job escrow back (its poster cancelled, or a race was lost).
+          ...Object.values(escrowCommands).filter((subject) => subject !== escrowCommands.cancel),
           ...Object.values(faucetCommands),
           ...pings,
-          'market.cmd.>',
+          market.commands,
         ].map(p),
-        // The SSE feed reads escrow events through short-lived ordered consumers.
+        // The SSE feeds read escrow and job events through short-lived ordered consumers.
         ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
+        ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
       ],
       subscribe: [inbox('gateway')],
       allowResponses: false,
