@@ -3,6 +3,7 @@ import { installCors } from './api/cors.hook.js';
 import { HttpErrorFilter } from './api/error.filter.js';
 import { installIdempotency } from './api/idempotency.hook.js';
 import { installJsonBodyParser } from './api/json-body.js';
+import { installJsonNewline } from './api/json-newline.hook.js';
 import { installRateLimits } from './api/rate-limit.hook.js';
 import { gatewayConfigSchema } from './config.js';
 import { GatewayModule } from './gateway.module.js';
@@ -29,6 +30,7 @@ main({
     const fastify = app.getHttpAdapter().getInstance();
     const { config } = context;
     installCors(fastify);
+    installJsonNewline(fastify);
     installRateLimits(fastify, {
       perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE,
       perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE,
