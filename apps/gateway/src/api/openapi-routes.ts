@@ -547,7 +547,7 @@ const systemRoutes: RouteDoc[] = [
   {
     method: 'DELETE',
     path: '/mcp',
-    tag: 'mcp',
+    tag: 'MCP',
     summary: 'Not supported: there are no sessions to end (405)',
     auth: 'none',
     response: { status: 405, description: 'method_not_allowed' },
