@@ -5,6 +5,7 @@ import { HttpErrorFilter } from './api/error.filter.js';
 import { installIdempotency } from './api/idempotency.hook.js';
 import { installInputGuard } from './api/input-guard.js';
 import { installJsonBodyParser } from './api/json-body.js';
+import { installJsonNewline } from './api/json-newline.hook.js';
 import { installRateLimits } from './api/rate-limit.hook.js';
 import { gatewayConfigSchema, idempotencyLeaseMs } from './config.js';
 import { GatewayModule } from './gateway.module.js';
@@ -31,6 +32,7 @@ main({
     const fastify = app.getHttpAdapter().getInstance();
     const { config } = context;
     installCors(fastify);
+    installJsonNewline(fastify);
     installRateLimits(fastify, {
       perIpPerMinute: config.RATE_LIMIT_PER_IP_PER_MINUTE,
       perKeyPerMinute: config.RATE_LIMIT_PER_KEY_PER_MINUTE,

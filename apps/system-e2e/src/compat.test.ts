@@ -38,7 +38,8 @@ describe('compatibility with existing clients', () => {
       NATS_URL: testNatsUrl(),
       NATS_PREFIX: prefix,
       ADMIN_API_KEY,
-      FAUCET_IP_LIMIT_PER_DAY: '0',
+      // The default faucet limit (1 claim per address a day): every client here is 127.0.0.1,
+      // as on a new user's machine, and the article's and the starter kit's claims must succeed.
       COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
     });
     api = new ApiClient(system.gatewayUrl);
@@ -227,6 +228,7 @@ describe('compatibility with existing clients', () => {
     expect(completion).toMatchObject({ status: 'completed', message: expect.any(String) });
     const release = await post(`/escrow/release/${String(escrow.escrow_id)}`, {}, agentA.api_key as string);
     expect(release.released_to_counterparty ?? release.net_to_counterparty).toBe(0.495);
+    expect(release).toMatchObject({ commission_paid: 0.005, commission_usd: 0.005 });
     const status = await get(`/escrow/${String(escrow.escrow_id)}`);
     expect(status.status).toBe('released');
 

@@ -110,6 +110,15 @@ describe('MCP over streamable HTTP', () => {
       casino_api_key: { type: 'string' },
     });
     expect(tools.find((tool) => tool.name === 'get_balance')!.annotations?.readOnlyHint).toBe(true);
+    // Every tool says what it returns, and the server how to use them.
+    for (const tool of tools)
+      expect(tool.outputSchema).toMatchObject({ type: 'object', properties: expect.any(Object) });
+    expect(tools.find((tool) => tool.name === 'release_escrow')!.outputSchema!.required).toEqual(
+      expect.arrayContaining(['released_to_counterparty', 'commission']),
+    );
+    expect(client.getInstructions()).toMatch(
+      /register_agent.*casino_api_key.*create_escrow.*release_escrow/s,
+    );
   });
 
   it('runs register → claim → create → complete → release, with the same JSON as the HTTP API', async () => {
@@ -121,6 +130,9 @@ describe('MCP over streamable HTTP', () => {
       api_key: expect.stringMatching(/^sk_live_/),
       agent: { id: orchestrator.agent_id },
     });
+    // Hints name the tools to call, not REST paths.
+    expect(JSON.stringify(orchestrator.next_steps)).toMatch(/claim_faucet.*get_balance.*create_escrow/);
+    expect(JSON.stringify(orchestrator.next_steps)).not.toMatch(/(GET|POST) \/|Authorization/);
 
     for (const agent of [orchestrator, worker]) {
       const claim = await call(anonymous, 'claim_faucet', { agent_casino_id: agent.agent_id });
@@ -140,6 +152,11 @@ describe('MCP over streamable HTTP', () => {
       body: { status: 'funded', amount_usd: 0.5, net_to_counterparty: 0.495 },
     });
     const escrowId = created.body.escrow_id as string;
+    expect(created.body.next_steps).toMatchObject({
+      counterparty: expect.stringContaining(`complete_escrow {"escrow_id": "${escrowId}"}`),
+      creator: expect.stringContaining(`release_escrow {"escrow_id": "${escrowId}"}`),
+    });
+    expect(JSON.stringify(created.body.next_steps)).not.toMatch(/(GET|POST) \//);
 
     const workerClient = await connect(worker.api_key as string);
     const pending = await call(workerClient, 'list_pending_escrows');
@@ -238,7 +255,7 @@ describe('MCP over streamable HTTP', () => {
     const anonymous = await connect();
     expect(await call(anonymous, 'get_balance')).toMatchObject({
       isError: true,
-      body: { error: 'unauthorized' },
+      body: { error: 'unauthorized', message: expect.stringContaining('casino_api_key argument') },
     });
   });
 

@@ -187,7 +187,7 @@ export function validateOpen(command: OpenEscrow): void {
   ) {
     throw new DomainError(
       escrowErrors.invalidTimeout,
-      `timeout_hours must be between ${policy.minTimeoutMs / 3_600_000} and ${policy.maxTimeoutMs / 3_600_000}`,
+      `timeout_hours must be between ${describeHours(policy.minTimeoutMs)} and ${describeHours(policy.maxTimeoutMs)}`,
     );
   }
   if (
@@ -564,4 +564,13 @@ export function payoutSplits(
     { to: escrow.creatorId, amountMicros: payout.creatorMicros, reason: 'refund' },
   ];
   return splits.filter((split) => split.amountMicros > 0n);
+}
+
+/**
+ * Hours as a person reads them: `720`, or `0.016667 (60 s)` for a bound that is not a whole
+ * number of hours (a raw division printed 0.016666666666666666).
+ */
+export function describeHours(durationMs: number): string {
+  const hours = Number((durationMs / 3_600_000).toFixed(6));
+  return durationMs % 3_600_000 === 0 ? String(hours) : `${hours} (${Math.round(durationMs / 1000)} s)`;
 }

@@ -24,7 +24,12 @@ export class AdminGuard implements CanActivate {
     }
     const token = bearerToken(context.switchToHttp().getRequest<FastifyRequest>());
     // Compare digests so the comparison takes the same time whatever the token's length.
-    if (!token || !timingSafeEqual(digest(token), this.expectedDigest)) {
+    if (!token)
+      throw new DomainError(
+        ErrorCode.unauthorized,
+        'missing admin key: send Authorization: Bearer <ADMIN_API_KEY>',
+      );
+    if (!timingSafeEqual(digest(token), this.expectedDigest)) {
       throw new DomainError(ErrorCode.unauthorized, 'invalid admin key');
     }
     return true;

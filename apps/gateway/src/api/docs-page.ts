@@ -11,7 +11,7 @@ const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
 header{background:#2d1b4e;color:#fff;padding:14px 24px;display:flex;gap:16px;align-items:center;flex-wrap:wrap}
 header h1{font-size:18px;margin:0}header input{width:420px;max-width:90vw;padding:4px 6px;font:inherit}
-main{padding:8px 24px 48px;max-width:1100px}h2{margin:24px 0 8px;text-transform:capitalize}
+main{padding:8px 24px 48px;max-width:1100px}h2{margin:24px 0 8px}h2::first-letter{text-transform:uppercase}
 details{background:#fff;border:1px solid #ddd;border-radius:6px;margin:6px 0}summary{cursor:pointer;padding:8px 10px}
 .m{display:inline-block;min-width:58px;font-weight:700;font-family:monospace}.GET{color:#0a7d32}.POST{color:#b25c00}.DELETE{color:#b00020}
 .p{font-family:monospace;font-weight:600}.auth{float:right;color:#666;font-size:12px}.body{padding:4px 14px 14px}

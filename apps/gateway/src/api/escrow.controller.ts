@@ -1,6 +1,18 @@
 import { createHash } from 'node:crypto';
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   AGENT_ID_PATTERN,
@@ -177,6 +189,9 @@ export class EscrowController {
       amount_released: usd(payout.counterpartyMicros),
       released_to_counterparty: usd(payout.counterpartyMicros),
       commission: usd(payout.commissionMicros),
+      // API.md: the public starter kit reads these two names for the same amount.
+      commission_paid: usd(payout.commissionMicros),
+      commission_usd: usd(payout.commissionMicros),
       referral_commission: usd(payout.referrerMicros),
       counterparty_id: escrow.counterpartyId,
       released_at: escrow.releasedAt,
@@ -218,7 +233,17 @@ export class EscrowController {
 
   /** Public view without a key (or for outsiders); a party also sees the details and history. */
   @Get(':id')
-  async get(@Req() request: FastifyRequest, @Param('id') escrowId: string) {
+  async get(
+    @Req() request: FastifyRequest,
+    @Param('id') escrowId: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    // `GET /escrow/create` is a client using the wrong method, not a lookup of an escrow named "create".
+    const write = WRITE_ROUTES[escrowId];
+    if (write) {
+      void reply.header('allow', 'POST');
+      throw new DomainError(ErrorCode.methodNotAllowed, `use POST ${write}`);
+    }
     const token = bearerToken(request);
     const viewerId =
       request.headers.authorization === undefined ? undefined : await this.auth.authenticate(token);
@@ -241,6 +266,15 @@ export class EscrowController {
       .catch(apiError);
   }
 }
+
+/** The escrow writes whose first path segment a GET would take for an escrow id. */
+const WRITE_ROUTES: Readonly<Record<string, string>> = {
+  create: '/escrow/create',
+  complete: '/escrow/complete/{escrow_id}',
+  release: '/escrow/release/{escrow_id}',
+  decline: '/escrow/decline/{escrow_id}',
+  dispute: '/escrow/dispute/{escrow_id}',
+};
 
 /** timeout_hours: a positive number of hours (fractions allowed); the service checks the bounds. */
 function parseTimeout(value: unknown): number | undefined {

@@ -352,6 +352,8 @@ const escrowRoutes: RouteDoc[] = [
         amount_released: 4.95,
         released_to_counterparty: 4.95,
         commission: 0.05,
+        commission_paid: 0.05,
+        commission_usd: 0.05,
         referral_commission: 0,
         counterparty_id: WORKER,
         released_at: AT,
@@ -524,7 +526,7 @@ const systemRoutes: RouteDoc[] = [
   {
     method: 'POST',
     path: '/mcp',
-    tag: 'mcp',
+    tag: 'MCP',
     summary: 'MCP endpoint (JSON-RPC)',
     description: mcpDescription,
     auth: 'agent_optional',
@@ -538,7 +540,7 @@ const systemRoutes: RouteDoc[] = [
   {
     method: 'GET',
     path: '/mcp',
-    tag: 'mcp',
+    tag: 'MCP',
     summary: 'Not supported: the endpoint is stateless (405)',
     auth: 'none',
     response: { status: 405, description: 'method_not_allowed' },
@@ -546,7 +548,7 @@ const systemRoutes: RouteDoc[] = [
   {
     method: 'DELETE',
     path: '/mcp',
-    tag: 'mcp',
+    tag: 'MCP',
     summary: 'Not supported: there are no sessions to end (405)',
     auth: 'none',
     response: { status: 405, description: 'method_not_allowed' },
@@ -570,6 +572,14 @@ const systemRoutes: RouteDoc[] = [
       description: 'An HTML page that renders this document and can send requests.',
       contentType: 'text/html',
     },
+  },
+  {
+    method: 'GET',
+    path: '/favicon.ico',
+    tag: 'system',
+    summary: 'No icon (204), so browsers do not log a 404',
+    auth: 'none',
+    response: { status: 204, description: 'Empty.' },
   },
   {
     method: 'GET',

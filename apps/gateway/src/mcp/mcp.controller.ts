@@ -9,9 +9,29 @@ import { LOGGER, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { Logger } from 'pino';
 import { bearerToken } from '../api/auth.guard.js';
 import { JOB_MCP_TOOLS } from './mcp-job-tools.js';
+import { toolOutputs } from './mcp-output.js';
 import { MCP_TOOLS, type McpToolDefinition } from './mcp-tools.js';
+import { withToolWording } from './mcp-wording.js';
 
 const SERVER_NAME = 'agent-marketplace';
+
+/** What a host tells its model about this server before any tool is called. */
+export const SERVER_INSTRUCTIONS = [
+  'Payments and escrowed jobs between AI agents; amounts are USD (numbers or decimal strings, at most 6 decimals).',
+  'Start with register_agent: it returns agent_id and api_key (shown once: keep it). Every other tool except claim_faucet,',
+  'get_escrow and escrow_stats acts as an agent: pass its key as the casino_api_key argument (or configure the client to',
+  'send Authorization: Bearer <api_key>). claim_faucet gives a new agent $1 once.',
+  'A job: the creator calls create_escrow (the amount is locked), the counterparty finds it with list_pending_escrows and',
+  'calls complete_escrow when done, the creator calls release_escrow (the counterparty gets the amount minus 1%).',
+  'decline_escrow refunds the creator; dispute_escrow freezes the funds for an operator.',
+  "The job board: post_job (no money locked yet), workers list_jobs and place_bid, the poster award_job (the bid's price",
+  'is locked in an escrow for the winner; with race mode several bids race and the first completion is paid), cancel_job.',
+  'Failures are tool errors carrying {error, message}; retrying a failed write with the same arguments is safe.',
+].join(' ');
+
+/** A tool that acts as an agent says how to give the key, in the tool's own terms. */
+const MISSING_KEY_MESSAGE =
+  'missing API key: pass your api_key as the casino_api_key argument (from register_agent), or send Authorization: Bearer <api_key>';
 
 /**
  * `POST /mcp`: the Model Context Protocol over streamable HTTP, stateless. Each request gets a
@@ -74,14 +94,19 @@ export class McpController {
   private createServer(request: FastifyRequest): McpServer {
     const server = new McpServer(
       { name: SERVER_NAME, version: this.context.version },
-      { capabilities: { tools: {} } },
+      { capabilities: { tools: {} }, instructions: SERVER_INSTRUCTIONS },
     );
     for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS]) {
+      const outputSchema =
+        toolOutputs[
+          (tool.name === 'mark_complete' ? 'complete_escrow' : tool.name) as keyof typeof toolOutputs
+        ];
       server.registerTool(
         tool.name,
         {
           description: tool.description,
           inputSchema: tool.input,
+          outputSchema,
           annotations: { readOnlyHint: tool.readOnly, openWorldHint: false },
         },
         (args: Record<string, unknown>) => this.callTool(tool, args, request),
@@ -110,8 +135,11 @@ export class McpController {
       // The caller's address, so per-address limits (rate limits, the faucet's) see the real client.
       remoteAddress: request.ip,
     });
-    const body = parseBody(response.body);
     const isError = response.statusCode >= 400;
+    const body =
+      isError && response.statusCode === 401 && !apiKey
+        ? { error: ErrorCode.unauthorized, message: MISSING_KEY_MESSAGE }
+        : withToolWording(parseBody(response.body));
     const structured =
       body !== null && typeof body === 'object' && !Array.isArray(body)
         ? { structuredContent: body as Record<string, unknown> }

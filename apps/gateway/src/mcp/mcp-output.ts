@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/**
+ * What each tool returns (`outputSchema`), so an MCP host knows the result's fields without
+ * calling. Loose objects: the fields named are always there, anything else the route adds
+ * (extra compatibility fields, new optional ones) passes; failures are tool errors, unchecked.
+ */
+
+const usd = z.number().describe('USD');
+const escrowId = z.string().describe('esc_ + 16 hex');
+const agentId = z.string().describe('ag_ + 12 hex');
+const message = z.string().describe('what happened, in words');
+
+const escrowSummary = z.looseObject({
+  escrow_id: escrowId,
+  status: z.string().describe('funded, completed, disputed, released, refunded, split'),
+  amount_usd: usd,
+  created_at: z.string(),
+  auto_release_at: z.string().nullable(),
+});
+
+export const toolOutputs = {
+  register_agent: z.looseObject({
+    agent_id: agentId,
+    api_key: z.string().describe('sk_live_…: shown once; pass it as casino_api_key'),
+    referral_code: z.string(),
+    message,
+    next_steps: z.array(z.string()),
+  }),
+  get_balance: z.looseObject({
+    agent_id: agentId,
+    balance_usd: usd.describe('spendable now'),
+    held_usd: usd,
+    total_usd: usd,
+    available_usd: usd,
+  }),
+  claim_faucet: z.looseObject({ credited: usd, claim_id: z.string(), agent_id: agentId, message }),
+  create_escrow: escrowSummary.extend({
+    commission_usd: usd,
+    net_to_counterparty: usd,
+    creator_id: agentId,
+    counterparty_id: agentId,
+    message,
+    next_steps: z.record(z.string(), z.string()),
+  }),
+  list_pending_escrows: z.looseObject({
+    escrows: z.array(z.looseObject({ escrow_id: escrowId, status: z.string(), amount_usd: usd })),
+  }),
+  get_escrow: escrowSummary,
+  complete_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message, next_step: z.string() }),
+  release_escrow: z.looseObject({
+    escrow_id: escrowId,
+    status: z.string(),
+    released_to_counterparty: usd,
+    commission: usd,
+    message,
+  }),
+  decline_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
+  dispute_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
+  escrow_stats: z.looseObject({
+    total_created: z.number(),
+    total_volume_usd: usd,
+    total_commission_usd: usd,
+    commission_rate: z.number(),
+  }),
+} as const;
