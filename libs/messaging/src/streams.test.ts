@@ -31,12 +31,19 @@ afterAll(async () => {
 describe('ensureStreams', () => {
   it('creates the contract streams and the dead-letter stream, then is a no-op', async () => {
     const first = await ensureStreams(connection, prefix);
-    expect(first.map((result) => result.action)).toEqual(['created', 'created', 'created', 'created']);
+    expect(first.map((result) => result.action)).toEqual([
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+    ]);
     expect(first.map((result) => result.name)).toEqual(
       [
         eventStreams.casino.name,
         eventStreams.faucet.name,
         eventStreams.escrow.name,
+        eventStreams.market.name,
         deadLetterStream.name,
       ].map((name) => prefix.streamName(name)),
     );
