@@ -48,7 +48,7 @@ describe('chaos (short run)', () => {
   it('keeps every micro-dollar under app kills, a NATS restart and a Postgres crash', async () => {
     const { code, report, stderr } = await runChaos(
       ['--duration', '30s', '--agents', '4', '--kill-every', '3s'],
-      240_000,
+      330_000,
     );
     expect({ violations: report?.violations, stderr: code === 0 ? '' : stderr }).toEqual({
       violations: [],
@@ -64,5 +64,5 @@ describe('chaos (short run)', () => {
       duplicated: report!.duplicatedMicros,
       verify: report!.opsVerify,
     }).toEqual({ lost: '0', duplicated: '0', verify: 'ok' });
-  }, 300_000);
+  }, 360_000);
 });
