@@ -25,19 +25,27 @@ export interface ModelResult {
   escrowsByStatus: Record<string, number>;
 }
 
-/** Waits until no escrow of the run is left in a non-final state (the sweeps must finish them). */
-export async function waitForFinalEscrows(databaseUrl: string, timeoutMs: number): Promise<number> {
-  let open = -1;
+/**
+ * Waits until the sweeps are done: no escrow left in a non-final state, and no settlement
+ * (casino post or void of a decided escrow) still queued for retry — a settlement whose casino
+ * call failed during the faults backs off up to a minute. Returns what is still open.
+ */
+export async function waitForSettled(
+  databaseUrl: string,
+  timeoutMs: number,
+): Promise<{ escrows: number; settlements: number }> {
+  let open = { escrows: -1, settlements: -1 };
   await waitFor(
-    'every escrow to reach a final status',
+    'every escrow final and every settlement carried out',
     async () => {
       open = await withClient(databaseUrl, async (client) => {
-        const { rows } = await client.query<{ open: string }>(
-          `SELECT count(*) AS open FROM escrow.escrows WHERE status NOT IN ('released', 'refunded', 'split', 'rejected')`,
+        const { rows } = await client.query<{ escrows: string; settlements: string }>(
+          `SELECT (SELECT count(*) FROM escrow.escrows WHERE status NOT IN ('released', 'refunded', 'split', 'rejected')) AS escrows,
+                  (SELECT count(*) FROM escrow.settlements) AS settlements`,
         );
-        return Number(rows[0]!.open);
-      }).catch(() => -1);
-      return open === 0;
+        return { escrows: Number(rows[0]!.escrows), settlements: Number(rows[0]!.settlements) };
+      }).catch(() => ({ escrows: -1, settlements: -1 }));
+      return open.escrows === 0 && open.settlements === 0;
     },
     { timeoutMs, intervalMs: 500 },
   ).catch(() => undefined);

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { APP_NAMES, NatsServers, workspaceRoot } from '@pf/testing';
 import { AppSupervisor } from './apps.js';
-import { checkModel, waitForFinalEscrows } from './checks.js';
+import { checkModel, waitForSettled } from './checks.js';
 import { RetryingClient, sleep } from './client.js';
 import { ThrowawayPostgres } from './postgres.js';
 import { Workload } from './workload.js';
@@ -42,7 +42,7 @@ export interface ChaosReport {
 
 const ADMIN_API_KEY = `chaos-admin-${randomBytes(12).toString('hex')}`;
 /** Bounded waits after the faults stop: apps ready again, sweeps finished. */
-const SETTLE_TIMEOUT_MS = 90_000;
+const SETTLE_TIMEOUT_MS = 120_000;
 
 function parseArgs(argv: readonly string[]): ChaosOptions {
   const value = (name: string): string | undefined => {
@@ -170,7 +170,7 @@ async function underFaults(
 
   await apps.waitAllReady();
   await workload.resolvePending();
-  const open = await waitForFinalEscrows(postgres.url(), SETTLE_TIMEOUT_MS);
+  const open = await waitForSettled(postgres.url(), SETTLE_TIMEOUT_MS);
   const model = await checkModel(
     postgres.url(),
     workload.agents,
@@ -179,8 +179,11 @@ async function underFaults(
   );
   const verify = await opsVerify(postgres.url(), nats.url);
   const violations = [...model.violations];
-  if (open !== 0)
-    violations.push(`${open} escrow(s) not final ${SETTLE_TIMEOUT_MS / 1000} s after the faults stopped`);
+  if (open.escrows !== 0 || open.settlements !== 0) {
+    violations.push(
+      `${open.escrows} escrow(s) not final and ${open.settlements} settlement(s) pending ${SETTLE_TIMEOUT_MS / 1000} s after the faults stopped`,
+    );
+  }
   if (verify.code !== 0) violations.push(`ops verify exited ${verify.code}: ${verify.output.slice(-2_000)}`);
   for (const error of client.internalErrors.slice(0, 20)) violations.push(`500 internal_error: ${error}`);
   if (client.internalErrors.length > 20)

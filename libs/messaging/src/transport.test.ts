@@ -228,6 +228,45 @@ describe('commands', () => {
     });
   });
 
+  it('answers a dependency failure as service_unavailable that may have written, a bug as internal_error; logs once per interval', async () => {
+    const subject = 'casino.cmd.dependency_test';
+    @Controller()
+    class FailingController {
+      @MessagePattern(subject)
+      answer(@Payload() payload: { bug?: boolean }): never {
+        if (payload.bug) throw new TypeError("Cannot read properties of undefined (reading 'x')");
+        throw Object.assign(new Error('terminating connection due to administrator command'), {
+          code: '57P01',
+        });
+      }
+    }
+    const lines: string[] = [];
+    const capturing = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    await startService([FailingController], { logger: capturing });
+    const client = new CommandClient({ connection: admin, prefix, timeoutMs: 2_000 });
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      await expect(client.request(subject, {})).rejects.toMatchObject({
+        code: ErrorCode.serviceUnavailable,
+        details: { write_may_have_happened: true },
+      });
+    }
+    await expect(client.request(subject, { bug: true })).rejects.toMatchObject({
+      code: ErrorCode.internalError,
+    });
+    const dependencyLines = lines.filter((line) => line.includes('dependency unavailable'));
+    expect(dependencyLines).toHaveLength(1);
+    expect(dependencyLines[0]).toContain('57P01');
+    expect(dependencyLines[0]).not.toContain('"stack"');
+  });
+
+  it('says nothing was written when no instance answers', async () => {
+    const client = new CommandClient({ connection: admin, prefix, timeoutMs: 2_000 });
+    await expect(client.request('casino.cmd.nobody_home', {})).rejects.toMatchObject({
+      code: ErrorCode.serviceUnavailable,
+      details: { write_may_have_happened: false },
+    });
+  });
+
   it('serves the Nest ClientProxy: send is request/reply, emit publishes once per envelope id', async () => {
     await startService([commandController('a')]);
     const proxy = new NatsClientProxy({

@@ -9,6 +9,8 @@ import { pingJetStream, pingNats } from './nats.js';
 import { DATA_SOURCE, NATS_CONNECTION, SERVICE_CONTEXT } from './tokens.js';
 import type { ServiceContext } from './service-context.js';
 
+const JETSTREAM_PROBE_INTERVAL_MS = 1_000;
+
 export interface HealthReport {
   status: 'ok' | 'unavailable';
   service: string;
@@ -25,6 +27,9 @@ export interface HealthReport {
  */
 @Controller('health')
 export class HealthController {
+  /** The last JetStream probe: polled at 10 Hz by orchestrators, it asks the broker at most once per interval. */
+  private jetstreamProbe?: { atMs: number; result: Promise<boolean> };
+
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     @Inject(DATA_SOURCE) private readonly dataSource: DataSource,
@@ -40,7 +45,7 @@ export class HealthController {
     const [postgres, nats, jetstream] = await Promise.all([
       pingDatabase(this.dataSource, timeoutMs),
       pingNats(this.nats, timeoutMs),
-      pingJetStream(this.nats, streamNames, timeoutMs),
+      this.probeJetStream(streamNames, timeoutMs),
     ]);
     const ready = postgres && nats && jetstream;
     const report: HealthReport = {
@@ -56,6 +61,16 @@ export class HealthController {
       },
     };
     await reply.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).send(report);
+  }
+
+  /** Every stream's info costs the broker's meta layer a request; one probe per second is plenty. */
+  private probeJetStream(streamNames: readonly string[], timeoutMs: number): Promise<boolean> {
+    const nowMs = Date.now();
+    if (this.jetstreamProbe && nowMs - this.jetstreamProbe.atMs < JETSTREAM_PROBE_INTERVAL_MS)
+      return this.jetstreamProbe.result;
+    const result = pingJetStream(this.nats, streamNames, timeoutMs);
+    this.jetstreamProbe = { atMs: nowMs, result };
+    return result;
   }
 
   @Get('live')

@@ -61,7 +61,8 @@ export async function pingJetStream(
 ): Promise<boolean> {
   if (connection.isClosed() || connection.isDraining()) return false;
   try {
-    const manager = await withTimeout(jetstreamManager(connection, { timeout: timeoutMs }), timeoutMs);
+    // checkAPI off: no account-info round trip before the stream lookups, which are the check.
+    const manager = await jetstreamManager(connection, { timeout: timeoutMs, checkAPI: false });
     await withTimeout(Promise.all(streamNames.map((name) => manager.streams.info(name))), timeoutMs);
     return true;
   } catch {

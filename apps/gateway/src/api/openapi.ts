@@ -302,6 +302,11 @@ function errorSchema(): JsonSchema {
       error: { type: 'string', description: 'A snake_case code, e.g. insufficient_balance.' },
       message: { type: 'string', description: 'What went wrong, for a human.' },
       suggestion: { type: 'string' },
+      write_may_have_happened: {
+        type: 'boolean',
+        description:
+          'On 503 service_unavailable: whether the request may have taken effect; either way, retry with the same Idempotency-Key.',
+      },
     },
     additionalProperties: true,
   };
