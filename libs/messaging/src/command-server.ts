@@ -13,6 +13,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { lastValueFrom, isObservable } from 'rxjs';
 import type { Logger } from 'pino';
 import { decodeJson, encodeJson } from './codec.js';
+import { requestIdOf, runWithRequestId } from './request-context.js';
 
 export interface CommandServerOptions {
   connection: NatsConnection;
@@ -67,7 +68,9 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
             this.options.logger.error({ err: error.message, subject }, 'command subscription error');
             return;
           }
-          this.track(this.handle(pattern, message));
+          const requestId = requestIdOf(message.headers);
+          const work = () => this.handle(pattern, message);
+          this.track(requestId ? runWithRequestId(requestId, work) : work());
         },
       });
       this.subscriptions.push(subscription);
