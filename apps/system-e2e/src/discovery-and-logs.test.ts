@@ -154,6 +154,31 @@ describe('landing page, llms.txt, agent card and request logs', () => {
     }
   });
 
+  it('logs an MCP tool call’s route under the MCP request’s id', async () => {
+    const requestId = `e2e-mcp-${Date.now()}`;
+    const response = await fetch(`${system.gatewayUrl}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'x-request-id': requestId,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'escrow_stats', arguments: {} },
+      }),
+    });
+    expect(response.status).toBe(200);
+    const routes = () =>
+      logLines(system.services.gateway)
+        .filter((line) => line.msg === 'request' && line.request_id === requestId)
+        .map((line) => line.route);
+    await waitFor('both access lines', () => routes().length === 2);
+    expect(routes().sort()).toEqual(['/escrow/stats', '/mcp']);
+  });
+
   it('writes business facts at info and keeps the route mapping out of the info log', async () => {
     await waitFor('the agent registered line', () =>
       logLines(system.services.casino).some((l) => l.msg === 'agent registered'),
