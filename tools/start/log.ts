@@ -47,10 +47,24 @@ export function prettyLine(line: string): string {
   const level = String(record.level ?? '')
     .toUpperCase()
     .padEnd(5);
+  const head = isAccessLine(record) ? accessSummary(record) : record.msg;
+  const shown = isAccessLine(record) ? ACCESS_FIELDS : new Set<string>();
   const fields = Object.entries(record)
-    .filter(([key, value]) => !QUIET_FIELDS.has(key) && value !== '')
+    .filter(([key, value]) => !QUIET_FIELDS.has(key) && !shown.has(key) && value !== '')
     .map(([key, value]) => `${key}=${formatField(value)}`);
-  return [time, level, record.msg, ...fields].filter((part) => part !== '').join(' ');
+  return [time, level, head, ...fields].filter((part) => part !== '').join(' ');
+}
+
+/** The gateway's access line fields, shown as `POST /escrow/create 201 12.3ms` instead of key=value. */
+const ACCESS_FIELDS = new Set(['method', 'route', 'status', 'latency_ms']);
+
+function isAccessLine(record: Record<string, unknown>): boolean {
+  return record.msg === 'request' && typeof record.method === 'string' && typeof record.status === 'number';
+}
+
+function accessSummary(record: Record<string, unknown>): string {
+  const route = typeof record.route === 'string' ? record.route : '(no route)';
+  return `${String(record.method)} ${route} ${String(record.status)} ${String(record.latency_ms)}ms`;
 }
 
 function formatField(value: unknown): string {

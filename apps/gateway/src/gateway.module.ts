@@ -6,6 +6,7 @@ import { AdminController } from './api/admin.controller.js';
 import { AdminGuard } from './api/admin.guard.js';
 import { AgentAuthGuard } from './api/auth.guard.js';
 import { CasinoController } from './api/casino.controller.js';
+import { DiscoveryController } from './api/discovery.controller.js';
 import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
 import { EventsStreamController } from './api/events-stream.controller.js';
@@ -33,6 +34,7 @@ import { McpController } from './mcp/mcp.controller.js';
     EventsStreamController,
     McpController,
     DocsController,
+    DiscoveryController,
   ],
   providers: [
     AgentAuthGuard,

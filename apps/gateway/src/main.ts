@@ -1,4 +1,5 @@
 import { main, readSystemVersion } from '@pf/platform';
+import { installAccessLog } from './api/access-log.hook.js';
 import { installClientErrorHandler } from './api/client-error.js';
 import { installCors } from './api/cors.hook.js';
 import { HttpErrorFilter } from './api/error.filter.js';
@@ -31,6 +32,7 @@ main({
   configureApp: (app, context) => {
     const fastify = app.getHttpAdapter().getInstance();
     const { config } = context;
+    installAccessLog(fastify, context.logger);
     installCors(fastify);
     installJsonNewline(fastify);
     installRateLimits(fastify, {

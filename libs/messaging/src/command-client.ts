@@ -7,6 +7,7 @@ import {
 } from '@pf/contracts';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from './codec.js';
+import { requestIdHeaders } from './request-context.js';
 
 export interface CommandClientOptions {
   connection: NatsConnection;
@@ -30,9 +31,8 @@ export class CommandClient {
       const message = await this.options.connection.request(
         this.options.prefix.subject(subject),
         encodeJson(payload),
-        {
-          timeout: timeoutMs,
-        },
+        // The request id (if any) travels with the command so the handler logs under it too.
+        { timeout: timeoutMs, headers: requestIdHeaders() },
       );
       reply = decodeJson<CommandReply<T>>(message.data);
     } catch (error) {

@@ -13,6 +13,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { lastValueFrom, isObservable } from 'rxjs';
 import type { Logger } from 'pino';
 import { decodeJson, encodeJson } from './codec.js';
+import { requestIdOf, runWithRequestId } from './request-context.js';
 
 export interface CommandServerOptions {
   connection: NatsConnection;
@@ -67,7 +68,9 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
             this.options.logger.error({ err: error.message, subject }, 'command subscription error');
             return;
           }
-          this.track(this.handle(pattern, message));
+          const requestId = requestIdOf(message.headers);
+          const work = () => this.handle(pattern, message);
+          this.track(requestId ? runWithRequestId(requestId, work) : work());
         },
       });
       this.subscriptions.push(subscription);
@@ -92,15 +95,29 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
       );
       return;
     }
+    const startedAtMs = performance.now();
+    let reply: CommandReply<unknown>;
     try {
       const handler = this.messageHandlers.get(pattern)!;
       const payload = decodeJson(message.data);
       const result = await handler(payload, { subject: message.subject, headers: message.headers });
       const data = isObservable(result) ? await lastValueFrom(result, { defaultValue: null }) : await result;
-      this.reply(message, { ok: true, data });
+      reply = { ok: true, data };
     } catch (error) {
-      this.reply(message, this.toFailure(pattern, error));
+      reply = this.toFailure(pattern, error);
     }
+    this.reply(message, reply);
+    // The command side of the access log: with the request id (logger mixin) it ties a gateway
+    // request to its work here. At debug: a ledger answers thousands of these a second.
+    this.options.logger.debug(
+      {
+        command: pattern,
+        ok: reply.ok,
+        ...(reply.ok ? {} : { code: reply.error.code }),
+        latency_ms: Math.round((performance.now() - startedAtMs) * 100) / 100,
+      },
+      'command',
+    );
   }
 
   private toFailure(pattern: string, error: unknown): CommandReply<never> {

@@ -10,3 +10,4 @@ export * from './dead-letter.js';
 export * from './transport.js';
 export * from './rpc-error.filter.js';
 export * from './ordered-reader.js';
+export * from './request-context.js';

@@ -1,4 +1,4 @@
-import { Controller } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   authenticateCommandSchema,
@@ -20,6 +20,9 @@ import {
   type CreditReply,
   type OperationReply,
 } from '@pf/contracts';
+import { formatUsd } from '@pf/money';
+import { LOGGER } from '@pf/platform';
+import type { Logger } from 'pino';
 import { AccountsService } from '../application/accounts.service.js';
 import { AgentsService } from '../application/agents.service.js';
 import { LedgerCheckService } from '../application/ledger-check.service.js';
@@ -34,11 +37,14 @@ export class CasinoHandlers {
     private readonly ledger: LedgerService,
     private readonly accounts: AccountsService,
     private readonly checker: LedgerCheckService,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   @MessagePattern(casinoCommands.register)
-  register(@Payload() payload: unknown) {
-    return this.agents.register(parse(registerCommandSchema, payload));
+  async register(@Payload() payload: unknown) {
+    const reply = await this.agents.register(parse(registerCommandSchema, payload));
+    this.logger.info({ agentId: reply.agentId, referredBy: reply.referredBy }, 'agent registered');
+    return reply;
   }
 
   @MessagePattern(casinoCommands.authenticate)
@@ -130,6 +136,7 @@ export class CasinoHandlers {
       }
       throw error;
     }
+    this.logger.info({ agentId, amount_usd: formatUsd(amountMicros), reference }, 'deposit credited');
     const availableMicros = await this.accounts.availableMicros(agentId);
     return { transferId, agentId, amountMicros: amountMicros.toString(), reference, availableMicros };
   }

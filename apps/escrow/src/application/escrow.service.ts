@@ -24,6 +24,7 @@ import { rowToView } from '../infrastructure/escrow-row.js';
 import { AgentDirectory } from './agent-directory.js';
 import { SettlementService } from './settlement.service.js';
 import { ESCROW_REPOSITORY } from './tokens.js';
+import { logEscrowFacts } from './escrow-facts.js';
 
 /** Refusals of a hold that mean "no": recorded as the escrow's rejection. Anything else may succeed on retry. */
 const FINAL_HOLD_REFUSALS: ReadonlySet<string> = new Set([
@@ -84,7 +85,7 @@ export class EscrowService {
       this.agents.referrerOf(open.creatorId),
       this.agents.counterparty(open.counterpartyId),
     ]);
-    let decision = await this.repository.execute(
+    let decision = await this.execute(
       open.escrowId,
       { ...open, referrerId },
       { freshId: input.escrowId === undefined },
@@ -138,7 +139,7 @@ export class EscrowService {
 
   /** Records the hold's outcome and carries out a compensation (a late hold on a rejected escrow). */
   async recordHold(escrowId: string, outcome: HoldOutcome): Promise<Decision> {
-    const decision = await this.repository.execute(escrowId, outcome);
+    const decision = await this.execute(escrowId, outcome);
     if (decision.settlement) await this.settlements.carryOut(decision.settlement).catch(() => undefined);
     return decision;
   }
@@ -195,7 +196,7 @@ export class EscrowService {
 
   private async act(escrowId: string, command: EscrowCommand, options: ExecuteOptions): Promise<EscrowView> {
     if (!ESCROW_ID_PATTERN.test(escrowId)) throw new DomainError(ErrorCode.notFound, 'no such escrow');
-    const decision = await this.repository.execute(escrowId, command, options);
+    const decision = await this.execute(escrowId, command, options);
     if (decision.settlement) {
       await this.settle(escrowId, decision, decision.settlement);
     } else if (decision.replayed) {
@@ -220,6 +221,17 @@ export class EscrowService {
       }
       throw error;
     }
+  }
+
+  /** Every command goes through here, so each new fact is logged once, after its commit. */
+  private async execute(
+    escrowId: string,
+    command: EscrowCommand,
+    options?: ExecuteOptions,
+  ): Promise<Decision> {
+    const decision = await this.repository.execute(escrowId, command, options);
+    if (!decision.replayed) logEscrowFacts(this.context.logger, decision.events);
+    return decision;
   }
 
   private fundingPending(escrowId: string): DomainError {

@@ -2,11 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { prepared, type EventStore } from '@pf/event-store';
 import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { sweepWorkers, type EscrowConfig } from '../config.js';
+import type { EscrowEvent } from '../domain/escrow.js';
 import type { EscrowRepository, SettlementOrder } from '../infrastructure/escrow-repository.js';
 import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
 import { EscrowService } from './escrow.service.js';
 import { forEachLimited, SettlementService } from './settlement.service.js';
 import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './tokens.js';
+import { logEscrowFacts } from './escrow-facts.js';
 
 /** Stuck holds finished per pass. */
 const RECOVERY_BATCH_SIZE = 100;
@@ -162,7 +164,9 @@ export class TimeoutSaga {
    * settlements the batch owes in one statement.
    */
   private async expireBatch(limit: number, excluded: string[], claim: Claim): Promise<SettlementOrder[]> {
-    return this.store.transaction(async (runner) => {
+    const facts: EscrowEvent[] = [];
+    const orders = await this.store.transaction(async (runner) => {
+      facts.length = 0; // a retried transaction starts over
       const rows: EscrowRow[] = await runner.query(prepared(this.claimSql), [limit, excluded]);
       claim.ids = rows.map((row) => row.escrow_id);
       const orders: SettlementOrder[] = [];
@@ -180,10 +184,14 @@ export class TimeoutSaga {
             'a deadline on an escrow that cannot time out',
           );
         if (decision.settlement) orders.push(decision.settlement);
+        facts.push(...decision.events);
       }
       await this.repository.writeSettlements(runner, orders);
       return orders;
     });
+    // Deadlines fired: logged once committed, as `escrow refunded trigger=timeout` / `escrow released`.
+    logEscrowFacts(this.context.logger, facts);
+    return orders;
   }
 
   /** Casino calls for decisions just committed; one background run at a time, failures stay in the outbox. */

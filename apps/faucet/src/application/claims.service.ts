@@ -1,3 +1,4 @@
+import { formatUsd } from '@pf/money';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
@@ -136,6 +137,11 @@ export class ClaimsService {
     }));
     if (status.status !== 'completed')
       throw new Error(`claim ${claim.claimId} is ${status.status} after its transfer`);
+    // The business fact of the faucet, once the money has moved and the claim is recorded.
+    this.context.logger.info(
+      { claimId: claim.claimId, agentId: claim.agentId, amount_usd: formatUsd(claim.amountMicros) },
+      'faucet claim paid',
+    );
     return toReply(status.claim, status.claimedAtMs);
   }
 

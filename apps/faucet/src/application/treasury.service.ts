@@ -8,6 +8,9 @@ import { decodeTreasuryEvent, encodeFaucetEvent } from '../infrastructure/faucet
 import { BackgroundTask, type NextStep } from './background-task.js';
 import { FAUCET_EVENT_STORE } from './tokens.js';
 
+/** How long after start an unanswering ledger reads as "peers still starting" (info), not a failure (warn). */
+const PEER_STARTUP_GRACE_MS = 30_000;
+
 /** The ledger's name for the faucet's account (casino's system account). */
 export const TREASURY_ACCOUNT = 'faucet_treasury';
 /** Funding rounds one attempt may record; more means replicas disagree on the budget. */
@@ -80,13 +83,18 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
       const delayMs = this.retryDelayMs;
       this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
       const code = (error as { code?: string }).code;
-      const log =
-        code === ErrorCode.serviceUnavailable ? this.context.logger.warn : this.context.logger.error;
-      log.call(
-        this.context.logger,
-        { err: (error as Error).message, code, retryInMs: delayMs },
-        'faucet treasury funding failed, retrying',
-      );
+      const fields = { err: (error as Error).message, code, retryInMs: delayMs };
+      if (code !== ErrorCode.serviceUnavailable) {
+        this.context.logger.error(fields, 'faucet treasury funding failed, retrying');
+      } else if (Date.now() - this.context.startedAtMs < PEER_STARTUP_GRACE_MS) {
+        // Casino usually starts a moment after the faucet: waiting for it is expected, not a failure.
+        this.context.logger.info(fields, 'faucet treasury: waiting for the ledger (casino) to answer');
+      } else {
+        this.context.logger.warn(
+          fields,
+          'faucet treasury funding failed: the ledger is not answering, retrying',
+        );
+      }
       return { againInMs: delayMs };
     }
   }

@@ -4,6 +4,7 @@ import { creditBodySchema } from './admin.controller.js';
 import { resolveBodySchema } from './admin-escrow.controller.js';
 import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
+import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -632,4 +633,5 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...JOB_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
+  ...DISCOVERY_ROUTE_DOCS,
 ];

@@ -5,6 +5,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, ErrorCode } from '@pf/contracts';
+import { currentRequestId, REQUEST_ID_HEADER } from '@pf/messaging';
 import { LOGGER, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { Logger } from 'pino';
 import { bearerToken } from '../api/auth.guard.js';
@@ -130,6 +131,8 @@ export class McpController {
       headers: {
         ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
         ...(route.body ? { 'content-type': 'application/json' } : {}),
+        // The tool's route logs (and sends its commands) under the MCP request's id.
+        ...(currentRequestId() ? { [REQUEST_ID_HEADER]: currentRequestId() } : {}),
       },
       payload: route.body ? JSON.stringify(route.body) : undefined,
       // The caller's address, so per-address limits (rate limits, the faucet's) see the real client.
