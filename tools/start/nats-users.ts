@@ -28,7 +28,7 @@ export function resolveBusPasswords(dataDir: string): { passwords: Record<BusUse
 }
 
 /**
- * The embedded server's config: only the users and their permissions (ADR 0009). Listen address,
+ * The embedded server's config: only the users and their permissions (ADR 0010). Listen address,
  * port and store stay on the command line. Rewritten at every start, so it follows the contracts
  * and NATS_PREFIX.
  */

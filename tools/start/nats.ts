@@ -143,7 +143,7 @@ async function startNatsServer(
   if (port !== config.embeddedNatsPort)
     say(`port ${config.embeddedNatsPort} is taken: nats-server listens on ${port}`);
   say(`${why}: starting ${binary} -js (store ${storeDir})`);
-  // The bus is not open even on a laptop: each app gets its own user and permissions (ADR 0009).
+  // The bus is not open even on a laptop: each app gets its own user and permissions (ADR 0010).
   const { passwords, file: passwordsFile } = resolveBusPasswords(config.dataDir);
   const configFile = writeNatsServerConfig(config.dataDir, process.env.NATS_PREFIX ?? '', passwords);
   say(`nats: one user per service (permissions in ${configFile}; passwords in ${passwordsFile})`);

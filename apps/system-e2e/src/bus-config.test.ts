@@ -22,7 +22,7 @@ interface ComposeService {
   volumes?: string[];
 }
 
-/** The shipped bus users (ADR 0009): one source of truth, and the shipped files follow it. */
+/** The shipped bus users (ADR 0010): one source of truth, and the shipped files follow it. */
 describe('bus users and permissions, as shipped', () => {
   it.each(['', 't0123456789'])(
     'only the gateway and ops may send casino.cmd.credit (prefix %j)',

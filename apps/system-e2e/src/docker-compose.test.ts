@@ -68,7 +68,7 @@ function checkDeployment(files: DeploymentFiles): string[] {
   const services = compose.services ?? {};
 
   // Compose interpolates $VAR and ${VAR}; a literal dollar must be written $$. The one intended
-  // form is ${VAR:-default} (the bus passwords, ADR 0009): never empty when VAR is unset.
+  // form is ${VAR:-default} (the bus passwords, ADR 0010): never empty when VAR is unset.
   const withDefaults = /\$\{[A-Z][A-Z0-9_]*:-[^}$]+\}/g;
   if (/\$(?!\$)/.test(files.compose.replace(/\$\$/g, '').replace(withDefaults, '')))
     problems.push(

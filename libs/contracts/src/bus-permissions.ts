@@ -4,7 +4,7 @@ import { faucetCommands } from './faucet.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
 /**
- * Who may say what on the bus (ADR 0009). Each app connects as its own NATS user; the shipped
+ * Who may say what on the bus (ADR 0010). Each app connects as its own NATS user; the shipped
  * nats-server configurations (npm start, docker-compose, the tests) are rendered from this one
  * pure function, so a subject added to the contracts cannot drift from what the broker allows.
  *

@@ -17,7 +17,7 @@ export const escrowCommands = {
   dispute: 'escrow.cmd.dispute',
   resolve: 'escrow.cmd.resolve',
   stats: 'escrow.cmd.stats',
-  /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0009). */
+  /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0011). */
   cancel: 'escrow.cmd.cancel',
 } as const;
 

@@ -115,7 +115,7 @@ export const baseConfigSchema = z.object({
   DB_POOL_MAX: env.int(4, 1, 100),
   NATS_URL: env.urlList('nats://127.0.0.1:4222', ['nats:', 'tls:']),
   NATS_PREFIX: env.natsPrefix(),
-  // Bus credentials and TLS (ADR 0009): at most one way to authenticate; files are read at start.
+  // Bus credentials and TLS (ADR 0010): at most one way to authenticate; files are read at start.
   NATS_USER: env.optionalText(),
   NATS_PASSWORD: env.optionalText(),
   NATS_TOKEN: env.optionalText(),

@@ -25,7 +25,7 @@ interface AgentRow {
 
 /**
  * Agents and their API-key hashes. Casino never sees a key: the gateway draws it (`newApiKey`),
- * shows it once and sends only its SHA-256, which is what is stored and looked up here (ADR 0009).
+ * shows it once and sends only its SHA-256, which is what is stored and looked up here (ADR 0010).
  */
 @Injectable()
 export class AgentsService {

@@ -39,7 +39,7 @@ class EscrowSettlements1764000000102 implements MigrationInterface {
 }
 
 /**
- * Market escrows (docs/adr/0009): the job an escrow pays for and whether it is one of a race.
+ * Market escrows (docs/adr/0011): the job an escrow pays for and whether it is one of a race.
  * New databases get the columns from the projection's own DDL; IF NOT EXISTS makes this a no-op
  * there, and adds them (at the end, in the DDL's order) to databases created before.
  */

@@ -28,7 +28,7 @@ const AUTH_CACHE_MAX_ENTRIES = 10_000;
  * `Authorization: Bearer sk_live_…` → the agent, by asking casino. Answers are cached for
  * AUTH_CACHE_TTL_MS so a hot agent does not cost a NATS round trip per request, and so a
  * revoked key stops working within that many milliseconds. Only the key's SHA-256 goes to casino
- * and into the cache: the key itself never crosses the bus (ADR 0009).
+ * and into the cache: the key itself never crosses the bus (ADR 0010).
  */
 @Injectable()
 export class AgentAuthGuard implements CanActivate {

@@ -34,7 +34,7 @@ export class CasinoController {
   @HttpCode(201)
   async register(@Body() body: unknown) {
     const input = parseInput(registerBodySchema, body);
-    // The key is drawn here and shown once; casino is told only its hash (ADR 0009).
+    // The key is drawn here and shown once; casino is told only its hash (ADR 0010).
     const { apiKey, apiKeySha256 } = newApiKey();
     const agent = await this.commands.request<RegisterReply>(casinoCommands.register, {
       apiKeySha256,

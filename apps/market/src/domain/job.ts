@@ -490,7 +490,7 @@ export function awardEscrowId(jobId: string, bidId: string, attempt: number): st
 /**
  * The bid window closed: an automatic policy awards now (a race to its N best bids), a job
  * without bids is cancelled. `best_reputation` ranks like `lowest_price` until the market keeps
- * reputations (docs/adr/0009).
+ * reputations (docs/adr/0011).
  */
 function decideCloseWindow(job: Job): JobEvent[] {
   if (job.status !== 'open' || job.awardPolicy === 'manual') return [];
