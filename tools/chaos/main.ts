@@ -114,8 +114,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
       FAUCET_IP_LIMIT_PER_DAY: '0',
+      // The idempotency lease then defaults to COMMAND_TIMEOUT_MS × 2 + 1 s = 7 s: a client whose
+      // gateway was killed mid-request retries after that, never while the first may still run.
       COMMAND_TIMEOUT_MS: '3000',
-      IDEMPOTENCY_LEASE_MS: '5000',
       STARTUP_TIMEOUT_MS: '120000',
       DB_POOL_MAX: '3',
     };

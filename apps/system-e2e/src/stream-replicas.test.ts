@@ -116,7 +116,15 @@ describe('JetStream stream replicas and /health on a 3-node cluster', () => {
       { timeoutMs: 20_000, intervalMs: 250 },
     );
     expect(ready.body.checks).toEqual({ postgres: 'up', nats: 'up', jetstream: 'up' });
-    const after = await streamInfo(prefix);
+    // The test's own connection may be reconnecting from the killed node: ask until it answers.
+    const after = await waitFor(
+      'stream info after the failover',
+      () => streamInfo(prefix).catch(() => undefined),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+      },
+    );
     expect(after.cluster?.leader).not.toBe(info.cluster?.leader);
   }, 120_000);
 });

@@ -63,4 +63,40 @@ export const toolOutputs = {
     total_commission_usd: usd,
     commission_rate: z.number(),
   }),
+  ...jobToolOutputs(),
 } as const;
+
+/** The job board's tools answer the `/jobs` routes' shapes (docs/API.md, "Jobs"). */
+function jobToolOutputs() {
+  const jobId = z.string().describe('job_ + 16 hex');
+  const job = z.looseObject({
+    job_id: jobId,
+    poster_id: agentId,
+    title: z.string(),
+    budget_usd: usd,
+    status: z.string().describe('open, awarding, awarded, completed, cancelled'),
+    award_policy: z.string(),
+    bids_close_at: z.string(),
+    bid_count: z.number(),
+    awards: z.array(
+      z.looseObject({ bid_id: z.string(), worker_id: agentId, escrow_id: escrowId, price_usd: usd }),
+    ),
+    winner_escrow_id: escrowId.nullable(),
+  });
+  return {
+    post_job: job.extend({ message }),
+    list_jobs: z.looseObject({ jobs: z.array(job), next_cursor: z.string().nullable() }),
+    get_job: job,
+    place_bid: z.looseObject({
+      bid_id: z.string(),
+      job_id: jobId,
+      price_usd: usd,
+      eta_minutes: z.number(),
+      status: z.string(),
+      message,
+    }),
+    withdraw_bid: z.looseObject({ job_id: jobId, status: z.string(), bid_count: z.number(), message }),
+    award_job: job.extend({ message }),
+    cancel_job: job.extend({ message }),
+  };
+}
