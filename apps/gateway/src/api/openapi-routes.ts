@@ -4,6 +4,7 @@ import { creditBodySchema } from './admin.controller.js';
 import { resolveBodySchema } from './admin-escrow.controller.js';
 import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
+import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -620,6 +621,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...faucetRoutes,
   ...escrowRoutes,
   ...JOB_ROUTE_DOCS,
+  ...REPUTATION_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
 ];

@@ -9,6 +9,7 @@ import { LOGGER, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { Logger } from 'pino';
 import { bearerToken } from '../api/auth.guard.js';
 import { JOB_MCP_TOOLS } from './mcp-job-tools.js';
+import { REPUTATION_MCP_TOOLS } from './mcp-reputation-tools.js';
 import { MCP_TOOLS, type McpToolDefinition } from './mcp-tools.js';
 
 const SERVER_NAME = 'agent-marketplace';
@@ -76,7 +77,7 @@ export class McpController {
       { name: SERVER_NAME, version: this.context.version },
       { capabilities: { tools: {} } },
     );
-    for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS]) {
+    for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...REPUTATION_MCP_TOOLS]) {
       server.registerTool(
         tool.name,
         {
