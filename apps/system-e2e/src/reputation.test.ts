@@ -87,6 +87,7 @@ describe('reputation: profiles, ratings and leaderboards from the event log', ()
       RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
       FAUCET_IP_LIMIT_PER_DAY: '0',
+      MARKET_SWEEP_INTERVAL_MS: '200',
     });
     api = new ApiClient(system.gatewayUrl);
     sql = new pg.Client({ connectionString: database.url });
@@ -172,6 +173,36 @@ describe('reputation: profiles, ratings and leaderboards from the event log', ()
     expect(board.body.entries[0]).toMatchObject({ agent_id: worker.agentId, total_earned_micros: '3960000' });
     expect((await api.get('/leaderboard?by=fame')).status).toBe(400);
   }, 90_000);
+
+  it('best_reputation awards the reputed worker over a cheaper newcomer', async () => {
+    const { worker } = paid!;
+    const [poster, newcomer] = await Promise.all([api.register(), api.register()]);
+    await api.credit(ADMIN_API_KEY, poster.agentId, 10);
+    const posted = await api.post<Job>(
+      '/jobs',
+      {
+        title: 'BTC/gold correlation',
+        description: 'Analyze BTC price correlation with gold',
+        budget_usd: 5,
+        award_policy: 'best_reputation',
+        bid_window_minutes: 1,
+      },
+      poster.apiKey,
+    );
+    const jobId = posted.body.job_id;
+    for (const [bidder, priceUsd] of [
+      [newcomer, 2],
+      [worker, 4],
+    ] as const)
+      expect(
+        (await api.post(`/jobs/${jobId}/bids`, { price_usd: priceUsd, eta_minutes: 30 }, bidder.apiKey))
+          .status,
+      ).toBe(201);
+    // The bid window's saga, a minute early: its deadline row falls due now.
+    await sql.query('UPDATE market.deadlines SET due_at = now() WHERE job_id = $1', [jobId]);
+    await waitForJob(jobId, 'awarded');
+    expect((await getJob(jobId)).body.awards.map((award) => award.worker_id)).toEqual([worker.agentId]);
+  }, 30_000);
 
   it('records an escrow event once: re-published copies (past the broker dedup) change nothing', async () => {
     const { worker, escrowId } = paid!;

@@ -8,7 +8,7 @@ import {
   type RatingView,
   type ReputationView,
 } from '@pf/contracts';
-import { prepared, type EventStore } from '@pf/event-store';
+import { postgresErrorOf, prepared, VersionConflictError, type EventStore } from '@pf/event-store';
 import {
   decideRating,
   profileOf,
@@ -41,6 +41,20 @@ const RECORDED_ESCROW_EVENTS = new Set([
   'resolved',
 ]);
 
+/**
+ * The fields of an escrow event reputation reads, and only those: descriptions and result
+ * summaries stay in escrow's log. `jobId` is renamed (see reputation-projection.ts).
+ */
+function factsOf(data: Record<string, unknown>): Record<string, unknown> {
+  const facts: Record<string, unknown> = {};
+  for (const name of ['creatorId', 'counterpartyId', 'amountMicros', 'timeoutMs', 'by', 'trigger', 'outcome'])
+    if (data[name] !== undefined) facts[name] = data[name];
+  if (data.jobId !== undefined) facts.escrowJobId = data.jobId;
+  const payout = data.payout as Record<string, unknown> | null | undefined;
+  if (payout) facts.payout = { counterpartyMicros: payout.counterpartyMicros };
+  return facts;
+}
+
 const REFUSAL_MESSAGES: Record<RatingRefusal, string> = {
   not_a_party: 'only the creator or the counterparty of this escrow may rate it',
   rating_not_allowed: 'an escrow can be rated only once it was released or resolved',
@@ -50,6 +64,8 @@ const REFUSAL_MESSAGES: Record<RatingRefusal, string> = {
 /** A leaderboard is recomputed from every row at most this often (it reads the whole projection). */
 const LEADERBOARD_CACHE_MS = 2_000;
 const LATEST_RATINGS = 10;
+const RATE_ATTEMPTS = 3;
+const PG_DEADLOCK_DETECTED = '40P01';
 
 interface RatingRow {
   escrow_id: string;
@@ -84,13 +100,12 @@ export class ReputationService {
   async onEscrowEvent(envelope: EventEnvelope): Promise<void> {
     const escrowId = envelope.data.escrowId;
     if (!RECORDED_ESCROW_EVENTS.has(envelope.type) || typeof escrowId !== 'string') return;
-    const { jobId, ...facts } = envelope.data;
     const data: ObservedEscrowData = {
       escrowId,
       sourceEventId: envelope.id,
       escrowEvent: envelope.type,
       occurredAt: envelope.occurred_at,
-      facts: { ...facts, escrowJobId: jobId ?? null },
+      facts: factsOf(envelope.data),
     };
     await this.store.append(reputationStreamOf(escrowId), 'any', [
       { eventId: observedEventId(envelope.id), type: REPUTATION_EVENT_TYPES.observed, data: { ...data } },
@@ -99,6 +114,25 @@ export class ReputationService {
 
   /** One rating per (escrow, rater), only by a party of a released or resolved escrow. */
   async rate(escrowId: string, raterId: string, score: number, comment: string | null): Promise<RatingView> {
+    // An escrow event recorded on the same stream at the same instant can win the stream's next
+    // version (or deadlock with the row lock): decide again on the fresh state, a few times.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.rateOnce(escrowId, raterId, score, comment);
+      } catch (error) {
+        const retryable =
+          error instanceof VersionConflictError || postgresErrorOf(error).code === PG_DEADLOCK_DETECTED;
+        if (!retryable || attempt >= RATE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private rateOnce(
+    escrowId: string,
+    raterId: string,
+    score: number,
+    comment: string | null,
+  ): Promise<RatingView> {
     return this.store.transaction(async (runner) => {
       // The escrow's row is the lock: two ratings of one escrow take turns, the second sees the first.
       const rows: Array<{ facts: Record<string, unknown> }> = await runner.query(
