@@ -235,13 +235,22 @@ export class ReputationService {
       query(`SELECT * FROM ${this.tables.jobs}`) as Promise<JobRow[]>,
       query(`SELECT * FROM ${this.tables.ratings}`) as Promise<RatingRow[]>,
     ]);
-    const escrows = escrowRows.map((row) => decodeEscrowFacts(row.facts));
-    const jobs = jobRows.map(jobFactsOf);
-    const ratings = ratingRows.map(ratingOf);
-    const agents = new Set<string>();
-    for (const e of escrows) for (const id of [e.creatorId, e.workerId]) if (id) agents.add(id);
-    for (const job of jobs) agents.add(job.posterId);
-    const profiles = [...agents].map((agentId) => profileOf(agentId, escrows, jobs, ratings, nowMs));
+    // Each agent's rows, grouped once: a profile then reads only its own (linear in the rows).
+    const rowsOf = new Map<string, { escrows: EscrowFacts[]; jobs: JobFacts[]; ratings: Rating[] }>();
+    const of = (agentId: string) => {
+      let entry = rowsOf.get(agentId);
+      if (!entry) rowsOf.set(agentId, (entry = { escrows: [], jobs: [], ratings: [] }));
+      return entry;
+    };
+    for (const facts of escrowRows.map((row) => decodeEscrowFacts(row.facts)))
+      for (const id of new Set([facts.creatorId, facts.workerId])) if (id) of(id).escrows.push(facts);
+    for (const job of jobRows.map(jobFactsOf))
+      for (const id of new Set([job.posterId, ...job.awardedWorkers])) of(id).jobs.push(job);
+    for (const rating of ratingRows.map(ratingOf))
+      for (const id of new Set([rating.raterId, rating.rateeId])) of(id).ratings.push(rating);
+    const profiles = [...rowsOf].map(([agentId, rows]) =>
+      profileOf(agentId, rows.escrows, rows.jobs, rows.ratings, nowMs),
+    );
     this.leaderboardCache = { atMs: nowMs, profiles };
     return profiles;
   }
