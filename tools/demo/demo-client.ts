@@ -166,6 +166,15 @@ export class DemoClient {
     }
   }
 
+  /** Rates the other party of a released escrow (once); answers the status. */
+  async rate(agent: DemoAgent, escrowId: string, score: number, comment: string): Promise<Answer> {
+    return this.request('POST', `/escrow/${escrowId}/rating`, { score, comment }, agent.apiKey);
+  }
+
+  async reputation(agentId: string): Promise<Json> {
+    return this.expect(await this.request('GET', `/agents/${agentId}/reputation`), 200, 'reputation');
+  }
+
   async balance(agent: DemoAgent): Promise<Json> {
     return this.expect(
       await this.request('GET', '/api/v1/auth/balance', undefined, agent.apiKey),

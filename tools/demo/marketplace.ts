@@ -5,7 +5,9 @@
  *      (its price is locked in an escrow), the winner does the work and completes, the
  *      orchestrator releases and the winner is paid;
  *   2. a race: the orchestrator awards the job to all three bids at once; the first worker to
- *      complete is paid automatically by the market, the other escrows are refunded.
+ *      complete is paid automatically by the market, the other escrows are refunded;
+ *   3. the orchestrator rates the paid work, and the demo prints the three workers' reputation
+ *      (built from the event log: GET /agents/{id}/reputation).
  * Prints every step and checks the final balances to the micro-dollar (exit code 1 if not).
  *
  *   GATEWAY_URL      default http://127.0.0.1:3000
@@ -57,10 +59,12 @@ async function main(): Promise<void> {
     );
   }
 
-  const single = await awardTheCheapest(client, orchestrator, workers);
-  const race = await raceThree(client, orchestrator, workers);
-  process.exitCode = single && race ? 0 : 1;
-  say(single && race ? 'demo: OK' : 'demo: FAILED');
+  const paid: Award[] = [];
+  const single = await awardTheCheapest(client, orchestrator, workers, paid);
+  const race = await raceThree(client, orchestrator, workers, paid);
+  const reputation = await showReputation(client, orchestrator, workers, paid);
+  process.exitCode = single && race && reputation ? 0 : 1;
+  say(single && race && reputation ? 'demo: OK' : 'demo: FAILED');
 }
 
 /** Run 1: post, three bids, award the cheapest, complete, release. */
@@ -68,6 +72,7 @@ async function awardTheCheapest(
   client: DemoClient,
   orchestrator: DemoAgent,
   workers: DemoAgent[],
+  paid: Award[],
 ): Promise<boolean> {
   const agents = [orchestrator, ...workers];
   const before = await client.balancesMicros(agents);
@@ -107,6 +112,7 @@ async function awardTheCheapest(
     `released $${String(release.body.released_to_counterparty)} to ${winner.name}, commission $${String(release.body.commission)}`,
   );
   await client.waitForJob(orchestrator, jobId, (job) => job.status === 'closed', WAIT_MAX_MS);
+  paid.push(award);
   const commissionMicros = parseUsd(String(release.body.commission), {
     field: 'commission',
     allowZero: true,
@@ -127,6 +133,7 @@ async function raceThree(
   client: DemoClient,
   orchestrator: DemoAgent,
   workers: DemoAgent[],
+  paid: Award[],
 ): Promise<boolean> {
   const agents = [orchestrator, ...workers];
   const before = await client.balancesMicros(agents);
@@ -160,6 +167,7 @@ async function raceThree(
   );
   const awards = settled.awards as Award[];
   const won = awards.find((award) => award.race === 'won')!;
+  paid.push(won);
   const winner = workers.find((worker) => worker.agentId === won.worker_id)!;
   for (const award of awards)
     say(
@@ -179,6 +187,49 @@ async function raceThree(
     priceMicros: usdMicros(won.price_usd),
     commissionMicros,
   });
+}
+
+/** Run 3: the orchestrator rates each paid job; the three workers' reputation, from the event log. */
+async function showReputation(
+  client: DemoClient,
+  orchestrator: DemoAgent,
+  workers: DemoAgent[],
+  paid: Award[],
+): Promise<boolean> {
+  step('8. The orchestrator rates the paid work (once per escrow); the workers rate it back');
+  for (const [index, award] of paid.entries()) {
+    const worker = workers.find((candidate) => candidate.agentId === award.worker_id)!;
+    const given = await client.rate(orchestrator, award.escrow_id, 5 - index, 'delivered as asked');
+    const back = await client.rate(worker, award.escrow_id, 5, 'paid promptly');
+    const again = await client.rate(orchestrator, award.escrow_id, 1, 'changed my mind');
+    say(
+      `${worker.name} (escrow ${award.escrow_id}): rated ${5 - index}/5 → HTTP ${given.status}; rated back → HTTP ${back.status}; a second rating → ${String(again.body.error)}`,
+    );
+    if (given.status !== 201 || back.status !== 201 || again.status !== 409) return false;
+  }
+  step("9. The three workers' reputation, built only from the event log");
+  const released = new Map<string, number>();
+  for (const award of paid) released.set(award.worker_id, (released.get(award.worker_id) ?? 0) + 1);
+  for (const worker of workers) {
+    const profile = await waitForReputation(client, worker, released.get(worker.agentId) ?? 0);
+    const figures = profile.worker as Json;
+    say(
+      `${worker.name.padEnd(14)} score ${String(figures.score).padStart(6)} | won ${String(figures.jobs_won)}, completed ${String(figures.completed)}, released ${String(figures.released)}, ` +
+        `on time ${figures.on_time_rate === null ? '-' : `${Math.round(Number(figures.on_time_rate) * 100)}%`}, earned $${String(figures.total_earned_usd)}, ` +
+        `paying counterparties ${String(figures.unique_paying_counterparties)}, ratings ${(profile.latest_ratings as Json[]).length}`,
+    );
+  }
+  return true;
+}
+
+/** The projection follows escrow's events a moment later: wait until it shows the releases. */
+async function waitForReputation(client: DemoClient, worker: DemoAgent, released: number): Promise<Json> {
+  const deadlineMs = Date.now() + WAIT_MAX_MS;
+  for (;;) {
+    const profile = await client.reputation(worker.agentId);
+    if (Number((profile.worker as Json).released) >= released || Date.now() > deadlineMs) return profile;
+    await sleep(100);
+  }
 }
 
 async function post(client: DemoClient, orchestrator: DemoAgent, extra: Json): Promise<string> {

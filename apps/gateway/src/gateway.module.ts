@@ -1,3 +1,4 @@
+import { ReputationController } from './api/reputation.controller.js';
 import { Module } from '@nestjs/common';
 import { CommandClient } from '@pf/messaging';
 import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
@@ -30,6 +31,7 @@ import { McpController } from './mcp/mcp.controller.js';
     EscrowController,
     AdminEscrowController,
     JobsController,
+    ReputationController,
     JobEventsStreamController,
     EventsStreamController,
     McpController,

@@ -10,6 +10,9 @@ import { MarketSweeper } from './application/market-sweeper.js';
 import { JOB_REPOSITORY, MARKET_EVENT_STORE } from './application/tokens.js';
 import { JobRepository } from './infrastructure/job-repository.js';
 import { marketProjection } from './infrastructure/market-projection.js';
+import { reputationProjection } from './infrastructure/reputation-projection.js';
+import { ReputationService } from './application/reputation.service.js';
+import { ReputationHandlers } from './api/reputation.handlers.js';
 
 const MARKET_OUTBOX_RELAY = Symbol('MARKET_OUTBOX_RELAY');
 
@@ -32,13 +35,13 @@ class MarketLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 }
 
 @Module({
-  controllers: [MarketHandlers],
+  controllers: [MarketHandlers, ReputationHandlers],
   providers: [
     ...eventSourcingProviders({
       storeToken: MARKET_EVENT_STORE,
       relayToken: MARKET_OUTBOX_RELAY,
       service: 'market',
-      projections: [marketProjection],
+      projections: [marketProjection, reputationProjection],
       manageRelay: false,
     }),
     {
@@ -50,6 +53,7 @@ class MarketLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     JobsService,
     JobQueriesService,
     EscrowEventsService,
+    ReputationService,
     MarketSweeper,
     MarketLifecycle,
   ],

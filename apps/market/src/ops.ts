@@ -6,6 +6,7 @@
 import { runServiceOps, streamQuery, type ServiceOpsContext, type VerifyFact } from '@pf/ops-kit';
 import { marketProjection } from './infrastructure/market-projection.js';
 import { MARKET_SCHEMA } from './infrastructure/migrations.js';
+import { reputationProjection } from './infrastructure/reputation-projection.js';
 
 interface AwardRow {
   job_id: string;
@@ -43,4 +44,8 @@ async function marketFacts(
   );
 }
 
-await runServiceOps({ service: MARKET_SCHEMA, projections: [marketProjection], facts: marketFacts });
+await runServiceOps({
+  service: MARKET_SCHEMA,
+  projections: [marketProjection, reputationProjection],
+  facts: marketFacts,
+});

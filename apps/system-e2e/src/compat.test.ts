@@ -289,6 +289,9 @@ describe('compatibility with existing clients', () => {
     expect(output).toMatch(/awarded to worker-beta at \$3\.8/);
     expect(output.match(/: won, escrow released/g)).toHaveLength(1);
     expect(output.match(/: lost, escrow refunded/g)).toHaveLength(2);
+    // Reputation (ADR 0015): worker-beta was paid in run 1, so its profile shows it.
+    expect(output).toMatch(/worker-beta +score +[\d.]+ \| won [12], completed [12], released [12],/);
+    expect(output.match(/a second rating → already_rated/g)).toHaveLength(2);
     expect(output).not.toMatch(/✗/);
   }, 60_000);
 

@@ -32,6 +32,9 @@ const API_MD_TOOLS = [
   'withdraw_bid',
   'award_job',
   'cancel_job',
+  'get_reputation',
+  'leaderboard',
+  'rate_agent',
 ];
 
 interface ToolAnswer {

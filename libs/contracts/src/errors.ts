@@ -1,4 +1,5 @@
 import { marketHttpStatuses } from './market.js';
+import { reputationHttpStatuses } from './reputation.js';
 
 /**
  * Error codes, defined once. The gateway maps them to HTTP statuses in exactly one place;
@@ -67,6 +68,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   escrow_id_reused: 422,
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
+  ...reputationHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -9,3 +9,4 @@ export * from './validation.js';
 export * from './bus-permissions.js';
 export * from './market.js';
 export * from './dependency-failure.js';
+export * from './reputation.js';

@@ -40,7 +40,7 @@ export const jobFields = {
   award_policy: z
     .enum(AWARD_POLICIES)
     .describe(
-      'manual (default): the poster awards. lowest_price / first_bid / best_reputation: the market awards when the bid window closes (best_reputation ranks like lowest_price until reputations exist).',
+      'manual (default): the poster awards. lowest_price / first_bid / best_reputation: the market awards when the bid window closes (best_reputation ranks by the bidder reputation score, then like lowest_price).',
     ),
   race: z
     .object({ workers: z.number().int().min(2).max(10), auto_release: z.boolean().optional() })

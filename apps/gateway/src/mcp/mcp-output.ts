@@ -64,7 +64,35 @@ export const toolOutputs = {
     commission_rate: z.number(),
   }),
   ...jobToolOutputs(),
+  ...reputationToolOutputs(),
 } as const;
+
+/** The reputation tools answer `/agents/{id}/reputation`, `/leaderboard` and the rating route (docs/API.md, "Reputation"). */
+function reputationToolOutputs() {
+  const score = z.number().describe('0..100');
+  return {
+    get_reputation: z.looseObject({
+      agent_id: agentId,
+      computed_at: z.string(),
+      worker: z.looseObject({ score, completed: z.number(), total_earned_usd: usd }),
+      poster: z.looseObject({ score, jobs_posted: z.number() }),
+      latest_ratings: z.array(z.looseObject({})),
+    }),
+    leaderboard: z.looseObject({
+      by: z.string(),
+      role: z.string(),
+      entries: z.array(z.looseObject({ rank: z.number(), agent_id: agentId, score })),
+    }),
+    rate_agent: z.looseObject({
+      escrow_id: escrowId,
+      rater_id: agentId,
+      ratee_id: agentId,
+      score: z.number().describe('1..5'),
+      amount_usd: usd,
+      rated_at: z.string(),
+    }),
+  };
+}
 
 /** The job board's tools answer the `/jobs` routes' shapes (docs/API.md, "Jobs"). */
 function jobToolOutputs() {

@@ -21,6 +21,7 @@ import type { NatsEventContext } from '@pf/messaging';
 import { EscrowEventsService } from '../application/escrow-events.service.js';
 import { JobQueriesService, jobView } from '../application/job-queries.service.js';
 import { JobsService } from '../application/jobs.service.js';
+import { ReputationService } from '../application/reputation.service.js';
 
 /** Market's command handlers and the escrow events it follows: validate the payload, call one service, reply. */
 @Controller()
@@ -29,6 +30,7 @@ export class MarketHandlers {
     private readonly jobs: JobsService,
     private readonly queries: JobQueriesService,
     private readonly escrowEvents: EscrowEventsService,
+    private readonly reputation: ReputationService,
   ) {}
 
   @MessagePattern(marketCommands.post)
@@ -88,9 +90,11 @@ export class MarketHandlers {
     return this.queries.mine(parse(myJobsCommandSchema, payload));
   }
 
-  /** Every escrow event; only those about this market's escrows decide anything (see EscrowEventsService). */
+  /** Every escrow event: reputation records it; only those about this market's escrows decide a job (see EscrowEventsService). */
   @EventPattern<string>(eventStreams.escrow.subjects)
-  onEscrowEvent(@Payload() envelope: EventEnvelope, @Ctx() context: NatsEventContext): Promise<void> {
-    return this.escrowEvents.onEscrowEvent(envelope, context.getConsumer());
+  async onEscrowEvent(@Payload() envelope: EventEnvelope, @Ctx() context: NatsEventContext): Promise<void> {
+    // Reputation records every escrow's facts first (idempotent on the event id), then the job decides.
+    await this.reputation.onEscrowEvent(envelope);
+    await this.escrowEvents.onEscrowEvent(envelope, context.getConsumer());
   }
 }

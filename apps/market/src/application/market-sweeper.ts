@@ -3,9 +3,11 @@ import { prepared, type EventStore } from '@pf/event-store';
 import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { MarketConfig } from '../config.js';
 import type { Job } from '../domain/job.js';
+import { decodeJobState } from '../infrastructure/job-codec.js';
 import type { JobRepository, JobRow } from '../infrastructure/job-repository.js';
 import { EscrowOrdersService } from './escrow-orders.service.js';
 import { JobsService } from './jobs.service.js';
+import { ReputationService } from './reputation.service.js';
 import { JOB_REPOSITORY, MARKET_EVENT_STORE } from './tokens.js';
 
 /** Stuck awards finished per pass. */
@@ -53,6 +55,7 @@ export class MarketSweeper {
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly jobs: JobsService,
     private readonly orders: EscrowOrdersService,
+    private readonly reputation: ReputationService,
   ) {
     const schema = store.schema;
     this.claimSql = `
@@ -115,6 +118,7 @@ export class MarketSweeper {
       for (const row of rows) {
         const decision = await this.repository.decideAndAppend(runner, row.job_id, row, {
           kind: 'close_window',
+          workerScores: await this.bidderScores(row),
         });
         if (decision.state.status === 'awarding') awarding.push(decision.state);
         this.stats.windowsClosed += 1;
@@ -125,6 +129,13 @@ export class MarketSweeper {
         ]);
       return awarding;
     });
+  }
+
+  /** Reputation scores of the bidders of a `best_reputation` job (ADR 0015); other policies need none. */
+  private async bidderScores(row: JobRow): Promise<Record<string, number>> {
+    const job = decodeJobState(row.state);
+    if (job.status === 'none' || job.awardPolicy !== 'best_reputation') return {};
+    return Object.fromEntries(await this.reputation.workerScores(job.bids.map((bid) => bid.workerId)));
   }
 
   private async recoverStuckAwards(): Promise<void> {

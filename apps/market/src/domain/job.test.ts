@@ -277,7 +277,7 @@ describe('job decider: awards', () => {
       .thenThrows('already_awarded');
   });
 
-  it('closing the window awards by policy: lowest price, first bid; best reputation ranks like lowest price', () => {
+  it('closing the window awards by policy: lowest price, first bid; best reputation by score, then like lowest price', () => {
     const auto = (awardPolicy: PostJob['awardPolicy']) => [
       posted({ awardPolicy }),
       bidPlaced(0, 4),
@@ -290,6 +290,17 @@ describe('job decider: awards', () => {
     });
     expect(
       given(jobDecider, auto('best_reputation')).when({ kind: 'close_window' }).events()[0],
+    ).toMatchObject({ awards: [terms(1, 3)] });
+    // With reputation scores (ADR 0015) the best-reputed bidder wins, whatever its price.
+    expect(
+      given(jobDecider, auto('best_reputation'))
+        .when({ kind: 'close_window', workerScores: { [workers[2]]: 40, [workers[1]]: 12 } })
+        .events()[0],
+    ).toMatchObject({ awards: [terms(2, 4.5)] });
+    expect(
+      given(jobDecider, auto('lowest_price'))
+        .when({ kind: 'close_window', workerScores: { [workers[2]]: 40 } })
+        .events()[0],
     ).toMatchObject({ awards: [terms(1, 3)] });
     expect(given(jobDecider, auto('first_bid')).when({ kind: 'close_window' }).events()[0]).toMatchObject({
       awards: [terms(0, 4)],

@@ -96,7 +96,8 @@ export type JobCommand =
     }
   | { kind: 'withdraw'; workerId: string }
   | { kind: 'award'; actorId: string; bidIds: string[] }
-  | { kind: 'close_window' }
+  /** `workerScores`: the bidders' reputation scores (ADR 0015), read for `best_reputation`. */
+  | { kind: 'close_window'; workerScores?: Readonly<Record<string, number>> }
   | {
       kind: 'record_funding';
       attempt: number;
@@ -222,7 +223,7 @@ function decideCommand(command: JobCommand, state: JobState): JobEvent[] {
     case 'award':
       return decideAward(command, job);
     case 'close_window':
-      return decideCloseWindow(job);
+      return decideCloseWindow(job, command.workerScores ?? {});
     case 'record_funding':
       return decideFunding(command, job);
     case 'cancel':
@@ -489,26 +490,32 @@ export function awardEscrowId(jobId: string, bidId: string, attempt: number): st
 
 /**
  * The bid window closed: an automatic policy awards now (a race to its N best bids), a job
- * without bids is cancelled. `best_reputation` ranks like `lowest_price` until the market keeps
- * reputations (docs/adr/0011).
+ * without bids is cancelled. `best_reputation` ranks by the bidders' reputation scores (given
+ * in the command, ADR 0015), then like `lowest_price`.
  */
-function decideCloseWindow(job: Job): JobEvent[] {
+function decideCloseWindow(job: Job, workerScores: Readonly<Record<string, number>>): JobEvent[] {
   if (job.status !== 'open' || job.awardPolicy === 'manual') return [];
   if (job.bids.length === 0)
     return [
       { type: 'job_cancelled', jobId: job.jobId, by: SYSTEM_ACTOR, reason: 'no_bids', cancelEscrowIds: [] },
     ];
-  const ranked = rankBids(job.bids, job.awardPolicy);
+  const ranked = rankBids(job.bids, job.awardPolicy, workerScores);
   return [awardStarted(job, ranked.slice(0, job.race ? job.race.workers : 1), SYSTEM_ACTOR)];
 }
 
-export function rankBids(bids: readonly Bid[], policy: AwardPolicy): Bid[] {
+export function rankBids(
+  bids: readonly Bid[],
+  policy: AwardPolicy,
+  workerScores: Readonly<Record<string, number>> = {},
+): Bid[] {
   const byTime = (a: Bid, b: Bid) =>
     Date.parse(a.placedAt) - Date.parse(b.placedAt) || (a.bidId < b.bidId ? -1 : 1);
   if (policy === 'first_bid') return [...bids].sort(byTime);
-  return [...bids].sort((a, b) =>
-    a.priceMicros < b.priceMicros ? -1 : a.priceMicros > b.priceMicros ? 1 : byTime(a, b),
-  );
+  const byPrice = (a: Bid, b: Bid) =>
+    a.priceMicros < b.priceMicros ? -1 : a.priceMicros > b.priceMicros ? 1 : byTime(a, b);
+  if (policy !== 'best_reputation') return [...bids].sort(byPrice);
+  const scoreOf = (bid: Bid) => workerScores[bid.workerId] ?? 0;
+  return [...bids].sort((a, b) => scoreOf(b) - scoreOf(a) || byPrice(a, b));
 }
 
 function decideFunding(command: Extract<JobCommand, { kind: 'record_funding' }>, job: Job): JobEvent[] {

@@ -1,6 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
 import { marketProjection } from './market-projection.js';
+import { reputationProjection } from './reputation-projection.js';
 
 export const MARKET_SCHEMA = 'market';
 
@@ -41,8 +42,16 @@ class MarketEscrowOrders1765000000102 implements MigrationInterface {
   }
 }
 
+/** Reputation's tables (ADR 0015): rebuilt from the market's log like the job tables. */
+const MarketReputationTables1765000000103 = projectionMigration(
+  'MarketReputationTables1765000000103',
+  MARKET_SCHEMA,
+  reputationProjection,
+);
+
 export const marketMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(MARKET_SCHEMA),
   MarketProjectionTables1765000000101,
   MarketEscrowOrders1765000000102,
+  MarketReputationTables1765000000103,
 ];
