@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { formatUsd } from '@pf/money';
 import { isRetryable, RetryingClient, sleep, type Answer } from './client.js';
 
@@ -72,7 +73,8 @@ export class Workload {
     for (let index = 0; index < this.options.agents; index += 1) {
       const registered = await this.client.call('POST', '/api/v1/auth/register', {
         body: {},
-        idempotencyKey: `${this.options.runId}-register-${index}`,
+        // Anonymous writes need an unguessable key (ADR 0009); one per agent, kept for its retries.
+        idempotencyKey: randomUUID(),
       });
       if (registered.status !== 201)
         throw new Error(`register: ${registered.status} ${JSON.stringify(registered.body)}`);
