@@ -69,7 +69,9 @@ export class NatsTransport extends NatsCommandServer {
 
   private async start(): Promise<void> {
     const { connection, prefix, streams, streamSettings } = this.transportOptions;
-    await ensureStreams(connection, prefix, { streams, settings: streamSettings });
+    await ensureStreamsPatiently(() =>
+      ensureStreams(connection, prefix, { streams, settings: streamSettings }),
+    );
     this.subscribeCommands();
     // Ready only once the server has the subscriptions: a request sent right after start must find them.
     await connection.flush();
@@ -121,4 +123,34 @@ export class NatsTransport extends NatsCommandServer {
     const { connection } = this.transportOptions;
     if (!connection.isClosed()) await connection.flush().catch(() => undefined);
   }
+}
+
+/** How long a starting service keeps asking JetStream to set up its streams. */
+const ENSURE_STREAMS_DEADLINE_MS = 60_000;
+const ENSURE_STREAMS_PAUSE_MS_MAX = 2_000;
+
+/**
+ * JetStream's API can time out or answer 503 while a cluster elects its meta leader, or when
+ * every replica of every app creates R3 streams at once on a busy machine (seen under `npm run
+ * chaos -- --cluster`: apps died at start on "TimeoutError: timeout"). Those are transient: ask
+ * again, with a growing pause, for a bounded time. Any other error (a bad config) fails at once.
+ */
+async function ensureStreamsPatiently<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ENSURE_STREAMS_DEADLINE_MS;
+  for (let round = 1; ; round += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isTransientJetStreamError(error) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * round, ENSURE_STREAMS_PAUSE_MS_MAX)));
+    }
+  }
+}
+
+function isTransientJetStreamError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const text = `${error.name} ${error.message}`.toLowerCase();
+  return /timeout|no responders|503|temporarily unavailable|insufficient resources|no suitable peers/.test(
+    text,
+  );
 }
