@@ -1,11 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import {
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type ConsumerMessages,
-  type JetStreamManager,
-} from '@nats-io/jetstream';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   DomainError,
   ErrorCode,
@@ -15,8 +8,11 @@ import {
   type EventEnvelope,
 } from '@pf/contracts';
 import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import { decodeJson, type CommandClient } from '@pf/messaging';
+import type { CommandClient } from '@pf/messaging';
 import type { GatewayConfig } from '../config.js';
+import { StreamEventFeed } from './stream-event-feed.js';
+
+export type { EventSink, EventSubscription } from './stream-event-feed.js';
 
 /**
  * Event types an agent never sees on its stream: `opened` is the instant before the casino hold
@@ -26,8 +22,6 @@ import type { GatewayConfig } from '../config.js';
 const INTERNAL_EVENT_TYPES = new Set(['opened', 'rejected']);
 /** Escrows whose parties are remembered; parties never change, so entries never go stale. */
 const PARTIES_CACHE_MAX_ENTRIES = 50_000;
-/** Messages the ordered consumer pulls ahead per connection. */
-const PULL_BATCH_MESSAGES = 64;
 
 interface Parties {
   creatorId: string;
@@ -35,148 +29,24 @@ interface Parties {
 }
 
 /**
- * What a connection writes to; `send` resolves when the client has taken the frame. It gets the
- * internal envelope: turning it into what clients read (the REST shape) is the HTTP layer's job.
- */
-export interface EventSink {
-  send(id: number, envelope: EventEnvelope): Promise<void>;
-}
-
-/** One agent's live feed: the ordered consumer behind it and its place in the limits. */
-export interface EventSubscription {
-  readonly agentId: string;
-  readonly fromSequence: number;
-  /** Pumps events to the sink until `close()` or a failure; then releases everything. */
-  pump(sink: EventSink): Promise<void>;
-  close(): void;
-}
-
-/**
- * `GET /escrow/events/stream` behind the HTTP layer. Escrow events are on JetStream
- * (`ESCROW_EVENTS`, subjects `escrow.events.<type>`); each connection reads them through its own
- * ephemeral ordered consumer from a stream sequence, which is also the SSE `id:`, so
- * `Last-Event-ID: n` resumes at n + 1 with no gap and no duplicate. The gateway keeps only the
- * events on escrows where the agent is creator or counterparty: the parties come from the
- * escrow's `opened` event, or, for an escrow first met mid-stream, from the escrow service
- * (asked once per escrow, then cached). Every connection reads every escrow event, so the
- * number of connections is bounded, per agent and per replica.
+ * `GET /escrow/events/stream` behind the HTTP layer: the events of `ESCROW_EVENTS` on escrows
+ * where the agent is creator or counterparty. The parties come from the escrow's `opened` event,
+ * or, for an escrow first met mid-stream, from the escrow service (asked once per escrow, then
+ * cached). Consumers, resumption and limits: StreamEventFeed.
  */
 @Injectable()
-export class EscrowEventFeed implements OnModuleDestroy {
-  private readonly subscriptions = new Set<EventSubscription>();
-  private readonly perAgent = new Map<string, number>();
+export class EscrowEventFeed extends StreamEventFeed {
   private readonly parties = new Map<string, Parties | null>();
   private readonly lookups = new Map<string, Promise<Parties | null>>();
-  private manager?: Promise<JetStreamManager>;
-  private readonly streamName: string;
-  private readonly subjectFilter: string;
 
   constructor(
-    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext<GatewayConfig>,
+    @Inject(SERVICE_CONTEXT) context: ServiceContext<GatewayConfig>,
     @Inject(COMMAND_CLIENT) private readonly commands: CommandClient,
   ) {
-    this.streamName = context.prefix.streamName(eventStreams.escrow.name);
-    this.subjectFilter = context.prefix.subject(eventStreams.escrow.subjects);
+    super(context, eventStreams.escrow, 'event stream');
   }
 
-  get openCount(): number {
-    return this.subscriptions.size;
-  }
-
-  /**
-   * Opens a feed for the agent from the event after `lastEventId` (or from now). Throws 429 past
-   * the limits and 503 when JetStream does not answer: before any byte of the stream is sent.
-   */
-  async subscribe(agentId: string, lastEventId: number | undefined): Promise<EventSubscription> {
-    this.reserve(agentId);
-    try {
-      const fromSequence = await this.startSequence(lastEventId);
-      const consumer = await jetstream(this.context.nats).consumers.get(this.streamName, {
-        filter_subjects: this.subjectFilter,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: fromSequence,
-      });
-      const messages = await consumer.consume({ max_messages: PULL_BATCH_MESSAGES });
-      const subscription = this.subscription(agentId, fromSequence, messages);
-      this.subscriptions.add(subscription);
-      return subscription;
-    } catch (error) {
-      this.unreserve(agentId);
-      if (error instanceof DomainError) throw error;
-      throw new DomainError(ErrorCode.serviceUnavailable, 'the event stream is unavailable; retry shortly');
-    }
-  }
-
-  onModuleDestroy(): void {
-    for (const subscription of [...this.subscriptions]) subscription.close();
-  }
-
-  private reserve(agentId: string): void {
-    const { EVENT_STREAMS_MAX, EVENT_STREAMS_PER_AGENT_MAX } = this.context.config;
-    if (this.subscriptions.size >= EVENT_STREAMS_MAX) {
-      throw new DomainError(
-        ErrorCode.rateLimited,
-        'too many open event streams on this server; retry shortly',
-      );
-    }
-    const open = this.perAgent.get(agentId) ?? 0;
-    if (open >= EVENT_STREAMS_PER_AGENT_MAX) {
-      throw new DomainError(
-        ErrorCode.rateLimited,
-        `at most ${EVENT_STREAMS_PER_AGENT_MAX} open event streams per agent`,
-      );
-    }
-    this.perAgent.set(agentId, open + 1);
-  }
-
-  private unreserve(agentId: string): void {
-    const open = (this.perAgent.get(agentId) ?? 1) - 1;
-    if (open <= 0) this.perAgent.delete(agentId);
-    else this.perAgent.set(agentId, open);
-  }
-
-  /** After `lastEventId`, or the next event to be stored when the client has none. */
-  private async startSequence(lastEventId: number | undefined): Promise<number> {
-    this.manager ??= jetstreamManager(this.context.nats);
-    const manager = await this.manager.catch((error: unknown) => {
-      this.manager = undefined;
-      throw error;
-    });
-    const { state } = await manager.streams.info(this.streamName);
-    const next = state.last_seq + 1;
-    // An id past the end cannot be one this stream gave (it was recreated): start at its end.
-    return lastEventId === undefined ? next : Math.min(lastEventId + 1, next);
-  }
-
-  private subscription(agentId: string, fromSequence: number, messages: ConsumerMessages): EventSubscription {
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      messages.stop();
-      this.subscriptions.delete(subscription);
-      this.unreserve(agentId);
-    };
-    const subscription: EventSubscription = {
-      agentId,
-      fromSequence,
-      close,
-      pump: async (sink) => {
-        try {
-          for await (const message of messages) {
-            const envelope = decodeJson<EventEnvelope>(message.data);
-            if (await this.isVisibleTo(agentId, envelope))
-              await sink.send(message.info.streamSequence, envelope);
-          }
-        } finally {
-          close();
-        }
-      },
-    };
-    return subscription;
-  }
-
-  private async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
+  protected async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
     const escrowId = escrowIdOf(envelope);
     const opened = envelope.type === 'opened' ? partiesOf(envelope.data) : null;
     if (opened) this.remember(escrowId, opened);
