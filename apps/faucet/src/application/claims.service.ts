@@ -13,7 +13,7 @@ import {
 } from '@pf/contracts';
 import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { FaucetConfig } from '../config.js';
+import { faucetAmounts, type FaucetConfig } from '../config.js';
 import {
   claimDecider,
   claimStream,
@@ -97,7 +97,7 @@ export class ClaimsService {
           kind: 'request',
           claimId: randomUUID(),
           agentId,
-          amountMicros: this.context.config.FAUCET_CLAIM_USD,
+          amountMicros: faucetAmounts(this.context.config).claimMicros,
           nowMs: treasury.nowMs,
           leaseMs: this.context.config.FAUCET_CLAIM_LEASE_MS,
         };

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { casinoCommands, DomainError, ErrorCode, type OperationReply } from '@pf/contracts';
 import { fold, isVersionConflict, nameBasedUuid, type EventStore } from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { FaucetConfig } from '../config.js';
+import { faucetAmounts, type FaucetConfig } from '../config.js';
 import { nextFunding, TREASURY_STREAM, treasuryDecider, type TreasuryState } from '../domain/treasury.js';
 import { decodeTreasuryEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
 import { BackgroundTask, type NextStep } from './background-task.js';
@@ -19,7 +19,7 @@ const RETRY_INITIAL_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * Funds the treasury from `world` up to FAUCET_BUDGET_USD at start, in the background: casino
+ * Funds the treasury from `world` up to the budget (FAUCET_BUDGET_MICROS) at start, in the background: casino
  * may not be up yet, so it retries with a bounded backoff until the ledger confirms. Until
  * then this instance answers claims with 503 service_unavailable.
  */
@@ -75,7 +75,7 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
       await this.fundToBudget();
       this.funded = true;
       this.context.logger.info(
-        { budgetMicros: this.context.config.FAUCET_BUDGET_USD.toString() },
+        { budgetMicros: faucetAmounts(this.context.config).budgetMicros.toString() },
         'faucet treasury funded',
       );
       return 'done';
@@ -111,7 +111,7 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
         treasuryDecider,
         history.map((event) => decodeTreasuryEvent(event.type, event.data)),
       );
-      const next = nextFunding(state, this.context.config.FAUCET_BUDGET_USD);
+      const next = nextFunding(state, faucetAmounts(this.context.config).budgetMicros);
       if (!next) return;
       const reply = await this.context.commands.request<OperationReply>(
         casinoCommands.transfer,
