@@ -1,5 +1,5 @@
 import { DomainError } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 import { isAgentAccount, isKnownAccountName, mayGoNegative, SystemAccount } from './accounts.js';
 
 /**

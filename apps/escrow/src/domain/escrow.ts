@@ -9,7 +9,7 @@ import {
   type EscrowStatus,
   type ResolutionOutcome,
 } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 import { basisPointsOf, BPS_PER_WHOLE, releaseSplit, splitByBasisPoints } from '@pf/money';
 
 /**

@@ -1,14 +1,61 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
-import { escrowProjection } from './escrow-projection.js';
+import { eventStoreMigrations, frozenMigration } from '@pf/event-store';
 
 export const ESCROW_SCHEMA = 'escrow';
 
-const EscrowProjectionTables1764000000101 = projectionMigration(
-  'EscrowProjectionTables1764000000101',
-  ESCROW_SCHEMA,
-  escrowProjection,
-);
+/*
+ * Frozen migrations (see frozenMigration in libs/event-store): each one's DDL is fixed text,
+ * never generated from the projection's code. A schema change is a new migration appended to
+ * the list at the end; migrations.test.ts checks that a database migrated from zero matches the
+ * tables escrowProjection.createTables gives a rebuild.
+ */
+
+/**
+ * The escrow read model and the deadline rows of the timeout saga. Frozen as this migration
+ * created them for new databases when it was frozen (job_id and race included; databases
+ * created before got those two from EscrowJobColumns1764000000103).
+ */
+const EscrowProjectionTables1764000000101 = frozenMigration('EscrowProjectionTables1764000000101', {
+  up: [
+    `CREATE TABLE "escrow"."escrows" (
+      escrow_id text PRIMARY KEY,
+      status text NOT NULL,
+      creator_id text NOT NULL,
+      counterparty_id text NOT NULL,
+      amount_micros bigint NOT NULL CHECK (amount_micros > 0),
+      commission_bps integer NOT NULL,
+      referrer_id text NULL,
+      description text NOT NULL,
+      result_summary text NULL,
+      dispute_reason text NULL,
+      rejection jsonb NULL,
+      timeout_ms bigint NOT NULL,
+      created_at timestamptz NOT NULL,
+      funded_at timestamptz NULL,
+      auto_release_at timestamptz NULL,
+      completed_at timestamptz NULL,
+      released_at timestamptz NULL,
+      refunded_at timestamptz NULL,
+      disputed_at timestamptz NULL,
+      resolved_at timestamptz NULL,
+      payout jsonb NULL,
+      commission_taken_micros bigint NOT NULL DEFAULT 0,
+      version integer NOT NULL,
+      position bigint NOT NULL,
+      job_id text NULL,
+      race boolean NOT NULL DEFAULT false
+    )`,
+    `CREATE INDEX ON "escrow"."escrows" (counterparty_id, status, created_at DESC)`,
+    `CREATE INDEX ON "escrow"."escrows" (creator_id, status, created_at DESC)`,
+    `CREATE INDEX ON "escrow"."escrows" (created_at) WHERE status = 'opened'`,
+    `CREATE TABLE "escrow"."deadlines" (
+      escrow_id text PRIMARY KEY,
+      due_at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX ON "escrow"."deadlines" (due_at)`,
+  ],
+  down: [`DROP TABLE IF EXISTS "escrow"."deadlines"`, `DROP TABLE IF EXISTS "escrow"."escrows"`],
+});
 
 /**
  * The settlement outbox: casino posts and voids an escrow decision still owes. A row is written
@@ -40,8 +87,8 @@ class EscrowSettlements1764000000102 implements MigrationInterface {
 
 /**
  * Market escrows (docs/adr/0011): the job an escrow pays for and whether it is one of a race.
- * New databases get the columns from the projection's own DDL; IF NOT EXISTS makes this a no-op
- * there, and adds them (at the end, in the DDL's order) to databases created before.
+ * New databases get the columns from EscrowProjectionTables1764000000101; IF NOT EXISTS makes
+ * this a no-op there, and adds them (at the end, in the DDL's order) to databases created before.
  */
 class EscrowJobColumns1764000000103 implements MigrationInterface {
   readonly name = 'EscrowJobColumns1764000000103';
