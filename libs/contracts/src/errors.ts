@@ -51,6 +51,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   hold_not_found: 404,
   hold_already_posted: 409,
   hold_already_voided: 409,
+  part_id_reused: 409,
   // Faucet (API.md, "Faucet").
   ip_rate_limited: 429,
   already_claimed: 409,
