@@ -67,6 +67,12 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   counterparty_not_found: 404,
   invalid_status: 409,
   escrow_id_reused: 422,
+  invalid_evaluator: 400,
+  evaluator_not_found: 404,
+  invalid_evaluator_fee: 400,
+  not_evaluator: 403,
+  invalid_deliverable: 400,
+  invalid_reject_reason: 400,
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,

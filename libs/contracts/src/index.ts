@@ -4,6 +4,7 @@ export * from './commands.js';
 export * from './events.js';
 export * from './casino.js';
 export * from './escrow.js';
+export * from './escrow-deliverable.js';
 export * from './faucet.js';
 export * from './validation.js';
 export * from './bus-permissions.js';

@@ -16,7 +16,22 @@ import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES 
 export const escrowProjection: Projection = {
   name: 'escrow_read_model',
   tables: ['escrows', 'deadlines'],
-  createTables: (target) => [
+  createTables: (target) => [...escrowTablesV1(target), ...evaluatorColumns(target)],
+  apply: async (runner, events, target) => {
+    for (const recorded of events) {
+      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
+      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
+    }
+  },
+};
+
+/**
+ * The tables as migration 101 created them (with 103's market columns). Frozen: the migration
+ * renders this DDL, so changing it would change a migration that databases have already run.
+ * Later columns are added by their own statements below and by their own migration.
+ */
+export function escrowTablesV1(target: ProjectionTarget): string[] {
+  return [
     `CREATE TABLE ${target.table('escrows')} (
       escrow_id text PRIMARY KEY,
       status text NOT NULL,
@@ -54,14 +69,22 @@ export const escrowProjection: Projection = {
       due_at timestamptz NOT NULL
     )`,
     `CREATE INDEX ON ${target.table('deadlines')} (due_at)`,
-  ],
-  apply: async (runner, events, target) => {
-    for (const recorded of events) {
-      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
-      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
-    }
-  },
-};
+  ];
+}
+
+/**
+ * Evaluators, deliverables, rejections and cancels by agreement (docs/adr/0016): the columns
+ * migration 104 adds to the live table (the same text, with its fixed table name), here for a
+ * rebuild's fresh tables. The partial index serves the evaluator's list of escrows to judge.
+ */
+export function evaluatorColumns(target: ProjectionTarget): string[] {
+  const escrows = target.table('escrows');
+  return [
+    `ALTER TABLE ${escrows} ADD COLUMN IF NOT EXISTS evaluator_id text NULL, ADD COLUMN IF NOT EXISTS evaluator_fee_bps integer NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deliverable jsonb NULL, ADD COLUMN IF NOT EXISTS reject_reason text NULL, ADD COLUMN IF NOT EXISTS rejected_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_consented_at timestamptz NULL`,
+    // Unnamed, like the other indexes: a rebuild's fresh table gets its own generated name.
+    `CREATE INDEX ON ${escrows} (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
+  ];
+}
 
 async function applyEvent(
   runner: QueryRunner,
@@ -77,8 +100,8 @@ async function applyEvent(
     case 'opened':
       await runner.query(
         prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
-           timeout_ms, created_at, version, position, job_id, race)
-         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+           timeout_ms, created_at, version, position, job_id, race, evaluator_id, evaluator_fee_bps)
+         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
         [
           event.escrowId,
           event.creatorId,
@@ -92,6 +115,8 @@ async function applyEvent(
           ...tail,
           event.jobId ?? null,
           event.race === true,
+          event.evaluatorId ?? null,
+          event.evaluatorFeeBps ?? 0,
         ],
       );
       return;
@@ -121,8 +146,8 @@ async function applyEvent(
         runner,
         escrows,
         event.escrowId,
-        `status = 'completed', completed_at = $4, result_summary = $5`,
-        [at, event.resultSummary],
+        `status = 'completed', completed_at = $4, result_summary = $5, deliverable = $6`,
+        [at, event.resultSummary, event.deliverable ? JSON.stringify(event.deliverable) : null],
         tail,
       );
       return;
@@ -145,6 +170,46 @@ async function applyEvent(
         event.escrowId,
         `status = 'released', released_at = $4, payout = $5, commission_taken_micros = $6`,
         [at, JSON.stringify(encodePayout(event.payout)), event.payout.commissionMicros.toString()],
+        tail,
+      );
+      return;
+    case 'evaluation_rejected':
+      // Funded again; the deadline row stays (it exists while funded or completed).
+      await update(
+        runner,
+        escrows,
+        event.escrowId,
+        `status = 'funded', reject_reason = $4, rejected_at = $5`,
+        [event.reason, at],
+        tail,
+      );
+      return;
+    case 'evaluator_refunded':
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'refunded', refunded_at = $4, reject_reason = $5, rejected_at = $4`,
+        [at, event.reason],
+        tail,
+      );
+      return;
+    case 'cancel_requested':
+      await update(runner, escrows, event.escrowId, `cancel_requested_at = $4`, [at], tail);
+      return;
+    case 'cancel_consented':
+      await update(runner, escrows, event.escrowId, `cancel_consented_at = $4`, [at], tail);
+      return;
+    case 'mutually_cancelled':
+      // The second half's time is the settlement's; the first half's was recorded when it came.
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'refunded', refunded_at = $4, cancel_requested_at = coalesce(cancel_requested_at, $4), cancel_consented_at = coalesce(cancel_consented_at, $4)`,
+        [at],
         tail,
       );
       return;

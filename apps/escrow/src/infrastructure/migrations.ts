@@ -1,13 +1,14 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
-import { escrowProjection } from './escrow-projection.js';
+import { escrowProjection, escrowTablesV1 } from './escrow-projection.js';
 
 export const ESCROW_SCHEMA = 'escrow';
 
+// The DDL this migration ran (escrowTablesV1), frozen: later columns come with later migrations.
 const EscrowProjectionTables1764000000101 = projectionMigration(
   'EscrowProjectionTables1764000000101',
   ESCROW_SCHEMA,
-  escrowProjection,
+  { ...escrowProjection, createTables: escrowTablesV1 },
 );
 
 /**
@@ -59,9 +60,35 @@ class EscrowJobColumns1764000000103 implements MigrationInterface {
   }
 }
 
+/**
+ * Evaluators, deliverables, evaluator rejections and cancels by agreement (docs/adr/0016). Fixed
+ * text (not rendered from the projection), so what this migration does never changes; the
+ * projection's `evaluatorColumns` adds the same columns to a rebuild's fresh tables.
+ */
+class EscrowEvaluatorColumns1764000000104 implements MigrationInterface {
+  readonly name = 'EscrowEvaluatorColumns1764000000104';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(
+      `ALTER TABLE escrow.escrows ADD COLUMN IF NOT EXISTS evaluator_id text NULL, ADD COLUMN IF NOT EXISTS evaluator_fee_bps integer NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deliverable jsonb NULL, ADD COLUMN IF NOT EXISTS reject_reason text NULL, ADD COLUMN IF NOT EXISTS rejected_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_consented_at timestamptz NULL`,
+    );
+    await runner.query(
+      `CREATE INDEX IF NOT EXISTS escrows_evaluator_idx ON escrow.escrows (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
+    );
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(`DROP INDEX IF EXISTS escrow.escrows_evaluator_idx`);
+    await runner.query(
+      `ALTER TABLE escrow.escrows DROP COLUMN IF EXISTS evaluator_id, DROP COLUMN IF EXISTS evaluator_fee_bps, DROP COLUMN IF EXISTS deliverable, DROP COLUMN IF EXISTS reject_reason, DROP COLUMN IF EXISTS rejected_at, DROP COLUMN IF EXISTS cancel_requested_at, DROP COLUMN IF EXISTS cancel_consented_at`,
+    );
+  }
+}
+
 export const escrowMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(ESCROW_SCHEMA),
   EscrowProjectionTables1764000000101,
   EscrowSettlements1764000000102,
   EscrowJobColumns1764000000103,
+  EscrowEvaluatorColumns1764000000104,
 ];
