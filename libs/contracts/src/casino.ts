@@ -137,7 +137,7 @@ export type HoldCommand = z.input<typeof holdCommandSchema>;
  * Why a post pays a destination: a closed set, because the ledger labels the entry and counts
  * lifetime earnings by it (a creator's share returned by a split is a `refund`, not earnings).
  */
-export const SPLIT_REASONS = ['payout', 'commission', 'referral', 'refund'] as const;
+export const SPLIT_REASONS = ['payout', 'commission', 'referral', 'refund', 'evaluator_fee'] as const;
 export type SplitReason = (typeof SPLIT_REASONS)[number];
 export const splitReasonSchema = z.enum(SPLIT_REASONS);
 

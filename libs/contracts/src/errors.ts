@@ -1,3 +1,4 @@
+import { milestoneHttpStatuses } from './escrow-milestones.js';
 import { marketHttpStatuses } from './market.js';
 import { reputationHttpStatuses } from './reputation.js';
 
@@ -76,6 +77,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
+  ...milestoneHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

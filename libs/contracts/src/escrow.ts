@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { agentIdSchema, operationIdSchema, positiveMicrosSchema } from './casino.js';
+import { milestoneIndexSchema, milestonesInputSchema, type MilestoneView } from './escrow-milestones.js';
 import { ESCROW_CANCEL_REASONS, JOB_ID_PATTERN } from './market.js';
 
 /**
@@ -113,6 +114,8 @@ export const createEscrowCommandSchema = z.object({
   evaluatorId: z.string().max(200).optional(),
   /** Paid to the evaluator out of the amount when the evaluator releases; checked by the domain. */
   evaluatorFeeBps: z.number().optional(),
+  /** Milestones (docs/adr/0017): amounts in micros summing to the amount; checked by the domain. */
+  milestones: milestonesInputSchema.optional(),
 });
 export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
 
@@ -130,11 +133,15 @@ export const completeEscrowCommandSchema = actionSchema.extend({
   resultSummary: z.string().max(1_000_000).nullable().optional(),
   /** What was handed over; checked field by field with `parseDeliverable` (invalid_deliverable). */
   deliverable: z.unknown().optional(),
+  /** On an escrow with milestones: which one is done (0-based). */
+  milestone: milestoneIndexSchema.optional(),
 });
 export type CompleteEscrowCommand = z.input<typeof completeEscrowCommandSchema>;
 /** `jobId` is sent only by the market, releasing the winner of a race on the poster's behalf. */
 export const releaseEscrowCommandSchema = actionSchema.extend({
   jobId: z.string().regex(JOB_ID_PATTERN).optional(),
+  /** On an escrow with milestones: which one to release (0-based). */
+  milestone: milestoneIndexSchema.optional(),
 });
 export const declineEscrowCommandSchema = actionSchema;
 /** The evaluator's rejection: `reason` is checked by the domain (invalid_reject_reason). */
@@ -244,6 +251,8 @@ export interface EscrowView {
   /** When each party agreed to cancel (both: the escrow was refunded). */
   cancelRequestedAt: string | null;
   cancelConsentedAt: string | null;
+  /** Only on an escrow created with milestones (docs/adr/0017). */
+  milestones?: MilestoneView[];
   /** Only in `get` replies to a party of the escrow: its history. */
   events?: EscrowHistoryItem[];
 }

@@ -11,3 +11,4 @@ export * from './bus-permissions.js';
 export * from './market.js';
 export * from './dependency-failure.js';
 export * from './reputation.js';
+export * from './escrow-milestones.js';

@@ -49,6 +49,21 @@ describe('entry labels', () => {
     ]);
   });
 
+  it("labels an evaluator's fee as its own entry and counts it as the evaluator's earnings", () => {
+    const event: LedgerEvent = {
+      ...split,
+      splits: [
+        { to: worker, amountMicros: 9_000_000n, reason: 'payout' },
+        { to: referrer, amountMicros: 1_000_000n, reason: 'evaluator_fee' },
+      ],
+    };
+    expect(whenLabelled(event)[3]).toEqual([referrer, 'evaluator_fee', 'evaluator_fee', creator]);
+    expect(whenCounted(event)).toEqual({
+      [`${worker}.earnedMicros`]: 9_000_000n,
+      [`${referrer}.earnedMicros`]: 1_000_000n,
+    });
+  });
+
   it('labels a split without a reason (older log entries) as a payout', () => {
     const event: LedgerEvent = { ...split, splits: [{ to: worker, amountMicros: 10_000_000n }] };
     expect(whenLabelled(event)[2]).toEqual([worker, 'escrow_payout', 'payout', creator]);

@@ -17,7 +17,8 @@ export type EntryType =
   | 'escrow_settled'
   | 'escrow_payout'
   | 'commission'
-  | 'referral_commission';
+  | 'referral_commission'
+  | 'evaluator_fee';
 
 /** [type, reason, counterparty] of one entry: a tuple, built for every posting on the hot path. */
 export type EntryLabel = readonly [type: EntryType, reason: string, counterparty: string | null];
@@ -58,6 +59,8 @@ function labelSplit(split: Split, from: string): EntryLabel {
       return ['commission', 'commission', from];
     case 'refund':
       return REFUNDED;
+    case 'evaluator_fee':
+      return ['evaluator_fee', 'evaluator_fee', from];
     case 'payout':
     case undefined:
       return ['escrow_payout', split.reason ?? 'payout', from];
@@ -121,6 +124,8 @@ function splitChanges(split: Split, from: string): LifetimeChange[] {
       ];
     case 'refund':
       return [];
+    // The evaluator's fee is its earnings; it comes out of the worker's part, not on top (ADR 0016).
+    case 'evaluator_fee':
     case 'payout':
     case undefined:
       return isAgentAccount(split.to) ? [{ account: split.to, counter: 'earnedMicros', amountMicros }] : [];

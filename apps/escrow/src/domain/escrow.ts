@@ -13,6 +13,20 @@ import {
 } from '@pf/contracts';
 import type { Decider } from '@pf/event-store';
 import { basisPointsOf, BPS_PER_WHOLE, releaseSplit, splitByBasisPoints } from '@pf/money';
+import {
+  anyMilestoneReleased,
+  assertMilestonesConserved,
+  decideMilestoneComplete,
+  decideMilestoneRelease,
+  decideMilestonesExpire,
+  evolveMilestones,
+  hasMilestones,
+  openMilestones,
+  requireMilestoneChoice,
+  validateMilestones,
+  type Milestone,
+  type MilestoneTerms,
+} from './milestones.js';
 
 /**
  * The escrow aggregate, one stream per escrow. Pure: no clock, no I/O. Time enters only as the
@@ -51,14 +65,22 @@ export interface OpenEscrow {
   evaluatorId?: string | null;
   /** The evaluator's fee on its release, in basis points of the amount (0..1000). */
   evaluatorFeeBps?: number;
+  /** The amount cut into parts released one by one (docs/adr/0017); absent: one release. */
+  milestones?: MilestoneTerms[];
 }
 
 export type EscrowCommand =
   | OpenEscrow
   | { kind: 'record_hold'; outcome: 'held' }
   | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
-  | { kind: 'complete'; actorId: string; resultSummary: string | null; deliverable?: Deliverable | null }
-  | { kind: 'release'; actorId: string; jobId?: string | null }
+  | {
+      kind: 'complete';
+      actorId: string;
+      resultSummary: string | null;
+      deliverable?: Deliverable | null;
+      milestone?: number;
+    }
+  | { kind: 'release'; actorId: string; jobId?: string | null; milestone?: number }
   | { kind: 'reject'; actorId: string; reason: string; refund: boolean }
   | { kind: 'request_cancel'; actorId: string }
   | { kind: 'consent_cancel'; actorId: string }
@@ -104,6 +126,8 @@ export type EscrowEvent =
       /** Present only when the escrow has an evaluator (schema 2). */
       evaluatorId?: string;
       evaluatorFeeBps?: number;
+      /** Present only on an escrow with milestones (docs/adr/0017). */
+      milestones?: MilestoneTerms[];
     }
   | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
   | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
@@ -136,6 +160,38 @@ export type EscrowEvent =
   | { type: 'cancel_consented'; escrowId: string; by: string }
   /** The second half arrived: a full refund to the creator, no commission. */
   | { type: 'mutually_cancelled'; escrowId: string; by: string; amountMicros: bigint }
+  /** Milestone events (docs/adr/0017): `milestone` is the 0-based index in the create's list. */
+  | {
+      type: 'milestone_completed';
+      escrowId: string;
+      milestone: number;
+      by: string;
+      resultSummary: string | null;
+    }
+  | {
+      type: 'milestone_released';
+      escrowId: string;
+      milestone: number;
+      by: string | null;
+      trigger: ReleaseTrigger;
+      amountMicros: bigint;
+      payout: Payout;
+    }
+  | {
+      type: 'milestones_refunded';
+      escrowId: string;
+      milestones: number[];
+      trigger: 'timeout';
+      amountMicros: bigint;
+    }
+  /** No milestone is left open: the escrow is settled (`released` if any milestone was paid). */
+  | {
+      type: 'milestones_settled';
+      escrowId: string;
+      outcome: 'released' | 'refunded';
+      amountMicros: bigint;
+      payout: Payout | null;
+    }
   | {
       type: 'resolved';
       escrowId: string;
@@ -168,6 +224,7 @@ export interface EscrowFacts {
   /** The creator asked to cancel / the counterparty agreed to cancel (docs/adr/0016). */
   cancelRequested: boolean;
   cancelConsented: boolean;
+  milestones?: Milestone[];
 }
 
 export type EscrowState = { status: 'none' } | ({ status: EscrowStatus } & EscrowFacts);
@@ -179,6 +236,7 @@ export const escrowDecider: Decider<EscrowCommand, EscrowEvent, EscrowState> = {
   decide: (command, state) => {
     const events = decideCommand(command, state);
     for (const event of events) assertConserved(event);
+    assertMilestonesConserved(events.reduce(evolve, state));
     return events;
   },
   evolve,
@@ -247,6 +305,10 @@ export function validateOpen(command: OpenEscrow): void {
   ) {
     throw new Error(`commission must be 0..10000 basis points, got ${policy.commissionBps}`);
   }
+  if (command.milestones !== undefined) {
+    if (command.jobId) throw new Error('a market escrow cannot have milestones');
+    validateMilestones(command.milestones, command.amountMicros);
+  }
   validateEvaluator(command);
 }
 
@@ -294,6 +356,7 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     ...(command.evaluatorId
       ? { evaluatorId: command.evaluatorId, evaluatorFeeBps: command.evaluatorFeeBps ?? 0 }
       : {}),
+    ...(command.milestones ? { milestones: command.milestones.map((m) => ({ ...m })) } : {}),
   };
   if (state.status === 'none') return [opened];
   // A retried create (same caller-chosen id): the same escrow again decides nothing new.
@@ -305,11 +368,27 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     state.timeoutMs === opened.timeoutMs &&
     (state.jobId ?? null) === (command.jobId ?? null) &&
     (state.evaluatorId ?? null) === (opened.evaluatorId ?? null) &&
-    (state.evaluatorFeeBps ?? 0) === (opened.evaluatorFeeBps ?? 0);
+    (state.evaluatorFeeBps ?? 0) === (opened.evaluatorFeeBps ?? 0) &&
+    sameMilestoneTerms(state.milestones, command.milestones);
   if (same) return [];
   throw new DomainError(
     escrowErrors.escrowIdReused,
     `escrow ${command.escrowId} already exists with other terms`,
+  );
+}
+
+function sameMilestoneTerms(
+  milestones: readonly MilestoneTerms[] | undefined,
+  terms: readonly MilestoneTerms[] | undefined,
+): boolean {
+  if (!milestones || !terms) return !milestones && !terms;
+  return (
+    milestones.length === terms.length &&
+    milestones.every(
+      (milestone, index) =>
+        milestone.description === terms[index]!.description &&
+        milestone.amountMicros === terms[index]!.amountMicros,
+    )
   );
 }
 
@@ -337,6 +416,10 @@ function decideHoldOutcome(
 }
 
 function decideExpire(state: EscrowState): EscrowEvent[] {
+  if (state.status === 'funded' && hasMilestones(state))
+    return decideMilestonesExpire(state, (amountMicros) =>
+      releasePayout({ ...state, amountMicros }, { evaluatorFee: false }),
+    );
   if (state.status === 'funded')
     return [
       { type: 'refunded', escrowId: state.escrowId, trigger: 'timeout', amountMicros: state.amountMicros },
@@ -366,9 +449,12 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
   requireRole(command, escrow);
   switch (command.kind) {
     case 'complete': {
+      const milestone = requireMilestoneChoice(escrow, command.milestone);
       requireStatus(escrow, ['funded']);
       requireSummarySize(command.resultSummary);
       const deliverable = parseDeliverable(command.deliverable);
+      if (milestone !== undefined && hasMilestones(escrow))
+        return decideMilestoneComplete(escrow, milestone, command.actorId, command.resultSummary);
       return [
         {
           type: 'completed',
@@ -381,8 +467,17 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
     }
     case 'release': {
       requireMarketReleaseOfRace(command, escrow);
+      const milestone = requireMilestoneChoice(escrow, command.milestone);
       requireStatus(escrow, ['funded', 'completed']);
       const byEvaluator = escrow.evaluatorId !== undefined;
+      if (milestone !== undefined && hasMilestones(escrow))
+        return decideMilestoneRelease(
+          escrow,
+          milestone,
+          command.actorId,
+          byEvaluator ? 'evaluator' : 'creator',
+          (amountMicros) => releasePayout({ ...escrow, amountMicros }, { evaluatorFee: byEvaluator }),
+        );
       return [
         {
           type: 'released',
@@ -396,6 +491,7 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
     }
     case 'decline':
       requireStatus(escrow, ['funded']);
+      requireNothingReleased(escrow);
       return [
         {
           type: 'declined',
@@ -406,6 +502,7 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
       ];
     case 'dispute':
       requireStatus(escrow, ['funded', 'completed']);
+      requireNothingReleased(escrow);
       return [{ type: 'disputed', escrowId: escrow.escrowId, by: command.actorId, reason: command.reason }];
   }
 }
@@ -504,6 +601,19 @@ function decideCancelByAgreement(
       by: command.actorId,
     },
   ];
+}
+
+/**
+ * Whole-escrow refunds and disputes settle the whole hold; once a milestone was paid (a part of
+ * the hold posted) they no longer fit: the rest settles milestone by milestone or at the deadline.
+ */
+function requireNothingReleased(escrow: Escrow): void {
+  if (anyMilestoneReleased(escrow))
+    throw new DomainError(
+      escrowErrors.invalidStatus,
+      'a milestone of this escrow was already released: release the others, or let the deadline settle them',
+      { status: escrow.status },
+    );
 }
 
 /** A race's escrows are released only by the market (for the race's winner), never directly. */
@@ -650,7 +760,13 @@ function requireSummarySize(summary: string | null): void {
 
 /** Invariant: a payout never creates or loses a micro-dollar, and no part is negative. */
 function assertConserved(event: EscrowEvent): void {
-  if (event.type !== 'released' && event.type !== 'resolved') return;
+  if (
+    event.type !== 'released' &&
+    event.type !== 'resolved' &&
+    event.type !== 'milestone_released' &&
+    event.type !== 'milestones_settled'
+  )
+    return;
   const payout = event.payout;
   if (!payout) return;
   const parts = [
@@ -676,7 +792,7 @@ function assertConserved(event: EscrowEvent): void {
 
 export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
   if (event.type === 'opened') {
-    const { type: _type, ...facts } = event;
+    const { type: _type, milestones, ...facts } = event;
     return {
       status: 'opened',
       ...facts,
@@ -686,6 +802,7 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
       rejectReason: null,
       cancelRequested: false,
       cancelConsented: false,
+      ...(milestones ? { milestones: openMilestones(milestones) } : {}),
     };
   }
   if (state.status === 'none') throw new Error(`escrow event ${event.type} before opened`);
@@ -721,6 +838,12 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
       return { ...state, status: 'refunded' };
     case 'resolved':
       return { ...state, status: statusAfterResolution(event.outcome), payout: event.payout };
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      return { ...state, milestones: evolveMilestones(state.milestones ?? [], event) };
+    case 'milestones_settled':
+      return { ...state, status: event.outcome, payout: event.payout };
   }
 }
 
@@ -763,7 +886,10 @@ export function actorOf(event: EscrowEvent): string {
     case 'mutually_cancelled':
       return event.by;
     case 'released':
+    case 'milestone_released':
       return event.by ?? 'system';
+    case 'milestone_completed':
+      return event.by;
     case 'resolved':
       return 'operator';
     default:

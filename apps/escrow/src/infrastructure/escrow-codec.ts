@@ -29,6 +29,10 @@ export const ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set<EscrowEventType>(
   'cancel_requested',
   'cancel_consented',
   'mutually_cancelled',
+  'milestone_completed',
+  'milestone_released',
+  'milestones_refunded',
+  'milestones_settled',
 ]);
 
 /**
@@ -45,8 +49,18 @@ export function encodeEscrowEvent(event: EscrowEvent): { type: EscrowEventType; 
   const data: Data = { ...rest };
   if ('amountMicros' in event) data.amountMicros = event.amountMicros.toString();
   if (event.type === 'rejected') data.availableMicros = event.availableMicros?.toString() ?? null;
-  if (event.type === 'released' || event.type === 'resolved')
+  if (
+    event.type === 'released' ||
+    event.type === 'resolved' ||
+    event.type === 'milestone_released' ||
+    event.type === 'milestones_settled'
+  )
     data.payout = event.payout ? encodePayout(event.payout) : null;
+  if (event.type === 'opened' && event.milestones)
+    data.milestones = event.milestones.map((milestone) => ({
+      description: milestone.description,
+      amountMicros: milestone.amountMicros.toString(),
+    }));
   return { type, data };
 }
 
@@ -67,6 +81,14 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         ...(typeof data.jobId === 'string' ? { jobId: data.jobId, race: data.race === true } : {}),
         ...(typeof data.evaluatorId === 'string'
           ? { evaluatorId: data.evaluatorId, evaluatorFeeBps: int(data.evaluatorFeeBps ?? 0) }
+          : {}),
+        ...(Array.isArray(data.milestones)
+          ? {
+              milestones: (data.milestones as Data[]).map((milestone) => ({
+                description: text(milestone.description),
+                amountMicros: micros(milestone.amountMicros),
+              })),
+            }
           : {}),
       };
     case 'funded':
@@ -133,6 +155,40 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         escrowId,
         outcome: outcome(data.outcome),
         counterpartyShareBps: int(data.counterpartyShareBps),
+        amountMicros: micros(data.amountMicros),
+        payout: data.payout == null ? null : decodePayout(data.payout),
+      };
+    case 'milestone_completed':
+      return {
+        type,
+        escrowId,
+        milestone: int(data.milestone),
+        by: text(data.by),
+        resultSummary: nullableText(data.resultSummary),
+      };
+    case 'milestone_released':
+      return {
+        type,
+        escrowId,
+        milestone: int(data.milestone),
+        by: nullableText(data.by),
+        trigger: releaseTrigger(data.trigger),
+        amountMicros: micros(data.amountMicros),
+        payout: decodePayout(data.payout),
+      };
+    case 'milestones_refunded':
+      return {
+        type,
+        escrowId,
+        milestones: (data.milestones as unknown[]).map(int),
+        trigger: 'timeout',
+        amountMicros: micros(data.amountMicros),
+      };
+    case 'milestones_settled':
+      return {
+        type,
+        escrowId,
+        outcome: data.outcome === 'released' ? 'released' : 'refunded',
         amountMicros: micros(data.amountMicros),
         payout: data.payout == null ? null : decodePayout(data.payout),
       };

@@ -2,6 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { statusAfterResolution, type EscrowEvent } from '../domain/escrow.js';
 import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES } from './escrow-codec.js';
+import { milestonePatches, storedMilestones } from './milestone-row.js';
 
 /**
  * The escrow service's inline projection, written in the append's transaction:
@@ -16,7 +17,11 @@ import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES 
 export const escrowProjection: Projection = {
   name: 'escrow_read_model',
   tables: ['escrows', 'deadlines'],
-  createTables: (target) => [...escrowTablesV1(target), ...evaluatorColumns(target)],
+  createTables: (target) => [
+    ...escrowTablesV1(target),
+    ...evaluatorColumns(target),
+    ...milestoneColumns(target),
+  ],
   apply: async (runner, events, target) => {
     for (const recorded of events) {
       if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
@@ -86,6 +91,14 @@ export function evaluatorColumns(target: ProjectionTarget): string[] {
   ];
 }
 
+/**
+ * Milestones (docs/adr/0017): the column migration 105 adds to the live table (the same text,
+ * with its fixed table name), here for a rebuild's fresh tables.
+ */
+export function milestoneColumns(target: ProjectionTarget): string[] {
+  return [`ALTER TABLE ${target.table('escrows')} ADD COLUMN IF NOT EXISTS milestones jsonb NULL`];
+}
+
 async function applyEvent(
   runner: QueryRunner,
   event: EscrowEvent,
@@ -119,6 +132,11 @@ async function applyEvent(
           event.evaluatorFeeBps ?? 0,
         ],
       );
+      if (event.milestones)
+        await runner.query(prepared(`UPDATE ${escrows} SET milestones = $2::jsonb WHERE escrow_id = $1`), [
+          event.escrowId,
+          JSON.stringify(storedMilestones(event.milestones)),
+        ]);
       return;
     case 'funded':
       await runner.query(
@@ -223,6 +241,36 @@ async function applyEvent(
         event.escrowId,
         `status = 'refunded', refunded_at = $4`,
         [at],
+        tail,
+      );
+      return;
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      // One element patched per statement: `old || patch` keeps the fields the patch leaves out.
+      for (const { index, patch } of milestonePatches(event, at))
+        await update(
+          runner,
+          escrows,
+          event.escrowId,
+          `milestones = jsonb_set(milestones, ARRAY[($4::int)::text], (milestones -> $4::int) || $5::jsonb)`,
+          [index, JSON.stringify(patch)],
+          tail,
+        );
+      return;
+    case 'milestones_settled':
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = $4, ${event.outcome === 'released' ? 'released_at' : 'refunded_at'} = $5, payout = $6, commission_taken_micros = $7`,
+        [
+          event.outcome,
+          at,
+          event.payout ? JSON.stringify(encodePayout(event.payout)) : null,
+          (event.payout?.commissionMicros ?? 0n).toString(),
+        ],
         tail,
       );
       return;

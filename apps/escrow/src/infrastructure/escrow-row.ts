@@ -6,6 +6,14 @@ import {
   type EscrowState,
 } from '../domain/escrow.js';
 import { decodePayout, encodeEscrowEvent, encodePayout } from './escrow-codec.js';
+import {
+  milestonePatches,
+  milestonesFromStored,
+  milestoneViews,
+  patchMilestones,
+  storedMilestones,
+  type StoredMilestone,
+} from './milestone-row.js';
 
 /**
  * An `escrows` row of the inline projection, as the queries read it. Commands lock the row and
@@ -47,12 +55,14 @@ export interface EscrowRow {
   rejected_at: Date | null;
   cancel_requested_at: Date | null;
   cancel_consented_at: Date | null;
+  /** docs/adr/0017: the milestones and their progress; null for an escrow without. */
+  milestones: StoredMilestone[] | null;
 }
 
 export const ESCROW_ROW_COLUMNS = `escrow_id, status, creator_id, counterparty_id, amount_micros::text AS amount_micros, commission_bps, referrer_id,
   description, result_summary, dispute_reason, rejection, timeout_ms::text AS timeout_ms, created_at, auto_release_at, completed_at, released_at,
   refunded_at, disputed_at, resolved_at, payout, version, job_id, race, evaluator_id, evaluator_fee_bps, deliverable, reject_reason,
-  rejected_at, cancel_requested_at, cancel_consented_at`;
+  rejected_at, cancel_requested_at, cancel_consented_at, milestones`;
 
 export function stateFromRow(row: EscrowRow): EscrowState {
   return {
@@ -73,6 +83,7 @@ export function stateFromRow(row: EscrowRow): EscrowState {
     rejectReason: row.reject_reason,
     cancelRequested: row.cancel_requested_at !== null,
     cancelConsented: row.cancel_consented_at !== null,
+    ...(row.milestones ? { milestones: milestonesFromStored(row.milestones) } : {}),
   };
 }
 
@@ -115,6 +126,7 @@ export function evolveRow(
       rejected_at: null,
       cancel_requested_at: null,
       cancel_consented_at: null,
+      milestones: event.milestones ? storedMilestones(event.milestones) : null,
     };
   }
   if (!row) throw new Error(`escrow event ${event.type} without a row`);
@@ -168,6 +180,16 @@ export function evolveRow(
         ? { ...next, status, resolved_at: at, refunded_at: at, payout }
         : { ...next, status, resolved_at: at, released_at: at, payout };
     }
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      return { ...next, milestones: patchMilestones(row.milestones ?? [], milestonePatches(event, at)) };
+    case 'milestones_settled': {
+      const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
+      return event.outcome === 'released'
+        ? { ...next, status: 'released', released_at: at, payout }
+        : { ...next, status: 'refunded', refunded_at: at, payout };
+    }
   }
 }
 
@@ -202,6 +224,7 @@ export function rowToView(row: EscrowRow): EscrowView {
     rejectedAt: iso(row.rejected_at),
     cancelRequestedAt: iso(row.cancel_requested_at),
     cancelConsentedAt: iso(row.cancel_consented_at),
+    ...(row.milestones ? { milestones: milestoneViews(row.milestones) } : {}),
   };
 }
 

@@ -85,10 +85,27 @@ class EscrowEvaluatorColumns1764000000104 implements MigrationInterface {
   }
 }
 
+/**
+ * Milestones (docs/adr/0017): one jsonb column holding the milestones and their progress. Fixed
+ * text; the projection's `milestoneColumns` adds the same column to a rebuild's fresh tables.
+ */
+class EscrowMilestoneColumn1764000000105 implements MigrationInterface {
+  readonly name = 'EscrowMilestoneColumn1764000000105';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(`ALTER TABLE escrow.escrows ADD COLUMN IF NOT EXISTS milestones jsonb NULL`);
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(`ALTER TABLE escrow.escrows DROP COLUMN IF EXISTS milestones`);
+  }
+}
+
 export const escrowMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(ESCROW_SCHEMA),
   EscrowProjectionTables1764000000101,
   EscrowSettlements1764000000102,
   EscrowJobColumns1764000000103,
   EscrowEvaluatorColumns1764000000104,
+  EscrowMilestoneColumn1764000000105,
 ];
