@@ -23,7 +23,9 @@ import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import {
   insufficient,
   ledgerDecider,
+  remainingOf,
   type AccountBalance,
+  type PostedPart,
   type LedgerCommand,
   type LedgerEvent,
   type LedgerState,
@@ -393,7 +395,8 @@ export class LedgerService implements OnApplicationShutdown {
         outcomes.push(() => insufficient(operation.from, operation.availableMicros));
         continue;
       }
-      outcomes.push(() => toReply(operation, positionAfter(slot, eventCount)));
+      const partId = command.kind === 'post' ? command.partId : undefined;
+      outcomes.push(() => toReply(operation, positionAfter(slot, eventCount), partId));
     }
     return outcomes;
   }
@@ -607,7 +610,8 @@ function accountsTouched(command: LedgerCommand, operation: Operation): string[]
     : [operation.from, ...accountsNamed(command)];
 }
 
-function toReply(operation: Operation, position: number): OperationReply {
+/** The reply: the operation's outcome, or for a partial post that part's (the same on every retry). */
+function toReply(operation: Operation, position: number, partId?: string): OperationReply {
   switch (operation.status) {
     case 'none':
       throw new Error('an operation without events has no outcome');
@@ -621,7 +625,10 @@ function toReply(operation: Operation, position: number): OperationReply {
         amountMicros: operation.amountMicros.toString(),
         position,
       };
-    default:
+    default: {
+      const part =
+        partId !== undefined && operation.status !== 'rejected' ? operation.parts?.get(partId) : undefined;
+      if (part) return partReply(operation as Extract<Operation, { parts?: unknown }>, part, position);
       return {
         operationId: operation.holdId,
         kind: 'hold',
@@ -636,7 +643,34 @@ function toReply(operation: Operation, position: number): OperationReply {
               })),
             }
           : {}),
+        ...(operation.status !== 'rejected' && operation.parts
+          ? { remainingMicros: remainingOf(operation).toString() }
+          : {}),
         position,
       };
+    }
   }
+}
+
+function partReply(
+  hold: Extract<Operation, { parts?: unknown }>,
+  part: PostedPart,
+  position: number,
+): OperationReply {
+  return {
+    operationId: hold.holdId,
+    kind: 'hold',
+    // The hold as this part left it: a retry after later parts gets the same answer.
+    status: part.remainingAfterMicros === 0n ? 'posted' : 'held',
+    from: hold.from,
+    amountMicros: hold.amountMicros.toString(),
+    splits: part.splits.map((split) => ({ to: split.to, amountMicros: split.amountMicros.toString() })),
+    part: {
+      partId: part.partId,
+      amountMicros: part.amountMicros.toString(),
+      final: part.final,
+      remainingMicros: part.remainingAfterMicros.toString(),
+    },
+    position,
+  };
 }

@@ -8,6 +8,7 @@ import {
   ESCROW_ID_PATTERN,
   ESCROW_LIMITS,
   type EscrowCancelReason,
+  type MilestoneInput,
   type EscrowView,
   type ResolutionOutcome,
 } from '@pf/contracts';
@@ -41,6 +42,8 @@ export interface CreateEscrowInput {
   timeoutMs?: number;
   jobId?: string;
   race?: boolean;
+  /** Amounts as micro-dollar strings from the bus; the domain checks them (invalid_milestones). */
+  milestones?: MilestoneInput[];
 }
 
 type HoldOutcome = Extract<EscrowCommand, { kind: 'record_hold' }>;
@@ -78,6 +81,14 @@ export class EscrowService {
       referrerId: null,
       policy: escrowPolicy(this.config),
       ...(input.jobId ? { jobId: input.jobId, race: input.race === true } : {}),
+      ...(input.milestones
+        ? {
+            milestones: input.milestones.map((milestone) => ({
+              description: milestone.description.trim(),
+              amountMicros: BigInt(milestone.amountMicros),
+            })),
+          }
+        : {}),
     };
     // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
     validateOpen(open);
@@ -149,8 +160,13 @@ export class EscrowService {
     actorId: string,
     resultSummary: string | null,
     options: ExecuteOptions,
+    milestone?: number,
   ): Promise<EscrowView> {
-    return this.act(escrowId, { kind: 'complete', actorId, resultSummary }, options);
+    return this.act(
+      escrowId,
+      { kind: 'complete', actorId, resultSummary, ...(milestone === undefined ? {} : { milestone }) },
+      options,
+    );
   }
 
   release(
@@ -158,8 +174,13 @@ export class EscrowService {
     actorId: string,
     options: ExecuteOptions,
     jobId: string | null = null,
+    milestone?: number,
   ): Promise<EscrowView> {
-    return this.act(escrowId, { kind: 'release', actorId, jobId }, options);
+    return this.act(
+      escrowId,
+      { kind: 'release', actorId, jobId, ...(milestone === undefined ? {} : { milestone }) },
+      options,
+    );
   }
 
   /** The market's cancel of a job escrow (full refund, no commission). */
@@ -201,8 +222,8 @@ export class EscrowService {
       await this.settle(escrowId, decision, decision.settlement);
     } else if (decision.replayed) {
       // The first run of this command may have found casino away: finish its settlement now.
-      const pending = await this.settlements.pendingFor(escrowId);
-      if (pending) await this.settle(escrowId, decision, pending);
+      for (const pending of await this.settlements.pendingFor(escrowId))
+        await this.settle(escrowId, decision, pending);
     }
     return rowToView(decision.row!);
   }

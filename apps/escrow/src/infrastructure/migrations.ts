@@ -106,9 +106,52 @@ class EscrowJobColumns1764000000103 implements MigrationInterface {
   }
 }
 
+/**
+ * Evaluators, deliverables, evaluator rejections and cancels by agreement (docs/adr/0016). Fixed
+ * text (not rendered from the projection), so what this migration does never changes; the
+ * projection's `evaluatorColumns` adds the same columns to a rebuild's fresh tables.
+ */
+class EscrowEvaluatorColumns1764000000104 implements MigrationInterface {
+  readonly name = 'EscrowEvaluatorColumns1764000000104';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(
+      `ALTER TABLE escrow.escrows ADD COLUMN IF NOT EXISTS evaluator_id text NULL, ADD COLUMN IF NOT EXISTS evaluator_fee_bps integer NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deliverable jsonb NULL, ADD COLUMN IF NOT EXISTS reject_reason text NULL, ADD COLUMN IF NOT EXISTS rejected_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_consented_at timestamptz NULL`,
+    );
+    await runner.query(
+      `CREATE INDEX IF NOT EXISTS escrows_evaluator_idx ON escrow.escrows (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
+    );
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(`DROP INDEX IF EXISTS escrow.escrows_evaluator_idx`);
+    await runner.query(
+      `ALTER TABLE escrow.escrows DROP COLUMN IF EXISTS evaluator_id, DROP COLUMN IF EXISTS evaluator_fee_bps, DROP COLUMN IF EXISTS deliverable, DROP COLUMN IF EXISTS reject_reason, DROP COLUMN IF EXISTS rejected_at, DROP COLUMN IF EXISTS cancel_requested_at, DROP COLUMN IF EXISTS cancel_consented_at`,
+    );
+  }
+}
+
+/**
+ * Milestones (docs/adr/0017): one jsonb column holding the milestones and their progress. Fixed
+ * text; the projection's `milestoneColumns` adds the same column to a rebuild's fresh tables.
+ */
+class EscrowMilestoneColumn1764000000105 implements MigrationInterface {
+  readonly name = 'EscrowMilestoneColumn1764000000105';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(`ALTER TABLE escrow.escrows ADD COLUMN IF NOT EXISTS milestones jsonb NULL`);
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query(`ALTER TABLE escrow.escrows DROP COLUMN IF EXISTS milestones`);
+  }
+}
+
 export const escrowMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(ESCROW_SCHEMA),
   EscrowProjectionTables1764000000101,
   EscrowSettlements1764000000102,
   EscrowJobColumns1764000000103,
+  EscrowEvaluatorColumns1764000000104,
+  EscrowMilestoneColumn1764000000105,
 ];

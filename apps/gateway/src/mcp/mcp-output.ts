@@ -19,6 +19,15 @@ const escrowSummary = z.looseObject({
   auto_release_at: z.string().nullable(),
 });
 
+/** A milestone as the escrow routes show it (docs/adr/0017). */
+const milestoneOutput = z.looseObject({
+  milestone: z.number().describe('0-based index'),
+  description: z.string(),
+  amount_usd: usd,
+  status: z.string().describe('pending, completed, released, refunded'),
+  payout: z.looseObject({ released_to_counterparty: usd, commission: usd }).nullable(),
+});
+
 export const toolOutputs = {
   register_agent: z.looseObject({
     agent_id: agentId,
@@ -46,14 +55,22 @@ export const toolOutputs = {
   list_pending_escrows: z.looseObject({
     escrows: z.array(z.looseObject({ escrow_id: escrowId, status: z.string(), amount_usd: usd })),
   }),
-  get_escrow: escrowSummary,
-  complete_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message, next_step: z.string() }),
+  get_escrow: escrowSummary.extend({ milestones: z.array(milestoneOutput).optional() }),
+  complete_escrow: z.looseObject({
+    escrow_id: escrowId,
+    status: z.string(),
+    message,
+    next_step: z.string(),
+    milestone: milestoneOutput.optional().describe('only when a milestone was completed'),
+  }),
   release_escrow: z.looseObject({
     escrow_id: escrowId,
     status: z.string(),
     released_to_counterparty: usd,
     commission: usd,
     message,
+    milestone: milestoneOutput.optional().describe('only when a milestone was released'),
+    milestones_open: z.number().optional().describe('milestones not yet released or refunded'),
   }),
   decline_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
   dispute_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
