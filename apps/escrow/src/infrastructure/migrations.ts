@@ -119,12 +119,13 @@ class EscrowEvaluatorColumns1764000000104 implements MigrationInterface {
       `ALTER TABLE escrow.escrows ADD COLUMN IF NOT EXISTS evaluator_id text NULL, ADD COLUMN IF NOT EXISTS evaluator_fee_bps integer NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deliverable jsonb NULL, ADD COLUMN IF NOT EXISTS reject_reason text NULL, ADD COLUMN IF NOT EXISTS rejected_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_consented_at timestamptz NULL`,
     );
     await runner.query(
-      `CREATE INDEX IF NOT EXISTS escrows_evaluator_idx ON escrow.escrows (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
+      // Unnamed like the other indexes, so a rebuild's tables (escrowProjection) get the same name.
+      `CREATE INDEX ON escrow.escrows (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
     );
   }
 
   async down(runner: QueryRunner): Promise<void> {
-    await runner.query(`DROP INDEX IF EXISTS escrow.escrows_evaluator_idx`);
+    await runner.query(`DROP INDEX IF EXISTS escrow.escrows_evaluator_id_status_created_at_idx`);
     await runner.query(
       `ALTER TABLE escrow.escrows DROP COLUMN IF EXISTS evaluator_id, DROP COLUMN IF EXISTS evaluator_fee_bps, DROP COLUMN IF EXISTS deliverable, DROP COLUMN IF EXISTS reject_reason, DROP COLUMN IF EXISTS rejected_at, DROP COLUMN IF EXISTS cancel_requested_at, DROP COLUMN IF EXISTS cancel_consented_at`,
     );
