@@ -1,3 +1,4 @@
+import { mandateHttpStatuses } from './mandates.js';
 import { marketHttpStatuses } from './market.js';
 import { reputationHttpStatuses } from './reputation.js';
 
@@ -69,6 +70,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
+  ...mandateHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -87,6 +87,11 @@ export const createEscrowCommandSchema = z.object({
    */
   jobId: z.string().regex(JOB_ID_PATTERN).optional(),
   race: z.boolean().optional(),
+  /** The creator's sub-key (ADR 0019): escrow forwards it with the hold, so casino checks its mandate. */
+  keyId: z
+    .string()
+    .regex(/^key_[0-9a-f]{16}$/)
+    .optional(),
 });
 export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
 

@@ -45,12 +45,22 @@ export interface OpenEscrow {
   jobId?: string | null;
   /** One of a race's escrows: only the market may release it (one payout per race). */
   race?: boolean;
+  /** The creator's sub-key, when the escrow was created with one: casino checks its mandate on the hold (ADR 0019). */
+  keyId?: string;
 }
 
 export type EscrowCommand =
   | OpenEscrow
   | { kind: 'record_hold'; outcome: 'held' }
-  | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
+  | {
+      kind: 'record_hold';
+      outcome: 'refused';
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      /** A mandate refusal's facts (which limit, what remains), shown to the creator as they came. */
+      details?: Record<string, string>;
+    }
   | { kind: 'complete'; actorId: string; resultSummary: string | null }
   | { kind: 'release'; actorId: string; jobId?: string | null }
   | { kind: 'cancel'; jobId: string; reason: EscrowCancelReason }
@@ -83,9 +93,18 @@ export type EscrowEvent =
       /** Present only on a market escrow (schema 1 payloads of direct escrows are unchanged). */
       jobId?: string;
       race?: boolean;
+      /** Present only when created with a sub-key (ADR 0019). */
+      keyId?: string;
     }
   | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
-  | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
+  | {
+      type: 'rejected';
+      escrowId: string;
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      details?: Record<string, string>;
+    }
   | { type: 'completed'; escrowId: string; by: string; resultSummary: string | null }
   | { type: 'disputed'; escrowId: string; by: string; reason: string | null }
   | {
@@ -212,6 +231,7 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     description: command.description,
     timeoutMs: command.timeoutMs,
     ...(command.jobId ? { jobId: command.jobId, race: command.race === true } : {}),
+    ...(command.keyId ? { keyId: command.keyId } : {}),
   };
   if (state.status === 'none') return [opened];
   // A retried create (same caller-chosen id): the same escrow again decides nothing new.
@@ -248,6 +268,7 @@ function decideHoldOutcome(
       code: command.code,
       message: command.message,
       availableMicros: command.availableMicros,
+      ...(command.details ? { details: command.details } : {}),
     },
   ];
 }

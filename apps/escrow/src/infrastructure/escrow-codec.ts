@@ -54,6 +54,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         description: text(data.description),
         timeoutMs: int(data.timeoutMs),
         ...(typeof data.jobId === 'string' ? { jobId: data.jobId, race: data.race === true } : {}),
+        ...(typeof data.keyId === 'string' ? { keyId: data.keyId } : {}),
       };
     case 'funded':
       return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
@@ -64,6 +65,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         code: text(data.code),
         message: text(data.message),
         availableMicros: data.availableMicros == null ? null : micros(data.availableMicros),
+        ...(isStringRecord(data.details) ? { details: data.details } : {}),
       };
     case 'completed':
       return { type, escrowId, by: text(data.by), resultSummary: nullableText(data.resultSummary) };
@@ -159,4 +161,13 @@ function outcome(value: unknown): ResolutionOutcome {
   if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome))
     throw new Error(`unknown resolution outcome ${String(value)}`);
   return value as ResolutionOutcome;
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((entry) => typeof entry === 'string')
+  );
 }

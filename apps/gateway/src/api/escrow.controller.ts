@@ -31,6 +31,7 @@ import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import { maxAmountMicros, type GatewayConfig } from '../config.js';
 import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
+import { keyIdOf, mandateRefusal, requireAction } from './mandate.js';
 import { parseAmount, parseInput, usd } from './request.js';
 
 const MS_PER_HOUR = 3_600_000;
@@ -101,6 +102,8 @@ export class EscrowController {
         amountMicros: amountMicros.toString(),
         description: input.description,
         timeoutMs,
+        // With a sub-key, its id travels to casino's hold decision (the mandate is checked there).
+        ...keyIdOf(request),
       })
       .catch(apiError);
     return {
@@ -159,6 +162,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async complete(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_complete');
     const input = parseInput(completeBodySchema, body);
     const summary = input.result_summary;
     if (summary !== undefined && summary !== null && typeof summary !== 'string') {
@@ -181,6 +185,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async release(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    requireAction(request, 'escrow_release');
     const escrow = await this.act(escrowCommands.release, request, escrowId);
     const payout = escrow.payout!;
     return {
@@ -203,6 +208,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async decline(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    requireAction(request, 'escrow_decline');
     const escrow = await this.act(escrowCommands.decline, request, escrowId);
     return {
       escrow_id: escrow.escrowId,
@@ -218,6 +224,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async dispute(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_dispute');
     const input = parseInput(disputeBodySchema, body);
     const escrow = await this.act(escrowCommands.dispute, request, escrowId, {
       reason: input.reason ?? null,
@@ -320,7 +327,7 @@ function apiError(error: unknown): never {
       'this Idempotency-Key was used for a different escrow',
     );
   }
-  throw error;
+  throw mandateRefusal(error);
 }
 
 function publicView(escrow: EscrowView) {

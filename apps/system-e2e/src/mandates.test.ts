@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import {
+  createTestDatabase,
+  sleep,
+  spawnService,
+  startSystem,
+  testNatsPrefix,
+  testNatsUrl,
+  type ServiceProcess,
+  type TestDatabase,
+  type TestSystem,
+} from '@pf/testing';
+import { ApiClient, type Agent, type Answer } from './api-client.js';
+
+const ADMIN_API_KEY = 'mandates-e2e-admin-key-0123456789';
+/** Small, so the revocation test can wait it out; the cache still serves repeated requests. */
+const AUTH_CACHE_TTL_MS = 700;
+
+/**
+ * Sub-keys and spending mandates (issue #22, ADR 0019), end to end over two gateways and two
+ * casinos sharing one database and bus: the mandate is decided in casino's ledger transaction,
+ * so concurrent spends through different replicas still never overrun it.
+ */
+describe('scoped keys with spending mandates', () => {
+  let database: TestDatabase;
+  let system: TestSystem;
+  const extra: ServiceProcess[] = [];
+  let gateways: ApiClient[];
+  let api: ApiClient;
+  let owner: Agent;
+  let bob: Agent;
+  let carol: Agent;
+
+  const inHours = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString();
+  const createKey = (body: Record<string, unknown>, key = owner.apiKey, client = api) =>
+    client.call('POST', '/api/v1/auth/keys', {
+      key,
+      body: { max_per_transaction_usd: 2, max_per_day_usd: 10, expires_at: inHours(1), ...body },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+  const subKey = async (body: Record<string, unknown>): Promise<{ keyId: string; apiKey: string }> => {
+    const answer = await createKey(body);
+    expect(answer.status).toBe(201);
+    return { keyId: answer.body.key_id as string, apiKey: answer.body.api_key as string };
+  };
+  const pay = (key: string, to: string, amountUsd: number, client = api): Promise<Answer> =>
+    client.call('POST', '/api/v1/pay', {
+      key,
+      body: { to_agent_id: to, amount_usd: amountUsd },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+  const escrow = (key: string, to: string, amountUsd: number, client = api): Promise<Answer> =>
+    client.call('POST', '/escrow/create', {
+      key,
+      body: { amount_usd: amountUsd, description: 'mandated work', counterparty_agent_id: to },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+  const keys = async () =>
+    (await api.get('/api/v1/auth/keys', owner.apiKey)).body.keys as Array<Record<string, unknown>>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('mandates');
+    const env = {
+      DATABASE_URL: database.url,
+      NATS_URL: testNatsUrl(),
+      NATS_PREFIX: testNatsPrefix(),
+      ADMIN_API_KEY,
+      RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+      RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
+      AUTH_CACHE_TTL_MS: String(AUTH_CACHE_TTL_MS),
+    };
+    system = await startSystem(env, ['casino', 'escrow', 'gateway']);
+    // A second casino and a second gateway: the race below goes through both of each.
+    for (const app of ['casino', 'gateway'] as const) {
+      const replica = await spawnService(app, { env });
+      await replica.waitUntilReady();
+      extra.push(replica);
+    }
+    gateways = [new ApiClient(system.gatewayUrl), new ApiClient(extra[1]!.url)];
+    api = gateways[0]!;
+    [owner, bob, carol] = await Promise.all([api.register(), api.register(), api.register()]);
+    await api.credit(ADMIN_API_KEY, owner.agentId, 100);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const replica of extra) await replica.stop();
+    await system?.stop();
+    await database?.drop();
+  });
+
+  it('creates a sub-key shown once; lists keys without secrets; a sub-key cannot manage keys', async () => {
+    const created = await createKey({
+      name: 'shopper',
+      allowed_payees: [bob.agentId],
+      allowed_actions: ['pay'],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      key_id: expect.stringMatching(/^key_[0-9a-f]{16}$/),
+      api_key: expect.stringMatching(/^sk_live_[0-9a-f]{48}$/),
+      agent_id: owner.agentId,
+      name: 'shopper',
+      max_per_transaction_usd: 2,
+      max_per_day_usd: 10,
+      allowed_payees: [bob.agentId],
+      allowed_actions: ['pay'],
+      status: 'active',
+      spent_last_24h_usd: 0,
+      remaining_today_usd: 10,
+    });
+    const listed = await api.get('/api/v1/auth/keys', owner.apiKey);
+    expect(listed.status).toBe(200);
+    const text = JSON.stringify(listed.body);
+    expect(text).toContain(created.body.key_id as string);
+    expect(text).not.toContain(created.body.api_key as string);
+    expect(text).not.toMatch(/sk_live_|hash/);
+
+    const subKeyValue = created.body.api_key as string;
+    // The sub-key authenticates as its agent…
+    expect(await api.balanceUsd(subKeyValue)).toBe(100);
+    // …but cannot mint, list or revoke keys.
+    for (const answer of [
+      await createKey({}, subKeyValue),
+      await api.get('/api/v1/auth/keys', subKeyValue),
+      await api.call('DELETE', `/api/v1/auth/keys/${created.body.key_id as string}`, { key: subKeyValue }),
+    ])
+      expect(answer).toMatchObject({ status: 403, body: { error: 'sub_key_not_allowed' } });
+    expect((await keys()).length).toBe(1);
+  });
+
+  it('refuses bad mandates with 400 invalid_mandate and writes nothing', async () => {
+    const before = (await keys()).length;
+    const bad: Array<Record<string, unknown>> = [
+      { max_per_transaction_usd: undefined },
+      { max_per_transaction_usd: 0 },
+      { max_per_day_usd: 'ten' },
+      { max_per_transaction_usd: 20, max_per_day_usd: 10 },
+      { expires_at: '2020-01-01T00:00:00Z' },
+      { expires_at: 'tomorrow' },
+      { expires_at: inHours(24 * 400) },
+      { allowed_payees: ['bob'] },
+      { allowed_payees: [owner.agentId] },
+      { allowed_actions: [] },
+      { allowed_actions: ['withdraw'] },
+      { name: 'x'.repeat(65) },
+    ];
+    for (const body of bad) {
+      const answer = await createKey(body);
+      expect({ body, status: answer.status, error: answer.body.error }).toEqual({
+        body,
+        status: 400,
+        error: 'invalid_mandate',
+      });
+    }
+    expect((await keys()).length).toBe(before);
+  });
+
+  it('funds exactly 10 of 50 concurrent $1 escrows on a $10/day key, across two gateways and two casinos', async () => {
+    const key = await subKey({ max_per_transaction_usd: 1, max_per_day_usd: 10 });
+    const before = await api.balanceUsd(owner.apiKey);
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, index) => escrow(key.apiKey, bob.agentId, 1, gateways[index % 2])),
+    );
+    const funded = answers.filter((answer) => answer.status === 201);
+    const refused = answers.filter((answer) => answer.status !== 201);
+    expect(funded.length).toBe(10);
+    for (const answer of refused)
+      expect(answer).toMatchObject({
+        status: 403,
+        body: { error: 'mandate_exceeded', limit: 'per_day', limit_usd: 10, remaining_usd: 0 },
+      });
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before - 10);
+    const listed = (await keys()).find((entry) => entry.key_id === key.keyId)!;
+    expect(listed).toMatchObject({ spent_last_24h_usd: 10, remaining_today_usd: 0 });
+    // The main key is not bound by the sub-key's mandate.
+    expect((await escrow(owner.apiKey, bob.agentId, 1)).status).toBe(201);
+    const check = await api.get('/admin/ledger/check', ADMIN_API_KEY);
+    expect(check.body).toMatchObject({ ok: true, violations: [] });
+  }, 60_000);
+
+  it('refuses an amount above max_per_transaction_usd, saying which limit and what remains', async () => {
+    const key = await subKey({ max_per_transaction_usd: 2, max_per_day_usd: 5 });
+    const before = await api.balanceUsd(owner.apiKey);
+    expect(await pay(key.apiKey, bob.agentId, 2.5)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_exceeded', limit: 'per_transaction', limit_usd: 2, remaining_usd: 2 },
+    });
+    expect(await escrow(key.apiKey, bob.agentId, 2.01)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_exceeded', limit: 'per_transaction' },
+    });
+    expect((await pay(key.apiKey, bob.agentId, 2)).status).toBe(201);
+    expect((await pay(key.apiKey, bob.agentId, 2)).status).toBe(201);
+    expect(await pay(key.apiKey, bob.agentId, 1.5)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_exceeded', limit: 'per_day', limit_usd: 5, remaining_usd: 1 },
+    });
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before - 4);
+  });
+
+  it('refuses payees outside allowed_payees and actions outside allowed_actions', async () => {
+    const onlyBob = await subKey({ allowed_payees: [bob.agentId] });
+    const before = await api.balanceUsd(owner.apiKey);
+    expect(await pay(onlyBob.apiKey, carol.agentId, 1)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_payee_not_allowed' },
+    });
+    expect(await escrow(onlyBob.apiKey, carol.agentId, 1)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_payee_not_allowed' },
+    });
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before);
+    expect((await pay(onlyBob.apiKey, bob.agentId, 1)).status).toBe(201);
+
+    const payOnly = await subKey({ allowed_actions: ['pay'] });
+    expect(await escrow(payOnly.apiKey, bob.agentId, 1)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_action_not_allowed' },
+    });
+    const escrowOnly = await subKey({ allowed_actions: ['escrow_create'] });
+    expect(await pay(escrowOnly.apiKey, bob.agentId, 1)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_action_not_allowed' },
+    });
+    const created = await escrow(escrowOnly.apiKey, bob.agentId, 1);
+    expect(created.status).toBe(201);
+    // Releasing is another action: refused by this key, allowed to the main key.
+    const release = `/escrow/release/${created.body.escrow_id as string}`;
+    expect(await api.post(release, {}, escrowOnly.apiKey)).toMatchObject({
+      status: 403,
+      body: { error: 'mandate_action_not_allowed' },
+    });
+    expect((await api.post(release, {}, owner.apiKey)).status).toBe(200);
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before - 2);
+  });
+
+  it('refuses an expired key', async () => {
+    const answer = await createKey({ expires_at: new Date(Date.now() + 3_000).toISOString() });
+    expect(answer.status).toBe(201);
+    const key = answer.body.api_key as string;
+    expect((await pay(key, bob.agentId, 0.5)).status).toBe(201);
+    await sleep(Date.parse(answer.body.expires_at as string) - Date.now() + 100);
+    const before = await api.balanceUsd(owner.apiKey);
+    expect(await pay(key, bob.agentId, 0.5)).toMatchObject({ status: 401, body: { error: 'key_expired' } });
+    expect(await api.get('/api/v1/auth/balance', key)).toMatchObject({
+      status: 401,
+      body: { error: 'key_expired' },
+    });
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before);
+    const listed = (await keys()).find((entry) => entry.key_id === answer.body.key_id)!;
+    expect(listed.status).toBe('expired');
+  }, 20_000);
+
+  it(`refuses a revoked key's money at once, and every request within AUTH_CACHE_TTL_MS (${AUTH_CACHE_TTL_MS} ms)`, async () => {
+    const key = await subKey({});
+    // Warm the second gateway's cache with the key.
+    expect((await gateways[1]!.get('/api/v1/auth/balance', key.apiKey)).status).toBe(200);
+    const revoked = await api.call('DELETE', `/api/v1/auth/keys/${key.keyId}`, { key: owner.apiKey });
+    expect(revoked).toMatchObject({ status: 200, body: { key_id: key.keyId, status: 'revoked' } });
+    const before = await api.balanceUsd(owner.apiKey);
+    // The cached gateway still knows the key, but casino refuses the money move in its transaction.
+    expect(await pay(key.apiKey, bob.agentId, 1, gateways[1])).toMatchObject({
+      status: 401,
+      body: { error: 'key_revoked' },
+    });
+    expect(await escrow(key.apiKey, bob.agentId, 1, gateways[1])).toMatchObject({
+      status: 401,
+      body: { error: 'key_revoked' },
+    });
+    await sleep(AUTH_CACHE_TTL_MS + 50);
+    for (const gateway of gateways)
+      expect(await gateway.get('/api/v1/auth/balance', key.apiKey)).toMatchObject({
+        status: 401,
+        body: { error: 'key_revoked' },
+      });
+    expect(await api.balanceUsd(owner.apiKey)).toBe(before);
+    // Revoking again changes nothing; an unknown or another agent's key is not found.
+    expect((await api.call('DELETE', `/api/v1/auth/keys/${key.keyId}`, { key: owner.apiKey })).status).toBe(
+      200,
+    );
+    expect(await api.call('DELETE', `/api/v1/auth/keys/${key.keyId}`, { key: bob.apiKey })).toMatchObject({
+      status: 404,
+      body: { error: 'key_not_found' },
+    });
+  });
+});
