@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   createTestDatabase,
   sleep,
@@ -282,5 +284,76 @@ describe('scoped keys with spending mandates', () => {
       status: 404,
       body: { error: 'key_not_found' },
     });
+  });
+  it('MCP: a host configured with a sub-key pays within its mandate; key tools need the main key', async () => {
+    const connect = async (apiKey: string): Promise<Client> => {
+      const transport = new StreamableHTTPClientTransport(new URL(`${system.gatewayUrl}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${apiKey}` } },
+      });
+      const client = new Client({ name: 'mandates-e2e', version: '1.0.0' });
+      await client.connect(transport);
+      return client;
+    };
+    const call = async (client: Client, name: string, args: Record<string, unknown> = {}) => {
+      const result = (await client.callTool({ name, arguments: args })) as {
+        isError?: boolean;
+        content: Array<{ type: string; text: string }>;
+      };
+      return {
+        isError: result.isError === true,
+        body: JSON.parse(result.content.find((item) => item.type === 'text')!.text) as Record<
+          string,
+          unknown
+        >,
+      };
+    };
+    const main = await connect(owner.apiKey);
+    try {
+      const { tools } = await main.listTools();
+      for (const name of ['create_key', 'list_keys', 'revoke_key', 'pay_agent'])
+        expect(tools.find((tool) => tool.name === name)?.outputSchema).toBeDefined();
+      const created = await call(main, 'create_key', {
+        max_per_transaction_usd: 1,
+        max_per_day_usd: 1.5,
+        expires_at: inHours(1),
+        allowed_actions: ['pay'],
+      });
+      expect(created).toMatchObject({
+        isError: false,
+        body: { key_id: expect.any(String), api_key: expect.any(String) },
+      });
+      const bot = await connect(created.body.api_key as string);
+      try {
+        const paid = await call(bot, 'pay_agent', {
+          to_agent_id: bob.agentId,
+          amount_usd: 1,
+          idempotency_key: randomUUID(),
+        });
+        expect(paid).toMatchObject({ isError: false, body: { amount_usd: 1, key_id: created.body.key_id } });
+        expect(await call(bot, 'pay_agent', { to_agent_id: bob.agentId, amount_usd: 1 })).toMatchObject({
+          isError: true,
+          body: { error: 'mandate_exceeded', limit: 'per_day', remaining_usd: 0.5 },
+        });
+        expect(await call(bot, 'list_keys')).toMatchObject({
+          isError: true,
+          body: { error: 'sub_key_not_allowed' },
+        });
+        const listed = await call(main, 'list_keys');
+        expect(listed.isError).toBe(false);
+        expect(JSON.stringify(listed.body)).not.toContain(created.body.api_key as string);
+        expect(await call(main, 'revoke_key', { key_id: created.body.key_id })).toMatchObject({
+          isError: false,
+          body: { status: 'revoked' },
+        });
+        expect(await call(bot, 'pay_agent', { to_agent_id: bob.agentId, amount_usd: 0.5 })).toMatchObject({
+          isError: true,
+          body: { error: 'key_revoked' },
+        });
+      } finally {
+        await bot.close();
+      }
+    } finally {
+      await main.close();
+    }
   });
 });
