@@ -188,16 +188,13 @@ async function applyKeyEvent(
       );
       return;
     case 'key_spent':
+      // The time straight from the log (microseconds), as the pipelined statement writes it: a
+      // JavaScript Date keeps milliseconds only, and the replay would differ from the live row.
       await runner.query(
         `INSERT INTO ${target.table('key_spends')} (key_id, operation_id, amount_micros, spent_at, position)
-         VALUES ($1, $2, $3, $4, $5)`,
-        [
-          event.keyId,
-          event.operationId,
-          event.amountMicros.toString(),
-          recorded.recordedAt,
-          recorded.globalPosition,
-        ],
+         SELECT $1, $2, $3, e.recorded_at, e.global_position
+         FROM ${qualify(target.schema, EVENT_STORE_TABLES.events)} AS e WHERE e.event_id = $4`,
+        [event.keyId, event.operationId, event.amountMicros.toString(), recorded.eventId],
       );
       await runner.query(`UPDATE ${target.table('api_keys')} SET version = $2 WHERE key_id = $1`, [
         event.keyId,
