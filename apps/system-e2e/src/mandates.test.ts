@@ -262,6 +262,16 @@ describe('scoped keys with spending mandates', () => {
       body: { error: 'mandate_action_not_allowed' },
     });
     expect((await api.post(release, {}, owner.apiKey)).status).toBe(200);
+    // Job awards lock money through the market, which carries no key id: no sub-key may award;
+    // paying a race's winner is a release. Both refused by the gateway before any command.
+    for (const [path, body] of [
+      ['/jobs/job_0123456789abcdef/award', { bid_id: 'bid_0123456789abcdef' }],
+      ['/jobs/job_0123456789abcdef/release', {}],
+    ] as const)
+      expect(await api.post(path, body, escrowOnly.apiKey)).toMatchObject({
+        status: 403,
+        body: { error: 'mandate_action_not_allowed' },
+      });
     expect(await api.balanceUsd(owner.apiKey)).toBe(before - 2);
   });
 

@@ -31,7 +31,7 @@ import {
 import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import { maxAmountMicros, type GatewayConfig } from '../config.js';
-import { refuseSubKey } from './mandate.js';
+import { refuseSubKey, requireAction } from './mandate.js';
 import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
 import { parseAmount, parseInput, usd } from './request.js';
 
@@ -262,6 +262,8 @@ export class JobsController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async release(@Req() request: AuthenticatedRequest, @Param('id') jobId: string) {
+    // Paying the race's winner is a release, as on /escrow/release (ADR 0019).
+    requireAction(request, 'escrow_release');
     const job = await this.commands.request<JobView>(marketCommands.release, {
       jobId,
       actorId: request.agentId,
