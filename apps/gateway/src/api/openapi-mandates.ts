@@ -156,7 +156,7 @@ export const MANDATE_ROUTE_DOCS: RouteDoc[] = [
         ...keyExample,
         revoked_at: AT,
         status: 'revoked',
-        message: 'Key revoked: money moves with it are refused at once; every request within 30000 ms.',
+        message: 'Key revoked: money moves with it are refused at once; every request within 3000 ms.',
       },
     },
     errors: ['sub_key_not_allowed', 'key_not_found'],
