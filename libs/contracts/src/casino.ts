@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { AuthenticatedKey } from './mandates.js';
 
 /**
  * Casino commands over NATS. Amounts travel as integer micro-dollar strings; ids of
@@ -103,6 +104,8 @@ export interface RegisterReply {
 export const authenticateCommandSchema = z.object({ apiKeySha256: apiKeySha256Schema });
 export interface AuthenticateReply {
   agentId: string;
+  /** The sub-key and its mandate's gateway-side part; absent for an agent's main key. */
+  key?: AuthenticatedKey;
 }
 
 export const getAgentCommandSchema = z.object({ agentId: z.string().max(64) });

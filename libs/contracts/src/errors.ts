@@ -1,4 +1,5 @@
 import { milestoneHttpStatuses } from './escrow-milestones.js';
+import { mandateHttpStatuses } from './mandates.js';
 import { marketHttpStatuses } from './market.js';
 import { reputationHttpStatuses } from './reputation.js';
 
@@ -78,6 +79,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
   ...milestoneHttpStatuses,
+  ...mandateHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -116,6 +116,11 @@ export const createEscrowCommandSchema = z.object({
   evaluatorFeeBps: z.number().optional(),
   /** Milestones (docs/adr/0017): amounts in micros summing to the amount; checked by the domain. */
   milestones: milestonesInputSchema.optional(),
+  /** The creator's sub-key (ADR 0019): escrow forwards it with the hold, so casino checks its mandate. */
+  keyId: z
+    .string()
+    .regex(/^key_[0-9a-f]{16}$/)
+    .optional(),
 });
 export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
 

@@ -14,3 +14,4 @@ export * from './reputation.js';
 export * from './decider.js';
 export * from './ids.js';
 export * from './escrow-milestones.js';
+export * from './mandates.js';

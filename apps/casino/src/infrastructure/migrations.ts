@@ -1,5 +1,6 @@
 import type { MigrationInterface } from 'typeorm';
 import { eventStoreMigrations, frozenMigration } from '@pf/event-store';
+import { CasinoApiKeys1765900000019 } from './keys-projection.js';
 
 export const CASINO_SCHEMA = 'casino';
 
@@ -62,4 +63,6 @@ const CasinoProjectionTables1764000000001 = frozenMigration('CasinoProjectionTab
 export const casinoMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(CASINO_SCHEMA),
   CasinoProjectionTables1764000000001,
+  // Sub-keys and their spends (ADR 0019): a projection of its own, with fixed DDL.
+  CasinoApiKeys1765900000019,
 ];

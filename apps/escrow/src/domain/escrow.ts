@@ -67,12 +67,22 @@ export interface OpenEscrow {
   evaluatorFeeBps?: number;
   /** The amount cut into parts released one by one (docs/adr/0017); absent: one release. */
   milestones?: MilestoneTerms[];
+  /** The creator's sub-key, when the escrow was created with one: casino checks its mandate on the hold (ADR 0019). */
+  keyId?: string;
 }
 
 export type EscrowCommand =
   | OpenEscrow
   | { kind: 'record_hold'; outcome: 'held' }
-  | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
+  | {
+      kind: 'record_hold';
+      outcome: 'refused';
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      /** A mandate refusal's facts (which limit, what remains), shown to the creator as they came. */
+      details?: Record<string, string>;
+    }
   | {
       kind: 'complete';
       actorId: string;
@@ -128,9 +138,18 @@ export type EscrowEvent =
       evaluatorFeeBps?: number;
       /** Present only on an escrow with milestones (docs/adr/0017). */
       milestones?: MilestoneTerms[];
+      /** Present only when created with a sub-key (ADR 0019). */
+      keyId?: string;
     }
   | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
-  | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
+  | {
+      type: 'rejected';
+      escrowId: string;
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      details?: Record<string, string>;
+    }
   | {
       type: 'completed';
       escrowId: string;
@@ -357,6 +376,7 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
       ? { evaluatorId: command.evaluatorId, evaluatorFeeBps: command.evaluatorFeeBps ?? 0 }
       : {}),
     ...(command.milestones ? { milestones: command.milestones.map((m) => ({ ...m })) } : {}),
+    ...(command.keyId ? { keyId: command.keyId } : {}),
   };
   if (state.status === 'none') return [opened];
   // A retried create (same caller-chosen id): the same escrow again decides nothing new.
@@ -411,6 +431,7 @@ function decideHoldOutcome(
       code: command.code,
       message: command.message,
       availableMicros: command.availableMicros,
+      ...(command.details ? { details: command.details } : {}),
     },
   ];
 }

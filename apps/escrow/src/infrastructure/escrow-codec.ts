@@ -90,6 +90,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
               })),
             }
           : {}),
+        ...(typeof data.keyId === 'string' ? { keyId: data.keyId } : {}),
       };
     case 'funded':
       return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
@@ -100,6 +101,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         code: text(data.code),
         message: text(data.message),
         availableMicros: data.availableMicros == null ? null : micros(data.availableMicros),
+        ...(isStringRecord(data.details) ? { details: data.details } : {}),
       };
     case 'completed': {
       const deliverable = parseDeliverable(data.deliverable);
@@ -263,4 +265,13 @@ function outcome(value: unknown): ResolutionOutcome {
   if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome))
     throw new Error(`unknown resolution outcome ${String(value)}`);
   return value as ResolutionOutcome;
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((entry) => typeof entry === 'string')
+  );
 }

@@ -37,6 +37,7 @@ import {
   parseMilestoneIndex,
   parseMilestones,
 } from './escrow-milestones.js';
+import { keyIdOf, mandateRefusal, requireAction } from './mandate.js';
 import { parseAmount, parseInput, usd } from './request.js';
 
 const MS_PER_HOUR = 3_600_000;
@@ -114,6 +115,8 @@ export class EscrowController {
         description: input.description,
         timeoutMs,
         ...(milestones ? { milestones } : {}),
+        // With a sub-key, its id travels to casino's hold decision (the mandate is checked there).
+        ...keyIdOf(request),
       })
       .catch(apiError);
     return {
@@ -172,6 +175,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async complete(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_complete');
     const input = parseInput(completeBodySchema, body);
     const summary = input.result_summary;
     if (summary !== undefined && summary !== null && typeof summary !== 'string') {
@@ -197,6 +201,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async release(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_release');
     // Release had no body before milestones: anything but a JSON object still means "the whole escrow".
     const milestone = parseMilestoneIndex(
       typeof body === 'object' && body !== null && !Array.isArray(body)
@@ -231,6 +236,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async decline(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    requireAction(request, 'escrow_decline');
     const escrow = await this.act(escrowCommands.decline, request, escrowId);
     return {
       escrow_id: escrow.escrowId,
@@ -246,6 +252,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async dispute(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_dispute');
     const input = parseInput(disputeBodySchema, body);
     const escrow = await this.act(escrowCommands.dispute, request, escrowId, {
       reason: input.reason ?? null,
@@ -348,7 +355,7 @@ function apiError(error: unknown): never {
       'this Idempotency-Key was used for a different escrow',
     );
   }
-  throw error;
+  throw mandateRefusal(error);
 }
 
 function publicView(escrow: EscrowView) {

@@ -6,6 +6,7 @@ import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
+import { MANDATE_ROUTE_DOCS } from './openapi-mandates.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -638,6 +639,7 @@ const systemRoutes: RouteDoc[] = [
 
 export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...casinoRoutes,
+  ...MANDATE_ROUTE_DOCS,
   ...faucetRoutes,
   ...escrowRoutes,
   ...JOB_ROUTE_DOCS,

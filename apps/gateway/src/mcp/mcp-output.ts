@@ -82,7 +82,42 @@ export const toolOutputs = {
   }),
   ...jobToolOutputs(),
   ...reputationToolOutputs(),
+  ...mandateToolOutputs(),
 } as const;
+
+/** Sub-keys and payments answer `/api/v1/auth/keys` and `/api/v1/pay` (docs/API.md, "Sub-keys and mandates", "Payments"). */
+function mandateToolOutputs() {
+  const key = z.looseObject({
+    key_id: z.string().describe('key_ + 16 hex'),
+    agent_id: agentId,
+    max_per_transaction_usd: usd,
+    max_per_day_usd: usd,
+    allowed_payees: z.array(agentId).nullable(),
+    allowed_actions: z.array(z.string()).nullable(),
+    expires_at: z.string(),
+    revoked_at: z.string().nullable(),
+    status: z.string().describe('active, expired, revoked'),
+    spent_last_24h_usd: usd,
+    remaining_today_usd: usd,
+  });
+  return {
+    create_key: key.extend({ api_key: z.string().describe('sk_live_…: shown once'), message }),
+    list_keys: z.looseObject({ agent_id: agentId, keys: z.array(key) }),
+    revoke_key: key.extend({ message }),
+    pay_agent: z.looseObject({
+      payment_id: z.string().describe('pay_ + 16 hex'),
+      status: z.string(),
+      from_agent_id: agentId,
+      to_agent_id: agentId,
+      amount_usd: usd,
+      fee_usd: usd,
+      memo: z.string().nullable(),
+      paid_at: z.string(),
+      balance_usd: usd.describe('your spendable balance after'),
+      message,
+    }),
+  };
+}
 
 /** The reputation tools answer `/agents/{id}/reputation`, `/leaderboard` and the rating route (docs/API.md, "Reputation"). */
 function reputationToolOutputs() {

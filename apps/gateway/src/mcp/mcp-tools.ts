@@ -6,6 +6,8 @@ export interface ToolRequest {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
   body?: Record<string, unknown>;
+  /** Extra request headers (an Idempotency-Key from a tool argument). */
+  headers?: Record<string, string>;
 }
 
 export interface McpToolDefinition {
