@@ -6,7 +6,7 @@ import { EventStoreErrorCode, isVersionConflict } from './errors.js';
 import type { EventStore } from './event-store.js';
 import { nameBasedUuid } from './ids.js';
 import { postgresErrorOf } from './sql.js';
-import type { NewEvent, RecordedEvent } from './types.js';
+import type { ExpectedVersion, NewEvent, RecordedEvent } from './types.js';
 
 /**
  * The one write path of every service (ADR 0021): load the state a decision needs, decide with
@@ -43,8 +43,8 @@ export function retryDelayMs(
 
 /** What a loader found: the decider's input and the stream version the decision builds on. */
 export interface LoadedBase {
-  /** The stream's current version: the append's expected version. */
-  version: number;
+  /** The stream's current version: the append's expected version ('any' for streams without one writer's order). */
+  version: ExpectedVersion;
   /** The stream's events, when the loader folded them: a repeated command id is answered from them. */
   history?: readonly RecordedEvent[];
 }

@@ -8,7 +8,7 @@ import {
   type RatingView,
   type ReputationView,
 } from '@pf/contracts';
-import { postgresErrorOf, prepared, VersionConflictError, type EventStore } from '@pf/event-store';
+import { CommandPipeline, prepared, type EventStore, type LoadedBase } from '@pf/event-store';
 import {
   decideRating,
   profileOf,
@@ -64,8 +64,12 @@ const REFUSAL_MESSAGES: Record<RatingRefusal, string> = {
 /** A leaderboard is recomputed from every row at most this often (it reads the whole projection). */
 const LEADERBOARD_CACHE_MS = 2_000;
 const LATEST_RATINGS = 10;
-const RATE_ATTEMPTS = 3;
-const PG_DEADLOCK_DETECTED = '40P01';
+
+/** What a rating is decided on: the escrow's facts (its row locked) and the rater's earlier rating. */
+interface RatingLoaded extends LoadedBase {
+  facts: EscrowFacts | undefined;
+  existing: RatingRow | undefined;
+}
 
 interface RatingRow {
   escrow_id: string;
@@ -86,8 +90,10 @@ interface RatingRow {
 export class ReputationService {
   private readonly tables: { escrows: string; jobs: string; ratings: string };
   private leaderboardCache?: { atMs: number; profiles: ReputationProfile[] };
+  private readonly pipeline: CommandPipeline;
 
   constructor(@Inject(MARKET_EVENT_STORE) private readonly store: EventStore) {
+    this.pipeline = new CommandPipeline(store);
     const table = (name: string) => store.liveTarget.table(name);
     this.tables = { escrows: table('rep_escrows'), jobs: table('rep_jobs'), ratings: table('rep_ratings') };
   }
@@ -112,58 +118,57 @@ export class ReputationService {
     ]);
   }
 
-  /** One rating per (escrow, rater), only by a party of a released or resolved escrow. */
-  async rate(escrowId: string, raterId: string, score: number, comment: string | null): Promise<RatingView> {
-    // An escrow event recorded on the same stream at the same instant can win the stream's next
-    // version (or deadlock with the row lock): decide again on the fresh state, a few times.
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.rateOnce(escrowId, raterId, score, comment);
-      } catch (error) {
-        const retryable =
-          error instanceof VersionConflictError || postgresErrorOf(error).code === PG_DEADLOCK_DETECTED;
-        if (!retryable || attempt >= RATE_ATTEMPTS) throw error;
-      }
-    }
-  }
-
-  private rateOnce(
-    escrowId: string,
-    raterId: string,
-    score: number,
-    comment: string | null,
-  ): Promise<RatingView> {
-    return this.store.transaction(async (runner) => {
-      // The escrow's row is the lock: two ratings of one escrow take turns, the second sees the first.
-      const rows: Array<{ facts: Record<string, unknown> }> = await runner.query(
-        prepared(`SELECT facts FROM ${this.tables.escrows} WHERE escrow_id = $1 FOR UPDATE`),
-        [escrowId],
-      );
-      const facts = rows[0] ? decodeEscrowFacts(rows[0].facts) : undefined;
-      const existing: RatingRow[] = await runner.query(
-        prepared(`SELECT * FROM ${this.tables.ratings} WHERE escrow_id = $1 AND rater_id = $2`),
-        [escrowId, raterId],
-      );
-      const decision = decideRating(facts, raterId, existing.length > 0);
-      if ('refused' in decision) {
-        const same = existing[0];
-        // A retried request (same score and comment) answers the rating it already made.
-        if (same && same.score === score && same.comment === comment) return ratingView(same);
-        throw new DomainError(reputationErrors[camel(decision.refused)], REFUSAL_MESSAGES[decision.refused]);
-      }
-      const data: RatingGivenData = {
-        escrowId,
-        raterId,
-        rateeId: decision.rateeId,
-        score,
-        comment,
-        amountMicros: (facts as EscrowFacts).amountMicros.toString(),
-      };
-      const result = await this.store.appendInTransaction(runner, reputationStreamOf(escrowId), 'any', [
-        { eventId: crypto.randomUUID(), type: REPUTATION_EVENT_TYPES.rating, data: { ...data } },
-      ]);
-      const recorded = result.events[0]!;
-      return { ...data, ratedAt: recorded.recordedAt.toISOString() };
+  /**
+   * One rating per (escrow, rater), only by a party of a released or resolved escrow. An escrow
+   * event recorded on the same stream at the same instant can win the stream's next version (or
+   * deadlock with the row lock): the pipeline decides again on the fresh state.
+   */
+  rate(escrowId: string, raterId: string, score: number, comment: string | null): Promise<RatingView> {
+    return this.pipeline.execute<RatingLoaded, RatingGivenData, RatingView>({
+      streamId: reputationStreamOf(escrowId),
+      load: async (runner) => {
+        // The escrow's row is the lock: two ratings of one escrow take turns, the second sees the first.
+        const rows: Array<{ facts: Record<string, unknown> }> = await runner.query(
+          prepared(`SELECT facts FROM ${this.tables.escrows} WHERE escrow_id = $1 FOR UPDATE`),
+          [escrowId],
+        );
+        const existing: RatingRow[] = await runner.query(
+          prepared(`SELECT * FROM ${this.tables.ratings} WHERE escrow_id = $1 AND rater_id = $2`),
+          [escrowId, raterId],
+        );
+        // Escrow facts and ratings share the stream with no single writer's order: 'any' version.
+        return {
+          version: 'any',
+          facts: rows[0] ? decodeEscrowFacts(rows[0].facts) : undefined,
+          existing: existing[0],
+        };
+      },
+      decide: ({ facts, existing }) => {
+        const decision = decideRating(facts, raterId, existing !== undefined);
+        if ('refused' in decision) {
+          // A retried request (same score and comment) answers the rating it already made.
+          if (existing && existing.score === score && existing.comment === comment) return [];
+          throw new DomainError(
+            reputationErrors[camel(decision.refused)],
+            REFUSAL_MESSAGES[decision.refused],
+          );
+        }
+        return [
+          {
+            escrowId,
+            raterId,
+            rateeId: decision.rateeId,
+            score,
+            comment,
+            amountMicros: (facts as EscrowFacts).amountMicros.toString(),
+          },
+        ];
+      },
+      encode: (data) => ({ type: REPUTATION_EVENT_TYPES.rating, data: { ...data } }),
+      reply: ({ loaded, events, recorded }) =>
+        events[0]
+          ? { ...events[0], ratedAt: recorded[0]!.recordedAt.toISOString() }
+          : ratingView(loaded.existing!),
     });
   }
 
