@@ -8,8 +8,19 @@ import { runServiceOps, streamQuery, type ServiceOpsContext, type VerifyFact } f
 import { escrowProjection } from './infrastructure/escrow-projection.js';
 import { ESCROW_SCHEMA } from './infrastructure/migrations.js';
 
-/** Statuses in which the escrow's hold must be live: funded, then completed or disputed until settled. */
-const LOCKED_STATUSES: ReadonlySet<string> = new Set(['funded', 'completed', 'disputed']);
+/**
+ * Last events after which the escrow's hold must be live (funded, then completed or disputed
+ * until settled), with the status each names. An evaluator's rejection makes the escrow funded
+ * again, and one half of a cancel by agreement moves no money (docs/adr/0016).
+ */
+const LOCKED_AFTER: Readonly<Record<string, string>> = {
+  funded: 'funded',
+  completed: 'completed',
+  disputed: 'disputed',
+  evaluation_rejected: 'funded',
+  cancel_requested: 'awaiting_cancel_consent',
+  cancel_consented: 'awaiting_cancel_request',
+};
 
 interface EscrowRow {
   escrow_id: string;
@@ -41,16 +52,17 @@ async function escrowFacts(
             funded.data->>'amountMicros' AS amount_micros, last.recorded_at AS at
      FROM ${events} last
      LEFT JOIN ${events} funded ON funded.stream_id = last.stream_id AND funded.type = 'funded'
-     WHERE last.type IN ('funded', 'completed', 'disputed')
+     WHERE last.type = ANY($1::text[])
        AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = last.stream_id AND later.stream_version > last.stream_version)`,
-    [],
+    [Object.keys(LOCKED_AFTER)],
     async (row) => {
-      if (!LOCKED_STATUSES.has(row.status)) return;
+      const status = LOCKED_AFTER[row.status];
+      if (status === undefined) return;
       await emit({
         kind: 'locked_escrow',
         escrowId: row.escrow_id,
         holdId: row.hold_id ?? row.escrow_id,
-        status: row.status,
+        status,
         amountMicros: row.amount_micros ?? '?',
         at: row.at.toISOString(),
       });
