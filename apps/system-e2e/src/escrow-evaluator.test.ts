@@ -215,6 +215,12 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
       expect(history.find((entry) => entry.type === 'completed')?.deliverable).toEqual(stored);
     }
     expect((await view(id, outsider)).body).not.toHaveProperty('deliverable');
+    // The evaluator finds the work waiting for its judgement.
+    const waiting = await api.get<{ escrows: Array<{ escrow_id: string }> }>(
+      '/escrow/pending?role=evaluator&status=completed',
+      evaluator.apiKey,
+    );
+    expect(waiting.body.escrows.map((escrow) => escrow.escrow_id)).toEqual([id]);
     const completedEvent = (await storedEvents(id)).find((event) => event.type === 'completed');
     expect(completedEvent?.data.deliverable).toEqual(stored);
   });
