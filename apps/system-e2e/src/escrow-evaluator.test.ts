@@ -341,6 +341,8 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
       });
     }
     expect(await eventCount(id)).toBe(before);
+    // Left sent back (last event evaluation_rejected): ops verify at the end must count its hold as live.
+    expect((await act('reject', id, evaluator, { reason: 'try again' })).body.status).toBe('funded');
   });
 
   it('cancels by agreement in both orders: a full refund, no commission', async () => {
@@ -373,6 +375,11 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
     expect(await api.balanceUsd(worker.apiKey)).toBe(0);
     expect(await api.balanceUsd(evaluator.apiKey)).toBe(0);
     expect(await houseMicros()).toBe(house);
+    // A third one is left with the creator's request only: its money stays held (and ops verify
+    // at the end counts that hold as live).
+    const third = (await create(creator, worker)).body.escrow_id;
+    expect((await act('cancel', third, creator)).body).toMatchObject({ status: 'funded', cancelled: false });
+    expect(await api.balanceUsd(creator.apiKey)).toBe(15);
     expect((await storedEvents(second)).map((event) => event.type)).toEqual([
       'opened',
       'funded',
