@@ -215,6 +215,12 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
       expect(history.find((entry) => entry.type === 'completed')?.deliverable).toEqual(stored);
     }
     expect((await view(id, outsider)).body).not.toHaveProperty('deliverable');
+    // The evaluator finds the work waiting for its judgement.
+    const waiting = await api.get<{ escrows: Array<{ escrow_id: string }> }>(
+      '/escrow/pending?role=evaluator&status=completed',
+      evaluator.apiKey,
+    );
+    expect(waiting.body.escrows.map((escrow) => escrow.escrow_id)).toEqual([id]);
     const completedEvent = (await storedEvents(id)).find((event) => event.type === 'completed');
     expect(completedEvent?.data.deliverable).toEqual(stored);
   });
@@ -278,6 +284,32 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
     expect(types).toEqual(['opened', 'funded', 'completed', 'evaluation_rejected', 'completed', 'released']);
   });
 
+  it('streams the escrow to its evaluator too: the deliverable and the rejection, in the REST dialect', async () => {
+    const { creator, worker, evaluator, outsider } = await cast();
+    const streams = await Promise.all(
+      [evaluator, outsider].map((agent) => openEscrowStream(api.baseUrl, agent.apiKey)),
+    );
+    try {
+      const id = (await create(creator, worker, { evaluator_agent_id: evaluator.agentId })).body.escrow_id;
+      const deliverable = { url: 'https://files.example/a.csv', sha256: 'cd'.repeat(32), mime: 'text/csv' };
+      await act('complete', id, worker, { deliverable });
+      await act('reject', id, evaluator, { reason: 'wrong period' });
+      const seen = () => streams[0]!.events().filter((event) => event.data.escrow_id === id);
+      for (let waited = 0; seen().length < 3 && waited < 10_000; waited += 100)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(seen().map((event) => event.type)).toEqual(['funded', 'completed', 'evaluation_rejected']);
+      expect(seen()[1]!.data.deliverable).toEqual(deliverable);
+      expect(seen()[2]!.data).toMatchObject({
+        status: 'funded',
+        rejection_reason: 'wrong period',
+        actor: evaluator.agentId,
+      });
+      expect(streams[1]!.events().filter((event) => event.data.escrow_id === id)).toEqual([]);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
+
   it('reject with refund gives the creator everything back; nobody else is paid', async () => {
     const { creator, worker, evaluator, id } = await completedWithEvaluator();
     const house = await houseMicros();
@@ -309,6 +341,8 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
       });
     }
     expect(await eventCount(id)).toBe(before);
+    // Left sent back (last event evaluation_rejected): ops verify at the end must count its hold as live.
+    expect((await act('reject', id, evaluator, { reason: 'try again' })).body.status).toBe('funded');
   });
 
   it('cancels by agreement in both orders: a full refund, no commission', async () => {
@@ -341,6 +375,11 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
     expect(await api.balanceUsd(worker.apiKey)).toBe(0);
     expect(await api.balanceUsd(evaluator.apiKey)).toBe(0);
     expect(await houseMicros()).toBe(house);
+    // A third one is left with the creator's request only: its money stays held (and ops verify
+    // at the end counts that hold as live).
+    const third = (await create(creator, worker)).body.escrow_id;
+    expect((await act('cancel', third, creator)).body).toMatchObject({ status: 'funded', cancelled: false });
+    expect(await api.balanceUsd(creator.apiKey)).toBe(15);
     expect((await storedEvents(second)).map((event) => event.type)).toEqual([
       'opened',
       'funded',
@@ -457,3 +496,35 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
     expect(check.body).toMatchObject({ ok: true, total_usd: 0, violations: [] });
   }, 60_000);
 });
+
+/** An SSE reader of GET /escrow/events/stream: the events received so far (type and REST data). */
+async function openEscrowStream(
+  baseUrl: string,
+  apiKey: string,
+): Promise<{ events: () => Array<{ type: string; data: Record<string, unknown> }>; close: () => void }> {
+  const abort = new AbortController();
+  const response = await fetch(`${baseUrl}/escrow/events/stream`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+    signal: abort.signal,
+  });
+  expect(response.status).toBe(200);
+  const events: Array<{ type: string; data: Record<string, unknown> }> = [];
+  let buffer = '';
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const line = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((text) => text.startsWith('data: '));
+        if (line) events.push(JSON.parse(line.slice(6)) as { type: string; data: Record<string, unknown> });
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+      }
+    }
+  })().catch(() => undefined);
+  return { events: () => [...events], close: () => abort.abort() };
+}
