@@ -19,6 +19,7 @@ import path from 'node:path';
 import { formatUsd, parseUsd } from '@pf/money';
 import { DemoClient, sleep, type DemoAgent } from './demo-client.js';
 import { cancelledByAgreement, judgedByAnEvaluator } from './evaluator.js';
+import { paidInMilestones } from './milestones.js';
 
 const BUDGET_USD = 5;
 const ORCHESTRATOR_CREDIT_USD = 20;
@@ -67,7 +68,8 @@ async function main(): Promise<void> {
   const reputation = await showReputation(client, orchestrator, workers, paid);
   const judged = await judgedByAnEvaluator(client, orchestrator, workers[1]!, workers[2]!, step, say);
   const cancelled = await cancelledByAgreement(client, orchestrator, workers[0]!, step, say);
-  const ok = single && race && reputation && judged && cancelled;
+  const milestones = await paidInMilestones(client, orchestrator, workers[0]!, step, say);
+  const ok = single && race && reputation && judged && cancelled && milestones;
   process.exitCode = ok ? 0 : 1;
   say(ok ? 'demo: OK' : 'demo: FAILED');
 }
