@@ -123,6 +123,7 @@ describe('the documented HTTP surface: /openapi.json, /docs, errors and CORS', (
       'referral_code',
       'evaluator_agent_id',
       'evaluator_fee_bps',
+      'milestones',
     ]);
     const claim = document.paths['/faucet/claim']!.post! as {
       requestBody: {

@@ -50,9 +50,9 @@ export const createEscrowBodySchema = z.object({
   counterparty_agent_id: z.unknown().optional(),
   timeout_hours: z.unknown().optional(),
   referral_code: z.unknown().optional(),
-  milestones: z.unknown().optional(),
   evaluator_agent_id: z.unknown().optional(),
   evaluator_fee_bps: z.unknown().optional(),
+  milestones: z.unknown().optional(),
 });
 
 export const pendingQuerySchema = z.object({
