@@ -63,12 +63,14 @@ export class DemoClient {
     counterparty: DemoAgent,
     amountUsd: number,
     description: string,
+    extra: Json = {},
   ): Promise<Json> {
     const body = {
       amount_usd: amountUsd,
       description,
       counterparty_agent_id: counterparty.agentId,
       timeout_hours: 4,
+      ...extra,
     };
     return this.expect(
       await this.request('POST', '/escrow/create', body, creator.apiKey),
@@ -91,7 +93,7 @@ export class DemoClient {
   }
 
   async act(
-    action: 'complete' | 'release' | 'decline',
+    action: 'complete' | 'release' | 'decline' | 'reject' | 'cancel' | 'consent-cancel',
     agent: DemoAgent,
     escrowId: string,
     body: Json = {},

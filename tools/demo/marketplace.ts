@@ -7,7 +7,8 @@
  *   2. a race: the orchestrator awards the job to all three bids at once; the first worker to
  *      complete is paid automatically by the market, the other escrows are refunded;
  *   3. the orchestrator rates the paid work, and the demo prints the three workers' reputation
- *      (built from the event log: GET /agents/{id}/reputation).
+ *      (built from the event log: GET /agents/{id}/reputation);
+ *   4. a direct escrow judged by an evaluator, and a cancel by agreement (evaluator.ts).
  * Prints every step and checks the final balances to the micro-dollar (exit code 1 if not).
  *
  *   GATEWAY_URL      default http://127.0.0.1:3000
@@ -17,6 +18,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatUsd, parseUsd } from '@pf/money';
 import { DemoClient, sleep, type DemoAgent } from './demo-client.js';
+import { cancelledByAgreement, judgedByAnEvaluator } from './evaluator.js';
+import { paidInMilestones } from './milestones.js';
 
 const BUDGET_USD = 5;
 const ORCHESTRATOR_CREDIT_USD = 20;
@@ -63,8 +66,11 @@ async function main(): Promise<void> {
   const single = await awardTheCheapest(client, orchestrator, workers, paid);
   const race = await raceThree(client, orchestrator, workers, paid);
   const reputation = await showReputation(client, orchestrator, workers, paid);
+  const judged = await judgedByAnEvaluator(client, orchestrator, workers[1]!, workers[2]!, step, say);
+  const cancelled = await cancelledByAgreement(client, orchestrator, workers[0]!, step, say);
+  const milestones = await paidInMilestones(client, orchestrator, workers[0]!, step, say);
   const tips = await tipWithABot(client, orchestrator, workers);
-  const ok = single && race && reputation && tips;
+  const ok = single && race && reputation && judged && cancelled && milestones && tips;
   process.exitCode = ok ? 0 : 1;
   say(ok ? 'demo: OK' : 'demo: FAILED');
 }

@@ -242,6 +242,59 @@ describe('escrow crash recovery (real Postgres, NATS and casino)', () => {
     ).toBe(1);
   });
 
+  it('casino away while milestones settle: a release and the deadline wait in the outbox, then each part lands once', async () => {
+    const { creator, worker } = await pair(10);
+    const { escrowId } = await create(creator, worker, 6, {
+      timeoutMs: 2_000,
+      milestones: [
+        { description: 'paid', amountMicros: usd(1) },
+        { description: 'delivered', amountMicros: usd(2) },
+        { description: 'unfinished', amountMicros: usd(3) },
+      ],
+    });
+    await command(escrowCommands.complete, { escrowId, actorId: worker, milestone: 1 });
+    await casino.stop();
+    // The release is decided and recorded; its part waits for casino.
+    const error = await command(escrowCommands.release, { escrowId, actorId: creator, milestone: 0 }).catch(
+      (caught: { code: string }) => caught,
+    );
+    expect(error).toMatchObject({ code: 'service_unavailable' });
+    // The deadline settles the rest (milestone 1 released, 2 refunded) while casino is still away.
+    await waitFor('deadline recorded', async () => (await status(escrowId)) === 'released', {
+      timeoutMs: 8_000,
+    });
+    const keys = await sql.query(
+      `SELECT escrow_id FROM escrow.settlements WHERE escrow_id LIKE $1 ORDER BY escrow_id`,
+      [`${escrowId}%`],
+    );
+    expect(keys.rows.map((row: { escrow_id: string }) => row.escrow_id)).toEqual([
+      `${escrowId}:deadline`,
+      `${escrowId}:m0`,
+    ]);
+    await startCasino();
+    await waitFor(
+      'settled',
+      async () => (await count(`SELECT count(*)::int AS n FROM escrow.settlements`)) === 0,
+      { timeoutMs: 15_000 },
+    );
+    // Whatever order the parts reached casino in: 1 and 2 paid (1% commission), 3 back, once each.
+    expect(await account(creator)).toMatchObject({ availableMicros: usd(7), heldMicros: '0' });
+    expect(await account(worker)).toMatchObject({ availableMicros: usd(0.99 + 1.98) });
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1 AND type = 'hold_part_posted'`,
+        [`op-${escrowId}`],
+      ),
+    ).toBe(2);
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM casino.events WHERE stream_id = $1 AND type IN ('hold_voided', 'hold_posted')`,
+        [`op-${escrowId}`],
+      ),
+    ).toBe(0);
+    await expectBooksBalance();
+  });
+
   it('SIGKILL in the middle of a sweep: after a restart every due deadline is processed exactly once', async () => {
     const escrowCount = 150;
     const { creator, worker } = await pair(100);

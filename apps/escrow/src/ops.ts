@@ -8,8 +8,22 @@ import { runServiceOps, streamQuery, type ServiceOpsContext, type VerifyFact } f
 import { escrowProjection } from './infrastructure/escrow-projection.js';
 import { ESCROW_SCHEMA } from './infrastructure/migrations.js';
 
-/** Statuses in which the escrow's hold must be live: funded, then completed or disputed until settled. */
-const LOCKED_STATUSES: ReadonlySet<string> = new Set(['funded', 'completed', 'disputed']);
+/**
+ * Last events after which the escrow's hold must be live (funded, then completed or disputed
+ * until settled), with the status each names. An evaluator's rejection makes the escrow funded
+ * again, and one half of a cancel by agreement moves no money (docs/adr/0016).
+ */
+const LOCKED_AFTER: Readonly<Record<string, string>> = {
+  funded: 'funded',
+  completed: 'completed',
+  disputed: 'disputed',
+  evaluation_rejected: 'funded',
+  cancel_requested: 'awaiting_cancel_consent',
+  cancel_consented: 'awaiting_cancel_request',
+  // Milestones (docs/adr/0017): funded while any is open; the hold keeps what is not yet released.
+  milestone_completed: 'funded',
+  milestone_released: 'funded',
+};
 
 interface EscrowRow {
   escrow_id: string;
@@ -38,19 +52,22 @@ async function escrowFacts(
   await streamQuery<EscrowRow>(
     context.dataSource,
     `SELECT last.data->>'escrowId' AS escrow_id, last.type AS status, funded.data->>'holdId' AS hold_id,
-            funded.data->>'amountMicros' AS amount_micros, last.recorded_at AS at
+            ((funded.data->>'amountMicros')::bigint - coalesce((SELECT sum((r.data->>'amountMicros')::bigint) FROM ${events} r
+              WHERE r.stream_id = last.stream_id AND r.type = 'milestone_released'), 0))::text AS amount_micros,
+            last.recorded_at AS at
      FROM ${events} last
      LEFT JOIN ${events} funded ON funded.stream_id = last.stream_id AND funded.type = 'funded'
-     WHERE last.type IN ('funded', 'completed', 'disputed')
+     WHERE last.type = ANY($1::text[])
        AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = last.stream_id AND later.stream_version > last.stream_version)`,
-    [],
+    [Object.keys(LOCKED_AFTER)],
     async (row) => {
-      if (!LOCKED_STATUSES.has(row.status)) return;
+      const status = LOCKED_AFTER[row.status];
+      if (status === undefined) return;
       await emit({
         kind: 'locked_escrow',
         escrowId: row.escrow_id,
         holdId: row.hold_id ?? row.escrow_id,
-        status: row.status,
+        status,
         amountMicros: row.amount_micros ?? '?',
         at: row.at.toISOString(),
       });
@@ -68,8 +85,9 @@ async function escrowFacts(
     (row) =>
       emit({
         kind: 'settling_escrow',
-        escrowId: row.escrow_id,
-        holdId: row.escrow_id,
+        // A milestone's part is keyed `<escrow id>:m<n>` / `<escrow id>:deadline`; its hold is the escrow's.
+        escrowId: row.escrow_id.split(':')[0]!,
+        holdId: row.escrow_id.split(':')[0]!,
         settlement: row.kind,
         at: row.created_at.toISOString(),
       }),

@@ -262,6 +262,24 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
     expect(await balance(creator)).toEqual({ availableMicros: 5_000_000n, heldMicros: 5_000_000n });
     expect(await balance(worker)).toEqual({ availableMicros: 0n, heldMicros: 0n });
 
+    // With an evaluator, the creator may not release a milestone: only the evaluator.
+    const evaluator = await api.register();
+    const judged = (
+      await create(creator, {
+        amount_usd: 1,
+        counterparty_agent_id: worker.agentId,
+        evaluator_agent_id: evaluator.agentId,
+        milestones: [{ description: 'only', amount_usd: 1 }],
+      })
+    ).body.escrow_id as string;
+    const byCreator = await release(creator, judged, 0);
+    expect([byCreator.status, byCreator.body.error]).toEqual([403, 'not_evaluator']);
+    expect(await balance(worker)).toEqual({ availableMicros: 0n, heldMicros: 0n });
+    expect((await release(evaluator, judged, 0)).status).toBe(200);
+    expect(await balance(worker)).toEqual({
+      availableMicros: split(1_000_000n, false).workerMicros,
+      heldMicros: 0n,
+    });
     // An escrow without milestones refuses a milestone.
     const plain = (await create(creator, { amount_usd: 1, counterparty_agent_id: worker.agentId })).body
       .escrow_id as string;
@@ -349,7 +367,7 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
     expect((await houseMicros()) - houseBefore).toBe(first.houseMicros + second.houseMicros);
   });
 
-  it('property: random milestones, referrers and paths conserve every micro-dollar', async () => {
+  it('property: random milestones, referrers, evaluators, fees and paths conserve every micro-dollar', async () => {
     const seed = Number(process.env.MILESTONES_SEED ?? Date.now() % 1_000_000_007);
     // Printed so that a failure can be replayed: MILESTONES_SEED=<seed>.
     console.log(`escrow milestones property test seed: ${seed}`);
@@ -362,23 +380,28 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
     const specs = Array.from({ length: cases }, () => {
       const count = 1 + Math.floor(random() * 5);
       const amounts = Array.from({ length: count }, () => BigInt(100_000 + Math.floor(random() * 2_900_000)));
-      const path = pick(['all_released', 'partial_then_deadline', 'declined'] as const);
+      const path = pick(['all_released', 'partial_then_deadline', 'refunded'] as const);
       const withReferrer = random() < 0.5;
+      const withEvaluator = random() < 0.5;
+      const feeBps = withEvaluator ? BigInt(Math.floor(random() * 1_001)) : 0n;
       const plan = amounts.map(() =>
         path === 'all_released'
           ? pick(['released', 'completed_released'] as const)
-          : path === 'declined'
+          : path === 'refunded'
             ? ('untouched' as const)
             : pick(['released', 'completed', 'untouched'] as const),
       );
-      return { amounts, path, withReferrer, plan };
+      return { amounts, path, withReferrer, withEvaluator, feeBps, plan };
     });
     const runCase = async (caseIndex: number) => {
-      const { amounts, path, withReferrer, plan } = specs[caseIndex]!;
+      const { amounts, path, withReferrer, withEvaluator, feeBps, plan } = specs[caseIndex]!;
       const totalMicros = amounts.reduce((sum, amount) => sum + amount, 0n);
       const referrer = withReferrer ? await api.register() : undefined;
       const creator = await fundedCreator(20, referrer);
       const worker = await api.register();
+      const evaluator = withEvaluator ? await api.register() : undefined;
+      // With an evaluator, it alone releases (and earns its fee on each part it releases).
+      const releaser = evaluator ?? creator;
       const deadline = path === 'partial_then_deadline';
       const created = await create(creator, {
         amount_usd: usd(totalMicros),
@@ -388,38 +411,56 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
           description: `part ${index}`,
           amount_usd: usd(amount),
         })),
+        ...(evaluator ? { evaluator_agent_id: evaluator.agentId, evaluator_fee_bps: Number(feeBps) } : {}),
       });
-      const context = `case ${caseIndex} (seed ${seed}): ${path}, ${amounts.join('+')}`;
+      const context = `case ${caseIndex} (seed ${seed}): ${path}, ${amounts.join('+')}, referrer ${withReferrer}, fee ${evaluator ? feeBps : 'none'}`;
       expect([context, created.status]).toEqual([context, 201]);
       const escrowId = created.body.escrow_id as string;
       for (const [index, step] of plan.entries()) {
         if (step === 'completed' || step === 'completed_released')
           expect([context, (await complete(worker, escrowId, index)).status]).toEqual([context, 200]);
         if (step === 'released' || step === 'completed_released')
-          expect([context, (await release(creator, escrowId, index)).status]).toEqual([context, 200]);
+          expect([context, (await release(releaser, escrowId, index)).status]).toEqual([context, 200]);
       }
-      if (path === 'declined')
-        expect(
-          (await api.call('POST', `/escrow/decline/${escrowId}`, { key: worker.apiKey, body: {} })).status,
-        ).toBe(200);
+      if (path === 'refunded') {
+        // Nothing released: the worker declines, or the evaluator rejects with a full refund.
+        const refund = evaluator
+          ? await api.call('POST', `/escrow/reject/${escrowId}`, {
+              key: evaluator.apiKey,
+              body: { reason: 'not what was asked', refund: true },
+            })
+          : await api.call('POST', `/escrow/decline/${escrowId}`, { key: worker.apiKey, body: {} });
+        expect([context, refund.status]).toEqual([context, 200]);
+      }
       if (deadline)
         await waitFor(
           `deadline of ${context}`,
           async () => ((await balance(creator)).heldMicros === 0n ? true : undefined),
           { timeoutMs: 20_000, intervalMs: 200 },
         );
-      // Expected: released and completed (auto-released at the deadline) milestones are paid.
+      // Expected, computed here: released and completed (auto-released at the deadline) milestones are paid.
       let workerMicros = 0n;
       let referrerMicros = 0n;
+      let evaluatorMicros = 0n;
+      let caseHouseMicros = 0n;
       let paidMicros = 0n;
       for (const [index, step] of plan.entries()) {
         if (step === 'untouched') continue;
-        const expected = split(amounts[index]!, referrer !== undefined);
+        // Released by the evaluator: its fee; auto-released at the deadline: none (ADR 0016).
+        const fee = evaluator && step !== 'completed' ? feeBps : 0n;
+        const expected = split(amounts[index]!, referrer !== undefined, fee);
         workerMicros += expected.workerMicros;
         referrerMicros += expected.referrerMicros;
-        houseExpected += expected.houseMicros;
+        evaluatorMicros += expected.feeMicros;
+        caseHouseMicros += expected.houseMicros;
         paidMicros += amounts[index]!;
       }
+      houseExpected += caseHouseMicros;
+      // Conservation of the case: what left the creator is exactly what the others received.
+      expect([context, workerMicros + referrerMicros + evaluatorMicros + caseHouseMicros]).toEqual([
+        context,
+        paidMicros,
+      ]);
       expect([context, await balance(creator)]).toEqual([
         context,
         { availableMicros: 20_000_000n - paidMicros, heldMicros: 0n },
@@ -433,10 +474,16 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
           context,
           { availableMicros: referrerMicros, heldMicros: 0n },
         ]);
+      if (evaluator)
+        expect([context, await balance(evaluator)]).toEqual([
+          context,
+          { availableMicros: evaluatorMicros, heldMicros: 0n },
+        ]);
     };
     // A few cases at a time: the deadlines overlap instead of adding up.
     for (let start = 0; start < cases; start += 6)
       await Promise.all(Array.from({ length: 6 }, (_, offset) => runCase(start + offset)));
+    // The house, shared by every case, received exactly the sum of the cases' house shares.
     expect((await houseMicros()) - houseBefore).toBe(houseExpected);
   }, 240_000);
 

@@ -121,6 +121,9 @@ describe('the documented HTTP surface: /openapi.json, /docs, errors and CORS', (
       'counterparty_agent_id',
       'timeout_hours',
       'referral_code',
+      'evaluator_agent_id',
+      'evaluator_fee_bps',
+      'milestones',
     ]);
     const claim = document.paths['/faucet/claim']!.post! as {
       requestBody: {

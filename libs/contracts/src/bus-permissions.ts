@@ -121,6 +121,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
         ...[
           ...gatewayCasino,
           // Not escrow.cmd.cancel: only the market may give a job escrow back (its poster cancelled, or a race was lost).
+          // The parties' cancel by agreement has its own subjects (request_cancel, consent_cancel; ADR 0016).
           ...Object.values(escrowCommands).filter((subject) => subject !== escrowCommands.cancel),
           ...Object.values(faucetCommands),
           ...pings,

@@ -195,7 +195,8 @@ export const getEscrowCommandSchema = z.object({
 
 export const listEscrowsCommandSchema = z.object({
   agentId: agentIdSchema,
-  role: z.enum(['creator', 'counterparty']).default('counterparty'),
+  /** `evaluator`: the escrows this agent judges (docs/adr/0016). */
+  role: z.enum(['creator', 'counterparty', 'evaluator']).default('counterparty'),
   status: z.enum([...ESCROW_STATUSES, 'all']).default('funded'),
   limit: z.number().int().min(1).max(ESCROW_LIMITS.maxListLimit).default(100),
 });
@@ -220,6 +221,10 @@ export interface EscrowHistoryItem {
   at: string;
   /** The agent who acted, `system` (funding, deadlines) or `operator` (dispute resolution). */
   actor: string;
+  /** On a `completed` entry: what that completion handed over (docs/adr/0016). */
+  deliverable?: Deliverable;
+  /** On an evaluator's rejection: its reason. */
+  reason?: string;
 }
 
 /** An escrow as the service reports it; the gateway decides which fields a caller sees. */

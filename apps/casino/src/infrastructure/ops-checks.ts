@@ -42,8 +42,10 @@ interface FactRow {
 }
 
 /**
- * Facts for the cross-service checks: the live holds (placed, neither posted nor voided: the
- * stream's last event is the placement) and every transfer out of the faucet treasury.
+ * Facts for the cross-service checks: the live holds (placed, neither posted nor voided, and
+ * not settled by its parts) with what they still hold, and every transfer out of the faucet
+ * treasury. A hold with parts posted (docs/adr/0017) is live for the rest: its amount here is
+ * the placement less each part and any rest a final part gave back.
  */
 export async function casinoFacts(
   context: ServiceOpsContext,
@@ -52,11 +54,19 @@ export async function casinoFacts(
   const events = `${CASINO_SCHEMA}.events`;
   await streamQuery<FactRow>(
     context.dataSource,
-    `SELECT h.data->>'holdId' AS id, h.data->>'from' AS account, h.data->>'amountMicros' AS amount,
-            coalesce(h.metadata->>'service', 'casino') AS service, h.recorded_at AS at
+    `SELECT h.data->>'holdId' AS id, h.data->>'from' AS account,
+            ((h.data->>'amountMicros')::bigint - coalesce(parts.settled, 0))::text AS amount,
+            coalesce(h.metadata->>'service', 'casino') AS service, coalesce(parts.last_at, h.recorded_at) AS at
      FROM ${events} h
+     LEFT JOIN LATERAL (
+       SELECT sum((p.data->>'amountMicros')::bigint + coalesce((p.data->>'releasedMicros')::bigint, 0)) AS settled,
+              max(p.recorded_at) AS last_at
+       FROM ${events} p WHERE p.stream_id = h.stream_id AND p.type = 'hold_part_posted'
+     ) AS parts ON true
      WHERE h.type = 'hold_placed'
-       AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = h.stream_id AND later.stream_version > h.stream_version)`,
+       AND NOT EXISTS (SELECT 1 FROM ${events} later WHERE later.stream_id = h.stream_id
+                       AND later.stream_version > h.stream_version AND later.type <> 'hold_part_posted')
+       AND (h.data->>'amountMicros')::bigint > coalesce(parts.settled, 0)`,
     [],
     (row) =>
       emit({

@@ -1,6 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  agreeCancelEscrowCommandSchema,
   cancelEscrowCommandSchema,
   completeEscrowCommandSchema,
   createEscrowCommandSchema,
@@ -9,7 +10,11 @@ import {
   escrowCommands,
   getEscrowCommandSchema,
   listEscrowsCommandSchema,
+  escrowErrors,
+  DomainError,
+  parseDeliverable,
   parseOrThrow as parse,
+  rejectEscrowCommandSchema,
   releaseEscrowCommandSchema,
   resolveEscrowCommandSchema,
   type EscrowListReply,
@@ -35,11 +40,38 @@ export class EscrowHandlers {
 
   @MessagePattern(escrowCommands.complete)
   complete(@Payload() payload: unknown): Promise<EscrowView> {
-    const { escrowId, actorId, resultSummary, commandId, milestone } = parse(
+    const { escrowId, actorId, resultSummary, deliverable, commandId, milestone } = parse(
       completeEscrowCommandSchema,
       payload,
     );
-    return this.escrows.complete(escrowId, actorId, resultSummary ?? null, { commandId }, milestone);
+    return this.escrows.complete(
+      escrowId,
+      actorId,
+      resultSummary ?? null,
+      parseDeliverable(deliverable),
+      { commandId },
+      milestone,
+    );
+  }
+
+  @MessagePattern(escrowCommands.reject)
+  reject(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, reason, refund, commandId } = parse(rejectEscrowCommandSchema, payload);
+    if (typeof reason !== 'string')
+      throw new DomainError(escrowErrors.invalidRejectReason, 'reason must be a string');
+    return this.escrows.reject(escrowId, actorId, reason, refund === true, { commandId });
+  }
+
+  @MessagePattern(escrowCommands.requestCancel)
+  requestCancel(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, commandId } = parse(agreeCancelEscrowCommandSchema, payload);
+    return this.escrows.agreeToCancel(escrowId, actorId, 'request_cancel', { commandId });
+  }
+
+  @MessagePattern(escrowCommands.consentCancel)
+  consentCancel(@Payload() payload: unknown): Promise<EscrowView> {
+    const { escrowId, actorId, commandId } = parse(agreeCancelEscrowCommandSchema, payload);
+    return this.escrows.agreeToCancel(escrowId, actorId, 'consent_cancel', { commandId });
   }
 
   @MessagePattern(escrowCommands.release)

@@ -49,6 +49,13 @@ export class AgentDirectory {
     return agent;
   }
 
+  /** An escrow's evaluator must be a registered agent (docs/adr/0016). */
+  async evaluator(agentId: string): Promise<AgentFacts> {
+    const agent = await this.find(agentId);
+    if (!agent) throw new DomainError(escrowErrors.evaluatorNotFound, `no agent ${agentId}`);
+    return agent;
+  }
+
   /** The creator is authenticated by the gateway, so it exists; its referrer may be null. */
   async referrerOf(creatorId: string): Promise<string | null> {
     const agent = await this.find(creatorId);

@@ -49,4 +49,34 @@ describe('escrow business facts in the log (issue #21)', () => {
       referrer_usd: '0.0075',
     });
   });
+
+  it('keeps a deliverable out of the log and shows an evaluator fee', () => {
+    expect(
+      escrowFactFields({
+        type: 'completed',
+        escrowId: 'esc_0011223344556677',
+        by: 'ag_000000000002',
+        resultSummary: 'done',
+        deliverable: { url: 'https://files.example/x?token=secret', mime: 'text/csv' },
+      }),
+    ).toEqual({ escrowId: 'esc_0011223344556677', by: 'ag_000000000002' });
+    const fields = escrowFactFields({
+      type: 'released',
+      escrowId: 'esc_0011223344556677',
+      by: 'ag_000000000004',
+      trigger: 'evaluator',
+      amountMicros: 5_000_000n,
+      payout: {
+        counterpartyMicros: 4_700_000n,
+        commissionMicros: 50_000n,
+        houseMicros: 50_000n,
+        referrerMicros: 0n,
+        referrerId: null,
+        creatorMicros: 0n,
+        evaluatorMicros: 250_000n,
+        evaluatorId: 'ag_000000000004',
+      },
+    });
+    expect(fields).toMatchObject({ trigger: 'evaluator', counterparty_usd: '4.7', evaluator_usd: '0.25' });
+  });
 });

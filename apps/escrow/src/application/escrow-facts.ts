@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 import { formatUsd } from '@pf/money';
 import type { EscrowEvent } from '../domain/escrow.js';
 
-/** Text fields an escrow event may carry: the parties' own words stay out of the log. */
-const PRIVATE_FIELDS = new Set(['description', 'resultSummary', 'reason', 'message']);
+/**
+ * Text fields an escrow event may carry: the parties' own words stay out of the log, and so does
+ * a deliverable (its URL may carry an access token).
+ */
+const PRIVATE_FIELDS = new Set(['description', 'resultSummary', 'reason', 'message', 'deliverable']);
 
 /**
  * The log fields of one escrow event: ids, trigger, and every amount both as micros and as USD
@@ -20,6 +23,7 @@ export function escrowFactFields(event: EscrowEvent): Record<string, unknown> {
         'commissionMicros',
         'referrerMicros',
         'creatorMicros',
+        'evaluatorMicros',
       ] as const)
         if (typeof payout[part] === 'bigint' && payout[part] > 0n)
           fields[usdName(part)] = formatUsd(payout[part]);

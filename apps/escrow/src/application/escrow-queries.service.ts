@@ -18,6 +18,12 @@ import { ESCROW_ROW_COLUMNS, rowToView, type EscrowRow } from '../infrastructure
 import type { EscrowConfig } from '../config.js';
 import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './tokens.js';
 
+const PARTY_COLUMNS = {
+  creator: 'creator_id',
+  counterparty: 'counterparty_id',
+  evaluator: 'evaluator_id',
+} as const;
+
 /** The read side: escrows from the inline projection (consistent as soon as a command replies). */
 @Injectable()
 export class EscrowQueriesService {
@@ -27,19 +33,23 @@ export class EscrowQueriesService {
     @Inject(CONFIG) private readonly config: EscrowConfig,
   ) {}
 
-  /** The escrow; with its history when the viewer is a party. Rejected escrows never existed. */
+  /**
+   * The escrow; with its history when the viewer is a party or its evaluator (who judges the
+   * deliverable). Rejected escrows never existed.
+   */
   async get(escrowId: string, viewerId?: string): Promise<EscrowView> {
     const row = await this.row(escrowId);
     if (!row || row.status === 'rejected') throw new DomainError(ErrorCode.notFound, 'no such escrow');
     const view = rowToView(row);
-    if (viewerId !== undefined && (viewerId === row.creator_id || viewerId === row.counterparty_id)) {
+    const involved = [row.creator_id, row.counterparty_id, row.evaluator_id];
+    if (viewerId !== undefined && involved.includes(viewerId)) {
       view.events = historyOf(await this.repository.readStream(escrowId));
     }
     return view;
   }
 
   async list(command: Required<ListEscrowsCommand>): Promise<EscrowListReply> {
-    const party = command.role === 'creator' ? 'creator_id' : 'counterparty_id';
+    const party = PARTY_COLUMNS[command.role ?? 'counterparty'];
     const rows: EscrowRow[] = await this.store.dataSource.query(
       `SELECT ${ESCROW_ROW_COLUMNS} FROM ${this.store.schema}.escrows
        WHERE ${party} = $1 AND ($2::text = 'all' AND status <> 'rejected' OR status = $2)
@@ -90,9 +100,18 @@ export class EscrowQueriesService {
 function historyOf(history: readonly RecordedEvent[]): EscrowHistoryItem[] {
   return history
     .filter((event) => ESCROW_EVENT_TYPES.has(event.type))
-    .map((event) => ({
-      type: event.type,
-      at: event.recordedAt.toISOString(),
-      actor: actorOf(decodeEscrowEvent(event.type, event.data)),
-    }));
+    .map((event) => {
+      const decoded = decodeEscrowEvent(event.type, event.data);
+      return {
+        type: event.type,
+        at: event.recordedAt.toISOString(),
+        actor: actorOf(decoded),
+        // What was handed over, and why the evaluator sent it back: each completion and
+        // rejection keeps its own, so the history proves what was delivered when.
+        ...(decoded.type === 'completed' && decoded.deliverable ? { deliverable: decoded.deliverable } : {}),
+        ...(decoded.type === 'evaluation_rejected' || decoded.type === 'evaluator_refunded'
+          ? { reason: decoded.reason }
+          : {}),
+      };
+    });
 }

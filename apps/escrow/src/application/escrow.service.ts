@@ -8,6 +8,7 @@ import {
   ESCROW_ID_PATTERN,
   ESCROW_LIMITS,
   mandateErrors,
+  type Deliverable,
   type EscrowCancelReason,
   type MilestoneInput,
   type EscrowView,
@@ -51,6 +52,8 @@ export interface CreateEscrowInput {
   timeoutMs?: number;
   jobId?: string;
   race?: boolean;
+  evaluatorId?: string;
+  evaluatorFeeBps?: number;
   /** Amounts as micro-dollar strings from the bus; the domain checks them (invalid_milestones). */
   milestones?: MilestoneInput[];
   keyId?: string;
@@ -91,6 +94,8 @@ export class EscrowService {
       referrerId: null,
       policy: escrowPolicy(this.config),
       ...(input.jobId ? { jobId: input.jobId, race: input.race === true } : {}),
+      ...(input.evaluatorId !== undefined ? { evaluatorId: input.evaluatorId.trim() } : {}),
+      ...(input.evaluatorFeeBps !== undefined ? { evaluatorFeeBps: input.evaluatorFeeBps } : {}),
       ...(input.milestones
         ? {
             milestones: input.milestones.map((milestone) => ({
@@ -101,11 +106,12 @@ export class EscrowService {
         : {}),
       ...(input.keyId ? { keyId: input.keyId } : {}),
     };
-    // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
+    // API order: the 400s, then 404 counterparty_not_found / evaluator_not_found, then 402 from the hold.
     validateOpen(open);
     const [referrerId] = await Promise.all([
       this.agents.referrerOf(open.creatorId),
       this.agents.counterparty(open.counterpartyId),
+      open.evaluatorId ? this.agents.evaluator(open.evaluatorId) : null,
     ]);
     let decision = await this.execute(
       open.escrowId,
@@ -188,14 +194,42 @@ export class EscrowService {
     escrowId: string,
     actorId: string,
     resultSummary: string | null,
+    deliverable: Deliverable | null,
     options: ExecuteOptions,
     milestone?: number,
   ): Promise<EscrowView> {
     return this.act(
       escrowId,
-      { kind: 'complete', actorId, resultSummary, ...(milestone === undefined ? {} : { milestone }) },
+      {
+        kind: 'complete',
+        actorId,
+        resultSummary,
+        deliverable,
+        ...(milestone === undefined ? {} : { milestone }),
+      },
       options,
     );
+  }
+
+  /** The evaluator sends the work back (funded again) or, with `refund`, gives the money back. */
+  reject(
+    escrowId: string,
+    actorId: string,
+    reason: string,
+    refund: boolean,
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
+    return this.act(escrowId, { kind: 'reject', actorId, reason, refund }, options);
+  }
+
+  /** One half of a cancel by agreement: the creator's request or the counterparty's consent. */
+  agreeToCancel(
+    escrowId: string,
+    actorId: string,
+    half: 'request_cancel' | 'consent_cancel',
+    options: ExecuteOptions,
+  ): Promise<EscrowView> {
+    return this.act(escrowId, { kind: half, actorId }, options);
   }
 
   release(

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { given } from '@pf/testing';
 import { fold } from '@pf/event-store';
-import { decodeEscrowEvent, encodeEscrowEvent } from '../infrastructure/escrow-codec.js';
+import { decodeEscrowEvent, encodeEscrowEvent, schemaVersionOf } from '../infrastructure/escrow-codec.js';
 import {
   escrowDecider,
   ledgerInstructionOf,
@@ -438,6 +438,15 @@ describe('escrow evaluator payouts: exact conservation (property)', () => {
       expect(roundTripped).toEqual(history);
       expect(fold(escrowDecider, roundTripped)).toEqual(fold(escrowDecider, history));
     }
+  });
+
+  it('writes schema 2 only for events that use its fields or types', () => {
+    const plain = opened({ evaluatorId: undefined, evaluatorFeeBps: undefined });
+    delete (plain as { evaluatorId?: string }).evaluatorId;
+    delete (plain as { evaluatorFeeBps?: number }).evaluatorFeeBps;
+    const plainCompleted: EscrowEvent = { type: 'completed', escrowId: id, by: worker, resultSummary: null };
+    expect([plain, funded, plainCompleted].map(schemaVersionOf)).toEqual([1, 1, 1]);
+    expect([opened(), completed, rejected].map(schemaVersionOf)).toEqual([2, 2, 2]);
   });
 
   it('schema 1 payloads (no evaluator fields) still decode and fold', () => {

@@ -571,6 +571,7 @@ function decideReject(command: Extract<EscrowCommand, { kind: 'reject' }>, escro
   const base = { escrowId: escrow.escrowId, by: command.actorId, reason };
   if (command.refund) {
     requireStatus(escrow, ['funded', 'completed']);
+    requireNothingReleased(escrow);
     return [{ type: 'evaluator_refunded', ...base, amountMicros: escrow.amountMicros }];
   }
   // Only delivered work can be sent back; before that there is nothing to reject.
@@ -603,6 +604,7 @@ function decideCancelByAgreement(
       `this escrow pays for job ${escrow.jobId}: cancel it through the job (POST /jobs/${escrow.jobId}/cancel)`,
     );
   requireStatus(escrow, ['funded', 'completed', 'disputed']);
+  requireNothingReleased(escrow);
   const already = byCreator ? escrow.cancelRequested : escrow.cancelConsented;
   if (already) return [];
   const other = byCreator ? escrow.cancelConsented : escrow.cancelRequested;

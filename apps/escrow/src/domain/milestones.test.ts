@@ -195,6 +195,31 @@ describe('escrow milestones: complete and release one by one', () => {
       .thenThrows('invalid_status');
   });
 
+  it("once a milestone is paid, the evaluator's refund and a cancel by agreement are refused too", () => {
+    const withEvaluator = opened({ evaluatorId: evaluator, evaluatorFeeBps: 500 });
+    const paid: EscrowEvent = {
+      ...(released(0, 3) as Extract<EscrowEvent, { type: 'milestone_released' }>),
+      by: evaluator,
+      trigger: 'evaluator',
+    };
+    given(escrowDecider, [withEvaluator, funded, paid])
+      .when({ kind: 'reject', actorId: evaluator, reason: 'no', refund: true })
+      .thenThrows('invalid_status');
+    given(escrowDecider, [
+      withEvaluator,
+      funded,
+      paid,
+      { type: 'cancel_requested', escrowId: id, by: creator },
+    ])
+      .when({ kind: 'consent_cancel', actorId: worker })
+      .thenThrows('invalid_status');
+    given(escrowDecider, [withEvaluator, funded])
+      .when({ kind: 'reject', actorId: evaluator, reason: 'no', refund: true })
+      .then([
+        { type: 'evaluator_refunded', escrowId: id, by: evaluator, reason: 'no', amountMicros: usd(10) },
+      ]);
+  });
+
   it('with an evaluator, only the evaluator releases a milestone, and its fee is taken on that part', () => {
     const withEvaluator = opened({ evaluatorId: evaluator, evaluatorFeeBps: 500 });
     given(escrowDecider, [withEvaluator, funded])

@@ -35,12 +35,40 @@ export const ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set<EscrowEventType>(
   'milestones_settled',
 ]);
 
+export const ESCROW_EVENT_SCHEMA_VERSION = 1;
+
 /**
- * 2 (docs/adr/0016): optional `evaluatorId`/`evaluatorFeeBps` on `opened`, `deliverable` on
- * `completed`, `evaluatorMicros`/`evaluatorId` in a payout, the `evaluator` release trigger and
- * five new event types. Every schema 1 payload reads unchanged (the new fields are absent).
+ * Schema 2 (docs/adr/0016): `evaluatorId`/`evaluatorFeeBps` on `opened`, `deliverable` on
+ * `completed`, `evaluatorMicros`/`evaluatorId` in a payout, the `evaluator` release trigger, and
+ * the five new types. Only events that use one of these are written as schema 2, so an escrow
+ * without evaluator or deliverable publishes exactly the schema 1 payloads it always did, and a
+ * subscriber that knows only schema 1 can tell the events it does not understand.
  */
-export const ESCROW_EVENT_SCHEMA_VERSION = 2;
+export const ESCROW_EVENT_SCHEMA_VERSION_2 = 2;
+
+const SCHEMA_2_TYPES: ReadonlySet<string> = new Set<EscrowEventType>([
+  'evaluation_rejected',
+  'evaluator_refunded',
+  'cancel_requested',
+  'cancel_consented',
+  'mutually_cancelled',
+  // Milestones (docs/adr/0017) came with the same schema: new types, and `milestones` on `opened`.
+  'milestone_completed',
+  'milestone_released',
+  'milestones_refunded',
+  'milestones_settled',
+]);
+
+export function schemaVersionOf(event: EscrowEvent): number {
+  const usesSchema2 =
+    SCHEMA_2_TYPES.has(event.type) ||
+    (event.type === 'opened' && (event.evaluatorId !== undefined || event.milestones !== undefined)) ||
+    (event.type === 'completed' && event.deliverable !== undefined) ||
+    (event.type === 'released' &&
+      (event.trigger === 'evaluator' || event.payout.evaluatorId !== undefined)) ||
+    (event.type === 'resolved' && event.payout?.evaluatorId !== undefined);
+  return usesSchema2 ? ESCROW_EVENT_SCHEMA_VERSION_2 : ESCROW_EVENT_SCHEMA_VERSION;
+}
 
 type Data = Record<string, unknown>;
 

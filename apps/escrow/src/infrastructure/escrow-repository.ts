@@ -16,7 +16,7 @@ import {
   type EscrowEvent,
   type EscrowState,
 } from '../domain/escrow.js';
-import { decodeEscrowEvent, encodeEscrowEvent, ESCROW_EVENT_SCHEMA_VERSION } from './escrow-codec.js';
+import { decodeEscrowEvent, encodeEscrowEvent, schemaVersionOf } from './escrow-codec.js';
 import { ESCROW_ROW_COLUMNS, evolveRow, stateFromRow, type EscrowRow } from './escrow-row.js';
 
 /** Version conflicts (two creates with one caller-chosen id) are retried this many times. */
@@ -163,7 +163,7 @@ export class EscrowRepository {
         ...encodeEscrowEvent(event),
         metadata: {
           service: 'escrow',
-          schemaVersion: ESCROW_EVENT_SCHEMA_VERSION,
+          schemaVersion: schemaVersionOf(event),
           ...(options.commandId ? { commandId: options.commandId } : {}),
           ...(options.correlationId ? { correlationId: options.correlationId } : {}),
         },

@@ -66,8 +66,47 @@ export const apiFields = {
     .max(ESCROW_LIMITS.maxDisputeReasonChars)
     .describe('Why the escrow is disputed; an operator reads it.'),
   role: z
-    .enum(['counterparty', 'creator'])
-    .describe('counterparty (default): escrows where the caller is the worker; creator: those it created.'),
+    .enum(['counterparty', 'creator', 'evaluator'])
+    .describe(
+      'counterparty (default): escrows where the caller is the worker; creator: those it created; evaluator: those it judges.',
+    ),
+  evaluator_agent_id: z
+    .string()
+    .describe(
+      'Optional third agent (ag_ + 12 hex, registered, neither creator nor counterparty) who alone may release or reject; the creator can then no longer release, only dispute.',
+    ),
+  evaluator_fee_bps: z
+    .number()
+    .int()
+    .min(0)
+    .max(ESCROW_LIMITS.maxEvaluatorFeeBps)
+    .describe(
+      "The evaluator's fee in basis points of the amount (at most 1000 = 10%), paid out of the counterparty's part only when the evaluator releases. Needs evaluator_agent_id.",
+    ),
+  deliverable: z
+    .object({
+      url: z.string().max(ESCROW_LIMITS.maxDeliverableUrlChars).describe('http(s) URL of the work'),
+      sha256: z
+        .string()
+        .regex(/^[0-9a-fA-F]{64}$/)
+        .describe('SHA-256 of the work: 64 hex digits (stored lowercase)'),
+      mime: z
+        .string()
+        .max(ESCROW_LIMITS.maxDeliverableMimeChars)
+        .describe('media type, e.g. application/json'),
+    })
+    .partial()
+    .describe(
+      'What was handed over (at least one field): recorded in the completed event and shown to both parties and the evaluator.',
+    ),
+  reject_reason: z
+    .string()
+    .min(1)
+    .max(ESCROW_LIMITS.maxRejectReasonChars)
+    .describe('Why the work is rejected (1 to 2000 characters); shown to both parties.'),
+  refund: z
+    .boolean()
+    .describe('true: give the full amount back to the creator instead of sending the work back.'),
   status: z
     .enum([...ESCROW_STATUSES, 'all'])
     .describe('Only escrows in this state (default funded); all for every state.'),

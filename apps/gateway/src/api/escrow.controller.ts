@@ -23,6 +23,7 @@ import {
   ESCROW_STATUSES,
   escrowCommands,
   escrowErrors,
+  parseDeliverable,
   type EscrowListReply,
   type EscrowStatsReply,
   type EscrowView,
@@ -50,19 +51,23 @@ export const createEscrowBodySchema = z.object({
   counterparty_agent_id: z.unknown().optional(),
   timeout_hours: z.unknown().optional(),
   referral_code: z.unknown().optional(),
+  evaluator_agent_id: z.unknown().optional(),
+  evaluator_fee_bps: z.unknown().optional(),
   milestones: z.unknown().optional(),
 });
 
 export const pendingQuerySchema = z.object({
-  role: z.enum(['counterparty', 'creator']).default('counterparty'),
+  role: z.enum(['counterparty', 'creator', 'evaluator']).default('counterparty'),
   status: z.enum([...ESCROW_STATUSES, 'all']).default('funded'),
   limit: z.coerce.number().int().min(1).max(ESCROW_LIMITS.maxListLimit).default(100),
 });
 
 const completeBodySchema = z.object({
   result_summary: z.unknown().optional(),
+  deliverable: z.unknown().optional(),
   milestone: z.unknown().optional(),
 });
+export const rejectBodySchema = z.object({ reason: z.unknown().optional(), refund: z.unknown().optional() });
 const releaseBodySchema = z.object({ milestone: z.unknown().optional() });
 const disputeBodySchema = z.object({
   reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
@@ -104,6 +109,7 @@ export class EscrowController {
       );
     }
     const timeoutMs = parseTimeout(input.timeout_hours);
+    const evaluator = parseEvaluator(input.evaluator_agent_id, input.evaluator_fee_bps);
     const milestones = parseMilestones(input.milestones, maxAmountMicros(this.config));
     const key = idempotencyKey(request);
     const escrow = await this.commands
@@ -114,18 +120,27 @@ export class EscrowController {
         amountMicros: amountMicros.toString(),
         description: input.description,
         timeoutMs,
+        ...evaluator,
         ...(milestones ? { milestones } : {}),
         // With a sub-key, its id travels to casino's hold decision (the mandate is checked there).
         ...keyIdOf(request),
       })
       .catch(apiError);
+    const releaser = escrow.evaluatorId ? 'the evaluator' : 'the creator';
     return {
       ...fullView(escrow),
       timeout_hours: escrow.timeoutMs / MS_PER_HOUR,
-      message: `Escrow funded: $${usd(escrow.amountMicros)} is locked until the creator releases it or the deadline passes.`,
+      message: `Escrow funded: $${usd(escrow.amountMicros)} is locked until ${releaser} releases it or the deadline passes.`,
       next_steps: {
-        counterparty: `POST /escrow/complete/${escrow.escrowId} when the work is done (optional {"result_summary": "..."})`,
-        creator: `POST /escrow/release/${escrow.escrowId} to pay ${usd(escrow.netToCounterpartyMicros)} to the counterparty`,
+        counterparty: `POST /escrow/complete/${escrow.escrowId} when the work is done (optional {"result_summary": "...", "deliverable": {"url", "sha256", "mime"}})`,
+        ...(escrow.evaluatorId
+          ? {
+              evaluator: `POST /escrow/release/${escrow.escrowId} to pay the counterparty, or POST /escrow/reject/${escrow.escrowId} {"reason": "..."} to send the work back`,
+              creator: `POST /escrow/dispute/${escrow.escrowId} if something is wrong; POST /escrow/cancel/${escrow.escrowId} cancels only with the counterparty's consent`,
+            }
+          : {
+              creator: `POST /escrow/release/${escrow.escrowId} to pay ${usd(escrow.netToCounterpartyMicros)} to the counterparty`,
+            }),
         status: `GET /escrow/${escrow.escrowId}`,
         deadline: `At ${escrow.autoReleaseAt}: refunded if not completed, released if completed, held if disputed.`,
       },
@@ -181,18 +196,25 @@ export class EscrowController {
     if (summary !== undefined && summary !== null && typeof summary !== 'string') {
       throw new DomainError(escrowErrors.invalidResultSummary, 'result_summary must be a string');
     }
+    // Checked here, before anything is sent: a bad deliverable is a 400 and nothing is written.
+    const deliverable = parseDeliverable(input.deliverable);
     const milestone = parseMilestoneIndex(input.milestone);
     const escrow = await this.act(escrowCommands.complete, request, escrowId, {
       resultSummary: summary ?? null,
+      ...(deliverable ? { deliverable } : {}),
       ...(milestone === undefined ? {} : { milestone }),
     });
     if (milestone !== undefined) return milestoneReply(escrow, milestone, 'complete');
+    const releaser = escrow.evaluatorId ? 'The evaluator' : 'The creator';
     return {
       escrow_id: escrow.escrowId,
       status: escrow.status,
       result_summary: escrow.resultSummary,
-      message: 'Marked complete. The creator can now release the payment.',
-      next_step: `The creator releases with POST /escrow/release/${escrow.escrowId}; otherwise it is released automatically at auto_release_at.`,
+      ...(escrow.deliverable ? { deliverable: escrow.deliverable } : {}),
+      message: escrow.evaluatorId
+        ? 'Marked complete. The evaluator can now release the payment or send the work back.'
+        : 'Marked complete. The creator can now release the payment.',
+      next_step: `${releaser} releases with POST /escrow/release/${escrow.escrowId}; otherwise it is released automatically at auto_release_at.`,
       auto_release_at: escrow.autoReleaseAt,
     };
   }
@@ -226,10 +248,68 @@ export class EscrowController {
       commission_paid: usd(payout.commissionMicros),
       commission_usd: usd(payout.commissionMicros),
       referral_commission: usd(payout.referrerMicros),
+      // Only on an escrow with an evaluator: its fee, one more part of the same post.
+      ...(payout.evaluatorId !== undefined
+        ? { evaluator_id: payout.evaluatorId, evaluator_fee_usd: usd(payout.evaluatorMicros ?? '0') }
+        : {}),
       counterparty_id: escrow.counterpartyId,
       released_at: escrow.releasedAt,
-      message: `Released $${usd(payout.counterpartyMicros)} to ${escrow.counterpartyId} (commission $${usd(payout.commissionMicros)}).`,
+      message: `Released $${usd(payout.counterpartyMicros)} to ${escrow.counterpartyId} (commission $${usd(payout.commissionMicros)}${payout.evaluatorId !== undefined ? `, evaluator fee $${usd(payout.evaluatorMicros ?? '0')}` : ''}).`,
     };
+  }
+
+  /** The evaluator sends the work back (funded again) or, with refund: true, refunds in full. */
+  @Post('reject/:id')
+  @HttpCode(200)
+  @UseGuards(AgentAuthGuard)
+  async reject(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    const input = parseInput(rejectBodySchema, body);
+    if (typeof input.reason !== 'string')
+      throw new DomainError(
+        escrowErrors.invalidRejectReason,
+        'reason must be a string (1 to 2000 characters)',
+      );
+    if (input.refund !== undefined && typeof input.refund !== 'boolean')
+      throw new DomainError(ErrorCode.invalidRequest, 'refund must be true or false');
+    const escrow = await this.act(escrowCommands.reject, request, escrowId, {
+      reason: input.reason,
+      refund: input.refund === true,
+    });
+    const refunded = escrow.status === 'refunded';
+    return {
+      escrow_id: escrow.escrowId,
+      status: escrow.status,
+      rejection_reason: escrow.rejectReason,
+      rejected_at: escrow.rejectedAt,
+      refunded,
+      ...(refunded ? { amount_refunded: usd(escrow.amountMicros), refunded_to: escrow.creatorId } : {}),
+      message: refunded
+        ? `Rejected: $${usd(escrow.amountMicros)} returned to the creator.`
+        : 'Rejected: the escrow is funded again; the counterparty may complete it again.',
+      ...(refunded
+        ? {}
+        : {
+            next_step: `The counterparty completes again with POST /escrow/complete/${escrow.escrowId} before auto_release_at (${escrow.autoReleaseAt}); otherwise it is refunded then.`,
+          }),
+    };
+  }
+
+  /** The creator's half of a cancel by agreement: refunds only once the counterparty consents. */
+  @Post('cancel/:id')
+  @HttpCode(200)
+  @UseGuards(AgentAuthGuard)
+  async cancel(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    const escrow = await this.act(escrowCommands.requestCancel, request, escrowId);
+    return cancelView(escrow, 'creator');
+  }
+
+  /** The counterparty's half of a cancel by agreement. */
+  @Post('consent-cancel/:id')
+  @HttpCode(200)
+  @UseGuards(AgentAuthGuard)
+  async consentCancel(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    const escrow = await this.act(escrowCommands.consentCancel, request, escrowId);
+    return cancelView(escrow, 'counterparty');
   }
 
   @Post('decline/:id')
@@ -309,7 +389,70 @@ const WRITE_ROUTES: Readonly<Record<string, string>> = {
   release: '/escrow/release/{escrow_id}',
   decline: '/escrow/decline/{escrow_id}',
   dispute: '/escrow/dispute/{escrow_id}',
+  reject: '/escrow/reject/{escrow_id}',
+  cancel: '/escrow/cancel/{escrow_id}',
+  'consent-cancel': '/escrow/consent-cancel/{escrow_id}',
 };
+
+/**
+ * `evaluator_agent_id` (an agent id; the service checks it is a third, existing agent) and
+ * `evaluator_fee_bps` (an integer 0..1000, only with an evaluator), as command fields.
+ */
+function parseEvaluator(
+  evaluatorAgentId: unknown,
+  feeBps: unknown,
+): { evaluatorId?: string; evaluatorFeeBps?: number } {
+  const hasEvaluator = evaluatorAgentId !== undefined && evaluatorAgentId !== null;
+  if (hasEvaluator && (typeof evaluatorAgentId !== 'string' || !AGENT_ID_PATTERN.test(evaluatorAgentId))) {
+    throw new DomainError(
+      escrowErrors.invalidEvaluator,
+      'evaluator_agent_id must be an agent id (ag_ + 12 hex)',
+    );
+  }
+  if (feeBps === undefined || feeBps === null)
+    return hasEvaluator ? { evaluatorId: evaluatorAgentId as string } : {};
+  if (
+    typeof feeBps !== 'number' ||
+    !Number.isSafeInteger(feeBps) ||
+    feeBps < 0 ||
+    feeBps > ESCROW_LIMITS.maxEvaluatorFeeBps
+  ) {
+    throw new DomainError(
+      escrowErrors.invalidEvaluatorFee,
+      `evaluator_fee_bps must be an integer from 0 to ${ESCROW_LIMITS.maxEvaluatorFeeBps}`,
+    );
+  }
+  if (!hasEvaluator)
+    throw new DomainError(escrowErrors.invalidEvaluatorFee, 'evaluator_fee_bps needs an evaluator_agent_id');
+  return { evaluatorId: evaluatorAgentId as string, evaluatorFeeBps: feeBps };
+}
+
+/** The answer to either half of a cancel by agreement: recorded and waiting, or refunded. */
+function cancelView(escrow: EscrowView, caller: 'creator' | 'counterparty') {
+  const cancelled = escrow.status === 'refunded';
+  const waitingFor = caller === 'creator' ? 'counterparty' : 'creator';
+  return {
+    escrow_id: escrow.escrowId,
+    status: escrow.status,
+    cancelled,
+    cancel_requested_at: escrow.cancelRequestedAt,
+    cancel_consented_at: escrow.cancelConsentedAt,
+    ...(cancelled
+      ? {
+          amount_refunded: usd(escrow.amountMicros),
+          refunded_to: escrow.creatorId,
+          refunded_at: escrow.refundedAt,
+        }
+      : {}),
+    message: cancelled
+      ? `Cancelled by agreement: $${usd(escrow.amountMicros)} returned to the creator.`
+      : `Recorded; nothing moves until the ${waitingFor} agrees (${
+          waitingFor === 'counterparty'
+            ? `POST /escrow/consent-cancel/${escrow.escrowId}`
+            : `POST /escrow/cancel/${escrow.escrowId}`
+        }).`,
+  };
+}
 
 /** timeout_hours: a positive number of hours (fractions allowed); the service checks the bounds. */
 function parseTimeout(value: unknown): number | undefined {
@@ -389,8 +532,20 @@ function fullView(escrow: EscrowView) {
           commission: usd(escrow.payout.commissionMicros),
           referral_commission: usd(escrow.payout.referrerMicros),
           refunded_to_creator: usd(escrow.payout.creatorMicros),
+          ...(escrow.payout.evaluatorId !== undefined
+            ? { evaluator_fee: usd(escrow.payout.evaluatorMicros ?? '0') }
+            : {}),
         }
       : null,
+    // docs/adr/0016: the evaluator (null: the creator releases), what was handed over, the
+    // evaluator's last rejection and the two halves of a cancel by agreement.
+    evaluator_id: escrow.evaluatorId,
+    evaluator_fee_bps: escrow.evaluatorFeeBps,
+    deliverable: escrow.deliverable,
+    rejection_reason: escrow.rejectReason,
+    rejected_at: escrow.rejectedAt,
+    cancel_requested_at: escrow.cancelRequestedAt,
+    cancel_consented_at: escrow.cancelConsentedAt,
     ...milestonesField(escrow),
   };
 }

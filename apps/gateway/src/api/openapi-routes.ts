@@ -1,4 +1,4 @@
-import { createEscrowBodySchema, pendingQuerySchema } from './escrow.controller.js';
+import { createEscrowBodySchema, pendingQuerySchema, rejectBodySchema } from './escrow.controller.js';
 import { claimBodySchema } from './faucet.controller.js';
 import { creditBodySchema } from './admin.controller.js';
 import { resolveBodySchema } from './admin-escrow.controller.js';
@@ -45,6 +45,13 @@ const escrowDetails = {
   net_to_counterparty: 4.95,
   resolved_at: null,
   payout: null,
+  evaluator_id: null,
+  evaluator_fee_bps: 0,
+  deliverable: null,
+  rejection_reason: null,
+  rejected_at: null,
+  cancel_requested_at: null,
+  cancel_consented_at: null,
 };
 
 const casinoRoutes: RouteDoc[] = [
@@ -216,6 +223,8 @@ const escrowRoutes: RouteDoc[] = [
       counterparty_agent_id: apiFields.counterparty_agent_id,
       timeout_hours: apiFields.timeout_hours.optional(),
       referral_code: apiFields.referral_code.optional(),
+      evaluator_agent_id: apiFields.evaluator_agent_id.optional(),
+      evaluator_fee_bps: apiFields.evaluator_fee_bps.optional(),
       milestones: apiFields.milestones.optional(),
     },
     bodyExample: {
@@ -248,6 +257,9 @@ const escrowRoutes: RouteDoc[] = [
       'invalid_milestones',
       'invalid_timeout',
       'counterparty_not_found',
+      'invalid_evaluator',
+      'invalid_evaluator_fee',
+      'evaluator_not_found',
       'insufficient_balance',
     ],
   },
@@ -307,7 +319,7 @@ const escrowRoutes: RouteDoc[] = [
     tag: 'escrow',
     summary: 'One escrow',
     description:
-      'Without a key: the status and times. A party (with its key) also gets the details and history.',
+      'Without a key: the status and times. A party or the evaluator (with its key) also gets the details (evaluator, deliverable, rejection, cancel halves) and history.',
     auth: 'agent_optional',
     response: {
       status: 200,
@@ -321,14 +333,23 @@ const escrowRoutes: RouteDoc[] = [
     path: '/escrow/complete/{id}',
     tag: 'escrow',
     summary: 'Counterparty: the work is done',
-    auth: 'agent',
     description:
+      'From funded (also after an evaluator sent the work back). An optional deliverable {url, sha256, mime} is recorded with the completion. ' +
       'On an escrow with milestones, `milestone` (0-based) says which one is done; the escrow stays funded and the reply shows that milestone (docs/adr/0017).',
+    auth: 'agent',
     bodyFields: {
       result_summary: apiFields.result_summary.optional(),
+      deliverable: apiFields.deliverable.optional(),
       milestone: apiFields.milestone.optional(),
     },
-    bodyExample: { result_summary: 'BTC/Gold correlation: 0.34 over 30d' },
+    bodyExample: {
+      result_summary: 'BTC/Gold correlation: 0.34 over 30d',
+      deliverable: {
+        url: 'https://files.example/btc-gold.csv',
+        sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+        mime: 'text/csv',
+      },
+    },
     idempotent: true,
     response: {
       status: 200,
@@ -342,16 +363,24 @@ const escrowRoutes: RouteDoc[] = [
         auto_release_at: DEADLINE,
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status', 'invalid_result_summary', 'invalid_milestone'],
+    errors: [
+      'not_found',
+      'forbidden',
+      'invalid_status',
+      'invalid_result_summary',
+      'invalid_deliverable',
+      'invalid_milestone',
+    ],
   },
   {
     method: 'POST',
     path: '/escrow/release/{id}',
     tag: 'escrow',
-    summary: 'Creator: pay the counterparty',
+    summary: 'Creator (or the evaluator): pay the counterparty',
     description:
       "From funded or completed. The counterparty receives amount − commission; 15% of the commission goes to the creator's referrer. " +
-      'On an escrow with milestones, `milestone` (0-based) releases that one only: commission on its amount, a casino partial post of the hold; the last one settles the escrow (docs/adr/0017).',
+      "On an escrow with an evaluator only the evaluator may release (others: 403 not_evaluator); its fee (evaluator_fee_usd) comes out of the counterparty's part. " +
+      'On an escrow with milestones, `milestone` (0-based) releases that one only: commission (and fee) on its amount, a casino partial post of the hold; the last one settles the escrow (docs/adr/0017).',
     auth: 'agent',
     bodyFields: { milestone: apiFields.milestone.optional() },
     idempotent: true,
@@ -372,7 +401,85 @@ const escrowRoutes: RouteDoc[] = [
         message: `Released $4.95 to ${WORKER} (commission $0.05).`,
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status', 'invalid_milestone'],
+    errors: ['not_found', 'forbidden', 'not_evaluator', 'invalid_status', 'invalid_milestone'],
+  },
+  {
+    method: 'POST',
+    path: '/escrow/reject/{id}',
+    tag: 'escrow',
+    summary: 'Evaluator: send the work back, or refund',
+    description:
+      "Only the escrow's evaluator. From completed: back to funded, with the reason shown to both parties; the counterparty may complete again before the deadline. " +
+      'With refund: true (from funded or completed): the full amount back to the creator, no commission, no fee.',
+    auth: 'agent',
+    body: rejectBodySchema,
+    bodyFields: { reason: apiFields.reject_reason, refund: apiFields.refund.optional() },
+    bodyExample: { reason: 'The CSV covers 7 days, not 30.' },
+    idempotent: true,
+    response: {
+      status: 200,
+      description: 'Sent back (funded) or refunded.',
+      example: {
+        escrow_id: ESCROW,
+        status: 'funded',
+        rejection_reason: 'The CSV covers 7 days, not 30.',
+        rejected_at: AT,
+        refunded: false,
+        message: 'Rejected: the escrow is funded again; the counterparty may complete it again.',
+        next_step: `The counterparty completes again with POST /escrow/complete/${ESCROW} before auto_release_at (${DEADLINE}); otherwise it is refunded then.`,
+      },
+    },
+    errors: ['not_found', 'not_evaluator', 'invalid_status', 'invalid_reject_reason', 'invalid_request'],
+  },
+  {
+    method: 'POST',
+    path: '/escrow/cancel/{id}',
+    tag: 'escrow',
+    summary: "Creator: cancel with the counterparty's consent",
+    description:
+      "Records the creator's request; if the counterparty already consented (POST /escrow/consent-cancel), the escrow is refunded in full at once (no commission). " +
+      'Alone it moves nothing: the creator cannot take back money the counterparty is working for. From funded, completed or disputed.',
+    auth: 'agent',
+    idempotent: true,
+    response: {
+      status: 200,
+      description: 'Recorded (waiting for consent) or cancelled.',
+      example: {
+        escrow_id: ESCROW,
+        status: 'funded',
+        cancelled: false,
+        cancel_requested_at: AT,
+        cancel_consented_at: null,
+        message: `Recorded; nothing moves until the counterparty agrees (POST /escrow/consent-cancel/${ESCROW}).`,
+      },
+    },
+    errors: ['not_found', 'forbidden', 'invalid_status'],
+  },
+  {
+    method: 'POST',
+    path: '/escrow/consent-cancel/{id}',
+    tag: 'escrow',
+    summary: 'Counterparty: agree to cancel',
+    description:
+      "The counterparty's consent; if the creator already asked (POST /escrow/cancel), the escrow is refunded in full at once (no commission). Either order works.",
+    auth: 'agent',
+    idempotent: true,
+    response: {
+      status: 200,
+      description: 'Recorded (waiting for the creator) or cancelled.',
+      example: {
+        escrow_id: ESCROW,
+        status: 'refunded',
+        cancelled: true,
+        cancel_requested_at: AT,
+        cancel_consented_at: AT,
+        amount_refunded: 5,
+        refunded_to: AGENT,
+        refunded_at: AT,
+        message: 'Cancelled by agreement: $5 returned to the creator.',
+      },
+    },
+    errors: ['not_found', 'forbidden', 'invalid_status'],
   },
   {
     method: 'POST',

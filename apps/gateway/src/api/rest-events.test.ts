@@ -158,4 +158,65 @@ describe('events in the REST shape', () => {
       returned_to_creator: 0.4,
     });
   });
+
+  it('maps the evaluator events (ADR 0016): the fee on a release, a rejection, a cancel by agreement', () => {
+    const EVALUATOR = 'ag_cccccccccccc';
+    const released = toRestEvent(
+      envelope('released', {
+        escrowId: ESCROW,
+        by: EVALUATOR,
+        trigger: 'evaluator',
+        amountMicros: '5000000',
+        payout: {
+          counterpartyMicros: '4700000',
+          commissionMicros: '50000',
+          houseMicros: '50000',
+          referrerMicros: '0',
+          referrerId: null,
+          creatorMicros: '0',
+          evaluatorMicros: '250000',
+          evaluatorId: EVALUATOR,
+        },
+      }),
+      escrowRestEvents,
+    );
+    expect(released.data).toMatchObject({
+      status: 'released',
+      actor: EVALUATOR,
+      trigger: 'evaluator',
+      released_to_counterparty: 4.7,
+      evaluator_id: EVALUATOR,
+      evaluator_fee_usd: 0.25,
+    });
+    expect(
+      toRestEvent(
+        envelope('evaluation_rejected', { escrowId: ESCROW, by: EVALUATOR, reason: 'blurry' }),
+        escrowRestEvents,
+      ).data,
+    ).toEqual({ escrow_id: ESCROW, status: 'funded', actor: EVALUATOR, rejection_reason: 'blurry' });
+    expect(
+      toRestEvent(
+        envelope('mutually_cancelled', { escrowId: ESCROW, by: WORKER, amountMicros: '5000000' }),
+        escrowRestEvents,
+      ).data,
+    ).toEqual({
+      escrow_id: ESCROW,
+      status: 'refunded',
+      actor: WORKER,
+      trigger: 'cancelled_by_agreement',
+      amount_usd: 5,
+      refunded_usd: 5,
+    });
+    expect(
+      toRestEvent(
+        envelope('completed', {
+          escrowId: ESCROW,
+          by: WORKER,
+          resultSummary: null,
+          deliverable: { url: 'https://files.example/x', mime: 'text/csv' },
+        }),
+        escrowRestEvents,
+      ).data,
+    ).toMatchObject({ deliverable: { url: 'https://files.example/x', mime: 'text/csv' } });
+  });
 });

@@ -79,6 +79,8 @@ interface RestPayout {
   commission_usd?: number;
   referrer_usd?: number;
   creator_usd?: number;
+  evaluator_usd?: number;
+  evaluator_id?: string;
 }
 
 /** A payout in the release answer's words (`released_to_counterparty`, `commission_usd`, …). */
@@ -91,6 +93,9 @@ function payoutFields(payout: unknown): Record<string, unknown> {
     commission_usd: parts.commission_usd ?? 0,
     referral_commission: parts.referrer_usd ?? 0,
     returned_to_creator: parts.creator_usd ?? 0,
+    ...(parts.evaluator_id !== undefined
+      ? { evaluator_id: parts.evaluator_id, evaluator_fee_usd: parts.evaluator_usd ?? 0 }
+      : {}),
   };
 }
 
@@ -108,11 +113,37 @@ const RESOLVED_STATUS: Readonly<Record<string, string>> = {
  */
 export const escrowRestEvents: RestEventMappers = {
   funded: ({ escrow_id, amount_usd }) => ({ escrow_id, status: 'funded', amount_usd }),
-  completed: ({ escrow_id, by, result_summary }) => ({
+  completed: ({ escrow_id, by, result_summary, deliverable }) => ({
     escrow_id,
     status: 'completed',
     actor: by,
     result_summary,
+    ...(deliverable ? { deliverable } : {}),
+  }),
+  evaluation_rejected: ({ escrow_id, by, reason }) => ({
+    escrow_id,
+    status: 'funded',
+    actor: by,
+    rejection_reason: reason,
+  }),
+  evaluator_refunded: ({ escrow_id, by, reason, amount_usd }) => ({
+    escrow_id,
+    status: 'refunded',
+    actor: by,
+    trigger: 'evaluator_rejected',
+    rejection_reason: reason,
+    amount_usd,
+    refunded_usd: amount_usd,
+  }),
+  cancel_requested: ({ escrow_id, by }) => ({ escrow_id, actor: by, cancel: 'requested_by_creator' }),
+  cancel_consented: ({ escrow_id, by }) => ({ escrow_id, actor: by, cancel: 'consented_by_counterparty' }),
+  mutually_cancelled: ({ escrow_id, by, amount_usd }) => ({
+    escrow_id,
+    status: 'refunded',
+    actor: by,
+    trigger: 'cancelled_by_agreement',
+    amount_usd,
+    refunded_usd: amount_usd,
   }),
   disputed: ({ escrow_id, by, reason }) => ({ escrow_id, status: 'disputed', actor: by, reason }),
   released: ({ escrow_id, by, trigger, amount_usd, payout }) => {
@@ -142,6 +173,36 @@ export const escrowRestEvents: RestEventMappers = {
     trigger: 'declined',
     amount_usd,
     refunded_usd: amount_usd,
+  }),
+  // Milestones (docs/adr/0017): `milestone` is the 0-based index, as the routes take it.
+  milestone_completed: ({ escrow_id, milestone, by, result_summary }) => ({
+    escrow_id,
+    status: 'funded',
+    milestone,
+    actor: by,
+    result_summary,
+  }),
+  milestone_released: ({ escrow_id, milestone, by, trigger, amount_usd, payout }) => ({
+    escrow_id,
+    milestone,
+    actor: by,
+    trigger,
+    amount_usd,
+    ...payoutFields(payout),
+  }),
+  milestones_refunded: ({ escrow_id, milestones, trigger, amount_usd }) => ({
+    escrow_id,
+    milestones,
+    actor: null,
+    trigger,
+    amount_usd,
+    refunded_usd: amount_usd,
+  }),
+  milestones_settled: ({ escrow_id, outcome, amount_usd, payout }) => ({
+    escrow_id,
+    status: outcome,
+    amount_usd,
+    ...(payout ? payoutFields(payout) : { returned_to_creator: amount_usd }),
   }),
   resolved: ({ escrow_id, outcome, counterparty_share_bps, amount_usd, payout }) => ({
     escrow_id,

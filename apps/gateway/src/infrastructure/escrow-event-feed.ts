@@ -26,6 +26,8 @@ const PARTIES_CACHE_MAX_ENTRIES = 50_000;
 interface Parties {
   creatorId: string;
   counterpartyId: string;
+  /** docs/adr/0016: the evaluator judges the work, so it follows the escrow's events too. */
+  evaluatorId: string | null;
 }
 
 /**
@@ -52,7 +54,10 @@ export class EscrowEventFeed extends StreamEventFeed {
     if (opened) this.remember(escrowId, opened);
     if (INTERNAL_EVENT_TYPES.has(envelope.type)) return false;
     const parties = await this.partiesOf(escrowId);
-    return parties !== null && (parties.creatorId === agentId || parties.counterpartyId === agentId);
+    return (
+      parties !== null &&
+      (parties.creatorId === agentId || parties.counterpartyId === agentId || parties.evaluatorId === agentId)
+    );
   }
 
   /**
@@ -77,7 +82,11 @@ export class EscrowEventFeed extends StreamEventFeed {
         { escrowId },
         this.context.config.COMMAND_TIMEOUT_MS,
       );
-      return this.remember(escrowId, { creatorId: escrow.creatorId, counterpartyId: escrow.counterpartyId });
+      return this.remember(escrowId, {
+        creatorId: escrow.creatorId,
+        counterpartyId: escrow.counterpartyId,
+        evaluatorId: escrow.evaluatorId ?? null,
+      });
     } catch (error) {
       // An escrow the service does not show (never funded) has no audience.
       if (error instanceof DomainError && error.code === ErrorCode.notFound)
@@ -102,8 +111,8 @@ function escrowIdOf(envelope: EventEnvelope): string {
 }
 
 function partiesOf(data: Record<string, unknown>): Parties | null {
-  const { creatorId, counterpartyId } = data;
+  const { creatorId, counterpartyId, evaluatorId } = data;
   return typeof creatorId === 'string' && typeof counterpartyId === 'string'
-    ? { creatorId, counterpartyId }
+    ? { creatorId, counterpartyId, evaluatorId: typeof evaluatorId === 'string' ? evaluatorId : null }
     : null;
 }

@@ -73,6 +73,16 @@ export const toolOutputs = {
     milestones_open: z.number().optional().describe('milestones not yet released or refunded'),
   }),
   decline_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
+  reject_escrow: z.looseObject({
+    escrow_id: escrowId,
+    status: z.string().describe('funded (sent back) or refunded'),
+    rejection_reason: z.string(),
+    rejected_at: z.string(),
+    refunded: z.boolean(),
+    message,
+  }),
+  cancel_escrow: cancelOutput(),
+  consent_cancel_escrow: cancelOutput(),
   dispute_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
   escrow_stats: z.looseObject({
     total_created: z.number(),
@@ -117,6 +127,20 @@ function mandateToolOutputs() {
       message,
     }),
   };
+}
+
+/** Either half of a cancel by agreement: recorded and waiting, or refunded. */
+function cancelOutput() {
+  return z.looseObject({
+    escrow_id: escrowId,
+    status: z.string(),
+    cancelled: z
+      .boolean()
+      .describe('true once both parties agreed: the full amount is back with the creator'),
+    cancel_requested_at: z.string().nullable(),
+    cancel_consented_at: z.string().nullable(),
+    message,
+  });
 }
 
 /** The reputation tools answer `/agents/{id}/reputation`, `/leaderboard` and the rating route (docs/API.md, "Reputation"). */

@@ -65,13 +65,14 @@ const completeEscrow = (name: string, description: string): McpToolDefinition =>
     ...escrowIdArg,
     result_summary: [apiFields.result_summary, false],
     milestone: [apiFields.milestone, false],
+    deliverable: [apiFields.deliverable, false],
     ...apiKeyArg,
   }),
   readOnly: false,
   toRequest: (args) => ({
     method: 'POST',
     url: escrowPath('complete', args),
-    body: pick(args, ['result_summary', 'milestone']),
+    body: pick(args, ['result_summary', 'deliverable', 'milestone']),
   }),
 });
 
@@ -118,13 +119,16 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
   {
     name: 'create_escrow',
     description:
-      'Lock funds for a job done by another agent. The counterparty gets amount minus 1% commission when the creator releases.',
+      'Lock funds for a job done by another agent. The counterparty gets amount minus 1% commission when the creator releases. ' +
+      'With evaluator_agent_id, only that third agent may release or reject (optionally paid evaluator_fee_bps of the amount on release).',
     input: toolInput({
       amount_usd: [apiFields.amount_usd, true],
       description: [apiFields.description, true],
       counterparty_agent_id: [apiFields.counterparty_agent_id, true],
       timeout_hours: [apiFields.timeout_hours, false],
       referral_code: [apiFields.referral_code, false],
+      evaluator_agent_id: [apiFields.evaluator_agent_id, false],
+      evaluator_fee_bps: [apiFields.evaluator_fee_bps, false],
       milestones: [apiFields.milestones, false],
       ...apiKeyArg,
     }),
@@ -138,6 +142,8 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
         'counterparty_agent_id',
         'timeout_hours',
         'referral_code',
+        'evaluator_agent_id',
+        'evaluator_fee_bps',
         'milestones',
       ]),
     }),
@@ -170,13 +176,13 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
   },
   completeEscrow(
     'complete_escrow',
-    'Counterparty: mark the work done (optionally with a result_summary); the creator can then release.',
+    'Counterparty: mark the work done (optionally with a result_summary and a deliverable {url, sha256, mime}); the creator (or the evaluator) can then release.',
   ),
   completeEscrow('mark_complete', 'Alias of complete_escrow.'),
   {
     name: 'release_escrow',
     description:
-      'Creator: pay the counterparty (amount minus commission); on an escrow with milestones, one milestone (commission on that part only).',
+      "Creator: pay the counterparty (amount minus commission). On an escrow with an evaluator, only the evaluator may (its fee comes out of the counterparty's part). On an escrow with milestones, `milestone` releases that one only (commission and fee on that part).",
     input: toolInput({ ...escrowIdArg, milestone: [apiFields.milestone, false], ...apiKeyArg }),
     readOnly: false,
     toRequest: (args) => ({
@@ -198,6 +204,39 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
     input: toolInput({ ...escrowIdArg, reason: [apiFields.dispute_reason, false], ...apiKeyArg }),
     readOnly: false,
     toRequest: (args) => ({ method: 'POST', url: escrowPath('dispute', args), body: pick(args, ['reason']) }),
+  },
+  {
+    name: 'reject_escrow',
+    description:
+      'Evaluator: send completed work back with a reason (the escrow is funded again; the counterparty may complete again), or with refund: true give the full amount back to the creator.',
+    input: toolInput({
+      ...escrowIdArg,
+      reason: [apiFields.reject_reason, true],
+      refund: [apiFields.refund, false],
+      ...apiKeyArg,
+    }),
+    readOnly: false,
+    toRequest: (args) => ({
+      method: 'POST',
+      url: escrowPath('reject', args),
+      body: pick(args, ['reason', 'refund']),
+    }),
+  },
+  {
+    name: 'cancel_escrow',
+    description:
+      'Creator: ask to cancel. Nothing moves until the counterparty consents (consent_cancel_escrow); if it already did, the full amount comes back at once, no commission.',
+    input: toolInput({ ...escrowIdArg, ...apiKeyArg }),
+    readOnly: false,
+    toRequest: (args) => ({ method: 'POST', url: escrowPath('cancel', args), body: {} }),
+  },
+  {
+    name: 'consent_cancel_escrow',
+    description:
+      "Counterparty: agree to cancel. If the creator already asked (cancel_escrow), the creator gets the full amount back at once; otherwise the consent waits for the creator's request.",
+    input: toolInput({ ...escrowIdArg, ...apiKeyArg }),
+    readOnly: false,
+    toRequest: (args) => ({ method: 'POST', url: escrowPath('consent-cancel', args), body: {} }),
   },
   {
     name: 'escrow_stats',

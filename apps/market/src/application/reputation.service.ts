@@ -39,6 +39,9 @@ const RECORDED_ESCROW_EVENTS = new Set([
   'declined',
   'cancelled',
   'resolved',
+  // docs/adr/0016: an evaluator's refund and a cancel by agreement settle an escrow too.
+  'evaluator_refunded',
+  'mutually_cancelled',
 ]);
 
 /**

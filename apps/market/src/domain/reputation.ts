@@ -141,8 +141,13 @@ export function applyEscrowFact(facts: EscrowFacts, event: FactEvent): EscrowFac
       return settle(facts, event, 'refunded');
     case 'declined':
       return settle(facts, event, 'declined');
+    // Both parties agreeing to call it off (docs/adr/0016) is, like the market's cancel, no verdict.
     case 'cancelled':
+    case 'mutually_cancelled':
       return settle(facts, event, 'cancelled');
+    // The evaluator judged the work and gave the money back: a refund, as by the deadline.
+    case 'evaluator_refunded':
+      return settle(facts, event, 'refunded');
     case 'resolved':
       return settle(facts, event, RESOLVED[String(data.outcome)] ?? 'resolved_split');
     default:
