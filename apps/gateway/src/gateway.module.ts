@@ -7,6 +7,7 @@ import { AdminController } from './api/admin.controller.js';
 import { AdminGuard } from './api/admin.guard.js';
 import { AgentAuthGuard } from './api/auth.guard.js';
 import { CasinoController } from './api/casino.controller.js';
+import { DashboardController } from './api/dashboard.controller.js';
 import { DiscoveryController } from './api/discovery.controller.js';
 import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
@@ -15,9 +16,11 @@ import { FaucetController } from './api/faucet.controller.js';
 import { JobEventsStreamController } from './api/job-events-stream.controller.js';
 import { JobsController } from './api/jobs.controller.js';
 import { PingController } from './api/ping.controller.js';
+import { PublicEventsController } from './api/public-events.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
+import { PublicEscrowEventFeed, PublicJobEventFeed } from './infrastructure/public-event-feeds.js';
 import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
@@ -34,15 +37,19 @@ import { McpController } from './mcp/mcp.controller.js';
     ReputationController,
     JobEventsStreamController,
     EventsStreamController,
+    PublicEventsController,
     McpController,
     DocsController,
     DiscoveryController,
+    DashboardController,
   ],
   providers: [
     AgentAuthGuard,
     AdminGuard,
     EscrowEventFeed,
     JobEventFeed,
+    PublicEscrowEventFeed,
+    PublicJobEventFeed,
     {
       provide: StreamTokens,
       inject: [SERVICE_CONTEXT],

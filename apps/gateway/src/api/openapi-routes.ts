@@ -6,6 +6,7 @@ import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
+import { DASHBOARD_ROUTE_DOCS } from './openapi-dashboard.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -294,6 +295,8 @@ const escrowRoutes: RouteDoc[] = [
         total_split: 0,
         total_volume_usd: 50,
         total_commission_usd: 0.3,
+        total_volume_micros: '50000000',
+        total_commission_micros: '300000',
         commission_rate: 0.01,
       },
     },
@@ -633,6 +636,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...escrowRoutes,
   ...JOB_ROUTE_DOCS,
   ...REPUTATION_ROUTE_DOCS,
+  ...DASHBOARD_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
   ...DISCOVERY_ROUTE_DOCS,
