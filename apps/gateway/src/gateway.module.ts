@@ -4,6 +4,7 @@ import { CommandClient } from '@pf/messaging';
 import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { AdminEscrowController } from './api/admin-escrow.controller.js';
 import { AdminController } from './api/admin.controller.js';
+import { AdminDashboardController } from './api/admin-dashboard.controller.js';
 import { AdminGuard } from './api/admin.guard.js';
 import { AgentAuthGuard } from './api/auth.guard.js';
 import { CasinoController } from './api/casino.controller.js';
@@ -33,6 +34,7 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminController,
     EscrowController,
     AdminEscrowController,
+    AdminDashboardController,
     JobsController,
     ReputationController,
     JobEventsStreamController,

@@ -12,6 +12,7 @@ import {
   getHoldCommandSchema,
   getLedgerCommandSchema,
   holdCommandSchema,
+  listAccountsCommandSchema,
   postCommandSchema,
   referralStatsCommandSchema,
   registerCommandSchema,
@@ -139,6 +140,11 @@ export class CasinoHandlers {
     this.logger.info({ agentId, amount_usd: formatUsd(amountMicros), reference }, 'deposit credited');
     const availableMicros = await this.accounts.availableMicros(agentId);
     return { transferId, agentId, amountMicros: amountMicros.toString(), reference, availableMicros };
+  }
+
+  @MessagePattern(casinoCommands.listAccounts)
+  listAccounts(@Payload() payload: unknown) {
+    return this.accounts.listAccounts(parse(listAccountsCommandSchema, payload).limit);
   }
 
   @MessagePattern(casinoCommands.checkLedger)

@@ -487,7 +487,15 @@ const operatorRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'The report.',
-      example: { ok: true, events_checked: 1200, accounts_checked: 40, total_usd: 0, violations: [] },
+      example: {
+        ok: true,
+        events_checked: 1200,
+        accounts_checked: 40,
+        total_usd: 0,
+        total_micros: '0',
+        checked_at: '2025-06-01T12:00:00.000Z',
+        violations: [],
+      },
     },
   },
   {
