@@ -34,6 +34,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
   let browser: Browser;
   let page: Page;
   const consoleErrors: string[] = [];
+  let lifecycleEscrowId = '';
 
   const screenshot = async (name: string) => {
     const file = path.join(ARTIFACTS_DIR, `${name}.png`);
@@ -167,5 +168,59 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     expect(await page.evaluate(() => performance.timeOrigin)).toBe(loadedAt);
     await screenshot('public');
     expect(consoleErrors).toEqual([]);
+    lifecycleEscrowId = escrowId;
+  }, 60_000);
+
+  it('operator view: refuses a wrong key, then shows the books at zero, the checks, streams and an escrow history', async () => {
+    await page.getByRole('link', { name: 'Operator' }).click();
+    const keyInput = page.getByLabel('Admin key');
+    await keyInput.fill('not-the-admin-key-0000000000');
+    await page.getByRole('button', { name: 'Open operator view' }).click();
+    await page.getByTestId('refusal').filter({ hasText: '401 unauthorized' }).waitFor();
+    expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+    await screenshot('operator-refused');
+
+    await keyInput.fill(ADMIN_API_KEY);
+    await page.getByRole('button', { name: 'Open operator view' }).click();
+    // The books' sum over every account, system ones included, reads exactly zero.
+    await page.getByTestId('books-sum').filter({ hasText: '$0.00' }).waitFor();
+    const accounts = page.getByTestId('accounts');
+    for (const account of ['world', 'faucet_treasury', 'house_revenue', 'escrow_holding'])
+      await accounts.getByText(account, { exact: true }).waitFor();
+    await page.getByTestId('ledger-check').filter({ hasText: 'ok' }).waitFor({ timeout: LIVE_TIMEOUT_MS });
+    await page.getByTestId('streams').getByText('ESCROW_EVENTS').waitFor();
+    await page.getByTestId('dead-letters-empty').waitFor();
+
+    await page.getByLabel('Agent or escrow id').fill(lifecycleEscrowId);
+    await page.getByRole('button', { name: 'Show history' }).click();
+    const result = page.getByTestId('search-result');
+    await result.getByText('released', { exact: true }).waitFor();
+    await result.getByText('$5.00 from', { exact: false }).waitFor();
+    await result.getByText('commission $0.05', { exact: false }).waitFor();
+
+    // The key is in this tab's sessionStorage, never in the address.
+    expect(page.url()).not.toContain(ADMIN_API_KEY);
+    expect(await page.evaluate<string[]>('Object.values({ ...sessionStorage })')).toContain(ADMIN_API_KEY);
+    await screenshot('operator');
+    expect(consoleErrors.filter((text) => !/401/.test(text))).toEqual([]);
+  }, 60_000);
+
+  it('admin read routes refuse a wrong key with a code; a missing dead letter is 404', async () => {
+    for (const route of [
+      '/admin/accounts',
+      '/admin/streams',
+      '/admin/dead-letters',
+      `/admin/escrow/${lifecycleEscrowId}`,
+    ]) {
+      const refused = await api.get(route, 'wrong-admin-key-000000000000');
+      expect([route, refused.status, refused.body.error]).toEqual([route, 401, 'unauthorized']);
+    }
+    const missing = await api.post('/admin/dead-letters/999999/redrive', {}, ADMIN_API_KEY);
+    expect([missing.status, missing.body.error]).toEqual([404, 'not_found']);
+    const accounts = await api.get<{ books_sum_micros: string; accounts: Array<{ account: string }> }>(
+      '/admin/accounts',
+      ADMIN_API_KEY,
+    );
+    expect(accounts.body.books_sum_micros).toBe('0');
   });
 });
