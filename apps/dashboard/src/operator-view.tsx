@@ -42,6 +42,13 @@ interface Streams {
     }>;
   }>;
 }
+interface Deadlines {
+  now: string;
+  overdue_count: number;
+  pending_count: number;
+  lag_ms: number;
+  next: Array<{ escrow_id: string; due_at: string; status: string; action: string; amount_micros: string }>;
+}
 interface DeadLetter {
   sequence: number;
   consumer: string;
@@ -83,6 +90,7 @@ export function OperatorView() {
       </p>
       <Books adminKey={adminKey} onRefused={refuse} />
       <LedgerCheckPanel adminKey={adminKey} onRefused={refuse} />
+      <SagaPanel adminKey={adminKey} onRefused={refuse} />
       <StreamsPanel adminKey={adminKey} onRefused={refuse} />
       <DeadLetters adminKey={adminKey} onRefused={refuse} />
       <Search adminKey={adminKey} onRefused={refuse} />
@@ -260,6 +268,55 @@ function LedgerCheckPanel(props: PanelProps) {
             </li>
           ))}
         </ul>
+      )}
+    </section>
+  );
+}
+
+function SagaPanel(props: PanelProps) {
+  const { data, error } = useAdminData<Deadlines>('/admin/deadlines?limit=10', props);
+  return (
+    <section aria-labelledby="saga-title">
+      <h2 id="saga-title">Timeout saga</h2>
+      {error && <p class="error">{error}</p>}
+      {data && (
+        <>
+          <p data-testid="saga">
+            Lag:{' '}
+            <strong class={data.lag_ms > 5_000 ? 'error' : 'ok'}>{(data.lag_ms / 1000).toFixed(1)} s</strong>{' '}
+            · {data.overdue_count} deadline(s) due and not yet handled · {data.pending_count} pending
+            (database clock <time dateTime={data.now}>{new Date(data.now).toLocaleTimeString()}</time>)
+          </p>
+          <table data-testid="deadlines">
+            <caption>Next deadlines</caption>
+            <thead>
+              <tr>
+                <th scope="col">Due</th>
+                <th scope="col">Escrow</th>
+                <th scope="col">Status</th>
+                <th scope="col">Then</th>
+                <th scope="col" class="num">
+                  Amount
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.next.map((deadline) => (
+                <tr key={deadline.escrow_id}>
+                  <td>
+                    <time dateTime={deadline.due_at}>{new Date(deadline.due_at).toLocaleString()}</time>
+                  </td>
+                  <td>
+                    <code>{deadline.escrow_id}</code>
+                  </td>
+                  <td>{deadline.status}</td>
+                  <td>{deadline.action === 'auto_release' ? 'auto-release' : 'refund'}</td>
+                  <td class="num">{usdText(microsFrom(deadline.amount_micros))}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </section>
   );

@@ -11,8 +11,12 @@ interface EscrowStats {
   total_split: number;
   total_volume_micros: string;
   total_commission_micros: string;
+  by_status: Record<string, number>;
   commission_rate: number;
 }
+
+/** The order the states are drawn in: the lifecycle, then the ends. */
+const STATES_SHOWN = ['funded', 'completed', 'disputed', 'released', 'refunded', 'split'] as const;
 
 interface Job {
   job_id: string;
@@ -184,23 +188,7 @@ export function PublicView() {
         {stats && (
           <Bars
             title="Escrows by state"
-            rows={[
-              {
-                label: 'open (funded or completed)',
-                value: Math.max(
-                  0,
-                  stats.total_created -
-                    stats.total_released -
-                    stats.total_refunded -
-                    stats.total_split -
-                    stats.total_disputed,
-                ),
-              },
-              { label: 'released', value: stats.total_released },
-              { label: 'refunded', value: stats.total_refunded },
-              { label: 'disputed', value: stats.total_disputed },
-              { label: 'split', value: stats.total_split },
-            ]}
+            rows={STATES_SHOWN.map((state) => ({ label: state, value: stats.by_status[state] ?? 0 }))}
           />
         )}
       </section>

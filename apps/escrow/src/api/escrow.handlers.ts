@@ -4,6 +4,7 @@ import {
   cancelEscrowCommandSchema,
   completeEscrowCommandSchema,
   createEscrowCommandSchema,
+  deadlinesCommandSchema,
   declineEscrowCommandSchema,
   disputeEscrowCommandSchema,
   escrowCommands,
@@ -12,6 +13,7 @@ import {
   parseOrThrow as parse,
   releaseEscrowCommandSchema,
   resolveEscrowCommandSchema,
+  type DeadlinesReply,
   type EscrowListReply,
   type EscrowStatsReply,
   type EscrowView,
@@ -78,6 +80,11 @@ export class EscrowHandlers {
   @MessagePattern(escrowCommands.list)
   list(@Payload() payload: unknown): Promise<EscrowListReply> {
     return this.queries.list(parse(listEscrowsCommandSchema, payload));
+  }
+
+  @MessagePattern(escrowCommands.deadlines)
+  deadlines(@Payload() payload: unknown): Promise<DeadlinesReply> {
+    return this.queries.deadlines(parse(deadlinesCommandSchema, payload).limit);
   }
 
   @MessagePattern(escrowCommands.stats)

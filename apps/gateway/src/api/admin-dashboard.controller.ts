@@ -8,9 +8,11 @@ import {
   ErrorCode,
   ESCROW_ID_PATTERN,
   escrowCommands,
+  DEADLINES_LIST_MAX,
   LIST_ACCOUNTS_MAX,
   type AccountsListReply,
   type AccountView,
+  type DeadlinesReply,
   type ActivityView,
   type EscrowView,
   type LedgerPage,
@@ -36,6 +38,9 @@ const AGENT_ENTRIES_SHOWN = 100;
 
 export const accountsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(LIST_ACCOUNTS_MAX).default(50),
+});
+export const deadlinesQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(DEADLINES_LIST_MAX).default(10),
 });
 export const deadLettersQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(DEAD_LETTERS_LIST_MAX).default(100),
@@ -74,6 +79,27 @@ export class AdminDashboardController {
         available_micros: account.availableMicros,
         held_micros: account.heldMicros,
         available_usd: usd(account.availableMicros),
+      })),
+    };
+  }
+
+  /** The timeout saga: deadlines due and not yet handled, its lag, and the next deadlines. */
+  @Get('deadlines')
+  async deadlines(@Query() query: unknown) {
+    const { limit } = parseInput(deadlinesQuerySchema, query);
+    const reply = await this.commands.request<DeadlinesReply>(escrowCommands.deadlines, { limit });
+    return {
+      now: reply.now,
+      overdue_count: reply.overdueCount,
+      pending_count: reply.pendingCount,
+      lag_ms: reply.lagMs,
+      next: reply.next.map((deadline) => ({
+        escrow_id: deadline.escrowId,
+        due_at: deadline.dueAt,
+        status: deadline.status,
+        // What the saga does at the deadline (docs/adr/0004): refund a funded escrow, pay a completed one.
+        action: deadline.status === 'completed' ? 'auto_release' : 'refund',
+        amount_micros: deadline.amountMicros,
       })),
     };
   }

@@ -154,6 +154,7 @@ export class EscrowController {
       // Exact figures for displays that must not round (the dashboard); additive fields.
       total_volume_micros: stats.totalVolumeMicros,
       total_commission_micros: stats.totalCommissionMicros,
+      by_status: stats.byStatus,
       commission_rate: stats.commissionBps / 10_000,
     };
   }

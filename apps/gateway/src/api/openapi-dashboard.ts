@@ -1,4 +1,8 @@
-import { accountsQuerySchema, deadLettersQuerySchema } from './admin-dashboard.controller.js';
+import {
+  accountsQuerySchema,
+  deadlinesQuerySchema,
+  deadLettersQuerySchema,
+} from './admin-dashboard.controller.js';
 import type { RouteDoc } from './openapi.js';
 
 /** OpenAPI entries of the dashboard page and its public live feeds; docs/API.md "Dashboard" has the prose. */
@@ -103,6 +107,36 @@ export const DASHBOARD_ROUTE_DOCS: RouteDoc[] = [
             available_micros: '15000000',
             held_micros: '5000000',
             available_usd: 15,
+          },
+        ],
+      },
+    },
+    errors: ['invalid_request', ...ADMIN_ERRORS],
+  },
+  {
+    method: 'GET',
+    path: '/admin/deadlines',
+    tag: 'operators',
+    summary: "The timeout saga's lag and the next escrow deadlines due",
+    description:
+      "By the database clock (the saga's one clock): `overdue_count` deadlines are due and not yet turned into a refund (funded) or an auto-release (completed); `lag_ms` is how late the oldest of them is (0 when none). `next` lists the earliest deadlines, overdue first.",
+    auth: 'admin',
+    query: deadlinesQuerySchema,
+    response: {
+      status: 200,
+      description: 'The saga.',
+      example: {
+        now: AT,
+        overdue_count: 0,
+        pending_count: 1,
+        lag_ms: 0,
+        next: [
+          {
+            escrow_id: ESCROW,
+            due_at: AT,
+            status: 'completed',
+            action: 'auto_release',
+            amount_micros: '5000000',
           },
         ],
       },

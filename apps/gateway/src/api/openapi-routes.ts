@@ -297,6 +297,7 @@ const escrowRoutes: RouteDoc[] = [
         total_commission_usd: 0.3,
         total_volume_micros: '50000000',
         total_commission_micros: '300000',
+        by_status: { funded: 1, completed: 0, disputed: 1, released: 6, refunded: 2, split: 0 },
         commission_rate: 0.01,
       },
     },
