@@ -35,6 +35,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
   let page: Page;
   const consoleErrors: string[] = [];
   let lifecycleEscrowId = '';
+  let awardedEscrowId = '';
 
   const screenshot = async (name: string) => {
     const file = path.join(ARTIFACTS_DIR, `${name}.png`);
@@ -45,15 +46,20 @@ describe('dashboard (Playwright, Debian chromium)', () => {
   beforeAll(async () => {
     await mkdir(ARTIFACTS_DIR, { recursive: true });
     database = await createTestDatabase('dashboarde2e');
-    system = await startSystem({
-      DATABASE_URL: database.url,
-      NATS_URL: testNatsUrl(),
-      NATS_PREFIX: testNatsPrefix(),
-      ADMIN_API_KEY,
-      RATE_LIMIT_PER_IP_PER_MINUTE: '0',
-      RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
-      FAUCET_IP_LIMIT_PER_DAY: '0',
-    });
+    system = await startSystem(
+      {
+        DATABASE_URL: database.url,
+        NATS_URL: testNatsUrl(),
+        NATS_PREFIX: testNatsPrefix(),
+        ADMIN_API_KEY,
+        RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+        RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
+        FAUCET_IP_LIMIT_PER_DAY: '0',
+      },
+      undefined,
+      // Five apps and a browser on a shared 2-core machine: give readiness room.
+      { readyTimeoutMs: 120_000 },
+    );
     api = new ApiClient(system.gatewayUrl);
     browser = await playwright.chromium.launch({
       executablePath: CHROMIUM_PATH,
@@ -71,7 +77,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(error.message));
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -138,6 +144,11 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     // $5 released, 1% commission: exact strings from micros.
     await page.getByTestId('total-volume').filter({ hasText: '$5.00' }).waitFor({ timeout: LIVE_TIMEOUT_MS });
     await page.getByTestId('total-commission').filter({ hasText: '$0.05' }).waitFor();
+    await page
+      .getByRole('table', { name: 'Escrows by state' })
+      .locator('tr', { hasText: 'released' })
+      .getByText('1', { exact: true })
+      .waitFor();
 
     const posted = await api.post<{ job_id: string }>(
       '/jobs',
@@ -169,6 +180,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     await screenshot('public');
     expect(consoleErrors).toEqual([]);
     lifecycleEscrowId = escrowId;
+    awardedEscrowId = awardedEscrow;
   }, 60_000);
 
   it('operator view: refuses a wrong key, then shows the books at zero, the checks, streams and an escrow history', async () => {
@@ -189,6 +201,13 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       await accounts.getByText(account, { exact: true }).waitFor();
     await page.getByTestId('ledger-check').filter({ hasText: 'ok' }).waitFor({ timeout: LIVE_TIMEOUT_MS });
     await page.getByTestId('streams').getByText('ESCROW_EVENTS').waitFor();
+    // The awarded job's escrow is funded: its deadline (a refund if never completed) is listed.
+    await page
+      .getByTestId('deadlines')
+      .locator('tr', { hasText: awardedEscrowId })
+      .getByText('refund')
+      .waitFor();
+    await page.getByTestId('saga').filter({ hasText: 'Lag:' }).waitFor();
     await page.getByTestId('dead-letters-empty').waitFor();
 
     await page.getByLabel('Agent or escrow id').fill(lifecycleEscrowId);
