@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import playwright, { type Browser, type Page } from 'playwright-core';
+import { deadLetterHeaders, deadLetterStream, SubjectPrefix } from '@pf/contracts';
 import {
+  connectTestNats,
   createTestDatabase,
   startSystem,
   testNatsPrefix,
@@ -36,6 +40,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
   const consoleErrors: string[] = [];
   let lifecycleEscrowId = '';
   let awardedEscrowId = '';
+  const natsPrefix = testNatsPrefix();
 
   const screenshot = async (name: string) => {
     const file = path.join(ARTIFACTS_DIR, `${name}.png`);
@@ -50,7 +55,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       {
         DATABASE_URL: database.url,
         NATS_URL: testNatsUrl(),
-        NATS_PREFIX: testNatsPrefix(),
+        NATS_PREFIX: natsPrefix,
         ADMIN_API_KEY,
         RATE_LIMIT_PER_IP_PER_MINUTE: '0',
         RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
@@ -222,6 +227,53 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     expect(await page.evaluate<string[]>('Object.values({ ...sessionStorage })')).toContain(ADMIN_API_KEY);
     await screenshot('operator');
     expect(consoleErrors.filter((text) => !/401/.test(text))).toEqual([]);
+  }, 60_000);
+
+  it('operator view: lists a dead letter and re-drives it to its original subject', async () => {
+    const prefix = new SubjectPrefix(natsPrefix);
+    const nats = await connectTestNats();
+    try {
+      // A dead letter as a consumer writes one, for an event subject nobody consumes (the
+      // faucet's), so the re-driven copy disturbs no service of this system.
+      const originalSubject = prefix.subject('faucet.events.redrive_probe');
+      const headers = natsHeaders();
+      headers.set(deadLetterHeaders.subject, originalSubject);
+      headers.set(deadLetterHeaders.stream, prefix.streamName('FAUCET_EVENTS'));
+      headers.set(deadLetterHeaders.streamSequence, '1');
+      headers.set(deadLetterHeaders.consumer, 'dashboard-probe');
+      headers.set(deadLetterHeaders.deliveries, '5');
+      headers.set(deadLetterHeaders.error, 'probe failure for the dashboard test');
+      headers.set(deadLetterHeaders.msgId, randomUUID());
+      headers.set(deadLetterHeaders.failedAt, new Date().toISOString());
+      await jetstream(nats).publish(
+        prefix.subject(`dlq.dashboard-probe.${originalSubject}`),
+        '{"probe":true}',
+        {
+          headers,
+        },
+      );
+
+      const row = page.getByTestId('dead-letters').locator('tr', { hasText: 'dashboard-probe' });
+      await row.getByText('probe failure for the dashboard test').waitFor({ timeout: LIVE_TIMEOUT_MS });
+      await row.getByRole('button', { name: 'Re-drive' }).click();
+      await page
+        .getByRole('status')
+        .filter({ hasText: 're-driven to faucet.events.redrive_probe' })
+        .waitFor();
+      await page.getByTestId('dead-letters-empty').waitFor();
+
+      const manager = await jetstreamManager(nats);
+      const faucetStream = await manager.streams.info(prefix.streamName('FAUCET_EVENTS'));
+      const republished = await manager.streams.getMessage(prefix.streamName('FAUCET_EVENTS'), {
+        seq: faucetStream.state.last_seq,
+      });
+      expect(republished?.subject).toBe(originalSubject);
+      expect(republished?.string()).toBe('{"probe":true}');
+      const dlq = await manager.streams.info(prefix.streamName(deadLetterStream.name));
+      expect(dlq.state.messages).toBe(0);
+    } finally {
+      await nats.close();
+    }
   }, 60_000);
 
   it('admin read routes refuse a wrong key with a code; a missing dead letter is 404', async () => {
