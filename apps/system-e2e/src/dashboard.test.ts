@@ -15,7 +15,7 @@ import {
   type TestDatabase,
   type TestSystem,
 } from '@pf/testing';
-import { ApiClient, type Agent } from './api-client.js';
+import { ApiClient, missingKeys, type Agent } from './api-client.js';
 
 const ADMIN_API_KEY = 'dashboard-e2e-admin-key-0123456789';
 /** Debian's chromium (apt-get install chromium; .ci/run installs it when missing). */
@@ -293,5 +293,33 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       ADMIN_API_KEY,
     );
     expect(accounts.body.books_sum_micros).toBe('0');
+
+    // The OpenAPI examples of the routes the page reads name only fields the live answers have.
+    const document = (
+      await api.get<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>(
+        '/openapi.json',
+      )
+    ).body;
+    const example = (route: string) =>
+      (
+        Object.values(document.paths[route]!.get!.responses)[0] as {
+          content: Record<string, { example: unknown }>;
+        }
+      ).content['application/json']!.example;
+    const creator = (
+      await api.get<{ creator_id: string }>(`/admin/escrow/${lifecycleEscrowId}`, ADMIN_API_KEY)
+    ).body.creator_id;
+    for (const [route, live] of [
+      ['/escrow/stats', '/escrow/stats'],
+      ['/admin/accounts', '/admin/accounts'],
+      ['/admin/deadlines', '/admin/deadlines'],
+      ['/admin/streams', '/admin/streams'],
+      ['/admin/ledger/check', '/admin/ledger/check'],
+      ['/admin/escrow/{id}', `/admin/escrow/${lifecycleEscrowId}`],
+      ['/admin/agents/{id}', `/admin/agents/${creator}`],
+    ] as const) {
+      const answer = await api.get(live, ADMIN_API_KEY);
+      expect([route, answer.status, missingKeys(example(route), answer.body)]).toEqual([route, 200, []]);
+    }
   });
 });

@@ -19,6 +19,9 @@ import { ESCROW_ROW_COLUMNS, rowToView, type EscrowRow } from '../infrastructure
 import type { EscrowConfig } from '../config.js';
 import { ESCROW_EVENT_STORE, ESCROW_REPOSITORY } from './tokens.js';
 
+/** Every status an escrow the API knows can be in: each is counted in stats, zeros included. */
+const STATUSES_COUNTED = ['funded', 'completed', 'disputed', 'released', 'refunded', 'split'] as const;
+
 /** The read side: escrows from the inline projection (consistent as soon as a command replies). */
 @Injectable()
 export class EscrowQueriesService {
@@ -71,7 +74,10 @@ export class EscrowQueriesService {
        WHERE status NOT IN ('opened', 'rejected') GROUP BY status`,
     );
     return {
-      byStatus: Object.fromEntries(statusRows.map((status) => [status.status, Number(status.count)])),
+      byStatus: {
+        ...Object.fromEntries(STATUSES_COUNTED.map((status) => [status, 0])),
+        ...Object.fromEntries(statusRows.map((status) => [status.status, Number(status.count)])),
+      },
       totalCreated: Number(row.created),
       totalReleased: Number(row.released),
       totalRefunded: Number(row.refunded),
