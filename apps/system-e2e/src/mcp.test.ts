@@ -35,6 +35,10 @@ const API_MD_TOOLS = [
   'get_reputation',
   'leaderboard',
   'rate_agent',
+  'create_key',
+  'list_keys',
+  'revoke_key',
+  'pay_agent',
 ];
 
 interface ToolAnswer {

@@ -1,6 +1,7 @@
 import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
+import { mandateCommands } from './mandates.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
 /**
@@ -73,6 +74,8 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     casinoCommands.checkLedger,
     casinoCommands.listAccounts,
     casinoCommands.credit,
+    // Sub-keys and direct payments (ADR 0019): the agent's own, with the agent id the gateway authenticated.
+    ...Object.values(mandateCommands),
   ];
   const pings = Object.values(commandSubjects).map((commands) => commands.ping);
 

@@ -12,6 +12,7 @@ import { bearerToken } from '../api/auth.guard.js';
 import { JOB_MCP_TOOLS } from './mcp-job-tools.js';
 import { toolOutputs } from './mcp-output.js';
 import { REPUTATION_MCP_TOOLS } from './mcp-reputation-tools.js';
+import { MANDATE_MCP_TOOLS } from './mcp-mandate-tools.js';
 import { MCP_TOOLS, type McpToolDefinition } from './mcp-tools.js';
 import { withToolWording } from './mcp-wording.js';
 
@@ -28,6 +29,8 @@ export const SERVER_INSTRUCTIONS = [
   'decline_escrow refunds the creator; dispute_escrow freezes the funds for an operator.',
   "The job board: post_job (no money locked yet), workers list_jobs and place_bid, the poster award_job (the bid's price",
   'is locked in an escrow for the winner; with race mode several bids race and the first completion is paid), cancel_job.',
+  'pay_agent pays another agent directly (no commission). create_key makes a sub-key with a spending mandate (per',
+  'payment, per 24 hours, payees, actions, expiry) to give a bot instead of the main key; list_keys, revoke_key.',
   'Failures are tool errors carrying {error, message}; retrying a failed write with the same arguments is safe.',
 ].join(' ');
 
@@ -98,7 +101,7 @@ export class McpController {
       { name: SERVER_NAME, version: this.context.version },
       { capabilities: { tools: {} }, instructions: SERVER_INSTRUCTIONS },
     );
-    for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...REPUTATION_MCP_TOOLS]) {
+    for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...REPUTATION_MCP_TOOLS, ...MANDATE_MCP_TOOLS]) {
       const outputSchema =
         toolOutputs[
           (tool.name === 'mark_complete' ? 'complete_escrow' : tool.name) as keyof typeof toolOutputs
@@ -130,6 +133,7 @@ export class McpController {
       method: route.method,
       url: route.url,
       headers: {
+        ...route.headers,
         ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
         ...(route.body ? { 'content-type': 'application/json' } : {}),
         // The tool's route logs (and sends its commands) under the MCP request's id.
