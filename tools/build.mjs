@@ -1,6 +1,8 @@
 // Compiles every TypeScript source under apps/, libs/ and tools/ to dist/ with SWC (ES modules,
 // decorator metadata for NestJS) and links dist/node_modules/@pf/<lib> to the compiled
 // library, so `import '@pf/money'` resolves at run time exactly as the tsconfig paths do.
+// Then bundles the browser dashboard (apps/dashboard, Vite) into dist/dashboard, which the
+// gateway serves at /dashboard (docs/adr/0018).
 import { transformFile } from '@swc/core';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'dist');
 const sourceDirs = ['apps', 'libs', 'tools'];
+/** Browser code: bundled by Vite below, not compiled for Node. */
+const dashboardDir = path.join(root, 'apps', 'dashboard');
 const swcOptions = JSON.parse(await readFile(path.join(root, '.swcrc'), 'utf8'));
 delete swcOptions.$schema;
 
@@ -16,7 +20,7 @@ async function* walk(dir) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (entry.name !== 'node_modules') yield* walk(full);
+      if (entry.name !== 'node_modules' && full !== dashboardDir) yield* walk(full);
     } else if (
       entry.name.endsWith('.ts') &&
       !entry.name.endsWith('.test.ts') &&
@@ -57,6 +61,31 @@ async function linkLibraries() {
   }
 }
 
+/**
+ * The dashboard's bundle: hashed file names under /dashboard/assets/ (cached for a year by the
+ * gateway), no inline script or data: URI (the gateway's CSP allows only 'self'), @pf/money
+ * from its sources so the page formats money with the same code as the services.
+ */
+async function buildDashboard() {
+  const { build } = await import('vite');
+  await build({
+    configFile: false,
+    root: dashboardDir,
+    base: '/dashboard/',
+    logLevel: 'warn',
+    esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+    resolve: { alias: { '@pf/money': path.join(root, 'libs', 'money', 'src', 'index.ts') } },
+    build: {
+      outDir: path.join(outDir, 'dashboard'),
+      emptyOutDir: true,
+      target: 'es2022',
+      assetsInlineLimit: 0,
+      modulePreload: { polyfill: false },
+      reportCompressedSize: false,
+    },
+  });
+}
+
 const started = Date.now();
 await rm(outDir, { recursive: true, force: true });
 const files = [];
@@ -70,4 +99,5 @@ for (const dir of sourceDirs) {
 await Promise.all(files.map(compile));
 await writeFile(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
 await linkLibraries();
+await buildDashboard();
 console.log(`build: ${files.length} files compiled to dist/ in ${Date.now() - started} ms`);

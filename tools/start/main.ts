@@ -128,6 +128,7 @@ function reportStop(reason: StopReason): void {
 function printReady(config: LauncherConfig, startedAtMs: number, adminKeySource: string): void {
   const gateway = `http://${reachableHost(config.host)}:${config.appPorts.gateway}`;
   say(`ready in ${((Date.now() - startedAtMs) / 1000).toFixed(1)} s: gateway ${gateway}`);
+  say(`  open: ${gateway}/dashboard (live view; #operator with the admin key)`);
   say(`  try: curl ${gateway}/api/v1/ping`);
   say(`       curl -X POST ${gateway}/api/v1/auth/register -H 'content-type: application/json' -d '{}'`);
   say(

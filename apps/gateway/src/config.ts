@@ -62,6 +62,10 @@ export const gatewayConfigSchema = baseConfigSchema
      * a random key per gateway process (tokens from one gateway open streams only on it).
      */
     EVENT_STREAM_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Open public event streams (the dashboard's live feeds) per client IP; more get 429. */
+    PUBLIC_EVENT_STREAMS_PER_IP_MAX: env.int(8, 1, 1_000),
+    /** Where the built dashboard is (index.html, assets/). Unset: the checkout's dist/dashboard. */
+    DASHBOARD_DIR: z.string().min(1).optional(),
   })
   .superRefine((config, context) => {
     const leaseMs = config.IDEMPOTENCY_LEASE_MS;

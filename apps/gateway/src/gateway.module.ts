@@ -4,9 +4,11 @@ import { CommandClient } from '@pf/messaging';
 import { COMMAND_CLIENT, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { AdminEscrowController } from './api/admin-escrow.controller.js';
 import { AdminController } from './api/admin.controller.js';
+import { AdminDashboardController } from './api/admin-dashboard.controller.js';
 import { AdminGuard } from './api/admin.guard.js';
 import { AgentAuthGuard } from './api/auth.guard.js';
 import { CasinoController } from './api/casino.controller.js';
+import { DashboardController } from './api/dashboard.controller.js';
 import { DiscoveryController } from './api/discovery.controller.js';
 import { DocsController } from './api/docs.controller.js';
 import { EscrowController } from './api/escrow.controller.js';
@@ -17,9 +19,11 @@ import { JobsController } from './api/jobs.controller.js';
 import { KeysController } from './api/keys.controller.js';
 import { PayController } from './api/pay.controller.js';
 import { PingController } from './api/ping.controller.js';
+import { PublicEventsController } from './api/public-events.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
+import { PublicEscrowEventFeed, PublicJobEventFeed } from './infrastructure/public-event-feeds.js';
 import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
@@ -34,19 +38,24 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminController,
     EscrowController,
     AdminEscrowController,
+    AdminDashboardController,
     JobsController,
     ReputationController,
     JobEventsStreamController,
     EventsStreamController,
+    PublicEventsController,
     McpController,
     DocsController,
     DiscoveryController,
+    DashboardController,
   ],
   providers: [
     AgentAuthGuard,
     AdminGuard,
     EscrowEventFeed,
     JobEventFeed,
+    PublicEscrowEventFeed,
+    PublicJobEventFeed,
     {
       provide: StreamTokens,
       inject: [SERVICE_CONTEXT],

@@ -156,6 +156,16 @@ describe('bus security: per-service NATS users (own nats-server)', () => {
       expect(service.output.join('\n')).not.toMatch(/Permissions Violation/i);
   }, 30_000);
 
+  it("the dashboard's operator routes work as the gateway user: balances, saga, streams, dead letters", async () => {
+    for (const route of ['/admin/accounts', '/admin/deadlines', '/admin/streams', '/admin/dead-letters']) {
+      const answer = await http('GET', route, undefined, ADMIN_API_KEY);
+      expect([route, answer.status]).toEqual([route, 200]);
+    }
+    expect((await http('POST', '/admin/dead-letters/999999/redrive', {}, ADMIN_API_KEY)).status).toBe(404);
+    for (const service of Object.values(system.services))
+      expect(service.output.join('\n')).not.toMatch(/Permissions Violation/i);
+  }, 30_000);
+
   it('ops may send casino.cmd.credit: the broker lets it through to casino', async () => {
     const ops = await connectAs('ops');
     const reply = await ops.request(

@@ -48,12 +48,18 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
   // ensureStreams): it may look them up and create a missing one, never delete or purge them.
   // Only a stream's owner may change it: a user that could both change a stream's subjects and
   // read it could capture someone else's inbox, so no user is given both on one stream.
-  const ensureStreams = (owned: readonly string[]) => [
+  // The gateway reads the dead letters (the operator view), so it may not also update that stream.
+  const ensureStreams = (
+    owned: readonly string[],
+    options: { updateDeadLetters: boolean } = { updateDeadLetters: true },
+  ) => [
     '$JS.API.INFO',
     ...allStreams.flatMap((name) =>
       ['INFO', 'CREATE'].map((verb) => `$JS.API.STREAM.${verb}.${prefix.streamName(name)}`),
     ),
-    ...[...owned, deadLetterStream.name].map((name) => `$JS.API.STREAM.UPDATE.${prefix.streamName(name)}`),
+    ...[...owned, ...(options.updateDeadLetters ? [deadLetterStream.name] : [])].map(
+      (name) => `$JS.API.STREAM.UPDATE.${prefix.streamName(name)}`,
+    ),
   ];
   const consume = (streamName: string) => durableConsumerSubjects(prefix.streamName(streamName));
   const deadLetters = p(deadLetterStream.subjects);
@@ -66,6 +72,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     casinoCommands.getLedger,
     casinoCommands.referralStats,
     casinoCommands.checkLedger,
+    casinoCommands.listAccounts,
     casinoCommands.credit,
     // Sub-keys and direct payments (ADR 0019): the agent's own, with the agent id the gateway authenticated.
     ...Object.values(mandateCommands),
@@ -117,7 +124,7 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     },
     gateway: {
       publish: [
-        ...ensureStreams([]),
+        ...ensureStreams([], { updateDeadLetters: false }),
         ...[
           ...gatewayCasino,
           // Not escrow.cmd.cancel: only the market may give a job escrow back (its poster cancelled, or a race was lost).
@@ -130,6 +137,15 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
         // The SSE feeds read escrow and job events through short-lived ordered consumers.
         ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
         ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
+        // The dashboard's operator view (/admin, behind ADMIN_API_KEY; ADR 0018): consumer lag of
+        // every stream, and the dead letters — read, and re-driven like `ops dlq redrive` does:
+        // republished to their original subject, then deleted. Re-publishing an event is less
+        // than the gateway can already do (credit sends money from outside); consumers are
+        // idempotent on the event id, so a republished event is processed at most once more.
+        ...allStreams.map((name) => `$JS.API.CONSUMER.LIST.${prefix.streamName(name)}`),
+        ...orderedReaderSubjects(prefix.streamName(deadLetterStream.name)),
+        `$JS.API.STREAM.MSG.DELETE.${prefix.streamName(deadLetterStream.name)}`,
+        ...allStreamSubjects().map(p),
       ],
       subscribe: [inbox('gateway')],
       allowResponses: false,

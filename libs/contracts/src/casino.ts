@@ -21,6 +21,8 @@ export const casinoCommands = {
   credit: 'casino.cmd.credit',
   checkLedger: 'casino.cmd.check_ledger',
   getHold: 'casino.cmd.get_hold',
+  /** Operators (the dashboard's operator view): every system account, the largest agent accounts, the books' sum. */
+  listAccounts: 'casino.cmd.list_accounts',
 } as const;
 
 export const casinoErrors = {
@@ -244,6 +246,27 @@ export interface LedgerPage {
 }
 
 export const referralStatsCommandSchema = z.object({ agentId: agentIdSchema });
+
+/** Agent accounts listed at most (largest first); every account is always in the sum. */
+export const LIST_ACCOUNTS_MAX = 500;
+export const listAccountsCommandSchema = z.object({
+  limit: z.number().int().min(1).max(LIST_ACCOUNTS_MAX).default(50),
+});
+export interface AccountBalanceView {
+  account: string;
+  kind: 'system' | 'agent';
+  availableMicros: string;
+  heldMicros: string;
+}
+export interface AccountsListReply {
+  /** The system accounts (world, faucet_treasury, house_revenue, escrow_holding), then agents by total desc. */
+  accounts: AccountBalanceView[];
+  agentCount: number;
+  /** Sum of `available` over every account, system and agent: zero when the books balance. */
+  sumMicros: string;
+  /** Sum of `held` over the agent accounts; equals escrow_holding's balance. */
+  heldMicros: string;
+}
 export interface ReferralStatsView {
   agentId: string;
   referralCode: string;

@@ -18,6 +18,8 @@ export const escrowCommands = {
   dispute: 'escrow.cmd.dispute',
   resolve: 'escrow.cmd.resolve',
   stats: 'escrow.cmd.stats',
+  /** Operators: the timeout saga's lag and the next deadlines due (the dashboard's operator view). */
+  deadlines: 'escrow.cmd.deadlines',
   /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0011). */
   cancel: 'escrow.cmd.cancel',
   /** The evaluator refuses the delivered work: back to funded, or a full refund (docs/adr/0016). */
@@ -280,6 +282,25 @@ export interface EscrowStatsReply {
   totalVolumeMicros: string;
   totalCommissionMicros: string;
   commissionBps: number;
+  /** Escrows per current status (funded, completed, disputed, released, refunded, split). */
+  byStatus: Record<string, number>;
+}
+
+/** Deadlines listed at most by `escrow.cmd.deadlines`. */
+export const DEADLINES_LIST_MAX = 100;
+export const deadlinesCommandSchema = z.object({
+  limit: z.number().int().min(1).max(DEADLINES_LIST_MAX).default(10),
+});
+export interface DeadlinesReply {
+  /** The database's clock, the saga's one clock. */
+  now: string;
+  /** Deadlines already due and not yet turned into a refund or an auto-release. */
+  overdueCount: number;
+  /** How late the oldest overdue deadline is: the saga's lag (0 when none is overdue). */
+  lagMs: number;
+  pendingCount: number;
+  /** The earliest deadlines, overdue first. */
+  next: Array<{ escrowId: string; dueAt: string; status: string; amountMicros: string }>;
 }
 
 /** What the counterparty handed over: where it is, its digest, its media type (any subset, not none). */

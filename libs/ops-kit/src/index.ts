@@ -7,3 +7,5 @@ export * from './replay.js';
 export * from './service-ops.js';
 export * from './replay-options.js';
 export * from './stream-query.js';
+export * from './streams-info.js';
+export * from './dead-letters.js';

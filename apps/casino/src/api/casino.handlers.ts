@@ -11,6 +11,7 @@ import {
   getAgentCommandSchema,
   getHoldCommandSchema,
   getLedgerCommandSchema,
+  listAccountsCommandSchema,
   mandatedHoldCommandSchema,
   ErrorCode,
   postCommandSchema,
@@ -152,6 +153,11 @@ export class CasinoHandlers {
     this.logger.info({ agentId, amount_usd: formatUsd(amountMicros), reference }, 'deposit credited');
     const availableMicros = await this.accounts.availableMicros(agentId);
     return { transferId, agentId, amountMicros: amountMicros.toString(), reference, availableMicros };
+  }
+
+  @MessagePattern(casinoCommands.listAccounts)
+  listAccounts(@Payload() payload: unknown) {
+    return this.accounts.listAccounts(parse(listAccountsCommandSchema, payload).limit);
   }
 
   @MessagePattern(casinoCommands.checkLedger)

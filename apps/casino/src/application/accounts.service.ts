@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   casinoErrors,
   DomainError,
+  type AccountBalanceView,
+  type AccountsListReply,
   type AccountView,
   type ActivityView,
   type LedgerPage,
@@ -9,7 +11,15 @@ import {
 } from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
 import type { AccountRow } from '../infrastructure/ledger-projection.js';
+import { SystemAccount } from '../domain/accounts.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
+
+/** System accounts without a balance row: their balance is the sum of their ledger entries. */
+const ENTRY_BALANCE_ACCOUNTS: readonly string[] = [
+  SystemAccount.world,
+  SystemAccount.houseRevenue,
+  SystemAccount.escrowHolding,
+];
 
 interface EntryRow {
   entry_id: string;
@@ -77,6 +87,68 @@ export class AccountsService {
       referralCode: row.referral_code,
       referredAgents: Number(row.referred),
       commissionEarnedMicros: row.earned,
+    };
+  }
+
+  /**
+   * Operators' overview: the system accounts, the `limit` largest agent accounts (available +
+   * held) and, over every account, the books' sum and the agents' held total. One statement, so
+   * every figure comes from one snapshot (the projection is written with the log, so the sum is
+   * exactly zero in any snapshot). World, house revenue and escrow holding have no balance row
+   * (ledger-projection.ts): their balance is the sum of their entries.
+   */
+  async listAccounts(limit: number): Promise<AccountsListReply> {
+    const schema = this.store.schema;
+    const rows: Array<{
+      account_id: string | null;
+      available_micros: string;
+      held_micros: string;
+      is_agent: boolean;
+      agent_count: string;
+      sum_micros: string;
+      held_sum_micros: string;
+    }> = await this.store.dataSource.query(
+      `WITH collectors AS (
+         SELECT c.account_id,
+                coalesce((SELECT sum(e.amount_micros) FROM ${schema}.ledger_entries e WHERE e.account_id = c.account_id), 0)::bigint AS available_micros,
+                0::bigint AS held_micros,
+                false AS is_agent
+         FROM unnest($2::text[]) AS c(account_id)
+       ), stored AS (
+         SELECT account_id, available_micros, held_micros, account_id LIKE 'ag\\_%' AS is_agent
+         FROM ${schema}.accounts
+       ), totals AS (
+         SELECT (SELECT count(*) FROM stored WHERE is_agent)::text AS agent_count,
+                ((SELECT coalesce(sum(available_micros), 0) FROM stored)
+                  + (SELECT coalesce(sum(available_micros), 0) FROM collectors))::text AS sum_micros,
+                (SELECT coalesce(sum(held_micros), 0) FROM stored WHERE is_agent)::text AS held_sum_micros
+       ), shown AS (
+         SELECT * FROM collectors
+         UNION ALL
+         SELECT * FROM stored WHERE NOT is_agent
+         UNION ALL
+         (SELECT * FROM stored WHERE is_agent ORDER BY available_micros + held_micros DESC, account_id LIMIT $1)
+       )
+       SELECT shown.account_id, shown.available_micros::text AS available_micros,
+              shown.held_micros::text AS held_micros, shown.is_agent,
+              totals.agent_count, totals.sum_micros, totals.held_sum_micros
+       FROM totals LEFT JOIN shown ON true`,
+      [limit, ENTRY_BALANCE_ACCOUNTS],
+    );
+    const totals = rows[0];
+    const accounts: AccountBalanceView[] = rows
+      .filter((row): row is typeof row & { account_id: string } => row.account_id !== null)
+      .map((row) => ({
+        account: row.account_id,
+        kind: row.is_agent ? 'agent' : 'system',
+        availableMicros: row.available_micros,
+        heldMicros: row.held_micros,
+      }));
+    return {
+      accounts,
+      agentCount: Number(totals?.agent_count ?? 0),
+      sumMicros: totals?.sum_micros ?? '0',
+      heldMicros: totals?.held_sum_micros ?? '0',
     };
   }
 

@@ -5,6 +5,7 @@ import {
   cancelEscrowCommandSchema,
   completeEscrowCommandSchema,
   createEscrowCommandSchema,
+  deadlinesCommandSchema,
   declineEscrowCommandSchema,
   disputeEscrowCommandSchema,
   escrowCommands,
@@ -17,6 +18,7 @@ import {
   rejectEscrowCommandSchema,
   releaseEscrowCommandSchema,
   resolveEscrowCommandSchema,
+  type DeadlinesReply,
   type EscrowListReply,
   type EscrowStatsReply,
   type EscrowView,
@@ -113,6 +115,11 @@ export class EscrowHandlers {
   @MessagePattern(escrowCommands.list)
   list(@Payload() payload: unknown): Promise<EscrowListReply> {
     return this.queries.list(parse(listEscrowsCommandSchema, payload));
+  }
+
+  @MessagePattern(escrowCommands.deadlines)
+  deadlines(@Payload() payload: unknown): Promise<DeadlinesReply> {
+    return this.queries.deadlines(parse(deadlinesCommandSchema, payload).limit);
   }
 
   @MessagePattern(escrowCommands.stats)

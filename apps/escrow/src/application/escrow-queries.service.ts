@@ -4,6 +4,7 @@ import {
   ErrorCode,
   ESCROW_ID_PATTERN,
   type EscrowHistoryItem,
+  type DeadlinesReply,
   type EscrowListReply,
   type EscrowStatsReply,
   type EscrowView,
@@ -23,6 +24,8 @@ const PARTY_COLUMNS = {
   counterparty: 'counterparty_id',
   evaluator: 'evaluator_id',
 } as const;
+/** Every status an escrow the API knows can be in: each is counted in stats, zeros included. */
+const STATUSES_COUNTED = ['funded', 'completed', 'disputed', 'released', 'refunded', 'split'] as const;
 
 /** The read side: escrows from the inline projection (consistent as soon as a command replies). */
 @Injectable()
@@ -75,7 +78,15 @@ export class EscrowQueriesService {
        FROM ${this.store.schema}.escrows WHERE status NOT IN ('opened', 'rejected')`,
     );
     const row = rows[0]!;
+    const statusRows: Array<{ status: string; count: string }> = await this.store.dataSource.query(
+      `SELECT status, count(*)::text AS count FROM ${this.store.schema}.escrows
+       WHERE status NOT IN ('opened', 'rejected') GROUP BY status`,
+    );
     return {
+      byStatus: {
+        ...Object.fromEntries(STATUSES_COUNTED.map((status) => [status, 0])),
+        ...Object.fromEntries(statusRows.map((status) => [status.status, Number(status.count)])),
+      },
       totalCreated: Number(row.created),
       totalReleased: Number(row.released),
       totalRefunded: Number(row.refunded),
@@ -84,6 +95,54 @@ export class EscrowQueriesService {
       totalVolumeMicros: row.volume!,
       totalCommissionMicros: row.commission!,
       commissionBps: this.config.ESCROW_COMMISSION_BPS,
+    };
+  }
+
+  /**
+   * The timeout saga seen from outside: how many deadlines are due and not yet handled, how late
+   * the oldest is (by the database's clock, the saga's), and the next ones. One statement, one
+   * snapshot.
+   */
+  async deadlines(limit: number): Promise<DeadlinesReply> {
+    const schema = this.store.schema;
+    const rows: Array<{
+      now: Date;
+      overdue: string;
+      pending: string;
+      lag_ms: string | null;
+      escrow_id: string | null;
+      due_at: Date | null;
+      status: string | null;
+      amount_micros: string | null;
+    }> = await this.store.dataSource.query(
+      `WITH totals AS (
+         SELECT now() AS now,
+                count(*) FILTER (WHERE due_at <= now())::text AS overdue,
+                count(*)::text AS pending,
+                floor(extract(epoch FROM now() - min(due_at) FILTER (WHERE due_at <= now())) * 1000)::text AS lag_ms
+         FROM ${schema}.deadlines
+       ), upcoming AS (
+         SELECT d.escrow_id, d.due_at, e.status, e.amount_micros::text AS amount_micros
+         FROM ${schema}.deadlines d JOIN ${schema}.escrows e USING (escrow_id)
+         ORDER BY d.due_at, d.escrow_id LIMIT $1
+       )
+       SELECT totals.*, upcoming.* FROM totals LEFT JOIN upcoming ON true ORDER BY upcoming.due_at, upcoming.escrow_id`,
+      [limit],
+    );
+    const totals = rows[0]!;
+    return {
+      now: totals.now.toISOString(),
+      overdueCount: Number(totals.overdue),
+      pendingCount: Number(totals.pending),
+      lagMs: Number(totals.lag_ms ?? 0),
+      next: rows
+        .filter((row) => row.escrow_id !== null)
+        .map((row) => ({
+          escrowId: row.escrow_id!,
+          dueAt: row.due_at!.toISOString(),
+          status: row.status!,
+          amountMicros: row.amount_micros!,
+        })),
     };
   }
 

@@ -54,6 +54,9 @@ export class AdminController {
       events_checked: report.eventsChecked,
       accounts_checked: report.accountsChecked,
       total_usd: usd(report.totalMicros),
+      // Exact, for the operator view's "books sum to zero" (additive fields).
+      total_micros: report.totalMicros,
+      checked_at: new Date().toISOString(),
       violations: report.violations,
     };
   }

@@ -182,6 +182,10 @@ export class EscrowController {
       total_split: stats.totalSplit,
       total_volume_usd: usd(stats.totalVolumeMicros),
       total_commission_usd: usd(stats.totalCommissionMicros),
+      // Exact figures for displays that must not round (the dashboard); additive fields.
+      total_volume_micros: stats.totalVolumeMicros,
+      total_commission_micros: stats.totalCommissionMicros,
+      by_status: stats.byStatus,
       commission_rate: stats.commissionBps / 10_000,
     };
   }

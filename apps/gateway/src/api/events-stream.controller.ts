@@ -103,7 +103,8 @@ export class SseWriter implements EventSink {
   constructor(
     private readonly raw: ServerResponse,
     private readonly heartbeatMs: number,
-    private readonly mappers: RestEventMappers,
+    /** The REST mappers of the feed, or a function that makes the whole wire event (public feeds). */
+    private readonly present: RestEventMappers | ((envelope: EventEnvelope) => unknown),
   ) {}
 
   open(headers: Record<string, unknown>): void {
@@ -130,7 +131,9 @@ export class SseWriter implements EventSink {
   /** One message: `event: <type>` lets EventSource clients `addEventListener('released', …)`. */
   async send(id: number, envelope: EventEnvelope): Promise<void> {
     if (this.ended || this.raw.destroyed) return;
-    const data = JSON.stringify(toRestEvent(envelope, this.mappers));
+    const wire =
+      typeof this.present === 'function' ? this.present(envelope) : toRestEvent(envelope, this.present);
+    const data = JSON.stringify(wire);
     if (this.raw.write(`id: ${id}\nevent: ${envelope.type}\ndata: ${data}\n\n`)) return;
     await this.drained();
   }

@@ -6,6 +6,7 @@ import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
+import { DASHBOARD_ROUTE_DOCS } from './openapi-dashboard.js';
 import { MANDATE_ROUTE_DOCS } from './openapi-mandates.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
@@ -309,6 +310,9 @@ const escrowRoutes: RouteDoc[] = [
         total_split: 0,
         total_volume_usd: 50,
         total_commission_usd: 0.3,
+        total_volume_micros: '50000000',
+        total_commission_micros: '300000',
+        by_status: { funded: 1, completed: 0, disputed: 1, released: 6, refunded: 2, split: 0 },
         commission_rate: 0.01,
       },
     },
@@ -601,7 +605,15 @@ const operatorRoutes: RouteDoc[] = [
     response: {
       status: 200,
       description: 'The report.',
-      example: { ok: true, events_checked: 1200, accounts_checked: 40, total_usd: 0, violations: [] },
+      example: {
+        ok: true,
+        events_checked: 1200,
+        accounts_checked: 40,
+        total_usd: 0,
+        total_micros: '0',
+        checked_at: '2025-06-01T12:00:00.000Z',
+        violations: [],
+      },
     },
   },
   {
@@ -751,6 +763,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...escrowRoutes,
   ...JOB_ROUTE_DOCS,
   ...REPUTATION_ROUTE_DOCS,
+  ...DASHBOARD_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
   ...DISCOVERY_ROUTE_DOCS,

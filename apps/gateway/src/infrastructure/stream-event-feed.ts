@@ -86,19 +86,28 @@ export abstract class StreamEventFeed implements OnModuleDestroy {
     for (const subscription of [...this.subscriptions]) subscription.close();
   }
 
+  /**
+   * Open connections one audience may hold: an agent here; the public feeds (whose audience is a
+   * client IP) override it.
+   */
+  protected audienceLimit(): { max: number; noun: string } {
+    return { max: this.context.config.EVENT_STREAMS_PER_AGENT_MAX, noun: 'agent' };
+  }
+
   private reserve(agentId: string): void {
-    const { EVENT_STREAMS_MAX, EVENT_STREAMS_PER_AGENT_MAX } = this.context.config;
+    const { EVENT_STREAMS_MAX } = this.context.config;
     if (this.subscriptions.size >= EVENT_STREAMS_MAX) {
       throw new DomainError(
         ErrorCode.rateLimited,
         'too many open event streams on this server; retry shortly',
       );
     }
+    const limit = this.audienceLimit();
     const open = this.perAgent.get(agentId) ?? 0;
-    if (open >= EVENT_STREAMS_PER_AGENT_MAX) {
+    if (open >= limit.max) {
       throw new DomainError(
         ErrorCode.rateLimited,
-        `at most ${EVENT_STREAMS_PER_AGENT_MAX} open ${this.label}s per agent`,
+        `at most ${limit.max} open ${this.label}s per ${limit.noun}`,
       );
     }
     this.perAgent.set(agentId, open + 1);

@@ -1,18 +1,23 @@
-import { headers as createHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
-import { deadLetterHeaders, deadLetterStream, type SubjectPrefix } from '@pf/contracts';
-import { createOrderedReader } from '@pf/messaging';
-import { booleanFlag, ExitCode, parseArgs, parsePosition, stringFlag, UsageError } from '@pf/ops-kit';
+import { jetstreamManager } from '@nats-io/jetstream';
+import {
+  booleanFlag,
+  deadLetterView,
+  ExitCode,
+  getDeadLetter,
+  parseArgs,
+  parsePosition,
+  readDeadLetters,
+  redriveDeadLetter,
+  stringFlag,
+  UsageError,
+  type DeadLetterView,
+} from '@pf/ops-kit';
 import type { OpsConfig } from '../config.js';
 import { withNats } from '../nats.js';
 import { note, say } from '../output.js';
-import { streamInfoOrNull } from '../streams-info.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIMIT = 10_000;
-const PUBLISH_TIMEOUT_MS = 5_000;
-/** Marks a republished event, for whoever reads the stream later. */
-const REDRIVEN_FROM_HEADER = 'Pf-Redriven-From';
 const CONSUMER_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
 
 export const dlqUsage = `ops dlq list [--consumer NAME] [--limit N] [--json]
@@ -23,18 +28,6 @@ ops dlq redrive <sequence>... | --all [--consumer NAME] [--limit N]
   dead letter: the consumer that failed processes it again (its inbox has no record of it, the
   failed attempt rolled back), every other consumer of the subject recognises the event id in
   its inbox and skips it. Fix the cause first, or it comes back to the dead letters.`;
-
-interface DeadLetterView {
-  sequence: number;
-  consumer: string;
-  subject: string;
-  originalStream: string;
-  originalSequence: string;
-  deliveries: string;
-  eventId: string;
-  failedAt: string;
-  error: string;
-}
 
 export async function dlqCommand(argv: readonly string[], config: OpsConfig): Promise<number> {
   const [action, ...rest] = argv;
@@ -77,7 +70,7 @@ async function showDeadLetter(argv: readonly string[], config: OpsConfig): Promi
   return withNats(config, async (connection) => {
     const manager = await jetstreamManager(connection);
     const stored = await getDeadLetter(manager, config.prefix, sequence);
-    const letter = viewOf(config.prefix, stored);
+    const letter = deadLetterView(config.prefix, stored);
     const payload = new TextDecoder().decode(stored.data);
     if (booleanFlag(args, 'json')) {
       say(JSON.stringify({ ...letter, payload: parseJsonOrText(payload) }));
@@ -105,7 +98,7 @@ async function redriveDeadLetters(argv: readonly string[], config: OpsConfig): P
       : sequences;
     for (const sequence of targets) {
       const stored = await getDeadLetter(manager, config.prefix, sequence);
-      const outcome = await redrive(connection, manager, config.prefix, stored);
+      const outcome = await redriveDeadLetter(connection, manager, config.prefix, stored);
       say(
         `redriven dead letter #${sequence} (${outcome.consumer}) to ${outcome.subject} as ${outcome.stream} #${outcome.sequence}${outcome.duplicate ? ' (already republished before; only the dead letter was left)' : ''}`,
       );
@@ -113,110 +106,6 @@ async function redriveDeadLetters(argv: readonly string[], config: OpsConfig): P
     if (targets.length === 0) note('no dead letters to redrive');
     return ExitCode.ok;
   });
-}
-
-/**
- * Republishes one dead letter and deletes it. The publish carries `Nats-Msg-Id` =
- * `redrive:<dead-letter stream>:<sequence>` (not the event id: within the duplicate window the
- * broker would drop a copy of the original publish), so a redrive repeated after a crash
- * between publish and delete is dropped by the broker; beyond the window, consumers' inboxes
- * still see the same event id. `expect.streamName` refuses a subject that left its stream.
- */
-async function redrive(
-  connection: NatsConnection,
-  manager: JetStreamManager,
-  prefix: SubjectPrefix,
-  stored: StoredMsg,
-) {
-  const letter = viewOf(prefix, stored);
-  const wireSubject = stored.header?.get(deadLetterHeaders.subject) ?? '';
-  if (!wireSubject || (prefix.value !== '' && !wireSubject.startsWith(`${prefix.value}.`))) {
-    throw new UsageError(
-      `dead letter #${letter.sequence} has no original subject under this NATS_PREFIX (${JSON.stringify(wireSubject)})`,
-    );
-  }
-  const dlqStream = prefix.streamName(deadLetterStream.name);
-  const ack = await jetstream(connection).publish(wireSubject, stored.data, {
-    msgID: `redrive:${dlqStream}:${letter.sequence}`,
-    headers: republishHeaders(stored.header, `${dlqStream}#${letter.sequence}`),
-    expect: letter.originalStream ? { streamName: letter.originalStream } : undefined,
-    timeout: PUBLISH_TIMEOUT_MS,
-  });
-  await manager.streams.deleteMessage(dlqStream, letter.sequence, false);
-  return {
-    consumer: letter.consumer,
-    subject: letter.subject,
-    stream: ack.stream,
-    sequence: ack.seq,
-    duplicate: ack.duplicate,
-  };
-}
-
-/** The publisher's own headers, without the broker's and the dead-letter bookkeeping. */
-function republishHeaders(original: MsgHdrs | undefined, origin: string): MsgHdrs {
-  const result = createHeaders();
-  for (const [key, values] of original ?? []) {
-    const lower = key.toLowerCase();
-    if (lower.startsWith('nats-') || lower.startsWith('pf-dlq-')) continue;
-    for (const value of values) result.append(key, value);
-  }
-  result.set(REDRIVEN_FROM_HEADER, origin);
-  return result;
-}
-
-async function readDeadLetters(
-  connection: NatsConnection,
-  prefix: SubjectPrefix,
-  consumer: string | undefined,
-  limit: number,
-): Promise<DeadLetterView[]> {
-  const manager = await jetstreamManager(connection);
-  if (!(await streamInfoOrNull(manager, prefix.streamName(deadLetterStream.name)))) return [];
-  const filterSubject = consumer ? `dlq.${consumer}.>` : undefined;
-  const letters: DeadLetterView[] = [];
-  for await (const message of createOrderedReader(connection, prefix, deadLetterStream.name, {
-    filterSubject,
-  })) {
-    letters.push(
-      viewOf(prefix, {
-        seq: message.sequence,
-        subject: prefix.subject(message.subject),
-        header: message.headers,
-        time: message.time,
-      }),
-    );
-    if (letters.length >= limit) break;
-  }
-  return letters;
-}
-
-async function getDeadLetter(
-  manager: JetStreamManager,
-  prefix: SubjectPrefix,
-  sequence: number,
-): Promise<StoredMsg> {
-  const stream = prefix.streamName(deadLetterStream.name);
-  const stored = await manager.streams.getMessage(stream, { seq: sequence }).catch(() => null);
-  if (!stored) throw new UsageError(`no dead letter #${sequence} in ${stream}`);
-  return stored;
-}
-
-function viewOf(
-  prefix: SubjectPrefix,
-  stored: Pick<StoredMsg, 'seq' | 'subject' | 'time'> & { header: MsgHdrs | undefined },
-): DeadLetterView {
-  const header = (key: string) => stored.header?.get(key) ?? '';
-  return {
-    sequence: stored.seq,
-    consumer: header(deadLetterHeaders.consumer) || prefix.unprefix(stored.subject).split('.')[1] || '?',
-    subject: prefix.unprefix(header(deadLetterHeaders.subject)),
-    originalStream: header(deadLetterHeaders.stream),
-    originalSequence: header(deadLetterHeaders.streamSequence),
-    deliveries: header(deadLetterHeaders.deliveries),
-    eventId: header(deadLetterHeaders.msgId),
-    failedAt: header(deadLetterHeaders.failedAt) || stored.time.toISOString(),
-    error: header(deadLetterHeaders.error),
-  };
 }
 
 function formatLetter(letter: DeadLetterView): string {

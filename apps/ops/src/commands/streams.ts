@@ -1,9 +1,16 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { booleanFlag, ExitCode, formatCount, parseArgs, UsageError } from '@pf/ops-kit';
+import {
+  booleanFlag,
+  ExitCode,
+  formatCount,
+  parseArgs,
+  UsageError,
+  collectStreamStates,
+  type StreamState,
+} from '@pf/ops-kit';
 import type { OpsConfig } from '../config.js';
 import { withNats } from '../nats.js';
 import { formatMegabytes, say } from '../output.js';
-import { collectStreamStates, type StreamState } from '../streams-info.js';
 
 export const streamsUsage = `ops streams [--json]
   Each event stream and the dead-letter stream: messages, bytes, last sequence, and per

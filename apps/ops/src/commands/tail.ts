@@ -19,11 +19,11 @@ import {
   parsePosition,
   stringFlag,
   UsageError,
+  streamExists,
 } from '@pf/ops-kit';
 import type { OpsConfig } from '../config.js';
 import { withNats } from '../nats.js';
 import { note, say } from '../output.js';
-import { streamExists } from '../streams-info.js';
 
 const FLAGS = { 'from-position': 'string', since: 'string', json: 'boolean', count: 'string' } as const;
 /** The relay publishes in position order batch by batch; this many messages back covers any reordering. */
