@@ -62,6 +62,20 @@ export const gatewayConfigSchema = baseConfigSchema
      * a random key per gateway process (tokens from one gateway open streams only on it).
      */
     EVENT_STREAM_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /**
+     * Ed25519 key that signs receipts (ADR 0020): the base64 of its 32-byte seed. Unset: read from
+     * RECEIPT_SIGNING_KEY_FILE (the base64 seed or a PKCS#8 PEM; `npm start` makes one, mode 600,
+     * under .data); neither: a fresh key per process (its receipts still verify: every public key
+     * used is kept and published). Rotate by changing it; old receipts keep verifying.
+     */
+    RECEIPT_SIGNING_KEY: z
+      .string()
+      .refine(
+        (value) => Buffer.from(value, 'base64').length === 32,
+        'must be the base64 of a 32-byte Ed25519 seed',
+      )
+      .optional(),
+    RECEIPT_SIGNING_KEY_FILE: env.optionalText(),
   })
   .superRefine((config, context) => {
     const leaseMs = config.IDEMPOTENCY_LEASE_MS;

@@ -15,9 +15,13 @@ import { FaucetController } from './api/faucet.controller.js';
 import { JobEventsStreamController } from './api/job-events-stream.controller.js';
 import { JobsController } from './api/jobs.controller.js';
 import { PingController } from './api/ping.controller.js';
+import { ReceiptsController } from './api/receipts.controller.js';
 import type { GatewayConfig } from './config.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
+import { ReceiptIssuer } from './infrastructure/receipt-issuer.js';
+import { ReceiptSigner } from './infrastructure/receipt-signer.js';
+import { ReceiptStore } from './infrastructure/receipt-store.js';
 import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
@@ -32,6 +36,7 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminEscrowController,
     JobsController,
     ReputationController,
+    ReceiptsController,
     JobEventsStreamController,
     EventsStreamController,
     McpController,
@@ -43,6 +48,17 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminGuard,
     EscrowEventFeed,
     JobEventFeed,
+    ReceiptIssuer,
+    {
+      provide: ReceiptSigner,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => ReceiptSigner.fromConfig(context.config),
+    },
+    {
+      provide: ReceiptStore,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => new ReceiptStore(context.dataSource),
+    },
     {
       provide: StreamTokens,
       inject: [SERVICE_CONTEXT],

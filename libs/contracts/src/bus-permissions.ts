@@ -123,9 +123,16 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
           ...pings,
           market.commands,
         ].map(p),
-        // The SSE feeds read escrow and job events through short-lived ordered consumers.
-        ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
-        ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
+        // The SSE feeds read escrow and job events through short-lived ordered consumers; receipts
+        // (escrow, faucet) and webhook fan-out (escrow, market) through durables (ADR 0020).
+        ...new Set([
+          ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
+          ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
+          ...consume(eventStreams.escrow.name),
+          ...consume(eventStreams.market.name),
+          ...consume(eventStreams.faucet.name),
+        ]),
+        deadLetters,
       ],
       subscribe: [inbox('gateway')],
       allowResponses: false,

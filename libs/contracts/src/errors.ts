@@ -1,4 +1,5 @@
 import { marketHttpStatuses } from './market.js';
+import { receiptHttpStatuses } from './receipts.js';
 import { reputationHttpStatuses } from './reputation.js';
 
 /**
@@ -69,6 +70,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
+  ...receiptHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

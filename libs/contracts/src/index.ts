@@ -10,3 +10,4 @@ export * from './bus-permissions.js';
 export * from './market.js';
 export * from './dependency-failure.js';
 export * from './reputation.js';
+export * from './receipts.js';

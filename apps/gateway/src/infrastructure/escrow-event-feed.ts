@@ -23,7 +23,7 @@ const INTERNAL_EVENT_TYPES = new Set(['opened', 'rejected']);
 /** Escrows whose parties are remembered; parties never change, so entries never go stale. */
 const PARTIES_CACHE_MAX_ENTRIES = 50_000;
 
-interface Parties {
+export interface Parties {
   creatorId: string;
   counterpartyId: string;
 }
@@ -59,7 +59,7 @@ export class EscrowEventFeed extends StreamEventFeed {
    * The escrow's parties, from the cache or asked once of the escrow service. A failed lookup
    * throws: the stream ends and the client resumes from its last id, so no event is skipped.
    */
-  private partiesOf(escrowId: string): Promise<Parties | null> {
+  partiesOf(escrowId: string): Promise<Parties | null> {
     const cached = this.parties.get(escrowId);
     if (cached !== undefined) return Promise.resolve(cached);
     let lookup = this.lookups.get(escrowId);

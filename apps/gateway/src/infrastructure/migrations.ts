@@ -60,7 +60,43 @@ class SealedIdempotencyRecords1764900000100 implements MigrationInterface {
   }
 }
 
+/**
+ * ADR 0020: signed receipts, one per settling event (unique event_id: a redelivered event finds
+ * its receipt), and every public key that ever signed one, so a rotated key's receipts still
+ * verify. `parties` lets a party list its receipts; the receipt itself is read by its id.
+ */
+class SignedReceipts1765200000100 implements MigrationInterface {
+  readonly name = 'SignedReceipts1765200000100';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(`
+      CREATE TABLE gateway.receipt_keys (
+        key_id text PRIMARY KEY,
+        public_key bytea NOT NULL CHECK (octet_length(public_key) = 32),
+        first_used_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    await runner.query(`
+      CREATE TABLE gateway.receipts (
+        receipt_id text PRIMARY KEY,
+        event_id uuid NOT NULL UNIQUE,
+        settlement_id text NOT NULL,
+        parties text[] NOT NULL,
+        receipt text NOT NULL,
+        key_id text NOT NULL REFERENCES gateway.receipt_keys (key_id),
+        signature bytea NOT NULL CHECK (octet_length(signature) = 64),
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    await runner.query(`CREATE INDEX receipts_settlement_id ON gateway.receipts (settlement_id)`);
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query('DROP TABLE gateway.receipts');
+    await runner.query('DROP TABLE gateway.receipt_keys');
+  }
+}
+
 export const gatewayMigrations: Array<new () => MigrationInterface> = [
   IdempotencyKeys1764000000100,
   SealedIdempotencyRecords1764900000100,
+  SignedReceipts1765200000100,
 ];

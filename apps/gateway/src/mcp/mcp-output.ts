@@ -65,7 +65,28 @@ export const toolOutputs = {
   }),
   ...jobToolOutputs(),
   ...reputationToolOutputs(),
+  ...receiptToolOutputs(),
 } as const;
+
+/** get_receipt answers `/receipts/{id}` (one receipt) or `/receipts?settlement_id=` (a list). */
+function receiptToolOutputs() {
+  const receipt = z.looseObject({
+    receipt_id: z.string().describe('rcpt_ + 32 hex'),
+    receipt: z
+      .record(z.string(), z.string().nullable())
+      .describe('the signed facts; amounts in micro-dollars'),
+    signature: z.string().describe('base64 Ed25519 signature of the canonical JSON of receipt'),
+    key_id: z.string(),
+  });
+  return {
+    get_receipt: z.looseObject({
+      receipt_id: z.string().optional(),
+      receipt: receipt.shape.receipt.optional(),
+      signature: z.string().optional(),
+      receipts: z.array(receipt).optional().describe('when asked by settlement_id'),
+    }),
+  };
+}
 
 /** The reputation tools answer `/agents/{id}/reputation`, `/leaderboard` and the rating route (docs/API.md, "Reputation"). */
 function reputationToolOutputs() {
