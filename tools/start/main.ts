@@ -96,6 +96,7 @@ async function run(config: LauncherConfig, supervisor: Supervisor): Promise<numb
   const admin = resolveAdminKey(config.dataDir, process.env.ADMIN_API_KEY || undefined);
   process.env.ADMIN_API_KEY = admin.key;
   ensureSecretFile(config.dataDir, 'RECEIPT_SIGNING_KEY', 'receipt-signing-key');
+  ensureSecretFile(config.dataDir, 'WEBHOOK_SECRETS_KEY', 'webhook-secrets-key');
   await runMigrations(config, supervisor, connections);
   const apps = startApps(config, supervisor, connections);
   await waitUntilHealthy(config, supervisor, apps);

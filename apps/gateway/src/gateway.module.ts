@@ -16,12 +16,18 @@ import { JobEventsStreamController } from './api/job-events-stream.controller.js
 import { JobsController } from './api/jobs.controller.js';
 import { PingController } from './api/ping.controller.js';
 import { ReceiptsController } from './api/receipts.controller.js';
+import { WebhooksController } from './api/webhooks.controller.js';
 import type { GatewayConfig } from './config.js';
+import { AgentNotices } from './infrastructure/agent-notices.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
 import { ReceiptIssuer } from './infrastructure/receipt-issuer.js';
 import { ReceiptSigner } from './infrastructure/receipt-signer.js';
 import { ReceiptStore } from './infrastructure/receipt-store.js';
+import { WebhookDispatcher } from './infrastructure/webhook-dispatcher.js';
+import { WebhookFanout } from './infrastructure/webhook-fanout.js';
+import { WebhookSecrets } from './infrastructure/webhook-secrets.js';
+import { WebhookStore } from './infrastructure/webhook-store.js';
 import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
@@ -37,6 +43,7 @@ import { McpController } from './mcp/mcp.controller.js';
     JobsController,
     ReputationController,
     ReceiptsController,
+    WebhooksController,
     JobEventsStreamController,
     EventsStreamController,
     McpController,
@@ -49,6 +56,19 @@ import { McpController } from './mcp/mcp.controller.js';
     EscrowEventFeed,
     JobEventFeed,
     ReceiptIssuer,
+    AgentNotices,
+    WebhookFanout,
+    WebhookDispatcher,
+    {
+      provide: WebhookSecrets,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => WebhookSecrets.fromConfig(context.config),
+    },
+    {
+      provide: WebhookStore,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => new WebhookStore(context.dataSource),
+    },
     {
       provide: ReceiptSigner,
       inject: [SERVICE_CONTEXT],

@@ -1,6 +1,7 @@
 import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
+import { gatewaySubjects } from './webhooks.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
 /**
@@ -133,8 +134,10 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
           ...consume(eventStreams.faucet.name),
         ]),
         deadLetters,
+        // Notices to an agent's SSE streams on whichever replica holds them (a disabled webhook).
+        p(`${gatewaySubjects.notices}.>`),
       ],
-      subscribe: [inbox('gateway')],
+      subscribe: [inbox('gateway'), p(gatewaySubjects.commands)],
       allowResponses: false,
     },
     ops: {

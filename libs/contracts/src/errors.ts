@@ -1,6 +1,7 @@
 import { marketHttpStatuses } from './market.js';
 import { receiptHttpStatuses } from './receipts.js';
 import { reputationHttpStatuses } from './reputation.js';
+import { webhookHttpStatuses } from './webhooks.js';
 
 /**
  * Error codes, defined once. The gateway maps them to HTTP statuses in exactly one place;
@@ -71,6 +72,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
   ...receiptHttpStatuses,
+  ...webhookHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

@@ -11,3 +11,4 @@ export * from './market.js';
 export * from './dependency-failure.js';
 export * from './reputation.js';
 export * from './receipts.js';
+export * from './webhooks.js';

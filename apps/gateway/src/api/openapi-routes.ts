@@ -6,6 +6,7 @@ import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { RECEIPT_ROUTE_DOCS } from './openapi-receipts.js';
+import { WEBHOOK_ROUTE_DOCS } from './openapi-webhooks.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
@@ -635,6 +636,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...JOB_ROUTE_DOCS,
   ...REPUTATION_ROUTE_DOCS,
   ...RECEIPT_ROUTE_DOCS,
+  ...WEBHOOK_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
   ...DISCOVERY_ROUTE_DOCS,

@@ -46,7 +46,7 @@ export class EscrowEventFeed extends StreamEventFeed {
     super(context, eventStreams.escrow, 'event stream');
   }
 
-  protected async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
+  async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
     const escrowId = escrowIdOf(envelope);
     const opened = envelope.type === 'opened' ? partiesOf(envelope.data) : null;
     if (opened) this.remember(escrowId, opened);

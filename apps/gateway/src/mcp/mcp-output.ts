@@ -66,7 +66,48 @@ export const toolOutputs = {
   ...jobToolOutputs(),
   ...reputationToolOutputs(),
   ...receiptToolOutputs(),
+  ...webhookToolOutputs(),
 } as const;
+
+/** The webhook tools answer the `/webhooks` routes (docs/API.md, "Webhooks"). */
+function webhookToolOutputs() {
+  const webhookId = z.string().describe('wh_ + 16 hex');
+  const webhook = z.looseObject({
+    webhook_id: webhookId,
+    url: z.string(),
+    events: z.array(z.string()),
+    status: z.string().describe('active or disabled'),
+    disabled_reason: z.string().nullable(),
+    created_at: z.string(),
+  });
+  return {
+    create_webhook: webhook.extend({
+      secret: z.string().describe('whsec_…: shown once; signs every delivery'),
+      message,
+    }),
+    list_webhooks: z.looseObject({ webhooks: z.array(webhook) }),
+    delete_webhook: z.looseObject({ webhook_id: webhookId, deleted: z.boolean() }),
+    list_webhook_deliveries: z.looseObject({
+      webhook_id: webhookId,
+      deliveries: z.array(
+        z.looseObject({
+          event_id: z.string(),
+          event_type: z.string(),
+          state: z.string().describe('pending or delivered'),
+          attempts: z.number(),
+          last_status: z.number().nullable(),
+          last_error: z.string().nullable(),
+        }),
+      ),
+    }),
+    test_webhook: z.looseObject({
+      webhook_id: webhookId,
+      event_id: z.string(),
+      event_type: z.string(),
+      message,
+    }),
+  };
+}
 
 /** get_receipt answers `/receipts/{id}` (one receipt) or `/receipts?settlement_id=` (a list). */
 function receiptToolOutputs() {
