@@ -35,6 +35,12 @@ const API_MD_TOOLS = [
   'get_reputation',
   'leaderboard',
   'rate_agent',
+  'get_receipt',
+  'create_webhook',
+  'list_webhooks',
+  'delete_webhook',
+  'list_webhook_deliveries',
+  'test_webhook',
 ];
 
 interface ToolAnswer {
