@@ -107,6 +107,8 @@ export const gatewayConfigSchema = baseConfigSchema
     WEBHOOK_POLL_INTERVAL_MS: env.int(500, 10, 60_000),
     /** Endpoints one replica sends to at once. */
     WEBHOOK_CONCURRENCY: env.int(8, 1, 256),
+    /** How long delivered rows stay in `GET /webhooks/{id}/deliveries`; pending ones stay until sent. */
+    WEBHOOK_DELIVERY_RETENTION_HOURS: env.int(168, 1, 24 * 365),
   })
   .superRefine((config, context) => {
     const leaseMs = config.IDEMPOTENCY_LEASE_MS;

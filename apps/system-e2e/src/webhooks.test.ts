@@ -1,4 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import http from 'node:http';
 import {
   createTestDatabase,
@@ -377,5 +379,55 @@ describe('webhooks', () => {
     );
     expect(many.filter((answer) => answer.status === 201)).toHaveLength(10);
     expect(many.filter((answer) => answer.body.error === 'webhook_limit_reached')).toHaveLength(2);
+  });
+
+  it('works through MCP: create_webhook, list_webhooks, test_webhook, list_webhook_deliveries, delete_webhook', async () => {
+    const agent = await api.register();
+    const target = await receiver();
+    const client = new Client({ name: 'webhooks-e2e', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${system.gatewayUrl}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${agent.apiKey}` } },
+      }),
+    );
+    try {
+      const call = async (name: string, args: Record<string, unknown> = {}) => {
+        const result = (await client.callTool({ name, arguments: args })) as {
+          isError?: boolean;
+          content: Array<{ type: string; text: string }>;
+        };
+        expect({ name, isError: result.isError === true }).toEqual({ name, isError: false });
+        return JSON.parse(result.content[0]!.text) as Record<string, unknown>;
+      };
+      const created = await call('create_webhook', { url: target.url, events: ['escrow.*'] });
+      expect(created.secret).toEqual(expect.stringMatching(/^whsec_/));
+      const webhookId = String(created.webhook_id);
+      expect(((await call('list_webhooks')).webhooks as unknown[]).length).toBe(1);
+      const test = await call('test_webhook', { webhook_id: webhookId });
+      await waitFor('the MCP test event', async () => target.received.length > 0, {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
+      expect(verifies(String(created.secret), target.received[0]!.signature, target.received[0]!.body)).toBe(
+        true,
+      );
+      await waitFor(
+        'the delivery logged',
+        async () =>
+          (
+            (await call('list_webhook_deliveries', { webhook_id: webhookId })).deliveries as Array<{
+              event_id: string;
+              state: string;
+            }>
+          ).some((delivery) => delivery.event_id === test.event_id && delivery.state === 'delivered'),
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
+      expect(await call('delete_webhook', { webhook_id: webhookId })).toEqual({
+        webhook_id: webhookId,
+        deleted: true,
+      });
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -10,6 +10,9 @@ import { WebhookStore, type LeasedEndpoint } from './webhook-store.js';
 
 /** Deliveries one lease sends at most before the endpoint goes back to the pool (fairness). */
 const DELIVERIES_PER_LEASE_MAX = 50;
+/** How often a replica deletes old delivered rows, and how many at most per pass. */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+const SWEEP_BATCH_ROWS = 10_000;
 /** Lease slack beyond one send's timeout: the database round trips around it. */
 const LEASE_MARGIN_MS = 5_000;
 
@@ -37,6 +40,7 @@ export function targetPolicy(config: GatewayConfig): TargetPolicy {
 @Injectable()
 export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private stopped = false;
+  private nextSweepAtMs = 0;
   private loop?: Promise<void>;
   private wake?: () => void;
 
@@ -69,7 +73,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       try {
         const endpoints = await this.store.claim(WEBHOOK_CONCURRENCY, leaseMs);
         claimed = endpoints.length;
-        await Promise.all(endpoints.map((endpoint) => this.serve(endpoint, leaseMs)));
+        await Promise.all(endpoints.map((endpoint) => this.serveOrRelease(endpoint, leaseMs)));
+        await this.sweepIfDue();
       } catch (error) {
         this.context.logger.warn({ err: error }, 'webhook dispatch pass failed');
       }
@@ -86,6 +91,26 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         resolve();
       };
     });
+  }
+
+  /** A failure outside a send (Postgres, an unreadable secret) hands the endpoint back at once. */
+  private async serveOrRelease(endpoint: LeasedEndpoint, leaseMs: number): Promise<void> {
+    try {
+      await this.serve(endpoint, leaseMs);
+    } catch (error) {
+      this.context.logger.warn({ err: error, webhookId: endpoint.webhookId }, 'webhook dispatch failed');
+      await this.store.release(endpoint).catch(() => undefined);
+    }
+  }
+
+  /** Delivered rows older than the retention are deleted, a bounded batch at a time. */
+  private async sweepIfDue(): Promise<void> {
+    if (Date.now() < this.nextSweepAtMs) return;
+    this.nextSweepAtMs = Date.now() + SWEEP_INTERVAL_MS;
+    await this.store.expireDelivered(
+      this.context.config.WEBHOOK_DELIVERY_RETENTION_HOURS * 3_600_000,
+      SWEEP_BATCH_ROWS,
+    );
   }
 
   /** Sends the endpoint's deliveries in order while they succeed and the lease lasts. */

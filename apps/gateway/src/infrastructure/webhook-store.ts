@@ -265,6 +265,17 @@ export class WebhookStore {
     );
   }
 
+  /** Deletes up to `maxRows` deliveries acknowledged longer ago than `retentionMs` (the log's limit). */
+  async expireDelivered(retentionMs: number, maxRows: number): Promise<void> {
+    await this.dataSource.query(
+      `DELETE FROM gateway.webhook_deliveries WHERE delivery_seq IN (
+         SELECT delivery_seq FROM gateway.webhook_deliveries
+         WHERE state = 'delivered' AND delivered_at < now() - make_interval(secs => $1::double precision / 1000)
+         LIMIT $2::integer)`,
+      [retentionMs, maxRows],
+    );
+  }
+
   async release(endpoint: LeasedEndpoint): Promise<void> {
     await this.dataSource.query(
       `UPDATE gateway.webhook_endpoints SET lease_token = NULL, lease_until = NULL WHERE webhook_id = $1 AND lease_token = $2`,
