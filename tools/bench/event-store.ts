@@ -5,26 +5,16 @@
  *   vs plain single-row INSERT commits with `pg`;
  * - outbox publish lag (commit → message on the JetStream subject) at ~1,000 events/s, with
  *   the in-process wake-up and with polling only (what another replica's relay sees);
- * - rebuild rate of a balances projection over 200k events vs a plain streaming SELECT
- *   (pg-cursor) of the same rows.
+ * Rebuild rates are measured by `npm run bench:ops`, through the replay operators run (this
+ * bench's own rebuild loop went with libs/event-store's unused projection runner).
  * Creates its own database and NATS prefix and removes both. Prints numbers; never asserts.
  */
 import { randomUUID } from 'node:crypto';
 import { SubjectPrefix } from '@pf/contracts';
-import {
-  EventStore,
-  eventStoreMigrations,
-  OutboxRelay,
-  rebuildProjection,
-  transferBalancesProjection,
-  TRANSFERRED_EVENT_TYPE,
-  type NewEvent,
-} from '@pf/event-store';
+import { EventStore, eventStoreMigrations, OutboxRelay, type NewEvent } from '@pf/event-store';
 import { connectTestNats, createTestDatabase, deletePrefixedStreams, testNatsPrefix } from '@pf/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import pg from 'pg';
-import Cursor from 'pg-cursor';
 import { DataSource } from 'typeorm';
 import { formatRow, percentile, rawInsertRate, runLoad, type LoadResult } from './bench-kit.js';
 
@@ -33,10 +23,9 @@ const APPEND_DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
 const LAG_EVENTS_PER_SECOND = 1_000;
 const LAG_DURATION_MS = 5_000;
 const LAG_WORKERS = 8;
-const REBUILD_EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 200_000);
-const LOAD_EVENTS_PER_APPEND = 500;
-const READ_BATCH = 5_000;
 const ACCOUNTS = 1_000;
+/** The type of the bench's events (a transfer between two of ACCOUNTS). */
+const TRANSFERRED_EVENT_TYPE = 'transferred';
 
 interface Context {
   databaseUrl: string;
@@ -62,8 +51,7 @@ async function main(): Promise<void> {
     };
     const appends = await benchAppends(context);
     const lags = await benchPublishLag(context);
-    const rebuild = await benchRebuild(context);
-    printReport(appends, lags, rebuild, Date.now() - startedAt);
+    printReport(appends, lags, Date.now() - startedAt);
   } finally {
     await dataSource.destroy().catch(() => undefined);
     await deletePrefixedStreams(nats, prefixValue).catch(() => undefined);
@@ -217,82 +205,7 @@ async function measureLag(context: Context, relayStore: EventStore, mode: string
   };
 }
 
-interface RebuildFigures {
-  events: number;
-  loadMs: number;
-  rawRowsPerSecond: number;
-  rebuildEventsPerSecond: number;
-  balancedBooks: boolean;
-}
-
-async function benchRebuild(context: Context): Promise<RebuildFigures> {
-  const loadStartedAt = performance.now();
-  let loaded = 0;
-  await runLoad(
-    4,
-    10 * 60_000,
-    async (_, index) => {
-      const events = Array.from({ length: LOAD_EVENTS_PER_APPEND }, (_, offset) =>
-        transfer(index * LOAD_EVENTS_PER_APPEND + offset),
-      );
-      await context.store.append(`load-${index}`, 0, events);
-      loaded += events.length;
-    },
-    Math.ceil(REBUILD_EVENTS / LOAD_EVENTS_PER_APPEND),
-  );
-  const loadMs = performance.now() - loadStartedAt;
-  const [{ total }] = await context.dataSource.query(`SELECT count(*)::int AS total FROM "${SCHEMA}".events`);
-  process.stderr.write(`loaded ${loaded} events in ${(loadMs / 1000).toFixed(1)} s (log holds ${total})\n`);
-
-  const raw = await rawStreamingRead(context.databaseUrl, total);
-  const rebuild = await rebuildProjection({
-    store: context.store,
-    projection: transferBalancesProjection(),
-    suffix: '_bench',
-    batchSize: READ_BATCH,
-  });
-  const [{ sum }] = await context.dataSource.query(
-    `SELECT coalesce(sum(balance_micros), 0)::text AS sum FROM ${rebuild.target.table('balances')}`,
-  );
-  process.stderr.write(
-    `rebuild: ${rebuild.eventsPerSecond.toFixed(0)} events/s (raw read ${raw.toFixed(0)} rows/s)\n`,
-  );
-  return {
-    events: rebuild.events,
-    loadMs,
-    rawRowsPerSecond: raw,
-    rebuildEventsPerSecond: rebuild.eventsPerSecond,
-    balancedBooks: sum === '0',
-  };
-}
-
-/** A plain streaming SELECT of every row of the log, read with pg-cursor in batches. */
-async function rawStreamingRead(databaseUrl: string, expectedRows: number): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const startedAt = performance.now();
-    const cursor = client.query(new Cursor(`SELECT * FROM "${SCHEMA}".events ORDER BY global_position`));
-    let rows = 0;
-    for (;;) {
-      const batch = await cursor.read(READ_BATCH);
-      if (batch.length === 0) break;
-      rows += batch.length;
-    }
-    await cursor.close();
-    if (rows !== expectedRows) throw new Error(`raw read saw ${rows} rows, expected ${expectedRows}`);
-    return (rows / (performance.now() - startedAt)) * 1000;
-  } finally {
-    await client.end();
-  }
-}
-
-function printReport(
-  appends: AppendFigures[],
-  lags: LagFigures[],
-  rebuild: RebuildFigures,
-  totalMs: number,
-): void {
+function printReport(appends: AppendFigures[], lags: LagFigures[], totalMs: number): void {
   const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)}%`;
   console.log(
     `\n### Appends (${APPEND_DURATION_MS / 1000} s per figure, one event per append, pool size = concurrency)\n`,
@@ -325,24 +238,7 @@ function printReport(
     console.log(
       formatRow([lag.mode, lag.events, lag.ratePerSecond, lag.p50Ms, lag.p99Ms, lag.maxMs, lag.duplicates]),
     );
-  console.log(
-    `\n### Rebuild of a balances projection (${formatRow([rebuild.events]).slice(2, -2)} events, batches of ${READ_BATCH})\n`,
-  );
-  console.log(
-    '| raw streaming SELECT rows/s | rebuild events/s | rebuild / raw | books balance after rebuild |',
-  );
-  console.log('|---|---|---|---|');
-  console.log(
-    formatRow([
-      rebuild.rawRowsPerSecond,
-      rebuild.rebuildEventsPerSecond,
-      percent(rebuild.rebuildEventsPerSecond, rebuild.rawRowsPerSecond),
-      rebuild.balancedBooks ? 'yes' : 'NO',
-    ]),
-  );
-  console.log(
-    `\n(loading the log took ${(rebuild.loadMs / 1000).toFixed(1)} s; whole run ${(totalMs / 1000).toFixed(0)} s)`,
-  );
+  console.log(`\n(whole run ${(totalMs / 1000).toFixed(0)} s)`);
 }
 
 await main();

@@ -216,8 +216,37 @@ export class DemoClient {
     return balances;
   }
 
-  private async request(method: string, path: string, body?: Json, key?: string): Promise<Answer> {
-    const headers: Record<string, string> = {};
+  /** A sub-key with a spending mandate, made with the agent's main key (the key is shown once). */
+  async createKey(agent: DemoAgent, mandate: Json): Promise<{ keyId: string; apiKey: string }> {
+    const body = this.expect(
+      await this.request('POST', '/api/v1/auth/keys', mandate, agent.apiKey),
+      201,
+      'create key',
+    );
+    return { keyId: body.key_id as string, apiKey: body.api_key as string };
+  }
+
+  /** A direct payment made with any key (the agent's or a sub-key); the answer as it came. */
+  pay(apiKey: string, to: DemoAgent, amountUsd: number, memo: string): Promise<Answer> {
+    return this.request(
+      'POST',
+      '/api/v1/pay',
+      { to_agent_id: to.agentId, amount_usd: amountUsd, memo },
+      apiKey,
+      {
+        'idempotency-key': crypto.randomUUID(),
+      },
+    );
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: Json,
+    key?: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Answer> {
+    const headers: Record<string, string> = { ...extraHeaders };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (key) headers.authorization = `Bearer ${key}`;
     const response = await fetch(`${this.baseUrl}${path}`, {

@@ -64,8 +64,54 @@ async function main(): Promise<void> {
   const single = await awardTheCheapest(client, orchestrator, workers, paid);
   const race = await raceThree(client, orchestrator, workers, paid);
   const reputation = await showReputation(client, orchestrator, workers, paid);
-  process.exitCode = single && race && reputation ? 0 : 1;
-  say(single && race && reputation ? 'demo: OK' : 'demo: FAILED');
+  const tips = await tipWithABot(client, orchestrator, workers);
+  const ok = single && race && reputation && tips;
+  process.exitCode = ok ? 0 : 1;
+  say(ok ? 'demo: OK' : 'demo: FAILED');
+}
+
+/**
+ * Run 4 (ADR 0019): the orchestrator gives a tipping bot a sub-key that may only pay the workers,
+ * at most $1 a payment and $1.50 a day; the bot tips once, and its second tip is refused by the
+ * ledger with what remains of the day.
+ */
+async function tipWithABot(
+  client: DemoClient,
+  orchestrator: DemoAgent,
+  workers: DemoAgent[],
+): Promise<boolean> {
+  const agents = [orchestrator, ...workers];
+  const before = await client.balancesMicros(agents);
+  step('Tips by a bot with a spending mandate (a sub-key: $1 a payment, $1.50 a day, workers only)');
+  const bot = await client.createKey(orchestrator, {
+    name: 'tipping bot',
+    max_per_transaction_usd: 1,
+    max_per_day_usd: 1.5,
+    allowed_payees: workers.map((worker) => worker.agentId),
+    allowed_actions: ['pay'],
+    expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+  });
+  say(`sub-key ${bot.keyId} created`);
+  const first = await client.pay(bot.apiKey, workers[0]!, 1, 'thanks for the fast work');
+  say(
+    `tip $1 to ${workers[0]!.name}: HTTP ${first.status} ${String(first.body.payment_id ?? first.body.error)}`,
+  );
+  const second = await client.pay(bot.apiKey, workers[1]!, 1, 'and thanks to you');
+  say(
+    `tip $1 to ${workers[1]!.name}: HTTP ${second.status} ${String(second.body.error)} (remaining today $${String(second.body.remaining_usd)})`,
+  );
+  const after = await client.balancesMicros(agents);
+  const delta = (agent: DemoAgent) => after.get(agent.agentId)! - before.get(agent.agentId)!;
+  const results: Array<[string, boolean]> = [
+    ['the first tip paid $1, no commission', first.status === 201 && delta(workers[0]!) === 1_000_000n],
+    [
+      'the second was refused by the mandate',
+      second.status === 403 && second.body.error === 'mandate_exceeded',
+    ],
+    ['the orchestrator paid exactly $1', delta(orchestrator) === -1_000_000n],
+  ];
+  for (const [label, passed] of results) say(`${passed ? '✓' : '✗'} ${label}`);
+  return results.every(([, passed]) => passed);
 }
 
 /** Run 1: post, three bids, award the cheapest, complete, release. */

@@ -4,7 +4,8 @@ import { ManagedProcess, describeExit } from './children.js';
 import { APP_NAMES, type AppName, type LauncherConfig } from './config.js';
 import { complain, say } from './log.js';
 import { isPortFree, sleep, waitAtMost } from './net.js';
-import { LaunchError, StopRequested, type Supervisor } from './supervisor.js';
+import { LaunchError } from './launch-error.js';
+import { StopRequested, type Supervisor } from './supervisor.js';
 
 /** One app's migrations are a handful of DDL statements; a minute means something is stuck. */
 const MIGRATE_TIMEOUT_MS = 60_000;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { echoLine, type LogFormat } from './log.js';
 import { sleep, waitAtMost } from './net.js';
-import { LaunchError } from './supervisor.js';
+import { LaunchError } from './launch-error.js';
 
 export interface ExitInfo {
   code: number | null;

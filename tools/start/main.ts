@@ -48,14 +48,8 @@ import { complain, say } from './log.js';
 import { ensureNats } from './nats.js';
 import { ensurePostgres } from './postgres.js';
 import { watchParents } from './parent-watch.js';
-import {
-  describeStop,
-  isRequestedStop,
-  LaunchError,
-  StopRequested,
-  Supervisor,
-  type StopReason,
-} from './supervisor.js';
+import { LaunchError } from './launch-error.js';
+import { describeStop, isRequestedStop, StopRequested, Supervisor, type StopReason } from './supervisor.js';
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 

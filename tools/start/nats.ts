@@ -7,7 +7,8 @@ import { APP_NAMES, type AppName, type LauncherConfig } from './config.js';
 import { busUserEnv, resolveBusPasswords, writeNatsServerConfig } from './nats-users.js';
 import { complain, say } from './log.js';
 import { pickPort } from './net.js';
-import { LaunchError, type Supervisor } from './supervisor.js';
+import { LaunchError } from './launch-error.js';
+import type { Supervisor } from './supervisor.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
 const EMBEDDED_READY_TIMEOUT_MS = 15_000;

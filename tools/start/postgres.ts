@@ -8,7 +8,8 @@ import { ManagedProcess, waitUntilServerAnswers } from './children.js';
 import type { LauncherConfig } from './config.js';
 import { redactUrl, say } from './log.js';
 import { pickPort } from './net.js';
-import { LaunchError, type Supervisor } from './supervisor.js';
+import { LaunchError } from './launch-error.js';
+import type { Supervisor } from './supervisor.js';
 
 /** The database every app uses (each in its own schema). */
 export const DATABASE_NAME = 'agent_marketplace';

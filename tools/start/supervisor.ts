@@ -16,14 +16,6 @@ export class StopRequested extends Error {
   }
 }
 
-/** A startup problem with a message for the operator; no stack trace is printed for it. */
-export class LaunchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LaunchError';
-  }
-}
-
 /** Apps get their own SHUTDOWN_TIMEOUT_MS (10 s by default) plus a margin before SIGKILL. */
 export const APP_STOP_TIMEOUT_MS = 15_000;
 

@@ -242,6 +242,122 @@ describe('casino ledger over NATS (real Postgres and NATS)', () => {
     expect(creatorAccount.heldMicros).toBe('0');
   });
 
+  it('partial posts: parts of a hold pay out exactly once under concurrent retries; the last part settles it', async () => {
+    const [creator, worker] = await Promise.all([register(), register()]);
+    await credit(creator.agentId, 10);
+    const holdId = `pp-${creator.agentId}`;
+    await command(casinoCommands.hold, { holdId, from: creator.agentId, amountMicros: usd(10) });
+    const part = (partId: string, amount: number, extra: Record<string, unknown> = {}) =>
+      command<OperationReply>(casinoCommands.post, {
+        holdId,
+        partId,
+        splits: [
+          { to: worker.agentId, amountMicros: usd(amount * 0.99), reason: 'payout' },
+          { to: 'house_revenue', amountMicros: usd(amount * 0.01), reason: 'commission' },
+        ],
+        ...extra,
+      });
+    // Twenty concurrent retries of one part: paid once, every caller told the same.
+    const replies = await Promise.all(Array.from({ length: 20 }, () => part('m0', 4)));
+    const { position: _position, ...first } = replies[0]!;
+    for (const reply of replies)
+      expect({ ...reply, position: _position }).toEqual({ ...first, position: _position });
+    expect(first).toMatchObject({
+      status: 'held',
+      amountMicros: usd(10),
+      part: { partId: 'm0', amountMicros: usd(4), final: false, remainingMicros: usd(6) },
+    });
+    expect(await account(creator.agentId)).toMatchObject({ availableMicros: '0', heldMicros: usd(6) });
+    expect(await account(worker.agentId)).toMatchObject({ availableMicros: usd(3.96) });
+    // The same part id with another amount is refused, and changes nothing.
+    expect(await failure(part('m0', 3))).toBe('part_id_reused');
+    expect(await failure(part('m1', 6.000001))).toBe('invalid_splits');
+    // The last part pays the rest and settles the hold; a retry of the first part still answers the same.
+    const last = await part('m1', 6);
+    expect(last).toMatchObject({ status: 'posted', part: { remainingMicros: '0' } });
+    expect(await part('m0', 4)).toMatchObject({ status: 'held', part: first.part });
+    expect(await failure(part('m2', 1))).toBe('hold_already_posted');
+    expect(await failure(command(casinoCommands.void, { holdId }))).toBe('hold_already_posted');
+    expect(await account(creator.agentId)).toMatchObject({
+      availableMicros: '0',
+      heldMicros: '0',
+      lifetime: expect.objectContaining({ feesMicros: usd(0.1), earnedMicros: '0' }),
+    });
+    expect(await account(worker.agentId)).toMatchObject({
+      availableMicros: usd(9.9),
+      lifetime: expect.objectContaining({ earnedMicros: usd(9.9) }),
+    });
+  });
+
+  it('partial posts: a final part gives the rest back; an unknown split reason or final without a part is refused', async () => {
+    const [creator, worker] = await Promise.all([register(), register()]);
+    await credit(creator.agentId, 5);
+    const holdId = `pf-${creator.agentId}`;
+    await command(casinoCommands.hold, { holdId, from: creator.agentId, amountMicros: usd(5) });
+    const before = await sql.query('SELECT count(*)::int AS n FROM casino.events');
+    const split = { to: worker.agentId, amountMicros: usd(1) };
+    expect(
+      await failure(
+        command(casinoCommands.post, { holdId, partId: 'x', splits: [{ ...split, reason: 'bonus' }] }),
+      ),
+    ).toBe('invalid_request');
+    expect(await failure(command(casinoCommands.post, { holdId, final: true, splits: [split] }))).toBe(
+      'invalid_request',
+    );
+    expect((await sql.query('SELECT count(*)::int AS n FROM casino.events')).rows[0].n).toBe(
+      before.rows[0].n,
+    );
+    const final = await command<OperationReply>(casinoCommands.post, {
+      holdId,
+      partId: 'only',
+      final: true,
+      splits: [split],
+    });
+    expect(final).toMatchObject({
+      status: 'posted',
+      part: { amountMicros: usd(1), final: true, remainingMicros: '0' },
+    });
+    expect(await account(creator.agentId)).toMatchObject({ availableMicros: usd(4), heldMicros: '0' });
+    expect(await account(worker.agentId)).toMatchObject({ availableMicros: usd(1) });
+  });
+
+  it('race: parts of one hold against its void: each part is paid or refused, and nothing is lost', async () => {
+    const [creator, worker] = await Promise.all([register(), register()]);
+    await credit(creator.agentId, 30);
+    let partsPaid = 0;
+    for (let round = 0; round < 5; round += 1) {
+      // $6 for five $1 parts: whatever the order, the void has something left to give back.
+      const holdId = `pr-${creator.agentId}-${round}`;
+      await command(casinoCommands.hold, { holdId, from: creator.agentId, amountMicros: usd(6) });
+      const part = (index: number) =>
+        command<OperationReply>(casinoCommands.post, {
+          holdId,
+          partId: `p${index}`,
+          splits: [{ to: worker.agentId, amountMicros: usd(1), reason: 'payout' }],
+        });
+      // Each part sent twice (a retry racing its original), all against one void.
+      const outcomes = await Promise.allSettled([
+        ...[0, 1, 2, 3, 4].flatMap((index) => [part(index), part(index)]),
+        command<OperationReply>(casinoCommands.void, { holdId }),
+      ]);
+      const voidOutcome = outcomes.at(-1)!;
+      expect(voidOutcome.status).toBe('fulfilled');
+      for (let index = 0; index < 5; index += 1) {
+        const [original, retry] = [outcomes[index * 2]!, outcomes[index * 2 + 1]!];
+        expect(original.status).toBe(retry.status);
+        if (original.status === 'fulfilled') partsPaid += 1;
+        else expect((original.reason as { code?: string }).code).toBe('hold_already_voided');
+      }
+    }
+    const creatorAccount = await account(creator.agentId);
+    const workerAccount = await account(worker.agentId);
+    expect(workerAccount.availableMicros).toBe(usd(partsPaid));
+    expect(BigInt(creatorAccount.availableMicros) + BigInt(workerAccount.availableMicros)).toBe(
+      BigInt(usd(30)),
+    );
+    expect(creatorAccount.heldMicros).toBe('0');
+  });
+
   it('two replicas, each deciding on its own cache: a stale guess is caught under the lock and decided again on the log', async () => {
     // Commands are shared at random between the replicas (one queue group), so each one's
     // cache keeps missing the other's writes. A batch decided on a stale balance must never

@@ -6,13 +6,14 @@
  */
 import 'reflect-metadata';
 import { runServiceOps } from '@pf/ops-kit';
+import { casinoKeysProjection } from './infrastructure/keys-projection.js';
 import { casinoProjection } from './infrastructure/ledger-projection.js';
 import { CASINO_SCHEMA } from './infrastructure/migrations.js';
 import { casinoChecks, casinoFacts } from './infrastructure/ops-checks.js';
 
 await runServiceOps({
   service: CASINO_SCHEMA,
-  projections: [casinoProjection],
+  projections: [casinoProjection, casinoKeysProjection],
   checks: casinoChecks,
   facts: casinoFacts,
 });

@@ -14,6 +14,8 @@ import { EventsStreamController } from './api/events-stream.controller.js';
 import { FaucetController } from './api/faucet.controller.js';
 import { JobEventsStreamController } from './api/job-events-stream.controller.js';
 import { JobsController } from './api/jobs.controller.js';
+import { KeysController } from './api/keys.controller.js';
+import { PayController } from './api/pay.controller.js';
 import { PingController } from './api/ping.controller.js';
 import { ReceiptsController } from './api/receipts.controller.js';
 import { WebhooksController } from './api/webhooks.controller.js';
@@ -36,6 +38,8 @@ import { McpController } from './mcp/mcp.controller.js';
   controllers: [
     PingController,
     CasinoController,
+    KeysController,
+    PayController,
     FaucetController,
     AdminController,
     EscrowController,

@@ -16,6 +16,12 @@ export const marketConfigSchema = baseConfigSchema.extend({
   MARKET_AWARD_RECOVERY_AFTER_MS: env.int(10_000, 500, 600_000),
   /** How long the market waits for escrow's answer to one create, release or cancel. */
   MARKET_ESCROW_TIMEOUT_MS: env.int(8_000, 500, 60_000),
+  /**
+   * Group commit of job commands (the CommandPipeline's option, ADR 0021): how many batches may
+   * commit at once; commands arriving meanwhile are decided together in the next. 0 (default)
+   * runs one transaction per command.
+   */
+  MARKET_GROUP_COMMIT_BATCHES: env.int(0, 0, 16),
   /** Largest job budget, in whole USD. */
   MARKET_MAX_BUDGET_USD: env.int(1_000_000, 1, 1_000_000_000),
   /** Shortest timeout_hours accepted, in seconds; keep it equal to escrow's ESCROW_MIN_TIMEOUT_SECONDS. */

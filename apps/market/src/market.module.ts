@@ -1,6 +1,7 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { EventStore, OutboxRelay } from '@pf/event-store';
-import { eventSourcingProviders } from '@pf/platform';
+import { eventSourcingProviders, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
+import type { MarketConfig } from './config.js';
 import { MarketHandlers } from './api/market.handlers.js';
 import { EscrowEventsService } from './application/escrow-events.service.js';
 import { EscrowOrdersService } from './application/escrow-orders.service.js';
@@ -46,8 +47,14 @@ class MarketLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     }),
     {
       provide: JOB_REPOSITORY,
-      inject: [MARKET_EVENT_STORE],
-      useFactory: (store: EventStore) => new JobRepository(store),
+      inject: [MARKET_EVENT_STORE, SERVICE_CONTEXT],
+      useFactory: (store: EventStore, context: ServiceContext<MarketConfig>) =>
+        new JobRepository(store, {
+          groupCommit:
+            context.config.MARKET_GROUP_COMMIT_BATCHES > 0
+              ? { maxBatchesInFlight: context.config.MARKET_GROUP_COMMIT_BATCHES }
+              : undefined,
+        }),
     },
     EscrowOrdersService,
     JobsService,

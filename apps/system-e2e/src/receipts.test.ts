@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
 import {
   createTestDatabase,
   spawnService,
@@ -179,6 +179,29 @@ describe('signed receipts', () => {
       payee_id: claimer.agentId,
       amount_micros: '1000000',
     });
+    expect(verifiesOffline(receipt, await keys())).toBe(true);
+  });
+
+  it('a direct payment has a receipt: payer to payee, no commission; both parties list it', async () => {
+    const paid = await api.call<{ payment_id: string }>('POST', '/api/v1/pay', {
+      key: creator.apiKey,
+      body: { to_agent_id: worker.agentId, amount_usd: 2.5 },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+    expect(paid.status).toBe(201);
+    const receipt = await waitForReceipt(paid.body.payment_id, creator);
+    expect(receipt.receipt).toMatchObject({
+      kind: 'payment',
+      settlement_id: paid.body.payment_id,
+      payer_id: creator.agentId,
+      payee_id: worker.agentId,
+      amount_micros: '2500000',
+      paid_to_payee_micros: '2500000',
+      commission_micros: '0',
+      event_service: 'casino',
+      event_type: 'funds_transferred',
+    });
+    expect((await receiptsOf(paid.body.payment_id, worker)).body.receipts).toHaveLength(1);
     expect(verifiesOffline(receipt, await keys())).toBe(true);
   });
 

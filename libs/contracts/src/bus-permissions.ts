@@ -1,6 +1,7 @@
 import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
+import { mandateCommands } from './mandates.js';
 import { gatewaySubjects } from './webhooks.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
@@ -67,6 +68,8 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
     casinoCommands.referralStats,
     casinoCommands.checkLedger,
     casinoCommands.credit,
+    // Sub-keys and direct payments (ADR 0019): the agent's own, with the agent id the gateway authenticated.
+    ...Object.values(mandateCommands),
   ];
   const pings = Object.values(commandSubjects).map((commands) => commands.ping);
 
@@ -125,13 +128,14 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
           market.commands,
         ].map(p),
         // The SSE feeds read escrow and job events through short-lived ordered consumers; receipts
-        // (escrow, faucet) and webhook fan-out (escrow, market) through durables (ADR 0020).
+        // (escrow, faucet, casino payments) and webhook fan-out (escrow, market) through durables (ADR 0020).
         ...new Set([
           ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
           ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
           ...consume(eventStreams.escrow.name),
           ...consume(eventStreams.market.name),
           ...consume(eventStreams.faucet.name),
+          ...consume(eventStreams.casino.name),
         ]),
         deadLetters,
         // Notices to an agent's SSE streams on whichever replica holds them (a disabled webhook).

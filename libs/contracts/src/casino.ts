@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { AuthenticatedKey } from './mandates.js';
 
 /**
  * Casino commands over NATS. Amounts travel as integer micro-dollar strings; ids of
@@ -33,6 +34,8 @@ export const casinoErrors = {
   holdAlreadyPosted: 'hold_already_posted',
   holdAlreadyVoided: 'hold_already_voided',
   referenceReused: 'reference_reused',
+  /** A partial post's part id was used before for a different part of the hold. */
+  partIdReused: 'part_id_reused',
 } as const;
 
 export const AGENT_ID_PATTERN = /^ag_[0-9a-f]{12}$/;
@@ -101,6 +104,8 @@ export interface RegisterReply {
 export const authenticateCommandSchema = z.object({ apiKeySha256: apiKeySha256Schema });
 export interface AuthenticateReply {
   agentId: string;
+  /** The sub-key and its mandate's gateway-side part; absent for an agent's main key. */
+  key?: AuthenticatedKey;
 }
 
 export const getAgentCommandSchema = z.object({ agentId: z.string().max(64) });
@@ -131,14 +136,37 @@ export const holdCommandSchema = z.object({
 });
 export type HoldCommand = z.input<typeof holdCommandSchema>;
 
-export const postCommandSchema = z.object({
-  holdId: operationIdSchema,
-  splits: z
-    .array(z.object({ to: accountSchema, amountMicros: microsSchema, reason: z.string().max(64).optional() }))
-    .min(1)
-    .max(8),
-  service: originSchema,
-});
+/**
+ * Why a post pays a destination: a closed set, because the ledger labels the entry and counts
+ * lifetime earnings by it (a creator's share returned by a split is a `refund`, not earnings).
+ */
+export const SPLIT_REASONS = ['payout', 'commission', 'referral', 'refund', 'evaluator_fee'] as const;
+export type SplitReason = (typeof SPLIT_REASONS)[number];
+export const splitReasonSchema = z.enum(SPLIT_REASONS);
+
+/**
+ * A post pays what the hold still holds, to `splits`. With `partId` it is a partial post
+ * (TigerBeetle's model): it pays only `splits` (their sum at most what is still held), the rest
+ * stays held for later parts, a `final` part or a void. The part id is the caller's, so a
+ * retried part is answered again and never paid twice.
+ */
+export const postCommandSchema = z
+  .object({
+    holdId: operationIdSchema,
+    splits: z
+      .array(
+        z.object({ to: accountSchema, amountMicros: microsSchema, reason: splitReasonSchema.optional() }),
+      )
+      .min(1)
+      .max(8),
+    partId: operationIdSchema.optional(),
+    final: z.boolean().optional(),
+    service: originSchema,
+  })
+  .refine((command) => command.final === undefined || command.partId !== undefined, {
+    message: 'final applies to a part: give partId',
+    path: ['final'],
+  });
 export type PostCommand = z.input<typeof postCommandSchema>;
 
 export const voidCommandSchema = z.object({ holdId: operationIdSchema, service: originSchema });
@@ -154,7 +182,14 @@ export interface OperationReply {
   to?: string;
   amountMicros: string;
   splits?: Array<{ to: string; amountMicros: string }>;
-  /** Global log position of the event that decided this outcome. */
+  /**
+   * Only on the reply to a partial post: that part (the same on every retry) and what stayed
+   * held right after it; `status` is then the hold's status right after the part.
+   */
+  part?: { partId: string; amountMicros: string; final: boolean; remainingMicros: string };
+  /** Only when parts were posted: what the hold still holds now. */
+  remainingMicros?: string;
+  /** Global log position of the event that decided this outcome (for a part: the hold's latest). */
   position: number;
 }
 

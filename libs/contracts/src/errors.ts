@@ -1,3 +1,5 @@
+import { milestoneHttpStatuses } from './escrow-milestones.js';
+import { mandateHttpStatuses } from './mandates.js';
 import { marketHttpStatuses } from './market.js';
 import { receiptHttpStatuses } from './receipts.js';
 import { reputationHttpStatuses } from './reputation.js';
@@ -53,6 +55,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   hold_not_found: 404,
   hold_already_posted: 409,
   hold_already_voided: 409,
+  part_id_reused: 409,
   // Faucet (API.md, "Faucet").
   ip_rate_limited: 429,
   already_claimed: 409,
@@ -68,9 +71,17 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   counterparty_not_found: 404,
   invalid_status: 409,
   escrow_id_reused: 422,
+  invalid_evaluator: 400,
+  evaluator_not_found: 404,
+  invalid_evaluator_fee: 400,
+  not_evaluator: 403,
+  invalid_deliverable: 400,
+  invalid_reject_reason: 400,
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,
+  ...milestoneHttpStatuses,
+  ...mandateHttpStatuses,
   ...receiptHttpStatuses,
   ...webhookHttpStatuses,
 };

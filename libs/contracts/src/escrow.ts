@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { agentIdSchema, operationIdSchema, positiveMicrosSchema } from './casino.js';
+import { milestoneIndexSchema, milestonesInputSchema, type MilestoneView } from './escrow-milestones.js';
 import { ESCROW_CANCEL_REASONS, JOB_ID_PATTERN } from './market.js';
 
 /**
@@ -19,6 +20,14 @@ export const escrowCommands = {
   stats: 'escrow.cmd.stats',
   /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0011). */
   cancel: 'escrow.cmd.cancel',
+  /** The evaluator refuses the delivered work: back to funded, or a full refund (docs/adr/0016). */
+  reject: 'escrow.cmd.reject',
+  /**
+   * The parties' cancel by agreement (`POST /escrow/cancel` and `/escrow/consent-cancel`): a
+   * subject apart from the market's `cancel`, so the gateway may send these and never that one.
+   */
+  requestCancel: 'escrow.cmd.request_cancel',
+  consentCancel: 'escrow.cmd.consent_cancel',
 } as const;
 
 export const escrowErrors = {
@@ -32,6 +41,15 @@ export const escrowErrors = {
   invalidResolution: 'invalid_resolution',
   /** An escrow id (derived from an Idempotency-Key) reused for a different escrow. */
   escrowIdReused: 'escrow_id_reused',
+  /** `evaluator_agent_id` malformed, or naming the creator or the counterparty. */
+  invalidEvaluator: 'invalid_evaluator',
+  evaluatorNotFound: 'evaluator_not_found',
+  /** `evaluator_fee_bps` not an integer 0..1000, or given without an evaluator. */
+  invalidEvaluatorFee: 'invalid_evaluator_fee',
+  /** Only the escrow's evaluator may release or reject it (403). */
+  notEvaluator: 'not_evaluator',
+  invalidDeliverable: 'invalid_deliverable',
+  invalidRejectReason: 'invalid_reject_reason',
 } as const;
 
 /** Escrow ids: `esc_` + 16 hex (API.md, Conventions). */
@@ -65,6 +83,11 @@ export const ESCROW_LIMITS = {
   maxResultSummaryBytes: 10_240,
   maxDisputeReasonChars: 2_000,
   maxListLimit: 500,
+  /** An evaluator's fee is at most 10% of the amount, paid only when the evaluator releases. */
+  maxEvaluatorFeeBps: 1_000,
+  maxRejectReasonChars: 2_000,
+  maxDeliverableUrlChars: 2_048,
+  maxDeliverableMimeChars: 255,
 } as const;
 
 /** Casino's system account that collects the house share of commissions. */
@@ -87,6 +110,17 @@ export const createEscrowCommandSchema = z.object({
    */
   jobId: z.string().regex(JOB_ID_PATTERN).optional(),
   race: z.boolean().optional(),
+  /** The agent who alone may release or reject (docs/adr/0016); checked by the domain. */
+  evaluatorId: z.string().max(200).optional(),
+  /** Paid to the evaluator out of the amount when the evaluator releases; checked by the domain. */
+  evaluatorFeeBps: z.number().optional(),
+  /** Milestones (docs/adr/0017): amounts in micros summing to the amount; checked by the domain. */
+  milestones: milestonesInputSchema.optional(),
+  /** The creator's sub-key (ADR 0019): escrow forwards it with the hold, so casino checks its mandate. */
+  keyId: z
+    .string()
+    .regex(/^key_[0-9a-f]{16}$/)
+    .optional(),
 });
 export type CreateEscrowCommand = z.input<typeof createEscrowCommandSchema>;
 
@@ -102,13 +136,27 @@ const actionSchema = z.object({
 
 export const completeEscrowCommandSchema = actionSchema.extend({
   resultSummary: z.string().max(1_000_000).nullable().optional(),
+  /** What was handed over; checked field by field with `parseDeliverable` (invalid_deliverable). */
+  deliverable: z.unknown().optional(),
+  /** On an escrow with milestones: which one is done (0-based). */
+  milestone: milestoneIndexSchema.optional(),
 });
 export type CompleteEscrowCommand = z.input<typeof completeEscrowCommandSchema>;
 /** `jobId` is sent only by the market, releasing the winner of a race on the poster's behalf. */
 export const releaseEscrowCommandSchema = actionSchema.extend({
   jobId: z.string().regex(JOB_ID_PATTERN).optional(),
+  /** On an escrow with milestones: which one to release (0-based). */
+  milestone: milestoneIndexSchema.optional(),
 });
 export const declineEscrowCommandSchema = actionSchema;
+/** The evaluator's rejection: `reason` is checked by the domain (invalid_reject_reason). */
+export const rejectEscrowCommandSchema = actionSchema.extend({
+  reason: z.unknown().optional(),
+  refund: z.boolean().optional(),
+});
+export type RejectEscrowCommand = z.input<typeof rejectEscrowCommandSchema>;
+/** The creator's half (`requestCancel`) or the counterparty's half (`consentCancel`) of a cancel by agreement. */
+export const agreeCancelEscrowCommandSchema = actionSchema;
 export const disputeEscrowCommandSchema = actionSchema.extend({
   reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
 });
@@ -162,6 +210,9 @@ export interface EscrowPayoutView {
   referrerId: string | null;
   /** The part returned to the creator (a split); "0" on a release. */
   creatorMicros: string;
+  /** Only on an escrow with an evaluator: the evaluator's fee (0 unless the evaluator released). */
+  evaluatorMicros?: string;
+  evaluatorId?: string;
 }
 
 export interface EscrowHistoryItem {
@@ -194,6 +245,19 @@ export interface EscrowView {
   disputedAt: string | null;
   resolvedAt: string | null;
   payout: EscrowPayoutView | null;
+  /** The evaluator (null: the creator releases) and its fee on release, in basis points. */
+  evaluatorId: string | null;
+  evaluatorFeeBps: number;
+  /** What the counterparty handed over with its last completion. */
+  deliverable: Deliverable | null;
+  /** The evaluator's last rejection (the escrow went back to funded, or was refunded). */
+  rejectReason: string | null;
+  rejectedAt: string | null;
+  /** When each party agreed to cancel (both: the escrow was refunded). */
+  cancelRequestedAt: string | null;
+  cancelConsentedAt: string | null;
+  /** Only on an escrow created with milestones (docs/adr/0017). */
+  milestones?: MilestoneView[];
   /** Only in `get` replies to a party of the escrow: its history. */
   events?: EscrowHistoryItem[];
 }
@@ -211,4 +275,12 @@ export interface EscrowStatsReply {
   totalVolumeMicros: string;
   totalCommissionMicros: string;
   commissionBps: number;
+}
+
+/** What the counterparty handed over: where it is, its digest, its media type (any subset, not none). */
+export interface Deliverable {
+  url?: string;
+  /** 64 lowercase hex characters. */
+  sha256?: string;
+  mime?: string;
 }

@@ -1,6 +1,7 @@
 import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
+import { mandateCommands } from './mandates.js';
 import { marketCommands } from './market.js';
 
 /**
@@ -12,7 +13,7 @@ export const SERVICE_NAMES = ['casino', 'faucet', 'escrow', 'market'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export const commandSubjects = {
-  casino: casinoCommands,
+  casino: { ...casinoCommands, ...mandateCommands },
   faucet: {
     ping: 'faucet.cmd.ping',
     ...faucetCommands,

@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '@pf/contracts';
 import { waitFor } from '@pf/testing';
 import type { DataSource } from 'typeorm';
-import type { Decider } from './decider.js';
 import { VersionConflictError } from './errors.js';
 import { EventStore } from './event-store.js';
-import { handleCommand, nameBasedUuid, type DomainEvent } from './command-handler.js';
 import { openStoreHarness, type StoreHarness } from './test-harness.js';
 import { LOG_START, logPositionOf, type LogPosition, type NewEvent } from './types.js';
 
@@ -151,72 +149,6 @@ describe('optimistic concurrency', () => {
       Array.from({ length: rounds }, (_, index) => index + 1),
     );
     await Promise.all([left.destroy(), right.destroy()]);
-  });
-
-  it('handleCommand under concurrency: the final state equals the successful commands', async () => {
-    type CounterCommand = { type: 'increment' };
-    const counter: Decider<CounterCommand, DomainEvent, number> = {
-      initialState: () => 0,
-      decide: () => [{ type: 'incremented', data: {} }],
-      evolve: (count, e) => (e.type === 'incremented' ? count + 1 : count),
-    };
-    const stream = `counter-${randomUUID()}`;
-    const workers = 4;
-    const commandsPerWorker = 20;
-    let succeeded = 0;
-    let conflictsSeen = 0;
-    await Promise.all(
-      Array.from({ length: workers }, async () => {
-        for (let i = 0; i < commandsPerWorker; i += 1) {
-          try {
-            const handled = await handleCommand(
-              store,
-              counter,
-              stream,
-              { type: 'increment' },
-              { maxRetries: 30 },
-            );
-            conflictsSeen += handled.attempts - 1;
-            succeeded += 1;
-          } catch (error) {
-            if (!(error instanceof VersionConflictError)) throw error;
-          }
-        }
-      }),
-    );
-    const history = await store.readStream(stream);
-    const finalState = history.reduce((count, e) => counter.evolve(count, { type: e.type, data: e.data }), 0);
-    expect(finalState).toBe(succeeded);
-    expect(succeeded).toBeGreaterThan(workers * commandsPerWorker * 0.9);
-    expect(conflictsSeen).toBeGreaterThan(0);
-  });
-
-  it('handleCommand with a command id answers a retried command with what it did the first time', async () => {
-    const decider: Decider<{ amount: number }, DomainEvent, number> = {
-      initialState: () => 0,
-      decide: (command) => [{ type: 'added', data: { amount: command.amount } }],
-      evolve: (total, e) => total + Number(e.data.amount),
-    };
-    const stream = `cmd-${randomUUID()}`;
-    const first = await handleCommand(
-      store,
-      decider,
-      stream,
-      { amount: 3 },
-      { maxRetries: 3, commandId: 'cmd-1' },
-    );
-    const retry = await handleCommand(
-      store,
-      decider,
-      stream,
-      { amount: 3 },
-      { maxRetries: 3, commandId: 'cmd-1' },
-    );
-    expect(retry.idempotentReplay).toBe(true);
-    expect(retry.events.map((e) => e.eventId)).toEqual(first.events.map((e) => e.eventId));
-    expect(first.events[0]!.eventId).toBe(nameBasedUuid(`cmd-1/${stream}/0`));
-    expect(retry.state).toBe(3);
-    expect((await store.readStream(stream)).length).toBe(1);
   });
 });
 

@@ -10,7 +10,37 @@ export const EVENT_STORE_TABLES = {
 } as const;
 
 /**
- * The event store's DDL for one schema:
+ * Migrations are frozen: each one's DDL is fixed text written in the migration itself, never
+ * generated from current code (a projection's `createTables`, say). Otherwise an edit to that
+ * code would silently change an old migration for new databases only, and old and new databases
+ * would drift apart. A schema change is a NEW migration with its own fixed text; each service's
+ * migrations test checks that a database migrated from zero has the shape its projection code
+ * expects (the shape `createTables` gives a rebuild).
+ *
+ * The class for one migration: `up` and `down` run their statements in order. `name` must end
+ * in a 13-digit timestamp, as TypeORM requires.
+ */
+export function frozenMigration(
+  name: string,
+  statements: { readonly up: readonly string[]; readonly down: readonly string[] },
+): new () => MigrationInterface {
+  if (!/[0-9]{13}$/.test(name)) throw new Error(`migration name must end in a 13-digit timestamp: ${name}`);
+  return class FrozenMigration implements MigrationInterface {
+    readonly name = name;
+
+    async up(runner: QueryRunner): Promise<void> {
+      for (const statement of statements.up) await runner.query(statement);
+    }
+
+    async down(runner: QueryRunner): Promise<void> {
+      for (const statement of statements.down) await runner.query(statement);
+    }
+  };
+}
+
+/**
+ * The event store's DDL for one schema. Frozen (see frozenMigration): only the schema name is a
+ * parameter, since every service and test run has its own.
  * - `events`: the append-only log. `transaction_id` (xid8) lets readers wait for slow
  *   transactions instead of skipping their positions (see EventStore.readAll).
  * - `outbox`: events committed but not yet on JetStream, one row per event, deleted once the

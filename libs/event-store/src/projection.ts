@@ -1,4 +1,4 @@
-import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { qualify, quoteIdentifier } from './sql.js';
 import type { BulkLoad, BulkLoadContext } from './bulk-load.js';
 import type { Statement } from './pipeline.js';
@@ -72,28 +72,4 @@ export async function dropProjectionTables(
   if (target.suffix === '')
     throw new Error(`refusing to drop the live tables of projection ${projection.name}`);
   for (const table of projection.tables) await executor.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
-}
-
-/**
- * A TypeORM migration that creates a projection's live tables in `schema` (and drops them on
- * the way down). `name` must end in a 13-digit timestamp, as TypeORM requires.
- */
-export function projectionMigration(
-  name: string,
-  schema: string,
-  projection: Projection,
-): new () => MigrationInterface {
-  const target = projectionTarget(schema);
-  return class ProjectionTablesMigration implements MigrationInterface {
-    readonly name = name;
-
-    async up(runner: QueryRunner): Promise<void> {
-      await createProjectionTables(runner, projection, target);
-    }
-
-    async down(runner: QueryRunner): Promise<void> {
-      for (const table of projection.tables)
-        await runner.query(`DROP TABLE IF EXISTS ${target.table(table)}`);
-    }
-  };
 }

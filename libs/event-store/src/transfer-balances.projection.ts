@@ -12,8 +12,8 @@ export interface TransferredData {
 export const TRANSFERRED_EVENT_TYPE = 'transferred';
 
 /**
- * A reference projection (tests, the benchmark, and a template for real ones): balances per
- * account from `transferred` events. It folds a whole batch into one delta per account and
+ * A test fixture, deliberately not exported from the library's index: balances per account
+ * from `transferred` events. It folds a whole batch into one delta per account and
  * writes them with one statement, which is what makes rebuilds fast.
  */
 export function transferBalancesProjection(name = 'transfer_balances'): Projection {

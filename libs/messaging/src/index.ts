@@ -1,7 +1,6 @@
 export * from './codec.js';
 export * from './command-server.js';
 export * from './command-client.js';
-export * from './client-proxy.js';
 export * from './streams.js';
 export * from './inbox.js';
 export * from './event-context.js';

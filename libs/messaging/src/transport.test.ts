@@ -12,7 +12,6 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { firstValueFrom } from 'rxjs';
 import {
   deadLetterHeaders,
   deadLetterStream,
@@ -25,7 +24,6 @@ import {
 // eslint-disable-next-line @nx/enforce-module-boundaries -- only tests use the shared harness (real NATS, per-run prefix)
 import { connectTestNats, deletePrefixedStreams, sleep, testNatsPrefix, waitFor } from '@pf/testing';
 import { CommandClient } from './command-client.js';
-import { NatsClientProxy } from './client-proxy.js';
 import { encodeJson } from './codec.js';
 import { NatsEventContext } from './event-context.js';
 import { durableName, type EventConsumerSettings } from './event-consumer.js';
@@ -265,26 +263,6 @@ describe('commands', () => {
       code: ErrorCode.serviceUnavailable,
       details: { write_may_have_happened: false },
     });
-  });
-
-  it('serves the Nest ClientProxy: send is request/reply, emit publishes once per envelope id', async () => {
-    await startService([commandController('a')]);
-    const proxy = new NatsClientProxy({
-      connection: admin,
-      prefix,
-      requestTimeoutMs: 2_000,
-      publishTimeoutMs: 2_000,
-    });
-    await expect(firstValueFrom(proxy.send(echo, {}))).resolves.toEqual({ instance: 'a' });
-    const failure = await firstValueFrom(proxy.send(echo, { fail: true })).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(DomainError);
-    expect(failure).toMatchObject({ code: ErrorCode.notFound });
-
-    const event = envelope('proxy_emitted');
-    const first = await firstValueFrom(proxy.emit('casino.events.proxy_emitted', event));
-    const second = await firstValueFrom(proxy.emit('casino.events.proxy_emitted', event));
-    expect(first).toMatchObject({ duplicate: false });
-    expect(second).toMatchObject({ duplicate: true, seq: first.seq });
   });
 });
 

@@ -7,3 +7,4 @@ export * from './decider-spec.js';
 export * from './testbed.js';
 export * from './secured-nats.js';
 export * from './nats-server.js';
+export * from './schema-shape.js';

@@ -11,7 +11,8 @@ import {
   getAgentCommandSchema,
   getHoldCommandSchema,
   getLedgerCommandSchema,
-  holdCommandSchema,
+  mandatedHoldCommandSchema,
+  ErrorCode,
   postCommandSchema,
   referralStatsCommandSchema,
   registerCommandSchema,
@@ -25,6 +26,7 @@ import { LOGGER } from '@pf/platform';
 import type { Logger } from 'pino';
 import { AccountsService } from '../application/accounts.service.js';
 import { AgentsService } from '../application/agents.service.js';
+import { KeysService } from '../application/keys.service.js';
 import { LedgerCheckService } from '../application/ledger-check.service.js';
 import { LedgerService } from '../application/ledger.service.js';
 import { SystemAccount } from '../domain/accounts.js';
@@ -34,6 +36,7 @@ import { SystemAccount } from '../domain/accounts.js';
 export class CasinoHandlers {
   constructor(
     private readonly agents: AgentsService,
+    private readonly keys: KeysService,
     private readonly ledger: LedgerService,
     private readonly accounts: AccountsService,
     private readonly checker: LedgerCheckService,
@@ -48,8 +51,17 @@ export class CasinoHandlers {
   }
 
   @MessagePattern(casinoCommands.authenticate)
-  authenticate(@Payload() payload: unknown) {
-    return this.agents.authenticate(parse(authenticateCommandSchema, payload).apiKeySha256);
+  async authenticate(@Payload() payload: unknown) {
+    const { apiKeySha256 } = parse(authenticateCommandSchema, payload);
+    // A main key first (the common case), then a sub-key (ADR 0019).
+    try {
+      return await this.agents.authenticate(apiKeySha256);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== ErrorCode.unauthorized) throw error;
+      const subKey = await this.keys.authenticate(apiKeySha256);
+      if (!subKey) throw error;
+      return subKey;
+    }
   }
 
   @MessagePattern(casinoCommands.getAgent)
@@ -65,8 +77,9 @@ export class CasinoHandlers {
 
   @MessagePattern(casinoCommands.hold)
   hold(@Payload() payload: unknown): Promise<OperationReply> {
-    const { service, ...command } = parse(holdCommandSchema, payload);
-    return this.ledger.execute({ kind: 'hold', ...command }, { service });
+    // A hold made with a sub-key carries its key id: the mandate is decided with the hold.
+    const { service, mandate, ...command } = parse(mandatedHoldCommandSchema, payload);
+    return this.ledger.execute({ kind: 'hold', ...command }, { service, ...(mandate ? { mandate } : {}) });
   }
 
   @MessagePattern(casinoCommands.post)

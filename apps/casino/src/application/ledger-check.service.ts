@@ -194,6 +194,13 @@ function applyEvent(
       });
     }
   }
+  // A live hold counts what it still holds: parts paid out of it, or a final part's rest given
+  // back, leave escrow holding; a full post or void settles what is left.
   if (event.type === 'hold_placed') liveHolds.set(event.holdId, event.amountMicros);
+  if (event.type === 'hold_part_posted') {
+    const leftMicros = (liveHolds.get(event.holdId) ?? 0n) - event.amountMicros - event.releasedMicros;
+    if (leftMicros > 0n) liveHolds.set(event.holdId, leftMicros);
+    else liveHolds.delete(event.holdId);
+  }
   if (event.type === 'hold_posted' || event.type === 'hold_voided') liveHolds.delete(event.holdId);
 }

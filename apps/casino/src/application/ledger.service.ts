@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { DomainError, type OperationReply } from '@pf/contracts';
+import { DomainError, type MandateUse, type OperationReply } from '@pf/contracts';
 import {
   eventColumns,
   EVENT_STORE_TABLES,
@@ -23,7 +23,9 @@ import { isKnownAccountName, SYSTEM_ACCOUNTS } from '../domain/accounts.js';
 import {
   insufficient,
   ledgerDecider,
+  remainingOf,
   type AccountBalance,
+  type PostedPart,
   type LedgerCommand,
   type LedgerEvent,
   type LedgerState,
@@ -35,6 +37,7 @@ import { CONFIG } from '@pf/platform';
 import type { CasinoConfig } from '../config.js';
 import { LedgerCache, type KnownOperation } from './ledger-cache.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
+import { MandatedLedger } from './mandated-ledger.js';
 
 /** Most commands decided and committed in one transaction. */
 const MAX_BATCH_SIZE = 64;
@@ -67,6 +70,10 @@ export interface CommandOrigin {
   /** The service that asked (faucet, escrow, admin): shown in ledger entries. */
   service: string;
   correlationId?: string;
+  /** Made with a sub-key: its mandate is checked in the same transaction (ADR 0019). */
+  mandate?: MandateUse;
+  /** A payment's memo, kept in its events' metadata. */
+  memo?: string;
 }
 
 interface Pending {
@@ -109,6 +116,7 @@ export class LedgerService implements OnApplicationShutdown {
   private readonly checkSql: string;
   private readonly cache = new LedgerCache();
   private stopping = false;
+  private readonly mandated: MandatedLedger;
 
   constructor(
     @Inject(CASINO_EVENT_STORE) private readonly store: EventStore,
@@ -117,11 +125,25 @@ export class LedgerService implements OnApplicationShutdown {
     this.maxRunning = batchConcurrency(config.LEDGER_BATCHES_IN_FLIGHT, config.DB_POOL_MAX);
     this.loadSql = ledgerLoadSql(store.schema);
     this.checkSql = ledgerCheckSql(store.schema);
+    this.mandated = new MandatedLedger(store, {
+      loadStatement: (operationId, accounts) => this.loadStatement([operationStream(operationId)], accounts),
+      load: (operationId, rows) => this.load([operationId], rows as LoadRow[]),
+      decide: (item, slots, accounts, lockable) =>
+        this.decideBatch(
+          [{ ...item, resolve: () => undefined, reject: () => undefined }],
+          slots,
+          accounts,
+          lockable,
+        ),
+      committed: (slots, accounts, lockable, recorded) => this.committed(slots, accounts, lockable, recorded),
+    });
   }
 
   execute(command: LedgerCommand, origin: CommandOrigin): Promise<OperationReply> {
     if (this.stopping)
       return Promise.reject(new DomainError('service_unavailable', 'casino is shutting down'));
+    // A sub-key's command runs alone, with its key row locked: see MandatedLedger.
+    if (origin.mandate) return this.mandated.run(command, origin);
     return new Promise((resolve, reject) => {
       this.queue.push({ command, origin, resolve, reject });
       this.startBatches();
@@ -137,7 +159,11 @@ export class LedgerService implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    for (let waitedMs = 0; (this.running > 0 || this.queue.length > 0) && waitedMs < 10_000; waitedMs += 20) {
+    for (
+      let waitedMs = 0;
+      (this.running > 0 || this.queue.length > 0 || this.mandated.busy) && waitedMs < 10_000;
+      waitedMs += 20
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -393,7 +419,8 @@ export class LedgerService implements OnApplicationShutdown {
         outcomes.push(() => insufficient(operation.from, operation.availableMicros));
         continue;
       }
-      outcomes.push(() => toReply(operation, positionAfter(slot, eventCount)));
+      const partId = command.kind === 'post' ? command.partId : undefined;
+      outcomes.push(() => toReply(operation, positionAfter(slot, eventCount), partId));
     }
     return outcomes;
   }
@@ -442,7 +469,7 @@ export class LedgerService implements OnApplicationShutdown {
   }
 }
 
-type Slot = OperationSlot & { positions: number[] };
+export type Slot = OperationSlot & { positions: number[] };
 
 interface KnownState {
   slots: Map<string, Slot>;
@@ -549,7 +576,7 @@ export function operationStream(operationId: string): string {
   return `op-${operationId}`;
 }
 
-function operationIdOf(command: LedgerCommand): string {
+export function operationIdOf(command: LedgerCommand): string {
   return command.kind === 'transfer' ? command.transferId : command.holdId;
 }
 
@@ -566,6 +593,8 @@ function toNewEvent(event: LedgerEvent, command: LedgerCommand, origin: CommandO
       commandId: operationIdOf(command),
       correlationId: origin.correlationId,
       schemaVersion: 1,
+      ...(origin.mandate ? { keyId: origin.mandate.keyId } : {}),
+      ...(origin.memo ? { memo: origin.memo } : {}),
     },
   };
 }
@@ -585,7 +614,7 @@ function recordPositions(
 }
 
 /** The accounts a command names itself (a post's or void's hold owner comes from its stream). */
-function accountsNamed(command: LedgerCommand): string[] {
+export function accountsNamed(command: LedgerCommand): string[] {
   switch (command.kind) {
     case 'transfer':
       return [command.from, command.to];
@@ -607,7 +636,8 @@ function accountsTouched(command: LedgerCommand, operation: Operation): string[]
     : [operation.from, ...accountsNamed(command)];
 }
 
-function toReply(operation: Operation, position: number): OperationReply {
+/** The reply: the operation's outcome, or for a partial post that part's (the same on every retry). */
+function toReply(operation: Operation, position: number, partId?: string): OperationReply {
   switch (operation.status) {
     case 'none':
       throw new Error('an operation without events has no outcome');
@@ -621,7 +651,10 @@ function toReply(operation: Operation, position: number): OperationReply {
         amountMicros: operation.amountMicros.toString(),
         position,
       };
-    default:
+    default: {
+      const part =
+        partId !== undefined && operation.status !== 'rejected' ? operation.parts?.get(partId) : undefined;
+      if (part) return partReply(operation as Extract<Operation, { parts?: unknown }>, part, position);
       return {
         operationId: operation.holdId,
         kind: 'hold',
@@ -636,7 +669,34 @@ function toReply(operation: Operation, position: number): OperationReply {
               })),
             }
           : {}),
+        ...(operation.status !== 'rejected' && operation.parts
+          ? { remainingMicros: remainingOf(operation).toString() }
+          : {}),
         position,
       };
+    }
   }
+}
+
+function partReply(
+  hold: Extract<Operation, { parts?: unknown }>,
+  part: PostedPart,
+  position: number,
+): OperationReply {
+  return {
+    operationId: hold.holdId,
+    kind: 'hold',
+    // The hold as this part left it: a retry after later parts gets the same answer.
+    status: part.remainingAfterMicros === 0n ? 'posted' : 'held',
+    from: hold.from,
+    amountMicros: hold.amountMicros.toString(),
+    splits: part.splits.map((split) => ({ to: split.to, amountMicros: split.amountMicros.toString() })),
+    part: {
+      partId: part.partId,
+      amountMicros: part.amountMicros.toString(),
+      final: part.final,
+      remainingMicros: part.remainingAfterMicros.toString(),
+    },
+    position,
+  };
 }

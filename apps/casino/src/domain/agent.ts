@@ -1,5 +1,5 @@
 import { DomainError } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 
 /** An agent: its id, API-key hash, referral code and who referred it. One stream per agent. */
 export interface RegisterAgent {

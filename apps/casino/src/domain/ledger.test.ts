@@ -228,6 +228,131 @@ describe('ledger decider: holds', () => {
   });
 });
 
+describe('ledger decider: partial posts (parts of a hold, each exactly once)', () => {
+  // Given alice's $5 hold h1.
+  const part = (
+    partId: string,
+    amount: number,
+    extra: Partial<Extract<LedgerEvent, { type: 'hold_part_posted' }>> = {},
+  ): LedgerEvent => ({
+    type: 'hold_part_posted',
+    holdId: 'h1',
+    partId,
+    from: alice,
+    amountMicros: usd(amount),
+    splits: [{ to: bob, amountMicros: usd(amount), reason: 'payout' }],
+    releasedMicros: 0n,
+    ...extra,
+  });
+  const postPart = (partId: string, amount: number, final?: boolean): LedgerCommand => ({
+    kind: 'post',
+    holdId: 'h1',
+    partId,
+    splits: [{ to: bob, amountMicros: usd(amount), reason: 'payout' }],
+    ...(final === undefined ? {} : { final }),
+  });
+  const stateAfter = (events: LedgerEvent[]) => fold(withAccounts(funded), events);
+
+  it('posts part of a hold; the rest stays held', () => {
+    given(withAccounts(funded), [hold()])
+      .when(postPart('p1', 2))
+      .then([part('p1', 2)]);
+    const state = stateAfter([hold(), part('p1', 2)]);
+    expect(state.operation).toMatchObject({ status: 'held', postedMicros: usd(2) });
+    expect(state.accounts.get(alice)).toEqual({ availableMicros: usd(5), heldMicros: usd(3) });
+    expect(state.accounts.get(bob)).toEqual({ availableMicros: usd(2), heldMicros: 0n });
+    expect(state.accounts.get(SystemAccount.escrowHolding)!.availableMicros).toBe(usd(3));
+  });
+
+  it('a part that posts the remainder settles the hold', () => {
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when(postPart('p2', 3))
+      .then([part('p2', 3)]);
+    expect(stateAfter([hold(), part('p1', 2), part('p2', 3)]).operation).toMatchObject({ status: 'posted' });
+  });
+
+  it('a final part settles the hold and gives the rest back to the owner', () => {
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when(postPart('p2', 1, true))
+      .then([part('p2', 1, { releasedMicros: usd(2) })]);
+    const state = stateAfter([hold(), part('p1', 2), part('p2', 1, { releasedMicros: usd(2) })]);
+    expect(state.operation).toMatchObject({ status: 'posted', postedMicros: usd(3), returnedMicros: usd(2) });
+    expect(state.accounts.get(alice)).toEqual({ availableMicros: usd(7), heldMicros: 0n });
+    expect(state.accounts.get(SystemAccount.escrowHolding)!.availableMicros).toBe(0n);
+  });
+
+  it('a void after parts gives back only what is still held', () => {
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when({ kind: 'void', holdId: 'h1' })
+      .then([{ type: 'hold_voided', holdId: 'h1', from: alice, amountMicros: usd(3) }]);
+  });
+
+  it('a full post after parts must pay exactly what is still held', () => {
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when({ kind: 'post', holdId: 'h1', splits: [{ to: carol, amountMicros: usd(5) }] })
+      .thenThrows('invalid_splits');
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when({ kind: 'post', holdId: 'h1', splits: [{ to: carol, amountMicros: usd(3) }] })
+      .then([
+        {
+          type: 'hold_posted',
+          holdId: 'h1',
+          from: alice,
+          amountMicros: usd(3),
+          splits: [{ to: carol, amountMicros: usd(3) }],
+        },
+      ]);
+  });
+
+  it('a retried part decides nothing, even after later parts or a void; other terms under its id are refused', () => {
+    const voided: LedgerEvent = { type: 'hold_voided', holdId: 'h1', from: alice, amountMicros: usd(3) };
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when(postPart('p1', 2))
+      .then([]);
+    given(withAccounts(funded), [hold(), part('p1', 2), part('p2', 3)])
+      .when(postPart('p1', 2))
+      .then([]);
+    given(withAccounts(funded), [hold(), part('p1', 2), voided])
+      .when(postPart('p1', 2))
+      .then([]);
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when(postPart('p1', 1))
+      .thenThrows('part_id_reused');
+    given(withAccounts(funded), [hold(), part('p1', 2)])
+      .when(postPart('p1', 2, true))
+      .thenThrows('part_id_reused');
+  });
+
+  it.each([
+    ['more than is still held', [part('p1', 2)], postPart('p2', 3.000001), 'invalid_splits'],
+    ['nothing', [], postPart('p1', 0), 'invalid_splits'],
+    [
+      'a new part of a voided hold',
+      [{ type: 'hold_voided', holdId: 'h1', from: alice, amountMicros: usd(5) }],
+      postPart('p1', 1),
+      'hold_already_voided',
+    ],
+    ['a new part of a settled hold', [part('p1', 5)], postPart('p2', 1), 'hold_already_posted'],
+  ] as Array<[string, LedgerEvent[], LedgerCommand, string]>)(
+    'refuses a part of %s',
+    (_what, history, command, code) => {
+      given(withAccounts(funded), [hold(), ...history])
+        .when(command)
+        .thenThrows(code);
+    },
+  );
+
+  it('refuses a split reason outside the closed set', () => {
+    given(withAccounts(funded), [hold()])
+      .when({
+        kind: 'post',
+        holdId: 'h1',
+        splits: [{ to: bob, amountMicros: usd(5), reason: 'bonus' as never }],
+      })
+      .thenThrows('invalid_splits');
+  });
+});
+
 describe('ledger decider: invariants under random command sequences', () => {
   const agents = [alice, bob, carol];
   const account = fc.constantFrom(
@@ -260,6 +385,16 @@ describe('ledger decider: invariants under random command sequences', () => {
       splits: fc.array(fc.record({ to: account, amountMicros: amount }), { minLength: 1, maxLength: 3 }),
     }),
     fc.record({ kind: fc.constant('void' as const), holdId: id }),
+    fc.record({
+      kind: fc.constant('post' as const),
+      holdId: id,
+      partId: fc.constantFrom('p1', 'p2', 'p3'),
+      final: fc.boolean(),
+      splits: fc.array(fc.record({ to: account, amountMicros: fc.bigInt({ min: -1n, max: 3_000_000n }) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+    }),
   );
 
   it('keeps the sum of all accounts at zero and never lets an agent go negative', () => {

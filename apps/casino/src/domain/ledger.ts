@@ -1,5 +1,5 @@
-import { DomainError } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import { DomainError, SPLIT_REASONS, type SplitReason } from '@pf/contracts';
+import type { Decider } from '@pf/contracts';
 import { isAgentAccount, isKnownAccountName, mayGoNegative, SystemAccount } from './accounts.js';
 
 /**
@@ -12,14 +12,36 @@ import { isAgentAccount, isKnownAccountName, mayGoNegative, SystemAccount } from
 export interface Split {
   to: string;
   amountMicros: bigint;
-  /** Why this destination is paid (`payout`, `commission`, `referral`); shown in ledgers. */
-  reason?: string;
+  /** Why this destination is paid; a closed set (see SPLIT_REASONS), it decides the entry's label. */
+  reason?: SplitReason;
+}
+
+/**
+ * One part of a hold posted on its own (a partial post, TigerBeetle's model): the caller names
+ * it, so a retried part is recognised and answered again instead of paying twice.
+ */
+export interface PostedPart {
+  partId: string;
+  amountMicros: bigint;
+  splits: Split[];
+  /** The part settled the hold, returning what was left to the hold's owner. */
+  final: boolean;
+  /** What stayed held right after this part (0 once the hold is settled). */
+  remainingAfterMicros: bigint;
 }
 
 export type LedgerCommand =
   | { kind: 'transfer'; transferId: string; from: string; to: string; amountMicros: bigint; reason: string }
   | { kind: 'hold'; holdId: string; from: string; amountMicros: bigint; reason: string }
-  | { kind: 'post'; holdId: string; splits: readonly Split[] }
+  | {
+      kind: 'post';
+      holdId: string;
+      splits: readonly Split[];
+      /** Set: post only this part (≤ what is still held); the rest stays held. */
+      partId?: string;
+      /** With partId: this is the last part; what is left goes back to the owner. */
+      final?: boolean;
+    }
   | { kind: 'void'; holdId: string };
 
 export type LedgerEvent =
@@ -33,7 +55,21 @@ export type LedgerEvent =
     }
   | { type: 'hold_placed'; holdId: string; from: string; amountMicros: bigint; reason: string }
   | { type: 'hold_posted'; holdId: string; from: string; amountMicros: bigint; splits: Split[] }
+  /** Returns what is still held (all of it unless parts were posted) to the owner. */
   | { type: 'hold_voided'; holdId: string; from: string; amountMicros: bigint }
+  /**
+   * A part of a hold paid out; `releasedMicros` is what a final part returned to the owner. The
+   * hold is settled once nothing is left held.
+   */
+  | {
+      type: 'hold_part_posted';
+      holdId: string;
+      partId: string;
+      from: string;
+      amountMicros: bigint;
+      splits: Split[];
+      releasedMicros: bigint;
+    }
   /**
    * A hold refused for lack of funds is recorded, not just answered: the same hold id sent
    * again later (a retry that was in flight while its sender crashed and recovered) gets the
@@ -55,8 +91,15 @@ export type Operation =
       status: 'held' | 'posted' | 'voided';
       holdId: string;
       from: string;
+      /** The amount held at first; it never changes. */
       amountMicros: bigint;
       splits?: Split[];
+      /** Paid out so far (parts and a full post). */
+      postedMicros?: bigint;
+      /** Given back to the owner so far (a void, a final part's rest). */
+      returnedMicros?: bigint;
+      /** Parts posted on their own, by part id. */
+      parts?: ReadonlyMap<string, PostedPart>;
     }
   | { status: 'rejected'; holdId: string; from: string; amountMicros: bigint; availableMicros: bigint };
 
@@ -76,6 +119,7 @@ export const LedgerError = {
   holdNotFound: 'hold_not_found',
   holdAlreadyPosted: 'hold_already_posted',
   holdAlreadyVoided: 'hold_already_voided',
+  partIdReused: 'part_id_reused',
 } as const;
 
 export const MAX_SPLITS = 8;
@@ -85,6 +129,7 @@ export const ledgerDecider: Decider<LedgerCommand, LedgerEvent, LedgerState> = {
   decide: (command, state) => {
     const events = decideCommand(command, state);
     assertBooksBalance(events, state);
+    assertHoldConserved(events.reduce(evolveOperation, state.operation));
     return events;
   },
   evolve: (state, event) => ({
@@ -175,17 +220,109 @@ function decidePost(command: Extract<LedgerCommand, { kind: 'post' }>, state: Le
       LedgerError.holdNotFound,
       `hold ${command.holdId} was refused; there is nothing to post`,
     );
+  if (command.partId !== undefined) return decidePart({ ...command, partId: command.partId }, hold, state);
   if (hold.status === 'voided')
     throw new DomainError(
       LedgerError.holdAlreadyVoided,
       `hold ${command.holdId} was voided; it cannot be posted`,
     );
   if (hold.status === 'posted') return [];
-  validateSplits(command.splits, hold.amountMicros, state);
-  const splits = command.splits.filter((split) => split.amountMicros > 0n).map((split) => ({ ...split }));
+  // A full post pays out what is still held: the whole hold unless parts were posted first.
+  const remainingMicros = remainingOf(hold);
+  const sumMicros = validateSplits(command.splits, state);
+  if (sumMicros !== remainingMicros) {
+    throw new DomainError(
+      LedgerError.invalidSplits,
+      remainingMicros === hold.amountMicros
+        ? `splits sum to ${sumMicros} micros but the hold is ${hold.amountMicros} micros`
+        : `splits sum to ${sumMicros} micros but ${remainingMicros} micros are still held`,
+    );
+  }
   return [
-    { type: 'hold_posted', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros, splits },
+    {
+      type: 'hold_posted',
+      holdId: hold.holdId,
+      from: hold.from,
+      amountMicros: remainingMicros,
+      splits: nonZero(command.splits),
+    },
   ];
+}
+
+/**
+ * A partial post: pays `splits` (their sum, at most what is still held) and leaves the rest
+ * held, or with `final` gives the rest back. The part id makes it exactly once: the same part
+ * again is answered from the state, a different one under that id is refused.
+ */
+function decidePart(
+  command: Extract<LedgerCommand, { kind: 'post' }> & { partId: string },
+  hold: Extract<Operation, { status: 'held' | 'posted' | 'voided' }>,
+  state: LedgerState,
+): LedgerEvent[] {
+  const known = hold.parts?.get(command.partId);
+  if (known) {
+    if (samePart(known, command)) return [];
+    throw new DomainError(
+      LedgerError.partIdReused,
+      `part ${command.partId} of hold ${hold.holdId} was already posted with other terms`,
+      { amount_micros: known.amountMicros.toString() },
+    );
+  }
+  if (hold.status === 'voided')
+    throw new DomainError(
+      LedgerError.holdAlreadyVoided,
+      `hold ${hold.holdId} was voided; nothing is left to post`,
+    );
+  if (hold.status === 'posted')
+    throw new DomainError(
+      LedgerError.holdAlreadyPosted,
+      `hold ${hold.holdId} is settled; nothing is left to post`,
+    );
+  const remainingMicros = remainingOf(hold);
+  const partMicros = validateSplits(command.splits, state);
+  if (partMicros <= 0n || partMicros > remainingMicros) {
+    throw new DomainError(
+      LedgerError.invalidSplits,
+      `a part must be more than 0 and at most the ${remainingMicros} micros still held; the splits sum to ${partMicros}`,
+      { remaining_micros: remainingMicros.toString() },
+    );
+  }
+  return [
+    {
+      type: 'hold_part_posted',
+      holdId: hold.holdId,
+      partId: command.partId,
+      from: hold.from,
+      amountMicros: partMicros,
+      splits: nonZero(command.splits),
+      releasedMicros: command.final === true ? remainingMicros - partMicros : 0n,
+    },
+  ];
+}
+
+/** The same part again: same amount to the same destinations, same finality. */
+function samePart(known: PostedPart, command: { splits: readonly Split[]; final?: boolean }): boolean {
+  const splits = nonZero(command.splits);
+  return (
+    known.final === (command.final === true) &&
+    known.splits.length === splits.length &&
+    known.splits.every(
+      (split, index) => split.to === splits[index]!.to && split.amountMicros === splits[index]!.amountMicros,
+    )
+  );
+}
+
+function nonZero(splits: readonly Split[]): Split[] {
+  return splits.filter((split) => split.amountMicros > 0n).map((split) => ({ ...split }));
+}
+
+/** What a hold still holds: its amount less what was paid out or given back. */
+export function remainingOf(hold: {
+  amountMicros: bigint;
+  postedMicros?: bigint;
+  returnedMicros?: bigint;
+}): bigint {
+  return hold.amountMicros - (hold.postedMicros ?? 0n) - (hold.returnedMicros ?? 0n);
 }
 
 function decideVoid(command: Extract<LedgerCommand, { kind: 'void' }>, state: LedgerState): LedgerEvent[] {
@@ -197,10 +334,12 @@ function decideVoid(command: Extract<LedgerCommand, { kind: 'void' }>, state: Le
     );
   // A refused hold holds nothing: voiding it is already done.
   if (hold.status === 'voided' || hold.status === 'rejected') return [];
-  return [{ type: 'hold_voided', holdId: hold.holdId, from: hold.from, amountMicros: hold.amountMicros }];
+  // After posted parts, a void gives back what is still held.
+  return [{ type: 'hold_voided', holdId: hold.holdId, from: hold.from, amountMicros: remainingOf(hold) }];
 }
 
-function validateSplits(splits: readonly Split[], totalMicros: bigint, state: LedgerState): void {
+/** Checks each split (count, sign, destination) and returns their sum. */
+function validateSplits(splits: readonly Split[], state: LedgerState): bigint {
   if (splits.length === 0 || splits.length > MAX_SPLITS) {
     throw new DomainError(LedgerError.invalidSplits, `a post needs between 1 and ${MAX_SPLITS} splits`);
   }
@@ -208,18 +347,15 @@ function validateSplits(splits: readonly Split[], totalMicros: bigint, state: Le
   for (const split of splits) {
     if (split.amountMicros < 0n)
       throw new DomainError(LedgerError.invalidSplits, 'split amounts cannot be negative');
+    if (split.reason !== undefined && !SPLIT_REASONS.includes(split.reason))
+      throw new DomainError(LedgerError.invalidSplits, `unknown split reason ${String(split.reason)}`);
     if (split.to === SystemAccount.escrowHolding || split.to === SystemAccount.world) {
       throw new DomainError(LedgerError.invalidSplits, `cannot post a hold to ${split.to}`);
     }
     requireAccount(state, split.to);
     sumMicros += split.amountMicros;
   }
-  if (sumMicros !== totalMicros) {
-    throw new DomainError(
-      LedgerError.invalidSplits,
-      `splits sum to ${sumMicros} micros but the hold is ${totalMicros} micros`,
-    );
-  }
+  return sumMicros;
 }
 
 function requireHold(state: LedgerState, holdId: string): Extract<Operation, { holdId: string }> {
@@ -275,16 +411,22 @@ function evolveOperation(operation: Operation, event: LedgerEvent): Operation {
       };
     case 'hold_placed':
       return { status: 'held', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
-    case 'hold_posted':
+    case 'hold_posted': {
+      // A full post pays what was still held; the hold keeps its original amount.
+      const hold = holdOf(operation, event);
       return {
+        ...hold,
         status: 'posted',
-        holdId: event.holdId,
-        from: event.from,
-        amountMicros: event.amountMicros,
         splits: event.splits,
+        postedMicros: (hold.postedMicros ?? 0n) + event.amountMicros,
       };
-    case 'hold_voided':
-      return { status: 'voided', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
+    }
+    case 'hold_voided': {
+      const hold = holdOf(operation, event);
+      return { ...hold, status: 'voided', returnedMicros: (hold.returnedMicros ?? 0n) + event.amountMicros };
+    }
+    case 'hold_part_posted':
+      return evolvePart(holdOf(operation, event), event);
     case 'hold_rejected':
       return {
         status: 'rejected',
@@ -297,6 +439,64 @@ function evolveOperation(operation: Operation, event: LedgerEvent): Operation {
   return operation;
 }
 
+type HoldOperation = Extract<Operation, { status: 'held' | 'posted' | 'voided' }>;
+
+/** The hold an event settles; a stream read without its hold_placed (never in the log) starts from the event. */
+function holdOf(
+  operation: Operation,
+  event: { holdId: string; from: string; amountMicros: bigint },
+): HoldOperation {
+  if (operation.status === 'held' || operation.status === 'posted' || operation.status === 'voided')
+    return operation;
+  return { status: 'held', holdId: event.holdId, from: event.from, amountMicros: event.amountMicros };
+}
+
+function evolvePart(
+  hold: HoldOperation,
+  event: Extract<LedgerEvent, { type: 'hold_part_posted' }>,
+): Operation {
+  const postedMicros = (hold.postedMicros ?? 0n) + event.amountMicros;
+  const returnedMicros = (hold.returnedMicros ?? 0n) + event.releasedMicros;
+  const remainingAfterMicros = remainingOf({ amountMicros: hold.amountMicros, postedMicros, returnedMicros });
+  const parts = new Map(hold.parts ?? []);
+  parts.set(event.partId, {
+    partId: event.partId,
+    amountMicros: event.amountMicros,
+    splits: event.splits,
+    final: event.releasedMicros > 0n || remainingAfterMicros === 0n,
+    remainingAfterMicros,
+  });
+  return {
+    ...hold,
+    status: remainingAfterMicros === 0n ? 'posted' : 'held',
+    postedMicros,
+    returnedMicros,
+    parts,
+  };
+}
+
+/**
+ * A hold never pays out or gives back more than it holds: paid + given back + still held is its
+ * amount, nothing is negative, and a settled hold holds nothing. A failure is a decider bug.
+ */
+function assertHoldConserved(operation: Operation): void {
+  if (operation.status !== 'held' && operation.status !== 'posted' && operation.status !== 'voided') return;
+  const remainingMicros = remainingOf(operation);
+  const partsMicros = [...(operation.parts?.values() ?? [])].reduce(
+    (sum, part) => sum + part.amountMicros,
+    0n,
+  );
+  const broken =
+    remainingMicros < 0n ||
+    (operation.postedMicros ?? 0n) < partsMicros ||
+    (operation.returnedMicros ?? 0n) < 0n ||
+    (operation.status === 'held' ? remainingMicros === 0n : remainingMicros !== 0n);
+  if (broken)
+    throw new Error(
+      `ledger invariant: hold ${operation.holdId} of ${operation.amountMicros} micros is ${operation.status} with ${remainingMicros} left (posted ${operation.postedMicros ?? 0n}, returned ${operation.returnedMicros ?? 0n})`,
+    );
+}
+
 /** One double-entry posting: the change of one account's spendable and held balance. */
 export interface Posting {
   account: string;
@@ -307,7 +507,9 @@ export interface Posting {
 /**
  * The postings of an event. A hold moves money from the agent's available balance to
  * `escrow_holding` (and marks it held on the agent); a post pays the splits out of
- * `escrow_holding`; a void returns it. Each event's postings sum to zero.
+ * `escrow_holding`; a void returns it; a part pays its splits (and a final part returns the
+ * rest). The first two postings are always the owner's and escrow_holding's (entries.ts relies
+ * on it). Each event's postings sum to zero.
  */
 export function postingsOf(event: LedgerEvent): Posting[] {
   switch (event.type) {
@@ -328,6 +530,14 @@ export function postingsOf(event: LedgerEvent): Posting[] {
         posting(SystemAccount.escrowHolding, -event.amountMicros),
         ...event.splits.map((split) => posting(split.to, split.amountMicros)),
       ];
+    case 'hold_part_posted': {
+      const settledMicros = event.amountMicros + event.releasedMicros;
+      return [
+        { account: event.from, availableDeltaMicros: event.releasedMicros, heldDeltaMicros: -settledMicros },
+        posting(SystemAccount.escrowHolding, -settledMicros),
+        ...event.splits.map((split) => posting(split.to, split.amountMicros)),
+      ];
+    }
     case 'hold_voided':
       return [
         {

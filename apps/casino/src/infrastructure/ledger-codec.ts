@@ -1,3 +1,4 @@
+import { SPLIT_REASONS, type SplitReason } from '@pf/contracts';
 import { parseMicros } from '@pf/money';
 import type { LedgerEvent, Split } from '../domain/ledger.js';
 
@@ -13,6 +14,7 @@ export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set([
   'hold_posted',
   'hold_voided',
   'hold_rejected',
+  'hold_part_posted',
 ]);
 
 export function encodeLedgerEvent(event: LedgerEvent): StoredLedgerEvent {
@@ -20,6 +22,10 @@ export function encodeLedgerEvent(event: LedgerEvent): StoredLedgerEvent {
   const data: Record<string, unknown> = { ...rest, amountMicros: event.amountMicros.toString() };
   if (event.type === 'hold_rejected') data.availableMicros = event.availableMicros.toString();
   if (event.type === 'hold_posted') data.splits = event.splits.map(encodeSplit);
+  if (event.type === 'hold_part_posted') {
+    data.splits = event.splits.map(encodeSplit);
+    data.releasedMicros = event.releasedMicros.toString();
+  }
   return { type, data };
 }
 
@@ -53,6 +59,16 @@ export function decodeLedgerEvent(type: string, data: Record<string, unknown>): 
       };
     case 'hold_voided':
       return { type, holdId: text(data.holdId), from: text(data.from), amountMicros };
+    case 'hold_part_posted':
+      return {
+        type,
+        holdId: text(data.holdId),
+        partId: text(data.partId),
+        from: text(data.from),
+        amountMicros,
+        splits: (data.splits as Array<Record<string, unknown>>).map(decodeSplit),
+        releasedMicros: parseMicros(data.releasedMicros, 'releasedMicros'),
+      };
     case 'hold_rejected':
       return {
         type,
@@ -79,8 +95,15 @@ function decodeSplit(split: Record<string, unknown>): Split {
     to: text(split.to),
     amountMicros: parseMicros(split.amountMicros, 'amountMicros'),
   };
-  if (typeof split.reason === 'string') decoded.reason = split.reason;
+  if (split.reason !== undefined) decoded.reason = splitReason(split.reason);
   return decoded;
+}
+
+/** Only the closed set was ever posted (the decider refuses others); anything else is a corrupt log. */
+function splitReason(value: unknown): SplitReason {
+  if (!SPLIT_REASONS.includes(value as SplitReason))
+    throw new Error(`unknown split reason ${String(value)} in a stored ledger event`);
+  return value as SplitReason;
 }
 
 function text(value: unknown): string {

@@ -176,4 +176,77 @@ describe('casino ledger projection (real Postgres)', () => {
       await dropProjectionTables(dataSource, casinoProjection, shadow);
     }
   });
+
+  it("an operator split: the creator's returned share is a refund, not earnings; the worker's payout is", async () => {
+    const [creator, worker] = ['ag_0000000000c5', 'ag_0000000000d6'];
+    await dataSource.query(`INSERT INTO casino.accounts (account_id) VALUES ($1), ($2)`, [creator, worker]);
+    const at = new Date();
+    const recorded = (position: number, type: string, data: Record<string, unknown>): RecordedEvent => ({
+      globalPosition: position,
+      transactionId: '1',
+      streamId: `op-split-${position}`,
+      streamVersion: 1,
+      eventId: randomUUID(),
+      type,
+      data,
+      metadata: { service: 'escrow' },
+      recordedAt: at,
+    });
+    const events = [
+      recorded(101, 'funds_transferred', {
+        transferId: 'split-dep',
+        from: 'world',
+        to: creator,
+        amountMicros: '10000000',
+        reason: 'deposit',
+      }),
+      recorded(102, 'hold_placed', {
+        holdId: 'split-1',
+        from: creator,
+        amountMicros: '10000000',
+        reason: 'escrow',
+      }),
+      // A 50/50 split of $10 at 1%: the worker gets $4.95, the house $0.05, the creator $5 back.
+      recorded(103, 'hold_posted', {
+        holdId: 'split-1',
+        from: creator,
+        amountMicros: '10000000',
+        splits: [
+          { to: worker, amountMicros: '4950000', reason: 'payout' },
+          { to: 'house_revenue', amountMicros: '50000', reason: 'commission' },
+          { to: creator, amountMicros: '5000000', reason: 'refund' },
+        ],
+      }),
+    ];
+    const runner = dataSource.createQueryRunner();
+    await runner.startTransaction();
+    await casinoProjection.apply(runner, events, target);
+    await runner.commitTransaction();
+    await runner.release();
+    const lifetime = async (account: string) =>
+      (
+        await dataSource.query(
+          `SELECT available_micros, earned_micros, fees_micros FROM casino.accounts WHERE account_id = $1`,
+          [account],
+        )
+      )[0];
+    expect(await lifetime(creator)).toEqual({
+      available_micros: '5000000',
+      earned_micros: '0',
+      fees_micros: '50000',
+    });
+    expect(await lifetime(worker)).toEqual({
+      available_micros: '4950000',
+      earned_micros: '4950000',
+      fees_micros: '0',
+    });
+    const creatorEntries = await dataSource.query(
+      `SELECT type, reason, amount_micros FROM casino.ledger_entries WHERE account_id = $1 AND operation_id = 'split-1' AND amount_micros <> 0`,
+      [creator],
+    );
+    expect(creatorEntries).toEqual([
+      { type: 'escrow_lock', reason: 'escrow', amount_micros: '-10000000' },
+      { type: 'escrow_refund', reason: 'refund', amount_micros: '5000000' },
+    ]);
+  });
 });

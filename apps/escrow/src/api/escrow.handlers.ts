@@ -35,14 +35,17 @@ export class EscrowHandlers {
 
   @MessagePattern(escrowCommands.complete)
   complete(@Payload() payload: unknown): Promise<EscrowView> {
-    const { escrowId, actorId, resultSummary, commandId } = parse(completeEscrowCommandSchema, payload);
-    return this.escrows.complete(escrowId, actorId, resultSummary ?? null, { commandId });
+    const { escrowId, actorId, resultSummary, commandId, milestone } = parse(
+      completeEscrowCommandSchema,
+      payload,
+    );
+    return this.escrows.complete(escrowId, actorId, resultSummary ?? null, { commandId }, milestone);
   }
 
   @MessagePattern(escrowCommands.release)
   release(@Payload() payload: unknown): Promise<EscrowView> {
-    const { escrowId, actorId, commandId, jobId } = parse(releaseEscrowCommandSchema, payload);
-    return this.escrows.release(escrowId, actorId, { commandId }, jobId ?? null);
+    const { escrowId, actorId, commandId, jobId, milestone } = parse(releaseEscrowCommandSchema, payload);
+    return this.escrows.release(escrowId, actorId, { commandId }, jobId ?? null, milestone);
   }
 
   @MessagePattern(escrowCommands.cancel)

@@ -7,7 +7,9 @@ import {
   ErrorCode,
   ESCROW_ID_PATTERN,
   ESCROW_LIMITS,
+  mandateErrors,
   type EscrowCancelReason,
+  type MilestoneInput,
   type EscrowView,
   type ResolutionOutcome,
 } from '@pf/contracts';
@@ -30,6 +32,14 @@ import { logEscrowFacts } from './escrow-facts.js';
 const FINAL_HOLD_REFUSALS: ReadonlySet<string> = new Set([
   casinoErrors.insufficientBalance,
   casinoErrors.accountNotFound,
+  // A sub-key's mandate said no (ADR 0019): a retry later must not lock money the creator was refused.
+  mandateErrors.mandateExceeded,
+  mandateErrors.mandatePayeeNotAllowed,
+  mandateErrors.mandateActionNotAllowed,
+  mandateErrors.keyExpired,
+  mandateErrors.keyRevoked,
+  ErrorCode.unauthorized,
+  ErrorCode.forbidden,
 ]);
 
 export interface CreateEscrowInput {
@@ -41,6 +51,9 @@ export interface CreateEscrowInput {
   timeoutMs?: number;
   jobId?: string;
   race?: boolean;
+  /** Amounts as micro-dollar strings from the bus; the domain checks them (invalid_milestones). */
+  milestones?: MilestoneInput[];
+  keyId?: string;
 }
 
 type HoldOutcome = Extract<EscrowCommand, { kind: 'record_hold' }>;
@@ -78,6 +91,15 @@ export class EscrowService {
       referrerId: null,
       policy: escrowPolicy(this.config),
       ...(input.jobId ? { jobId: input.jobId, race: input.race === true } : {}),
+      ...(input.milestones
+        ? {
+            milestones: input.milestones.map((milestone) => ({
+              description: milestone.description.trim(),
+              amountMicros: BigInt(milestone.amountMicros),
+            })),
+          }
+        : {}),
+      ...(input.keyId ? { keyId: input.keyId } : {}),
     };
     // API order: the 400s, then 404 counterparty_not_found, then 402 from the hold.
     validateOpen(open);
@@ -91,7 +113,10 @@ export class EscrowService {
       { freshId: input.escrowId === undefined },
     );
     if (decision.state.status === 'opened') {
-      const outcome = await this.placeHold(open.escrowId, open.creatorId, open.amountMicros);
+      const outcome = await this.placeHold(open.escrowId, open.creatorId, open.amountMicros, {
+        keyId: open.keyId ?? null,
+        counterpartyId: open.counterpartyId,
+      });
       if (!outcome) throw this.fundingPending(open.escrowId);
       decision = await this.recordHold(open.escrowId, outcome);
     }
@@ -104,7 +129,12 @@ export class EscrowService {
    * Sends the hold (id = escrow id, so a retry can never lock twice). Returns the outcome to
    * record, or null when casino did not answer and the outcome is still unknown.
    */
-  async placeHold(escrowId: string, creatorId: string, amountMicros: bigint): Promise<HoldOutcome | null> {
+  async placeHold(
+    escrowId: string,
+    creatorId: string,
+    amountMicros: bigint,
+    mandate: { keyId: string | null; counterpartyId: string },
+  ): Promise<HoldOutcome | null> {
     try {
       await this.context.commands.request(
         casinoCommands.hold,
@@ -114,6 +144,10 @@ export class EscrowService {
           amountMicros: amountMicros.toString(),
           reason: 'escrow',
           service: 'escrow',
+          // Made with a sub-key: casino decides its mandate in the hold's transaction.
+          ...(mandate.keyId
+            ? { mandate: { keyId: mandate.keyId, action: 'escrow_create', payeeId: mandate.counterpartyId } }
+            : {}),
         },
         this.holdTimeoutMs,
       );
@@ -127,12 +161,18 @@ export class EscrowService {
         return null;
       }
       const available = error.details?.available_micros;
+      const details = Object.fromEntries(
+        Object.entries(error.details ?? {}).filter(
+          ([name, value]) => name !== 'available_micros' && typeof value === 'string',
+        ),
+      ) as Record<string, string>;
       return {
         kind: 'record_hold',
         outcome: 'refused',
         code: error.code,
         message: error.message,
         availableMicros: typeof available === 'string' ? BigInt(available) : null,
+        ...(Object.keys(details).length > 0 ? { details } : {}),
       };
     }
   }
@@ -149,8 +189,13 @@ export class EscrowService {
     actorId: string,
     resultSummary: string | null,
     options: ExecuteOptions,
+    milestone?: number,
   ): Promise<EscrowView> {
-    return this.act(escrowId, { kind: 'complete', actorId, resultSummary }, options);
+    return this.act(
+      escrowId,
+      { kind: 'complete', actorId, resultSummary, ...(milestone === undefined ? {} : { milestone }) },
+      options,
+    );
   }
 
   release(
@@ -158,8 +203,13 @@ export class EscrowService {
     actorId: string,
     options: ExecuteOptions,
     jobId: string | null = null,
+    milestone?: number,
   ): Promise<EscrowView> {
-    return this.act(escrowId, { kind: 'release', actorId, jobId }, options);
+    return this.act(
+      escrowId,
+      { kind: 'release', actorId, jobId, ...(milestone === undefined ? {} : { milestone }) },
+      options,
+    );
   }
 
   /** The market's cancel of a job escrow (full refund, no commission). */
@@ -201,8 +251,8 @@ export class EscrowService {
       await this.settle(escrowId, decision, decision.settlement);
     } else if (decision.replayed) {
       // The first run of this command may have found casino away: finish its settlement now.
-      const pending = await this.settlements.pendingFor(escrowId);
-      if (pending) await this.settle(escrowId, decision, pending);
+      for (const pending of await this.settlements.pendingFor(escrowId))
+        await this.settle(escrowId, decision, pending);
     }
     return rowToView(decision.row!);
   }
@@ -255,6 +305,7 @@ function rejectionOf(rejected: Record<string, unknown>): DomainError {
     code,
     typeof rejected.message === 'string' ? rejected.message : 'the hold was refused',
     {
+      ...(typeof rejected.details === 'object' && rejected.details !== null ? rejected.details : {}),
       ...(typeof available === 'string' ? { available_micros: available } : {}),
     },
   );

@@ -2,7 +2,11 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { casinoCommands, casinoErrors, DomainError, ErrorCode } from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { SettlementOrder } from '../infrastructure/escrow-repository.js';
+import {
+  fromSettlementKey,
+  settlementKey,
+  type SettlementOrder,
+} from '../infrastructure/escrow-repository.js';
 import { ESCROW_EVENT_STORE } from './tokens.js';
 
 const CASINO_TIMEOUT_MS = 5_000;
@@ -46,7 +50,7 @@ export class SettlementService implements OnApplicationShutdown {
         order.kind === 'void' && error instanceof DomainError && error.code === casinoErrors.holdNotFound;
       if (!neverHeld) throw error;
     }
-    this.markConfirmed(order.escrowId);
+    this.markConfirmed(settlementKey(order));
   }
 
   /** One pass over due outbox rows; returns how many were settled. */
@@ -59,7 +63,7 @@ export class SettlementService implements OnApplicationShutdown {
     let settled = 0;
     await forEachLimited(rows, concurrency, async (row) => {
       try {
-        await this.carryOut({ escrowId: row.escrow_id, kind: row.kind, splits: row.splits });
+        await this.carryOut(orderOf(row));
         settled += 1;
       } catch (error) {
         await this.recordFailure(row, error);
@@ -68,14 +72,14 @@ export class SettlementService implements OnApplicationShutdown {
     return settled;
   }
 
-  /** The escrow's settlement if casino has not confirmed it yet. */
-  async pendingFor(escrowId: string): Promise<SettlementOrder | null> {
+  /** The escrow's settlements casino has not confirmed yet (its whole hold, or milestone parts). */
+  async pendingFor(escrowId: string): Promise<SettlementOrder[]> {
     const rows: SettlementRow[] = await this.store.dataSource.query(
-      `SELECT escrow_id, kind, splits, attempts FROM ${this.store.schema}.settlements WHERE escrow_id = $1`,
+      `SELECT escrow_id, kind, splits, attempts FROM ${this.store.schema}.settlements
+       WHERE escrow_id = $1 OR (escrow_id LIKE $1 || ':%') ORDER BY escrow_id LIMIT 100`,
       [escrowId],
     );
-    const row = rows[0];
-    return row ? { escrowId: row.escrow_id, kind: row.kind, splits: row.splits } : null;
+    return rows.map(orderOf);
   }
 
   async pendingCount(): Promise<number> {
@@ -119,7 +123,12 @@ export class SettlementService implements OnApplicationShutdown {
       );
     return commands.request(
       casinoCommands.post,
-      { holdId: order.escrowId, splits: order.splits, service: 'escrow' },
+      {
+        holdId: order.escrowId,
+        splits: order.splits,
+        ...(order.partId ? { partId: order.partId } : {}),
+        service: 'escrow',
+      },
       CASINO_TIMEOUT_MS,
     );
   }
@@ -153,6 +162,10 @@ export class SettlementService implements OnApplicationShutdown {
       )
       .catch(() => undefined);
   }
+}
+
+function orderOf(row: SettlementRow): SettlementOrder {
+  return { ...fromSettlementKey(row.escrow_id), kind: row.kind, splits: row.splits };
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */

@@ -205,15 +205,28 @@ export class TimeoutSaga {
   }
 
   private async recoverOpened(): Promise<void> {
-    const rows: Array<{ escrow_id: string; creator_id: string; amount_micros: string }> =
-      await this.store.dataSource.query(
-        `SELECT escrow_id, creator_id, amount_micros FROM ${this.store.schema}.escrows
-       WHERE status = 'opened' AND created_at < now() - $1 * interval '1 millisecond'
-       ORDER BY created_at LIMIT $2`,
-        [this.config.ESCROW_RECOVERY_AFTER_MS, RECOVERY_BATCH_SIZE],
-      );
+    // The sub-key (if any) is read from the escrow's `opened` event: recovery is rare, and the
+    // hold must carry it so casino still decides the mandate (ADR 0019).
+    const rows: Array<{
+      escrow_id: string;
+      creator_id: string;
+      counterparty_id: string;
+      amount_micros: string;
+      key_id: string | null;
+    }> = await this.store.dataSource.query(
+      `SELECT r.escrow_id, r.creator_id, r.counterparty_id, r.amount_micros,
+         (SELECT e.data->>'keyId' FROM ${this.store.schema}.events AS e
+          WHERE e.stream_id = 'escrow-' || r.escrow_id AND e.type = 'opened' LIMIT 1) AS key_id
+       FROM ${this.store.schema}.escrows AS r
+       WHERE r.status = 'opened' AND r.created_at < now() - $1 * interval '1 millisecond'
+       ORDER BY r.created_at LIMIT $2`,
+      [this.config.ESCROW_RECOVERY_AFTER_MS, RECOVERY_BATCH_SIZE],
+    );
     await forEachLimited(rows, this.config.ESCROW_SETTLE_CONCURRENCY, async (row) => {
-      const outcome = await this.escrows.placeHold(row.escrow_id, row.creator_id, BigInt(row.amount_micros));
+      const outcome = await this.escrows.placeHold(row.escrow_id, row.creator_id, BigInt(row.amount_micros), {
+        keyId: row.key_id,
+        counterpartyId: row.counterparty_id,
+      });
       if (!outcome) return;
       await this.escrows.recordHold(row.escrow_id, outcome);
       this.stats.recovered += 1;

@@ -5,12 +5,28 @@ import {
   ESCROW_LIMITS,
   escrowErrors,
   HOUSE_REVENUE_ACCOUNT,
+  parseDeliverable,
+  type Deliverable,
   type EscrowCancelReason,
   type EscrowStatus,
   type ResolutionOutcome,
 } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 import { basisPointsOf, BPS_PER_WHOLE, releaseSplit, splitByBasisPoints } from '@pf/money';
+import {
+  anyMilestoneReleased,
+  assertMilestonesConserved,
+  decideMilestoneComplete,
+  decideMilestoneRelease,
+  decideMilestonesExpire,
+  evolveMilestones,
+  hasMilestones,
+  openMilestones,
+  requireMilestoneChoice,
+  validateMilestones,
+  type Milestone,
+  type MilestoneTerms,
+} from './milestones.js';
 
 /**
  * The escrow aggregate, one stream per escrow. Pure: no clock, no I/O. Time enters only as the
@@ -45,14 +61,39 @@ export interface OpenEscrow {
   jobId?: string | null;
   /** One of a race's escrows: only the market may release it (one payout per race). */
   race?: boolean;
+  /** The agent who alone may release or reject (docs/adr/0016); absent: the creator releases. */
+  evaluatorId?: string | null;
+  /** The evaluator's fee on its release, in basis points of the amount (0..1000). */
+  evaluatorFeeBps?: number;
+  /** The amount cut into parts released one by one (docs/adr/0017); absent: one release. */
+  milestones?: MilestoneTerms[];
+  /** The creator's sub-key, when the escrow was created with one: casino checks its mandate on the hold (ADR 0019). */
+  keyId?: string;
 }
 
 export type EscrowCommand =
   | OpenEscrow
   | { kind: 'record_hold'; outcome: 'held' }
-  | { kind: 'record_hold'; outcome: 'refused'; code: string; message: string; availableMicros: bigint | null }
-  | { kind: 'complete'; actorId: string; resultSummary: string | null }
-  | { kind: 'release'; actorId: string; jobId?: string | null }
+  | {
+      kind: 'record_hold';
+      outcome: 'refused';
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      /** A mandate refusal's facts (which limit, what remains), shown to the creator as they came. */
+      details?: Record<string, string>;
+    }
+  | {
+      kind: 'complete';
+      actorId: string;
+      resultSummary: string | null;
+      deliverable?: Deliverable | null;
+      milestone?: number;
+    }
+  | { kind: 'release'; actorId: string; jobId?: string | null; milestone?: number }
+  | { kind: 'reject'; actorId: string; reason: string; refund: boolean }
+  | { kind: 'request_cancel'; actorId: string }
+  | { kind: 'consent_cancel'; actorId: string }
   | { kind: 'cancel'; jobId: string; reason: EscrowCancelReason }
   | { kind: 'decline'; actorId: string }
   | { kind: 'dispute'; actorId: string; reason: string | null }
@@ -67,7 +108,16 @@ export interface Payout {
   referrerMicros: bigint;
   referrerId: string | null;
   creatorMicros: bigint;
+  /**
+   * Present only on an escrow with an evaluator (older payouts never carry it): the fee, which is
+   * more than 0 only when the evaluator released. Taken out of the counterparty's part.
+   */
+  evaluatorMicros?: bigint;
+  evaluatorId?: string;
 }
+
+/** Who released: the creator (or the market for it), the evaluator, or the deadline. */
+export type ReleaseTrigger = 'creator' | 'evaluator' | 'timeout';
 
 export type EscrowEvent =
   | {
@@ -83,22 +133,84 @@ export type EscrowEvent =
       /** Present only on a market escrow (schema 1 payloads of direct escrows are unchanged). */
       jobId?: string;
       race?: boolean;
+      /** Present only when the escrow has an evaluator (schema 2). */
+      evaluatorId?: string;
+      evaluatorFeeBps?: number;
+      /** Present only on an escrow with milestones (docs/adr/0017). */
+      milestones?: MilestoneTerms[];
+      /** Present only when created with a sub-key (ADR 0019). */
+      keyId?: string;
     }
   | { type: 'funded'; escrowId: string; holdId: string; amountMicros: bigint }
-  | { type: 'rejected'; escrowId: string; code: string; message: string; availableMicros: bigint | null }
-  | { type: 'completed'; escrowId: string; by: string; resultSummary: string | null }
+  | {
+      type: 'rejected';
+      escrowId: string;
+      code: string;
+      message: string;
+      availableMicros: bigint | null;
+      details?: Record<string, string>;
+    }
+  | {
+      type: 'completed';
+      escrowId: string;
+      by: string;
+      resultSummary: string | null;
+      /** Present only when the counterparty handed one over (schema 2). */
+      deliverable?: Deliverable;
+    }
   | { type: 'disputed'; escrowId: string; by: string; reason: string | null }
   | {
       type: 'released';
       escrowId: string;
       by: string | null;
-      trigger: 'creator' | 'timeout';
+      trigger: ReleaseTrigger;
       amountMicros: bigint;
       payout: Payout;
     }
   | { type: 'refunded'; escrowId: string; trigger: 'timeout'; amountMicros: bigint }
   | { type: 'declined'; escrowId: string; by: string; amountMicros: bigint }
   | { type: 'cancelled'; escrowId: string; jobId: string; reason: EscrowCancelReason; amountMicros: bigint }
+  /** The evaluator sent the work back: the escrow is funded again and the counterparty may complete again. */
+  | { type: 'evaluation_rejected'; escrowId: string; by: string; reason: string }
+  /** The evaluator rejected the work and gave the money back in full (no commission, no fee). */
+  | { type: 'evaluator_refunded'; escrowId: string; by: string; reason: string; amountMicros: bigint }
+  /** One half of a cancel by agreement: the creator asked, or the counterparty agreed first. */
+  | { type: 'cancel_requested'; escrowId: string; by: string }
+  | { type: 'cancel_consented'; escrowId: string; by: string }
+  /** The second half arrived: a full refund to the creator, no commission. */
+  | { type: 'mutually_cancelled'; escrowId: string; by: string; amountMicros: bigint }
+  /** Milestone events (docs/adr/0017): `milestone` is the 0-based index in the create's list. */
+  | {
+      type: 'milestone_completed';
+      escrowId: string;
+      milestone: number;
+      by: string;
+      resultSummary: string | null;
+    }
+  | {
+      type: 'milestone_released';
+      escrowId: string;
+      milestone: number;
+      by: string | null;
+      trigger: ReleaseTrigger;
+      amountMicros: bigint;
+      payout: Payout;
+    }
+  | {
+      type: 'milestones_refunded';
+      escrowId: string;
+      milestones: number[];
+      trigger: 'timeout';
+      amountMicros: bigint;
+    }
+  /** No milestone is left open: the escrow is settled (`released` if any milestone was paid). */
+  | {
+      type: 'milestones_settled';
+      escrowId: string;
+      outcome: 'released' | 'refunded';
+      amountMicros: bigint;
+      payout: Payout | null;
+    }
   | {
       type: 'resolved';
       escrowId: string;
@@ -123,6 +235,15 @@ export interface EscrowFacts {
   payout: Payout | null;
   jobId?: string;
   race?: boolean;
+  evaluatorId?: string;
+  evaluatorFeeBps?: number;
+  /** What the last completion handed over, and why the evaluator last sent the work back. */
+  deliverable: Deliverable | null;
+  rejectReason: string | null;
+  /** The creator asked to cancel / the counterparty agreed to cancel (docs/adr/0016). */
+  cancelRequested: boolean;
+  cancelConsented: boolean;
+  milestones?: Milestone[];
 }
 
 export type EscrowState = { status: 'none' } | ({ status: EscrowStatus } & EscrowFacts);
@@ -134,6 +255,7 @@ export const escrowDecider: Decider<EscrowCommand, EscrowEvent, EscrowState> = {
   decide: (command, state) => {
     const events = decideCommand(command, state);
     for (const event of events) assertConserved(event);
+    assertMilestonesConserved(events.reduce(evolve, state));
     return events;
   },
   evolve,
@@ -151,6 +273,11 @@ function decideCommand(command: EscrowCommand, state: EscrowState): EscrowEvent[
       return decideResolve(command, requireEscrow(state));
     case 'cancel':
       return decideCancel(command, requireEscrow(state));
+    case 'reject':
+      return decideReject(command, requireEscrow(state));
+    case 'request_cancel':
+    case 'consent_cancel':
+      return decideCancelByAgreement(command, requireEscrow(state));
     default:
       return decideAction(command, requireEscrow(state));
   }
@@ -197,6 +324,39 @@ export function validateOpen(command: OpenEscrow): void {
   ) {
     throw new Error(`commission must be 0..10000 basis points, got ${policy.commissionBps}`);
   }
+  if (command.milestones !== undefined) {
+    if (command.jobId) throw new Error('a market escrow cannot have milestones');
+    validateMilestones(command.milestones, command.amountMicros);
+  }
+  validateEvaluator(command);
+}
+
+/** An evaluator is a third agent; its fee needs an evaluator and leaves the worker a part ≥ 0. */
+function validateEvaluator(command: OpenEscrow): void {
+  const evaluatorId = command.evaluatorId ?? null;
+  const feeBps = command.evaluatorFeeBps ?? 0;
+  if (evaluatorId !== null) {
+    if (!AGENT_ID_PATTERN.test(evaluatorId))
+      throw new DomainError(
+        escrowErrors.invalidEvaluator,
+        'evaluator_agent_id must be an agent id (ag_ + 12 hex)',
+      );
+    if (evaluatorId === command.creatorId || evaluatorId === command.counterpartyId)
+      throw new DomainError(
+        escrowErrors.invalidEvaluator,
+        'the evaluator must be a third agent, neither the creator nor the counterparty',
+      );
+    if (command.jobId) throw new Error('a market escrow cannot have an evaluator');
+  }
+  if (!Number.isSafeInteger(feeBps) || feeBps < 0 || feeBps > ESCROW_LIMITS.maxEvaluatorFeeBps)
+    throw new DomainError(
+      escrowErrors.invalidEvaluatorFee,
+      `evaluator_fee_bps must be an integer from 0 to ${ESCROW_LIMITS.maxEvaluatorFeeBps}`,
+    );
+  if (feeBps > 0 && evaluatorId === null)
+    throw new DomainError(escrowErrors.invalidEvaluatorFee, 'evaluator_fee_bps needs an evaluator_agent_id');
+  if (command.policy.commissionBps + feeBps > Number(BPS_PER_WHOLE))
+    throw new Error('commission and evaluator fee exceed the amount');
 }
 
 function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
@@ -212,6 +372,11 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     description: command.description,
     timeoutMs: command.timeoutMs,
     ...(command.jobId ? { jobId: command.jobId, race: command.race === true } : {}),
+    ...(command.evaluatorId
+      ? { evaluatorId: command.evaluatorId, evaluatorFeeBps: command.evaluatorFeeBps ?? 0 }
+      : {}),
+    ...(command.milestones ? { milestones: command.milestones.map((m) => ({ ...m })) } : {}),
+    ...(command.keyId ? { keyId: command.keyId } : {}),
   };
   if (state.status === 'none') return [opened];
   // A retried create (same caller-chosen id): the same escrow again decides nothing new.
@@ -221,11 +386,29 @@ function decideOpen(command: OpenEscrow, state: EscrowState): EscrowEvent[] {
     state.amountMicros === opened.amountMicros &&
     state.description === opened.description &&
     state.timeoutMs === opened.timeoutMs &&
-    (state.jobId ?? null) === (command.jobId ?? null);
+    (state.jobId ?? null) === (command.jobId ?? null) &&
+    (state.evaluatorId ?? null) === (opened.evaluatorId ?? null) &&
+    (state.evaluatorFeeBps ?? 0) === (opened.evaluatorFeeBps ?? 0) &&
+    sameMilestoneTerms(state.milestones, command.milestones);
   if (same) return [];
   throw new DomainError(
     escrowErrors.escrowIdReused,
     `escrow ${command.escrowId} already exists with other terms`,
+  );
+}
+
+function sameMilestoneTerms(
+  milestones: readonly MilestoneTerms[] | undefined,
+  terms: readonly MilestoneTerms[] | undefined,
+): boolean {
+  if (!milestones || !terms) return !milestones && !terms;
+  return (
+    milestones.length === terms.length &&
+    milestones.every(
+      (milestone, index) =>
+        milestone.description === terms[index]!.description &&
+        milestone.amountMicros === terms[index]!.amountMicros,
+    )
   );
 }
 
@@ -248,11 +431,16 @@ function decideHoldOutcome(
       code: command.code,
       message: command.message,
       availableMicros: command.availableMicros,
+      ...(command.details ? { details: command.details } : {}),
     },
   ];
 }
 
 function decideExpire(state: EscrowState): EscrowEvent[] {
+  if (state.status === 'funded' && hasMilestones(state))
+    return decideMilestonesExpire(state, (amountMicros) =>
+      releasePayout({ ...state, amountMicros }, { evaluatorFee: false }),
+    );
   if (state.status === 'funded')
     return [
       { type: 'refunded', escrowId: state.escrowId, trigger: 'timeout', amountMicros: state.amountMicros },
@@ -265,7 +453,8 @@ function decideExpire(state: EscrowState): EscrowEvent[] {
         by: null,
         trigger: 'timeout',
         amountMicros: state.amountMicros,
-        payout: releasePayout(state),
+        // The evaluator did not act before the deadline: no fee (docs/adr/0016).
+        payout: releasePayout(state, { evaluatorFee: false }),
       },
     ];
   }
@@ -280,32 +469,50 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
   // Role first, status second: an outsider learns nothing about the escrow's state.
   requireRole(command, escrow);
   switch (command.kind) {
-    case 'complete':
+    case 'complete': {
+      const milestone = requireMilestoneChoice(escrow, command.milestone);
       requireStatus(escrow, ['funded']);
       requireSummarySize(command.resultSummary);
+      const deliverable = parseDeliverable(command.deliverable);
+      if (milestone !== undefined && hasMilestones(escrow))
+        return decideMilestoneComplete(escrow, milestone, command.actorId, command.resultSummary);
       return [
         {
           type: 'completed',
           escrowId: escrow.escrowId,
           by: command.actorId,
           resultSummary: command.resultSummary,
+          ...(deliverable ? { deliverable } : {}),
         },
       ];
-    case 'release':
+    }
+    case 'release': {
       requireMarketReleaseOfRace(command, escrow);
+      const milestone = requireMilestoneChoice(escrow, command.milestone);
       requireStatus(escrow, ['funded', 'completed']);
+      const byEvaluator = escrow.evaluatorId !== undefined;
+      if (milestone !== undefined && hasMilestones(escrow))
+        return decideMilestoneRelease(
+          escrow,
+          milestone,
+          command.actorId,
+          byEvaluator ? 'evaluator' : 'creator',
+          (amountMicros) => releasePayout({ ...escrow, amountMicros }, { evaluatorFee: byEvaluator }),
+        );
       return [
         {
           type: 'released',
           escrowId: escrow.escrowId,
           by: command.actorId,
-          trigger: 'creator',
+          trigger: byEvaluator ? 'evaluator' : 'creator',
           amountMicros: escrow.amountMicros,
-          payout: releasePayout(escrow),
+          payout: releasePayout(escrow, { evaluatorFee: byEvaluator }),
         },
       ];
+    }
     case 'decline':
       requireStatus(escrow, ['funded']);
+      requireNothingReleased(escrow);
       return [
         {
           type: 'declined',
@@ -316,6 +523,7 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
       ];
     case 'dispute':
       requireStatus(escrow, ['funded', 'completed']);
+      requireNothingReleased(escrow);
       return [{ type: 'disputed', escrowId: escrow.escrowId, by: command.actorId, reason: command.reason }];
   }
 }
@@ -345,6 +553,88 @@ function decideCancel(command: Extract<EscrowCommand, { kind: 'cancel' }>, escro
       amountMicros: escrow.amountMicros,
     },
   ];
+}
+
+/**
+ * The evaluator sends delivered work back (the escrow is funded again, the deadline unchanged,
+ * and the counterparty may complete again) or, with `refund`, gives the money back in full.
+ * Only the evaluator; an escrow without one has nobody who may reject it.
+ */
+function decideReject(command: Extract<EscrowCommand, { kind: 'reject' }>, escrow: Escrow): EscrowEvent[] {
+  requireEvaluator(command.actorId, escrow);
+  const reason = command.reason.trim();
+  if ([...reason].length < 1 || [...reason].length > ESCROW_LIMITS.maxRejectReasonChars)
+    throw new DomainError(
+      escrowErrors.invalidRejectReason,
+      `reason must have 1 to ${ESCROW_LIMITS.maxRejectReasonChars} characters`,
+    );
+  const base = { escrowId: escrow.escrowId, by: command.actorId, reason };
+  if (command.refund) {
+    requireStatus(escrow, ['funded', 'completed']);
+    return [{ type: 'evaluator_refunded', ...base, amountMicros: escrow.amountMicros }];
+  }
+  // Only delivered work can be sent back; before that there is nothing to reject.
+  requireStatus(escrow, ['completed']);
+  return [{ type: 'evaluation_rejected', ...base }];
+}
+
+/**
+ * A cancel by agreement: the creator's request and the counterparty's consent, in either order.
+ * The first half is recorded; the second refunds in full, no commission. Neither half alone
+ * moves money, so the creator cannot claw back funds the counterparty is working for. Asking
+ * twice decides nothing new. The market's job escrows are cancelled through their job.
+ */
+function decideCancelByAgreement(
+  command: Extract<EscrowCommand, { kind: 'request_cancel' | 'consent_cancel' }>,
+  escrow: Escrow,
+): EscrowEvent[] {
+  const byCreator = command.kind === 'request_cancel';
+  const party = byCreator ? escrow.creatorId : escrow.counterpartyId;
+  if (command.actorId !== party)
+    throw new DomainError(
+      ErrorCode.forbidden,
+      byCreator
+        ? 'only the creator may ask to cancel this escrow'
+        : 'only the counterparty may consent to cancel this escrow',
+    );
+  if (escrow.jobId)
+    throw new DomainError(
+      ErrorCode.forbidden,
+      `this escrow pays for job ${escrow.jobId}: cancel it through the job (POST /jobs/${escrow.jobId}/cancel)`,
+    );
+  requireStatus(escrow, ['funded', 'completed', 'disputed']);
+  const already = byCreator ? escrow.cancelRequested : escrow.cancelConsented;
+  if (already) return [];
+  const other = byCreator ? escrow.cancelConsented : escrow.cancelRequested;
+  if (other)
+    return [
+      {
+        type: 'mutually_cancelled',
+        escrowId: escrow.escrowId,
+        by: command.actorId,
+        amountMicros: escrow.amountMicros,
+      },
+    ];
+  return [
+    {
+      type: byCreator ? 'cancel_requested' : 'cancel_consented',
+      escrowId: escrow.escrowId,
+      by: command.actorId,
+    },
+  ];
+}
+
+/**
+ * Whole-escrow refunds and disputes settle the whole hold; once a milestone was paid (a part of
+ * the hold posted) they no longer fit: the rest settles milestone by milestone or at the deadline.
+ */
+function requireNothingReleased(escrow: Escrow): void {
+  if (anyMilestoneReleased(escrow))
+    throw new DomainError(
+      escrowErrors.invalidStatus,
+      'a milestone of this escrow was already released: release the others, or let the deadline settle them',
+      { status: escrow.status },
+    );
 }
 
 /** A race's escrows are released only by the market (for the race's winner), never directly. */
@@ -386,18 +676,31 @@ function shareOf(command: Extract<EscrowCommand, { kind: 'resolve' }>): number {
   return share;
 }
 
-/** A full release: the counterparty gets amount - commission; the commission is shared. */
+/**
+ * A full release: the counterparty gets amount - commission - evaluator fee; the commission is
+ * shared between house and referrer. The fee (floor of its basis points of the amount) is paid
+ * only when the evaluator itself released (`evaluatorFee`), never on a deadline or a resolution.
+ */
 export function releasePayout(
-  escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>,
+  escrow: Pick<
+    EscrowFacts,
+    'amountMicros' | 'commissionBps' | 'referrerId' | 'evaluatorId' | 'evaluatorFeeBps'
+  >,
+  options: { evaluatorFee: boolean } = { evaluatorFee: false },
 ): Payout {
   const split = releaseSplit(escrow.amountMicros, escrow.commissionBps, escrow.referrerId !== null);
+  const evaluatorMicros =
+    escrow.evaluatorId !== undefined && options.evaluatorFee
+      ? basisPointsOf(escrow.amountMicros, escrow.evaluatorFeeBps ?? 0)
+      : 0n;
   return {
-    counterpartyMicros: split.counterpartyMicros,
+    counterpartyMicros: split.counterpartyMicros - evaluatorMicros,
     commissionMicros: split.commissionMicros,
     houseMicros: split.houseMicros,
     referrerMicros: split.referrerMicros,
     referrerId: escrow.referrerId,
     creatorMicros: 0n,
+    ...(escrow.evaluatorId !== undefined ? { evaluatorMicros, evaluatorId: escrow.evaluatorId } : {}),
   };
 }
 
@@ -406,7 +709,10 @@ export function releasePayout(
  * commission taken on that released part only; the rest goes back to the creator.
  */
 export function splitPayout(
-  escrow: Pick<EscrowFacts, 'amountMicros' | 'commissionBps' | 'referrerId'>,
+  escrow: Pick<
+    EscrowFacts,
+    'amountMicros' | 'commissionBps' | 'referrerId' | 'evaluatorId' | 'evaluatorFeeBps'
+  >,
   shareBps: number,
 ): Payout {
   const [releasedMicros, returnedMicros] = splitByBasisPoints(escrow.amountMicros, [
@@ -430,6 +736,11 @@ function requireEscrow(state: EscrowState): Escrow {
 }
 
 function requireRole(command: Action, escrow: Escrow): void {
+  // With an evaluator, the evaluator alone releases; the creator can still dispute (docs/adr/0016).
+  if (command.kind === 'release' && escrow.evaluatorId !== undefined) {
+    requireEvaluator(command.actorId, escrow);
+    return;
+  }
   const allowed =
     command.kind === 'release'
       ? command.actorId === escrow.creatorId
@@ -437,6 +748,16 @@ function requireRole(command: Action, escrow: Escrow): void {
         ? command.actorId === escrow.creatorId || command.actorId === escrow.counterpartyId
         : command.actorId === escrow.counterpartyId;
   if (!allowed) throw new DomainError(ErrorCode.forbidden, FORBIDDEN_MESSAGE);
+}
+
+function requireEvaluator(actorId: string, escrow: Escrow): void {
+  if (escrow.evaluatorId === undefined || actorId !== escrow.evaluatorId)
+    throw new DomainError(
+      escrowErrors.notEvaluator,
+      escrow.evaluatorId === undefined
+        ? 'this escrow has no evaluator: nobody may reject it'
+        : 'only the evaluator of this escrow may release or reject it',
+    );
 }
 
 function requireStatus(escrow: Escrow, allowed: readonly EscrowStatus[]): void {
@@ -460,10 +781,22 @@ function requireSummarySize(summary: string | null): void {
 
 /** Invariant: a payout never creates or loses a micro-dollar, and no part is negative. */
 function assertConserved(event: EscrowEvent): void {
-  if (event.type !== 'released' && event.type !== 'resolved') return;
+  if (
+    event.type !== 'released' &&
+    event.type !== 'resolved' &&
+    event.type !== 'milestone_released' &&
+    event.type !== 'milestones_settled'
+  )
+    return;
   const payout = event.payout;
   if (!payout) return;
-  const parts = [payout.counterpartyMicros, payout.houseMicros, payout.referrerMicros, payout.creatorMicros];
+  const parts = [
+    payout.counterpartyMicros,
+    payout.houseMicros,
+    payout.referrerMicros,
+    payout.creatorMicros,
+    payout.evaluatorMicros ?? 0n,
+  ];
   const total = parts.reduce((sum, part) => sum + part, 0n);
   if (
     total !== event.amountMicros ||
@@ -474,12 +807,24 @@ function assertConserved(event: EscrowEvent): void {
   }
   if (payout.referrerMicros > 0n && payout.referrerId === null)
     throw new Error(`escrow ${event.escrowId}: referral share without a referrer`);
+  if ((payout.evaluatorMicros ?? 0n) > 0n && payout.evaluatorId === undefined)
+    throw new Error(`escrow ${event.escrowId}: evaluator fee without an evaluator`);
 }
 
 export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
   if (event.type === 'opened') {
-    const { type: _type, ...facts } = event;
-    return { status: 'opened', ...facts, resultSummary: null, payout: null };
+    const { type: _type, milestones, ...facts } = event;
+    return {
+      status: 'opened',
+      ...facts,
+      resultSummary: null,
+      payout: null,
+      deliverable: null,
+      rejectReason: null,
+      cancelRequested: false,
+      cancelConsented: false,
+      ...(milestones ? { milestones: openMilestones(milestones) } : {}),
+    };
   }
   if (state.status === 'none') throw new Error(`escrow event ${event.type} before opened`);
   switch (event.type) {
@@ -488,9 +833,24 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
     case 'rejected':
       return { ...state, status: 'rejected' };
     case 'completed':
-      return { ...state, status: 'completed', resultSummary: event.resultSummary };
+      return {
+        ...state,
+        status: 'completed',
+        resultSummary: event.resultSummary,
+        deliverable: event.deliverable ?? null,
+      };
     case 'disputed':
       return { ...state, status: 'disputed' };
+    case 'evaluation_rejected':
+      return { ...state, status: 'funded', rejectReason: event.reason };
+    case 'evaluator_refunded':
+      return { ...state, status: 'refunded', rejectReason: event.reason };
+    case 'cancel_requested':
+      return { ...state, cancelRequested: true };
+    case 'cancel_consented':
+      return { ...state, cancelConsented: true };
+    case 'mutually_cancelled':
+      return { ...state, status: 'refunded', cancelRequested: true, cancelConsented: true };
     case 'released':
       return { ...state, status: 'released', payout: event.payout };
     case 'refunded':
@@ -499,6 +859,12 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
       return { ...state, status: 'refunded' };
     case 'resolved':
       return { ...state, status: statusAfterResolution(event.outcome), payout: event.payout };
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      return { ...state, milestones: evolveMilestones(state.milestones ?? [], event) };
+    case 'milestones_settled':
+      return { ...state, status: event.outcome, payout: event.payout };
   }
 }
 
@@ -516,6 +882,8 @@ export function ledgerInstructionOf(event: EscrowEvent): LedgerInstruction | nul
     case 'refunded':
     case 'declined':
     case 'cancelled':
+    case 'evaluator_refunded':
+    case 'mutually_cancelled':
       return { kind: 'void' };
     case 'resolved':
       return event.payout ? { kind: 'post', payout: event.payout } : { kind: 'void' };
@@ -532,9 +900,17 @@ export function actorOf(event: EscrowEvent): string {
     case 'completed':
     case 'disputed':
     case 'declined':
+    case 'evaluation_rejected':
+    case 'evaluator_refunded':
+    case 'cancel_requested':
+    case 'cancel_consented':
+    case 'mutually_cancelled':
       return event.by;
     case 'released':
+    case 'milestone_released':
       return event.by ?? 'system';
+    case 'milestone_completed':
+      return event.by;
     case 'resolved':
       return 'operator';
     default:
@@ -546,12 +922,12 @@ export function actorOf(event: EscrowEvent): string {
 export interface LedgerSplit {
   to: string;
   amountMicros: bigint;
-  reason: 'payout' | 'commission' | 'referral' | 'refund';
+  reason: 'payout' | 'commission' | 'referral' | 'refund' | 'evaluator_fee';
 }
 
 /**
- * The casino splits of a payout: worker, house, referrer, and the creator's returned part (a
- * split resolution). Zero parts are dropped; the rest sum to the escrow amount exactly.
+ * The casino splits of a payout: worker, house, referrer, the creator's returned part (a split
+ * resolution) and the evaluator's fee, all in the one post of the hold. Zero parts are dropped; the rest sum to the escrow amount exactly.
  */
 export function payoutSplits(
   escrow: Pick<EscrowFacts, 'creatorId' | 'counterpartyId'>,
@@ -562,6 +938,7 @@ export function payoutSplits(
     { to: HOUSE_REVENUE_ACCOUNT, amountMicros: payout.houseMicros, reason: 'commission' },
     { to: payout.referrerId ?? '', amountMicros: payout.referrerMicros, reason: 'referral' },
     { to: escrow.creatorId, amountMicros: payout.creatorMicros, reason: 'refund' },
+    { to: payout.evaluatorId ?? '', amountMicros: payout.evaluatorMicros ?? 0n, reason: 'evaluator_fee' },
   ];
   return splits.filter((split) => split.amountMicros > 0n);
 }

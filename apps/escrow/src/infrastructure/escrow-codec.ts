@@ -1,11 +1,12 @@
 import {
   ESCROW_CANCEL_REASONS,
+  parseDeliverable,
   RESOLUTION_OUTCOMES,
   type EscrowCancelReason,
   type ResolutionOutcome,
 } from '@pf/contracts';
 import { parseMicros } from '@pf/money';
-import type { EscrowEvent, EscrowEventType, Payout } from '../domain/escrow.js';
+import type { EscrowEvent, EscrowEventType, Payout, ReleaseTrigger } from '../domain/escrow.js';
 
 /**
  * Escrow events as stored in the log and published on `escrow.events.<type>`: amounts become
@@ -23,9 +24,23 @@ export const ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set<EscrowEventType>(
   'declined',
   'resolved',
   'cancelled',
+  'evaluation_rejected',
+  'evaluator_refunded',
+  'cancel_requested',
+  'cancel_consented',
+  'mutually_cancelled',
+  'milestone_completed',
+  'milestone_released',
+  'milestones_refunded',
+  'milestones_settled',
 ]);
 
-export const ESCROW_EVENT_SCHEMA_VERSION = 1;
+/**
+ * 2 (docs/adr/0016): optional `evaluatorId`/`evaluatorFeeBps` on `opened`, `deliverable` on
+ * `completed`, `evaluatorMicros`/`evaluatorId` in a payout, the `evaluator` release trigger and
+ * five new event types. Every schema 1 payload reads unchanged (the new fields are absent).
+ */
+export const ESCROW_EVENT_SCHEMA_VERSION = 2;
 
 type Data = Record<string, unknown>;
 
@@ -34,8 +49,18 @@ export function encodeEscrowEvent(event: EscrowEvent): { type: EscrowEventType; 
   const data: Data = { ...rest };
   if ('amountMicros' in event) data.amountMicros = event.amountMicros.toString();
   if (event.type === 'rejected') data.availableMicros = event.availableMicros?.toString() ?? null;
-  if (event.type === 'released' || event.type === 'resolved')
+  if (
+    event.type === 'released' ||
+    event.type === 'resolved' ||
+    event.type === 'milestone_released' ||
+    event.type === 'milestones_settled'
+  )
     data.payout = event.payout ? encodePayout(event.payout) : null;
+  if (event.type === 'opened' && event.milestones)
+    data.milestones = event.milestones.map((milestone) => ({
+      description: milestone.description,
+      amountMicros: milestone.amountMicros.toString(),
+    }));
   return { type, data };
 }
 
@@ -54,6 +79,18 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         description: text(data.description),
         timeoutMs: int(data.timeoutMs),
         ...(typeof data.jobId === 'string' ? { jobId: data.jobId, race: data.race === true } : {}),
+        ...(typeof data.evaluatorId === 'string'
+          ? { evaluatorId: data.evaluatorId, evaluatorFeeBps: int(data.evaluatorFeeBps ?? 0) }
+          : {}),
+        ...(Array.isArray(data.milestones)
+          ? {
+              milestones: (data.milestones as Data[]).map((milestone) => ({
+                description: text(milestone.description),
+                amountMicros: micros(milestone.amountMicros),
+              })),
+            }
+          : {}),
+        ...(typeof data.keyId === 'string' ? { keyId: data.keyId } : {}),
       };
     case 'funded':
       return { type, escrowId, holdId: text(data.holdId), amountMicros: micros(data.amountMicros) };
@@ -64,9 +101,18 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         code: text(data.code),
         message: text(data.message),
         availableMicros: data.availableMicros == null ? null : micros(data.availableMicros),
+        ...(isStringRecord(data.details) ? { details: data.details } : {}),
       };
-    case 'completed':
-      return { type, escrowId, by: text(data.by), resultSummary: nullableText(data.resultSummary) };
+    case 'completed': {
+      const deliverable = parseDeliverable(data.deliverable);
+      return {
+        type,
+        escrowId,
+        by: text(data.by),
+        resultSummary: nullableText(data.resultSummary),
+        ...(deliverable ? { deliverable } : {}),
+      };
+    }
     case 'disputed':
       return { type, escrowId, by: text(data.by), reason: nullableText(data.reason) };
     case 'released':
@@ -74,7 +120,7 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         type,
         escrowId,
         by: nullableText(data.by),
-        trigger: data.trigger === 'timeout' ? 'timeout' : 'creator',
+        trigger: releaseTrigger(data.trigger),
         amountMicros: micros(data.amountMicros),
         payout: decodePayout(data.payout),
       };
@@ -90,12 +136,61 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         reason: cancelReason(data.reason),
         amountMicros: micros(data.amountMicros),
       };
+    case 'evaluation_rejected':
+      return { type, escrowId, by: text(data.by), reason: text(data.reason) };
+    case 'evaluator_refunded':
+      return {
+        type,
+        escrowId,
+        by: text(data.by),
+        reason: text(data.reason),
+        amountMicros: micros(data.amountMicros),
+      };
+    case 'cancel_requested':
+    case 'cancel_consented':
+      return { type, escrowId, by: text(data.by) };
+    case 'mutually_cancelled':
+      return { type, escrowId, by: text(data.by), amountMicros: micros(data.amountMicros) };
     case 'resolved':
       return {
         type,
         escrowId,
         outcome: outcome(data.outcome),
         counterpartyShareBps: int(data.counterpartyShareBps),
+        amountMicros: micros(data.amountMicros),
+        payout: data.payout == null ? null : decodePayout(data.payout),
+      };
+    case 'milestone_completed':
+      return {
+        type,
+        escrowId,
+        milestone: int(data.milestone),
+        by: text(data.by),
+        resultSummary: nullableText(data.resultSummary),
+      };
+    case 'milestone_released':
+      return {
+        type,
+        escrowId,
+        milestone: int(data.milestone),
+        by: nullableText(data.by),
+        trigger: releaseTrigger(data.trigger),
+        amountMicros: micros(data.amountMicros),
+        payout: decodePayout(data.payout),
+      };
+    case 'milestones_refunded':
+      return {
+        type,
+        escrowId,
+        milestones: (data.milestones as unknown[]).map(int),
+        trigger: 'timeout',
+        amountMicros: micros(data.amountMicros),
+      };
+    case 'milestones_settled':
+      return {
+        type,
+        escrowId,
+        outcome: data.outcome === 'released' ? 'released' : 'refunded',
         amountMicros: micros(data.amountMicros),
         payout: data.payout == null ? null : decodePayout(data.payout),
       };
@@ -112,6 +207,9 @@ export function encodePayout(payout: Payout): Data {
     referrerMicros: payout.referrerMicros.toString(),
     referrerId: payout.referrerId,
     creatorMicros: payout.creatorMicros.toString(),
+    ...(payout.evaluatorId !== undefined
+      ? { evaluatorMicros: (payout.evaluatorMicros ?? 0n).toString(), evaluatorId: payout.evaluatorId }
+      : {}),
   };
 }
 
@@ -126,7 +224,15 @@ export function decodePayout(value: unknown): Payout {
     referrerMicros: micros(data.referrerMicros),
     referrerId: nullableText(data.referrerId),
     creatorMicros: micros(data.creatorMicros),
+    ...(typeof data.evaluatorId === 'string'
+      ? { evaluatorMicros: micros(data.evaluatorMicros ?? '0'), evaluatorId: data.evaluatorId }
+      : {}),
   };
+}
+
+/** Schema 1 knew only `creator` and `timeout`; anything else unknown reads as the creator's, as before. */
+function releaseTrigger(value: unknown): ReleaseTrigger {
+  return value === 'timeout' || value === 'evaluator' ? value : 'creator';
 }
 
 function micros(value: unknown): bigint {
@@ -159,4 +265,13 @@ function outcome(value: unknown): ResolutionOutcome {
   if (!RESOLUTION_OUTCOMES.includes(value as ResolutionOutcome))
     throw new Error(`unknown resolution outcome ${String(value)}`);
   return value as ResolutionOutcome;
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((entry) => typeof entry === 'string')
+  );
 }

@@ -2,6 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
 import { statusAfterResolution, type EscrowEvent } from '../domain/escrow.js';
 import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES } from './escrow-codec.js';
+import { milestonePatches, storedMilestones } from './milestone-row.js';
 
 /**
  * The escrow service's inline projection, written in the append's transaction:
@@ -17,6 +18,25 @@ export const escrowProjection: Projection = {
   name: 'escrow_read_model',
   tables: ['escrows', 'deadlines'],
   createTables: (target) => [
+    ...escrowTablesV1(target),
+    ...evaluatorColumns(target),
+    ...milestoneColumns(target),
+  ],
+  apply: async (runner, events, target) => {
+    for (const recorded of events) {
+      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
+      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
+    }
+  },
+};
+
+/**
+ * The tables as migration 101 created them (with 103's market columns); the migration holds the
+ * same DDL as fixed text, and migrations.test.ts checks the two give the same catalogue. Later
+ * columns are added by their own statements below and by their own migration.
+ */
+export function escrowTablesV1(target: ProjectionTarget): string[] {
+  return [
     `CREATE TABLE ${target.table('escrows')} (
       escrow_id text PRIMARY KEY,
       status text NOT NULL,
@@ -54,14 +74,30 @@ export const escrowProjection: Projection = {
       due_at timestamptz NOT NULL
     )`,
     `CREATE INDEX ON ${target.table('deadlines')} (due_at)`,
-  ],
-  apply: async (runner, events, target) => {
-    for (const recorded of events) {
-      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
-      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
-    }
-  },
-};
+  ];
+}
+
+/**
+ * Evaluators, deliverables, rejections and cancels by agreement (docs/adr/0016): the columns
+ * migration 104 adds to the live table (the same text, with its fixed table name), here for a
+ * rebuild's fresh tables. The partial index serves the evaluator's list of escrows to judge.
+ */
+export function evaluatorColumns(target: ProjectionTarget): string[] {
+  const escrows = target.table('escrows');
+  return [
+    `ALTER TABLE ${escrows} ADD COLUMN IF NOT EXISTS evaluator_id text NULL, ADD COLUMN IF NOT EXISTS evaluator_fee_bps integer NOT NULL DEFAULT 0, ADD COLUMN IF NOT EXISTS deliverable jsonb NULL, ADD COLUMN IF NOT EXISTS reject_reason text NULL, ADD COLUMN IF NOT EXISTS rejected_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz NULL, ADD COLUMN IF NOT EXISTS cancel_consented_at timestamptz NULL`,
+    // Unnamed, like the other indexes: a rebuild's fresh table gets its own generated name.
+    `CREATE INDEX ON ${escrows} (evaluator_id, status, created_at DESC) WHERE evaluator_id IS NOT NULL`,
+  ];
+}
+
+/**
+ * Milestones (docs/adr/0017): the column migration 105 adds to the live table (the same text,
+ * with its fixed table name), here for a rebuild's fresh tables.
+ */
+export function milestoneColumns(target: ProjectionTarget): string[] {
+  return [`ALTER TABLE ${target.table('escrows')} ADD COLUMN IF NOT EXISTS milestones jsonb NULL`];
+}
 
 async function applyEvent(
   runner: QueryRunner,
@@ -77,8 +113,8 @@ async function applyEvent(
     case 'opened':
       await runner.query(
         prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
-           timeout_ms, created_at, version, position, job_id, race)
-         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+           timeout_ms, created_at, version, position, job_id, race, evaluator_id, evaluator_fee_bps)
+         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
         [
           event.escrowId,
           event.creatorId,
@@ -92,8 +128,15 @@ async function applyEvent(
           ...tail,
           event.jobId ?? null,
           event.race === true,
+          event.evaluatorId ?? null,
+          event.evaluatorFeeBps ?? 0,
         ],
       );
+      if (event.milestones)
+        await runner.query(prepared(`UPDATE ${escrows} SET milestones = $2::jsonb WHERE escrow_id = $1`), [
+          event.escrowId,
+          JSON.stringify(storedMilestones(event.milestones)),
+        ]);
       return;
     case 'funded':
       await runner.query(
@@ -121,8 +164,8 @@ async function applyEvent(
         runner,
         escrows,
         event.escrowId,
-        `status = 'completed', completed_at = $4, result_summary = $5`,
-        [at, event.resultSummary],
+        `status = 'completed', completed_at = $4, result_summary = $5, deliverable = $6`,
+        [at, event.resultSummary, event.deliverable ? JSON.stringify(event.deliverable) : null],
         tail,
       );
       return;
@@ -148,6 +191,46 @@ async function applyEvent(
         tail,
       );
       return;
+    case 'evaluation_rejected':
+      // Funded again; the deadline row stays (it exists while funded or completed).
+      await update(
+        runner,
+        escrows,
+        event.escrowId,
+        `status = 'funded', reject_reason = $4, rejected_at = $5`,
+        [event.reason, at],
+        tail,
+      );
+      return;
+    case 'evaluator_refunded':
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'refunded', refunded_at = $4, reject_reason = $5, rejected_at = $4`,
+        [at, event.reason],
+        tail,
+      );
+      return;
+    case 'cancel_requested':
+      await update(runner, escrows, event.escrowId, `cancel_requested_at = $4`, [at], tail);
+      return;
+    case 'cancel_consented':
+      await update(runner, escrows, event.escrowId, `cancel_consented_at = $4`, [at], tail);
+      return;
+    case 'mutually_cancelled':
+      // The second half's time is the settlement's; the first half's was recorded when it came.
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = 'refunded', refunded_at = $4, cancel_requested_at = coalesce(cancel_requested_at, $4), cancel_consented_at = coalesce(cancel_consented_at, $4)`,
+        [at],
+        tail,
+      );
+      return;
     case 'refunded':
     case 'declined':
     case 'cancelled':
@@ -158,6 +241,36 @@ async function applyEvent(
         event.escrowId,
         `status = 'refunded', refunded_at = $4`,
         [at],
+        tail,
+      );
+      return;
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      // One element patched per statement: `old || patch` keeps the fields the patch leaves out.
+      for (const { index, patch } of milestonePatches(event, at))
+        await update(
+          runner,
+          escrows,
+          event.escrowId,
+          `milestones = jsonb_set(milestones, ARRAY[($4::int)::text], (milestones -> $4::int) || $5::jsonb)`,
+          [index, JSON.stringify(patch)],
+          tail,
+        );
+      return;
+    case 'milestones_settled':
+      await updateEndingDeadline(
+        runner,
+        escrows,
+        deadlines,
+        event.escrowId,
+        `status = $4, ${event.outcome === 'released' ? 'released_at' : 'refunded_at'} = $5, payout = $6, commission_taken_micros = $7`,
+        [
+          event.outcome,
+          at,
+          event.payout ? JSON.stringify(encodePayout(event.payout)) : null,
+          (event.payout?.commissionMicros ?? 0n).toString(),
+        ],
         tail,
       );
       return;

@@ -7,6 +7,7 @@ import {
   type EventStore,
   type RecordedEvent,
 } from '@pf/event-store';
+import { milestonePartOf, type MilestonePart } from '../domain/milestones.js';
 import {
   escrowDecider,
   ledgerInstructionOf,
@@ -28,6 +29,22 @@ export interface SettlementOrder {
   escrowId: string;
   kind: 'post' | 'void';
   splits: Array<{ to: string; amountMicros: string; reason: string }> | null;
+  /**
+   * A milestone's part of the hold (docs/adr/0017): posted as a casino partial post under this
+   * id, which is also the outbox row's key, so an escrow can owe several parts at once.
+   */
+  partId?: string;
+}
+
+/** The outbox row's key: the escrow id, or a part's id (`<escrow id>:m<n>`, `<escrow id>:deadline`). */
+export function settlementKey(order: Pick<SettlementOrder, 'escrowId' | 'partId'>): string {
+  return order.partId ?? order.escrowId;
+}
+
+/** The order's escrow id and part id back from an outbox key. */
+export function fromSettlementKey(key: string): Pick<SettlementOrder, 'escrowId' | 'partId'> {
+  const separator = key.indexOf(':');
+  return separator < 0 ? { escrowId: key } : { escrowId: key.slice(0, separator), partId: key };
 }
 
 export interface Decision {
@@ -187,7 +204,7 @@ export class EscrowRepository {
   async writeSettlements(runner: QueryRunner, settlements: readonly SettlementOrder[]): Promise<void> {
     if (settlements.length === 0) return;
     await runner.query(prepared(this.settlementSql), [
-      settlements.map((settlement) => settlement.escrowId),
+      settlements.map(settlementKey),
       settlements.map((settlement) => settlement.kind),
       settlements.map((settlement) => (settlement.splits ? JSON.stringify(settlement.splits) : null)),
       this.settlementGraceMs,
@@ -200,6 +217,11 @@ function settlementOf(
   events: readonly EscrowEvent[],
   state: EscrowState,
 ): SettlementOrder | null {
+  const part = milestonePartOf(escrowId, events);
+  if (part) {
+    if (state.status === 'none') throw new Error('a settlement for an escrow without state');
+    return { escrowId, kind: 'post', splits: partSplits(state, part), partId: part.partId };
+  }
   for (const event of events) {
     const instruction = ledgerInstructionOf(event);
     if (!instruction) continue;
@@ -212,4 +234,27 @@ function settlementOf(
     return { escrowId, kind: 'post', splits };
   }
   return null;
+}
+
+/**
+ * The casino splits of a milestone part: each released milestone's payout (worker, house,
+ * referrer, evaluator), and the refunded milestones back to the creator as a `refund` split.
+ * Splits to the same account for the same reason are added up; the sum is the part's amount.
+ */
+function partSplits(
+  state: Exclude<EscrowState, { status: 'none' }>,
+  part: MilestonePart,
+): NonNullable<SettlementOrder['splits']> {
+  const merged = new Map<string, { to: string; amountMicros: bigint; reason: string }>();
+  const add = (to: string, amountMicros: bigint, reason: string) => {
+    if (amountMicros <= 0n) return;
+    const key = `${reason} ${to}`;
+    const existing = merged.get(key);
+    if (existing) existing.amountMicros += amountMicros;
+    else merged.set(key, { to, amountMicros, reason });
+  };
+  for (const payout of part.payouts)
+    for (const split of payoutSplits(state, payout)) add(split.to, split.amountMicros, split.reason);
+  add(state.creatorId, part.refundMicros, 'refund');
+  return [...merged.values()].map((split) => ({ ...split, amountMicros: split.amountMicros.toString() }));
 }

@@ -1,4 +1,4 @@
-import type { EscrowPayoutView, EscrowStatus, EscrowView } from '@pf/contracts';
+import type { Deliverable, EscrowPayoutView, EscrowStatus, EscrowView } from '@pf/contracts';
 import {
   promisedCommission,
   statusAfterResolution,
@@ -6,6 +6,14 @@ import {
   type EscrowState,
 } from '../domain/escrow.js';
 import { decodePayout, encodeEscrowEvent, encodePayout } from './escrow-codec.js';
+import {
+  milestonePatches,
+  milestonesFromStored,
+  milestoneViews,
+  patchMilestones,
+  storedMilestones,
+  type StoredMilestone,
+} from './milestone-row.js';
 
 /**
  * An `escrows` row of the inline projection, as the queries read it. Commands lock the row and
@@ -39,11 +47,22 @@ export interface EscrowRow {
   /** The market's job (null for a direct escrow) and whether the escrow is one of a race. */
   job_id: string | null;
   race: boolean;
+  /** docs/adr/0016: the evaluator and its fee, the last deliverable, rejection and cancel halves. */
+  evaluator_id: string | null;
+  evaluator_fee_bps: number;
+  deliverable: Deliverable | null;
+  reject_reason: string | null;
+  rejected_at: Date | null;
+  cancel_requested_at: Date | null;
+  cancel_consented_at: Date | null;
+  /** docs/adr/0017: the milestones and their progress; null for an escrow without. */
+  milestones: StoredMilestone[] | null;
 }
 
 export const ESCROW_ROW_COLUMNS = `escrow_id, status, creator_id, counterparty_id, amount_micros::text AS amount_micros, commission_bps, referrer_id,
   description, result_summary, dispute_reason, rejection, timeout_ms::text AS timeout_ms, created_at, auto_release_at, completed_at, released_at,
-  refunded_at, disputed_at, resolved_at, payout, version, job_id, race`;
+  refunded_at, disputed_at, resolved_at, payout, version, job_id, race, evaluator_id, evaluator_fee_bps, deliverable, reject_reason,
+  rejected_at, cancel_requested_at, cancel_consented_at, milestones`;
 
 export function stateFromRow(row: EscrowRow): EscrowState {
   return {
@@ -59,6 +78,12 @@ export function stateFromRow(row: EscrowRow): EscrowState {
     resultSummary: row.result_summary,
     payout: row.payout ? decodePayout(row.payout) : null,
     ...(row.job_id ? { jobId: row.job_id, race: row.race } : {}),
+    ...(row.evaluator_id ? { evaluatorId: row.evaluator_id, evaluatorFeeBps: row.evaluator_fee_bps } : {}),
+    deliverable: row.deliverable,
+    rejectReason: row.reject_reason,
+    cancelRequested: row.cancel_requested_at !== null,
+    cancelConsented: row.cancel_consented_at !== null,
+    ...(row.milestones ? { milestones: milestonesFromStored(row.milestones) } : {}),
   };
 }
 
@@ -94,6 +119,14 @@ export function evolveRow(
       version,
       job_id: event.jobId ?? null,
       race: event.race === true,
+      evaluator_id: event.evaluatorId ?? null,
+      evaluator_fee_bps: event.evaluatorFeeBps ?? 0,
+      deliverable: null,
+      reject_reason: null,
+      rejected_at: null,
+      cancel_requested_at: null,
+      cancel_consented_at: null,
+      milestones: event.milestones ? storedMilestones(event.milestones) : null,
     };
   }
   if (!row) throw new Error(`escrow event ${event.type} without a row`);
@@ -104,7 +137,13 @@ export function evolveRow(
     case 'rejected':
       return { ...next, status: 'rejected', rejection: encodeEscrowEvent(event).data };
     case 'completed':
-      return { ...next, status: 'completed', completed_at: at, result_summary: event.resultSummary };
+      return {
+        ...next,
+        status: 'completed',
+        completed_at: at,
+        result_summary: event.resultSummary,
+        deliverable: event.deliverable ?? null,
+      };
     case 'disputed':
       return { ...next, status: 'disputed', disputed_at: at, dispute_reason: event.reason };
     case 'released':
@@ -118,12 +157,38 @@ export function evolveRow(
     case 'declined':
     case 'cancelled':
       return { ...next, status: 'refunded', refunded_at: at };
+    case 'evaluation_rejected':
+      return { ...next, status: 'funded', reject_reason: event.reason, rejected_at: at };
+    case 'evaluator_refunded':
+      return { ...next, status: 'refunded', refunded_at: at, reject_reason: event.reason, rejected_at: at };
+    case 'cancel_requested':
+      return { ...next, cancel_requested_at: at };
+    case 'cancel_consented':
+      return { ...next, cancel_consented_at: at };
+    case 'mutually_cancelled':
+      return {
+        ...next,
+        status: 'refunded',
+        refunded_at: at,
+        cancel_requested_at: row.cancel_requested_at ?? at,
+        cancel_consented_at: row.cancel_consented_at ?? at,
+      };
     case 'resolved': {
       const status = statusAfterResolution(event.outcome);
       const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
       return status === 'refunded'
         ? { ...next, status, resolved_at: at, refunded_at: at, payout }
         : { ...next, status, resolved_at: at, released_at: at, payout };
+    }
+    case 'milestone_completed':
+    case 'milestone_released':
+    case 'milestones_refunded':
+      return { ...next, milestones: patchMilestones(row.milestones ?? [], milestonePatches(event, at)) };
+    case 'milestones_settled': {
+      const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
+      return event.outcome === 'released'
+        ? { ...next, status: 'released', released_at: at, payout }
+        : { ...next, status: 'refunded', refunded_at: at, payout };
     }
   }
 }
@@ -152,6 +217,14 @@ export function rowToView(row: EscrowRow): EscrowView {
     disputedAt: iso(row.disputed_at),
     resolvedAt: iso(row.resolved_at),
     payout: row.payout,
+    evaluatorId: row.evaluator_id,
+    evaluatorFeeBps: row.evaluator_fee_bps,
+    deliverable: row.deliverable,
+    rejectReason: row.reject_reason,
+    rejectedAt: iso(row.rejected_at),
+    cancelRequestedAt: iso(row.cancel_requested_at),
+    cancelConsentedAt: iso(row.cancel_consented_at),
+    ...(row.milestones ? { milestones: milestoneViews(row.milestones) } : {}),
   };
 }
 

@@ -11,36 +11,46 @@ import {
   type AgentView,
   type ClaimReply,
 } from '@pf/contracts';
-import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
+import {
+  CommandPipeline,
+  loadByFolding,
+  type EventStore,
+  type LoadedBase,
+  type PipelineCommand,
+} from '@pf/event-store';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { FaucetConfig } from '../config.js';
+import { faucetAmounts, type FaucetConfig } from '../config.js';
 import {
   claimDecider,
   claimStream,
   type Claim,
   type ClaimCommand,
   type ClaimEvent,
+  type ClaimState,
   type ClaimStatus,
 } from '../domain/claim.js';
+import { assertIpAllowance, limitedAddress } from '../domain/ip-allowance.js';
 import { decodeClaimEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
 import {
-  addressUsage,
+  addressClaims,
   forgetAddress,
   hasDeposited,
   lockAddress,
   lockTreasury,
   recordAddress,
-  type AddressUsage,
 } from '../infrastructure/faucet-tables.js';
 import { FAUCET_EVENT_STORE } from './tokens.js';
 import { TREASURY_ACCOUNT, TreasuryService } from './treasury.service.js';
 
-/** Version conflicts (rare: claims serialize on the treasury row) are retried this often. */
-const MAX_CONFLICT_RETRIES = 10;
-
 interface Decided {
   status: ClaimStatus;
-  events: ClaimEvent[];
+  events: readonly ClaimEvent[];
+}
+
+/** What a claim command decides on: the agent's claim stream folded, the treasury, the command. */
+interface ClaimLoaded extends LoadedBase {
+  state: ClaimState;
+  command: ClaimCommand;
 }
 
 /**
@@ -51,17 +61,27 @@ interface Decided {
  */
 @Injectable()
 export class ClaimsService {
+  /**
+   * One transaction per claim command (no group commit): claims serialize on the treasury row
+   * anyway, and a batch would hold address locks across claims, which only adds deadlocks.
+   */
+  private readonly pipeline: CommandPipeline;
+
   constructor(
     @Inject(FAUCET_EVENT_STORE) private readonly store: EventStore,
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext<FaucetConfig>,
     private readonly treasury: TreasuryService,
-  ) {}
+  ) {
+    this.pipeline = new CommandPipeline(store);
+  }
 
   /** API.md's order: address limit (429), unknown agent (404), then the decider's checks. */
   async claim(input: { agentId: string; clientIp: string | null }): Promise<ClaimReply> {
     await this.treasury.ensureFunded();
-    const clientIp = this.context.config.FAUCET_IP_LIMIT_PER_DAY > 0 ? input.clientIp : null;
-    if (clientIp) this.assertAllowance(await addressUsage(this.store.dataSource, clientIp, input.agentId));
+    const limitPerDay = this.context.config.FAUCET_IP_LIMIT_PER_DAY;
+    const clientIp = limitedAddress(limitPerDay, input.clientIp);
+    if (clientIp)
+      assertIpAllowance(limitPerDay, await addressClaims(this.store.dataSource, clientIp, input.agentId));
     await this.context.commands.request<AgentView>(
       casinoCommands.getAgent,
       { agentId: input.agentId },
@@ -85,31 +105,37 @@ export class ClaimsService {
    * append (with its inline projection) and the address row.
    */
   private record(agentId: string, clientIp: string | null): Promise<Decided> {
-    return this.withConflictRetries(() =>
-      this.store.transaction(async (runner) => {
+    const claimId = randomUUID();
+    return this.pipeline.execute({
+      ...this.claimCommand(agentId, claimId),
+      load: async (runner) => {
         if (clientIp) {
           await lockAddress(runner, clientIp);
-          this.assertAllowance(await addressUsage(runner, clientIp, agentId));
+          assertIpAllowance(
+            this.context.config.FAUCET_IP_LIMIT_PER_DAY,
+            await addressClaims(runner, clientIp, agentId),
+          );
         }
         const treasury = await lockTreasury(runner);
         const hasDeposits = await hasDeposited(runner, agentId);
-        const command: ClaimCommand = {
-          kind: 'request',
-          claimId: randomUUID(),
+        return this.loadClaim(
+          runner,
           agentId,
-          amountMicros: this.context.config.FAUCET_CLAIM_USD,
-          nowMs: treasury.nowMs,
-          leaseMs: this.context.config.FAUCET_CLAIM_LEASE_MS,
-        };
-        const decided = await this.decideInTransaction(runner, agentId, command, {
-          hasDeposits,
-          remainingBudgetMicros: treasury.remainingMicros,
-        });
-        if (decided.events.length > 0 && clientIp)
-          await recordAddress(runner, command.claimId, clientIp, agentId);
-        return decided;
-      }),
-    );
+          { hasDeposits, remainingBudgetMicros: treasury.remainingMicros },
+          {
+            kind: 'request',
+            claimId,
+            agentId,
+            amountMicros: faucetAmounts(this.context.config).claimMicros,
+            nowMs: treasury.nowMs,
+            leaseMs: this.context.config.FAUCET_CLAIM_LEASE_MS,
+          },
+        );
+      },
+      afterAppend: async (runner, decision) => {
+        if (decision.events.length > 0 && clientIp) await recordAddress(runner, claimId, clientIp, agentId);
+      },
+    });
   }
 
   private async payOut(claim: Claim, inFirstRequest: boolean): Promise<ClaimReply> {
@@ -129,7 +155,7 @@ export class ClaimsService {
     } catch (error) {
       throw await this.transferFailed(claim, error);
     }
-    const { status } = await this.update(claim.agentId, (nowMs) => ({
+    const { status } = await this.update(claim, (nowMs) => ({
       kind: 'complete',
       claimId: claim.claimId,
       inFirstRequest,
@@ -155,7 +181,7 @@ export class ClaimsService {
         { claimId: claim.claimId },
         'the ledger refused a reserved faucet claim: the treasury holds less than the budget says',
       );
-      await this.update(claim.agentId, (nowMs) => ({ kind: 'reject', claimId: claim.claimId, nowMs }));
+      await this.update(claim, (nowMs) => ({ kind: 'reject', claimId: claim.claimId, nowMs }));
       return new DomainError(
         faucetErrors.faucetEmpty,
         'the faucet treasury is spent; try again after a refill',
@@ -163,7 +189,7 @@ export class ClaimsService {
     }
     // Whether the transfer ran is unknown: the claim stays pending, marked free for a retry
     // (best effort: if this fails too, the lease runs out and the sweep takes it).
-    await this.update(claim.agentId, (nowMs) => ({
+    await this.update(claim, (nowMs) => ({
       kind: 'fail_transfer',
       claimId: claim.claimId,
       code,
@@ -189,74 +215,60 @@ export class ClaimsService {
   }
 
   /** Complete, fail or reject: the treasury lock first, as every claim transaction. */
-  private update(agentId: string, build: (nowMs: number) => ClaimCommand): Promise<Decided> {
-    return this.withConflictRetries(() =>
-      this.store.transaction(async (runner) => {
+  private update(claim: Claim, build: (nowMs: number) => ClaimCommand): Promise<Decided> {
+    return this.pipeline.execute({
+      ...this.claimCommand(claim.agentId, claim.claimId),
+      load: async (runner) => {
         const treasury = await lockTreasury(runner);
-        const command = build(treasury.nowMs);
-        const decided = await this.decideInTransaction(runner, agentId, command, {
-          hasDeposits: false,
-          remainingBudgetMicros: treasury.remainingMicros,
-        });
-        if (decided.events.some((event) => event.type === 'claim_rejected'))
-          await forgetAddress(runner, command.claimId);
-        return decided;
-      }),
-    );
+        return this.loadClaim(
+          runner,
+          claim.agentId,
+          { hasDeposits: false, remainingBudgetMicros: treasury.remainingMicros },
+          build(treasury.nowMs),
+        );
+      },
+      afterAppend: async (runner, decision) => {
+        if (decision.events.some((event) => event.type === 'claim_rejected'))
+          await forgetAddress(runner, claim.claimId);
+      },
+    });
   }
 
-  private async decideInTransaction(
+  /**
+   * What every claim command shares: its stream, decider, codec, metadata and reply. No
+   * pipeline command id: a claim's later commands (complete, reject) carry the claim id too and
+   * must not read as repeats of its request; the id goes into the metadata, as before.
+   */
+  private claimCommand(
+    agentId: string,
+    claimId: string,
+  ): Omit<PipelineCommand<ClaimLoaded, ClaimEvent, Decided>, 'load'> {
+    return {
+      streamId: claimStream(agentId),
+      metadata: { service: 'faucet', commandId: claimId, correlationId: claimId, schemaVersion: 1 },
+      decide: (loaded) => claimDecider.decide(loaded.command, loaded.state),
+      encode: (event) => encodeFaucetEvent(event),
+      reply: (decision) => ({
+        status: decision.events.reduce(claimDecider.evolve, decision.loaded.state).claim,
+        events: decision.events,
+      }),
+    };
+  }
+
+  private async loadClaim(
     runner: QueryRunner,
     agentId: string,
-    command: ClaimCommand,
     context: { hasDeposits: boolean; remainingBudgetMicros: bigint },
-  ): Promise<Decided> {
-    const streamId = claimStream(agentId);
-    const history = await this.store.readStream(streamId, { runner });
-    const claim = fold(
+    command: ClaimCommand,
+  ): Promise<ClaimLoaded> {
+    const { state, version } = await loadByFolding(
+      this.store,
+      runner,
+      claimStream(agentId),
       claimDecider,
-      history.map((event) => decodeClaimEvent(event.type, event.data)),
-    ).claim;
-    const state = { claim, ...context };
-    const events = claimDecider.decide(command, state);
-    if (events.length > 0) {
-      await this.store.appendInTransaction(
-        runner,
-        streamId,
-        history.length,
-        events.map((event) => ({
-          eventId: randomUUID(),
-          ...encodeFaucetEvent(event),
-          metadata: {
-            service: 'faucet',
-            commandId: command.claimId,
-            correlationId: command.claimId,
-            schemaVersion: 1,
-          },
-        })),
-      );
-    }
-    return { status: events.reduce(claimDecider.evolve, state).claim, events };
-  }
-
-  private assertAllowance(usage: AddressUsage): void {
-    if (usage.claims >= this.context.config.FAUCET_IP_LIMIT_PER_DAY) {
-      throw new DomainError(
-        faucetErrors.ipRateLimited,
-        'this address has used its faucet claims for the day',
-        { retry_after_seconds: usage.freeInSeconds },
-      );
-    }
-  }
-
-  private async withConflictRetries<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await work();
-      } catch (error) {
-        if (!isVersionConflict(error) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      }
-    }
+      (event) => decodeClaimEvent(event.type, event.data),
+    );
+    return { version, state: { ...state, ...context }, command };
   }
 }
 

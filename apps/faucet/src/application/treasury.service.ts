@@ -1,8 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { casinoCommands, DomainError, ErrorCode, type OperationReply } from '@pf/contracts';
-import { fold, isVersionConflict, nameBasedUuid, type EventStore } from '@pf/event-store';
+import { CommandPipeline, loadByFolding, type EventStore, type RecordedEvent } from '@pf/event-store';
+import type { QueryRunner } from 'typeorm';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
-import type { FaucetConfig } from '../config.js';
+import { faucetAmounts, type FaucetConfig } from '../config.js';
 import { nextFunding, TREASURY_STREAM, treasuryDecider, type TreasuryState } from '../domain/treasury.js';
 import { decodeTreasuryEvent, encodeFaucetEvent } from '../infrastructure/faucet-codec.js';
 import { BackgroundTask, type NextStep } from './background-task.js';
@@ -19,7 +20,7 @@ const RETRY_INITIAL_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * Funds the treasury from `world` up to FAUCET_BUDGET_USD at start, in the background: casino
+ * Funds the treasury from `world` up to the budget (FAUCET_BUDGET_MICROS) at start, in the background: casino
  * may not be up yet, so it retries with a bounded backoff until the ledger confirms. Until
  * then this instance answers claims with 503 service_unavailable.
  */
@@ -29,11 +30,13 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
   private inlineFunding?: Promise<void>;
   private retryDelayMs = RETRY_INITIAL_MS;
   private readonly task: BackgroundTask;
+  private readonly pipeline: CommandPipeline;
 
   constructor(
     @Inject(FAUCET_EVENT_STORE) private readonly store: EventStore,
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext<FaucetConfig>,
   ) {
+    this.pipeline = new CommandPipeline(store);
     this.task = new BackgroundTask('treasury-funding', context.logger, () => this.fundStep());
   }
 
@@ -75,7 +78,7 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
       await this.fundToBudget();
       this.funded = true;
       this.context.logger.info(
-        { budgetMicros: this.context.config.FAUCET_BUDGET_USD.toString() },
+        { budgetMicros: faucetAmounts(this.context.config).budgetMicros.toString() },
         'faucet treasury funded',
       );
       return 'done';
@@ -101,17 +104,14 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
 
   /**
    * Sends the next funding round (an idempotent ledger transfer with a fixed id), then records
-   * it. A crash between the two resends the same round at the next start; another replica
-   * recording it first is an idempotent replay (the event id derives from the transfer id).
+   * it through the pipeline with the transfer id as command id. A crash between the two resends
+   * the same round at the next start; another replica recording it first is a replay (the
+   * pipeline finds the command id in the stream) or, by the decider, a no-op.
    */
   private async fundToBudget(): Promise<void> {
     for (let pass = 1; pass <= MAX_ROUNDS_PER_ATTEMPT; pass += 1) {
-      const history = await this.store.readStream(TREASURY_STREAM);
-      const state: TreasuryState = fold(
-        treasuryDecider,
-        history.map((event) => decodeTreasuryEvent(event.type, event.data)),
-      );
-      const next = nextFunding(state, this.context.config.FAUCET_BUDGET_USD);
+      const { state } = await this.store.transaction((runner) => this.loadTreasury(runner));
+      const next = nextFunding(state, faucetAmounts(this.context.config).budgetMicros);
       if (!next) return;
       const reply = await this.context.commands.request<OperationReply>(
         casinoCommands.transfer,
@@ -129,22 +129,24 @@ export class TreasuryService implements OnApplicationBootstrap, OnApplicationShu
         throw new Error(
           `funding ${next.transferId}: the ledger moved ${reply.amountMicros}, expected ${next.amountMicros}`,
         );
-      const events = treasuryDecider.decide({ kind: 'record_funding', ...next }, state);
-      try {
-        await this.store.append(
-          TREASURY_STREAM,
-          history.length,
-          events.map((event) => ({
-            eventId: nameBasedUuid(`faucet-treasury/${event.transferId}`),
-            ...encodeFaucetEvent(event),
-            metadata: { service: 'faucet', commandId: event.transferId, schemaVersion: 1 },
-          })),
-        );
-      } catch (error) {
-        // Another replica recorded a round meanwhile: read again and see what is left.
-        if (!isVersionConflict(error)) throw error;
-      }
+      await this.pipeline.execute({
+        streamId: TREASURY_STREAM,
+        commandId: next.transferId,
+        metadata: { service: 'faucet', schemaVersion: 1 },
+        load: (runner) => this.loadTreasury(runner),
+        decide: (loaded) => treasuryDecider.decide({ kind: 'record_funding', ...next }, loaded.state),
+        encode: (event) => encodeFaucetEvent(event),
+        reply: () => undefined,
+      });
     }
     throw new Error(`the treasury is still below the budget after ${MAX_ROUNDS_PER_ATTEMPT} funding rounds`);
+  }
+
+  private loadTreasury(
+    runner: QueryRunner,
+  ): Promise<{ state: TreasuryState; version: number; history: RecordedEvent[] }> {
+    return loadByFolding(this.store, runner, TREASURY_STREAM, treasuryDecider, (event) =>
+      decodeTreasuryEvent(event.type, event.data),
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { DomainError, faucetErrors } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 
 /**
  * The claim decider. One stream per agent (`claim-<agentId>`), so "one claim per agent, ever"

@@ -1,4 +1,4 @@
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 
 /**
  * The faucet treasury's funding: money moves from `world` to `faucet_treasury` in numbered

@@ -1,4 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
+import { IP_WINDOW_SECONDS, type AddressClaims } from '../domain/ip-allowance.js';
 import { FAUCET_SCHEMA, FAUCET_TABLES } from './migrations.js';
 
 type Executor = Pick<QueryRunner, 'query'> | DataSource;
@@ -6,8 +7,6 @@ type Executor = Pick<QueryRunner, 'query'> | DataSource;
 const TREASURY = `${FAUCET_SCHEMA}.treasury`;
 const CLAIMS = `${FAUCET_SCHEMA}.claims`;
 
-/** The per-address window: API.md's "per day". */
-export const IP_WINDOW_SECONDS = 24 * 60 * 60;
 /** Expired address rows deleted per sweep pass. */
 const PRUNE_BATCH = 1_000;
 
@@ -110,26 +109,29 @@ export async function lockAddress(runner: QueryRunner, clientIp: string): Promis
   await runner.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`faucet-ip:${clientIp}`]);
 }
 
-export interface AddressUsage {
-  /** Claims other agents recorded from this address in the window (an agent's own claim never counts against it). */
-  claims: number;
-  /** When the oldest of them leaves the window. */
-  freeInSeconds: number;
-}
-
-export async function addressUsage(
+/**
+ * What the allowance rule (domain/ip-allowance.ts) needs about an address: the claims other
+ * agents recorded from it within the window, the oldest one's time, and the database's clock.
+ */
+export async function addressClaims(
   executor: Executor,
   clientIp: string,
   agentId: string,
-): Promise<AddressUsage> {
-  const rows: Array<{ n: number; free_in: number | null }> = await executor.query(
+): Promise<AddressClaims> {
+  const rows: Array<{ n: number; oldest_ms: string | null; now_ms: string }> = await executor.query(
     `SELECT count(*)::int AS n,
-            ceil(extract(epoch FROM min(claimed_at) + $3 * interval '1 second' - now()))::int AS free_in
+            (extract(epoch FROM min(claimed_at)) * 1000)::bigint::text AS oldest_ms,
+            (extract(epoch FROM now()) * 1000)::bigint::text AS now_ms
      FROM ${FAUCET_TABLES.ipClaims}
      WHERE client_ip = $1 AND agent_id <> $2 AND claimed_at > now() - $3 * interval '1 second'`,
     [clientIp, agentId, IP_WINDOW_SECONDS],
   );
-  return { claims: rows[0]!.n, freeInSeconds: Math.max(rows[0]!.free_in ?? 0, 1) };
+  const row = rows[0]!;
+  return {
+    claimsInWindow: row.n,
+    oldestClaimAtMs: row.oldest_ms === null ? null : Number(row.oldest_ms),
+    nowMs: Number(row.now_ms),
+  };
 }
 
 export async function recordAddress(

@@ -1,6 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
-import { faucetProjection } from './faucet-projection.js';
+import { eventStoreMigrations, frozenMigration } from '@pf/event-store';
 
 export const FAUCET_SCHEMA = 'faucet';
 
@@ -9,11 +8,41 @@ export const FAUCET_TABLES = {
   ipClaims: `${FAUCET_SCHEMA}.ip_claims`,
 } as const;
 
-const FaucetProjectionTables1764000000101 = projectionMigration(
-  'FaucetProjectionTables1764000000101',
-  FAUCET_SCHEMA,
-  faucetProjection,
-);
+/*
+ * Frozen migrations (see frozenMigration in libs/event-store): each one's DDL is fixed text,
+ * never generated from the projection's code. A schema change is a new migration appended to
+ * the list at the end; migrations.test.ts checks that a database migrated from zero matches the
+ * tables faucetProjection.createTables gives a rebuild.
+ */
+
+/** The faucet's inline projection: the treasury budget (one row) and the claims. */
+const FaucetProjectionTables1764000000101 = frozenMigration('FaucetProjectionTables1764000000101', {
+  up: [
+    `CREATE TABLE "faucet"."treasury" (
+      id boolean PRIMARY KEY DEFAULT true CHECK (id),
+      funded_micros bigint NOT NULL DEFAULT 0,
+      reserved_micros bigint NOT NULL DEFAULT 0,
+      claimed_micros bigint NOT NULL DEFAULT 0,
+      claims_pending integer NOT NULL DEFAULT 0 CHECK (claims_pending >= 0),
+      claims_completed integer NOT NULL DEFAULT 0 CHECK (claims_completed >= 0),
+      CHECK (0 <= claimed_micros AND claimed_micros <= reserved_micros AND reserved_micros <= funded_micros)
+    )`,
+    `INSERT INTO "faucet"."treasury" DEFAULT VALUES`,
+    `CREATE TABLE "faucet"."claims" (
+      claim_id uuid PRIMARY KEY,
+      agent_id text NOT NULL,
+      amount_micros bigint NOT NULL CHECK (amount_micros > 0),
+      status text NOT NULL CHECK (status IN ('pending', 'completed', 'rejected')),
+      stalled boolean NOT NULL DEFAULT false,
+      requested_at timestamptz NOT NULL,
+      completed_at timestamptz NULL,
+      position bigint NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX ON "faucet"."claims" (agent_id) WHERE status <> 'rejected'`,
+    `CREATE INDEX ON "faucet"."claims" (requested_at) WHERE status = 'pending'`,
+  ],
+  down: [`DROP TABLE IF EXISTS "faucet"."claims"`, `DROP TABLE IF EXISTS "faucet"."treasury"`],
+});
 
 /**
  * State that is not in the faucet's log:

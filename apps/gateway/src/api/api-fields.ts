@@ -39,6 +39,28 @@ export const apiFields = {
     .string()
     .max(ESCROW_LIMITS.maxResultSummaryBytes)
     .describe('What was delivered (at most 10 kB); kept on the escrow and shown to both parties.'),
+  milestones: z
+    .array(
+      z.object({
+        description: z.string().min(1).max(500).describe('What this milestone delivers.'),
+        amount_usd: z
+          .union([z.number(), z.string()])
+          .describe('What this milestone pays, in USD (> 0, at most 6 decimals).'),
+      }),
+    )
+    .min(1)
+    .max(20)
+    .describe(
+      'Optional: the amount in 1 to 20 parts (amounts summing to amount_usd exactly), completed and released one by one; the commission is taken on each released part.',
+    ),
+  milestone: z
+    .number()
+    .int()
+    .min(0)
+    .max(19)
+    .describe(
+      "On an escrow with milestones: which one (its 0-based index in the create's list). Required there; refused on an escrow without.",
+    ),
   dispute_reason: z
     .string()
     .max(ESCROW_LIMITS.maxDisputeReasonChars)

@@ -3,16 +3,19 @@ import { ModulesContainer } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { JOB_MCP_TOOLS } from '../mcp/mcp-job-tools.js';
+import { MANDATE_MCP_TOOLS } from '../mcp/mcp-mandate-tools.js';
 import { MCP_TOOLS } from '../mcp/mcp-tools.js';
 import { describeRunningApi } from './api-description.js';
 import { agentCard, LANDING_PAGE_CSP, landingPageHtml, prefersHtml, serviceIndex } from './discovery.js';
 import { buildLlmsTxt, type ToolSummary } from './llms-txt.js';
 import type { JsonSchema } from './openapi.js';
 
-const TOOLS: readonly ToolSummary[] = [...MCP_TOOLS, ...JOB_MCP_TOOLS].map(({ name, description }) => ({
-  name,
-  description,
-}));
+const TOOLS: readonly ToolSummary[] = [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...MANDATE_MCP_TOOLS].map(
+  ({ name, description }) => ({
+    name,
+    description,
+  }),
+);
 
 /**
  * `GET /` (a page for a browser, the service index for an agent), `/llms.txt` (also under

@@ -31,6 +31,13 @@ import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import { maxAmountMicros, type GatewayConfig } from '../config.js';
 import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
+import {
+  milestoneReply,
+  milestonesField,
+  parseMilestoneIndex,
+  parseMilestones,
+} from './escrow-milestones.js';
+import { keyIdOf, mandateRefusal, requireAction } from './mandate.js';
 import { parseAmount, parseInput, usd } from './request.js';
 
 const MS_PER_HOUR = 3_600_000;
@@ -43,6 +50,7 @@ export const createEscrowBodySchema = z.object({
   counterparty_agent_id: z.unknown().optional(),
   timeout_hours: z.unknown().optional(),
   referral_code: z.unknown().optional(),
+  milestones: z.unknown().optional(),
 });
 
 export const pendingQuerySchema = z.object({
@@ -51,7 +59,11 @@ export const pendingQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(ESCROW_LIMITS.maxListLimit).default(100),
 });
 
-const completeBodySchema = z.object({ result_summary: z.unknown().optional() });
+const completeBodySchema = z.object({
+  result_summary: z.unknown().optional(),
+  milestone: z.unknown().optional(),
+});
+const releaseBodySchema = z.object({ milestone: z.unknown().optional() });
 const disputeBodySchema = z.object({
   reason: z.string().max(ESCROW_LIMITS.maxDisputeReasonChars).nullable().optional(),
 });
@@ -92,6 +104,7 @@ export class EscrowController {
       );
     }
     const timeoutMs = parseTimeout(input.timeout_hours);
+    const milestones = parseMilestones(input.milestones, maxAmountMicros(this.config));
     const key = idempotencyKey(request);
     const escrow = await this.commands
       .request<EscrowView>(escrowCommands.create, {
@@ -101,6 +114,9 @@ export class EscrowController {
         amountMicros: amountMicros.toString(),
         description: input.description,
         timeoutMs,
+        ...(milestones ? { milestones } : {}),
+        // With a sub-key, its id travels to casino's hold decision (the mandate is checked there).
+        ...keyIdOf(request),
       })
       .catch(apiError);
     return {
@@ -159,14 +175,18 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async complete(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_complete');
     const input = parseInput(completeBodySchema, body);
     const summary = input.result_summary;
     if (summary !== undefined && summary !== null && typeof summary !== 'string') {
       throw new DomainError(escrowErrors.invalidResultSummary, 'result_summary must be a string');
     }
+    const milestone = parseMilestoneIndex(input.milestone);
     const escrow = await this.act(escrowCommands.complete, request, escrowId, {
       resultSummary: summary ?? null,
+      ...(milestone === undefined ? {} : { milestone }),
     });
+    if (milestone !== undefined) return milestoneReply(escrow, milestone, 'complete');
     return {
       escrow_id: escrow.escrowId,
       status: escrow.status,
@@ -180,8 +200,21 @@ export class EscrowController {
   @Post('release/:id')
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
-  async release(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
-    const escrow = await this.act(escrowCommands.release, request, escrowId);
+  async release(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_release');
+    // Release had no body before milestones: anything but a JSON object still means "the whole escrow".
+    const milestone = parseMilestoneIndex(
+      typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? parseInput(releaseBodySchema, body).milestone
+        : undefined,
+    );
+    const escrow = await this.act(
+      escrowCommands.release,
+      request,
+      escrowId,
+      milestone === undefined ? {} : { milestone },
+    );
+    if (milestone !== undefined) return milestoneReply(escrow, milestone, 'release');
     const payout = escrow.payout!;
     return {
       escrow_id: escrow.escrowId,
@@ -203,6 +236,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async decline(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string) {
+    requireAction(request, 'escrow_decline');
     const escrow = await this.act(escrowCommands.decline, request, escrowId);
     return {
       escrow_id: escrow.escrowId,
@@ -218,6 +252,7 @@ export class EscrowController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async dispute(@Req() request: AuthenticatedRequest, @Param('id') escrowId: string, @Body() body: unknown) {
+    requireAction(request, 'escrow_dispute');
     const input = parseInput(disputeBodySchema, body);
     const escrow = await this.act(escrowCommands.dispute, request, escrowId, {
       reason: input.reason ?? null,
@@ -320,7 +355,7 @@ function apiError(error: unknown): never {
       'this Idempotency-Key was used for a different escrow',
     );
   }
-  throw error;
+  throw mandateRefusal(error);
 }
 
 function publicView(escrow: EscrowView) {
@@ -356,5 +391,6 @@ function fullView(escrow: EscrowView) {
           refunded_to_creator: usd(escrow.payout.creatorMicros),
         }
       : null,
+    ...milestonesField(escrow),
   };
 }

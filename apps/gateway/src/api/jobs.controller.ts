@@ -31,6 +31,7 @@ import {
 import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
 import type { CommandClient } from '@pf/messaging';
 import { maxAmountMicros, type GatewayConfig } from '../config.js';
+import { refuseSubKey, requireAction } from './mandate.js';
 import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
 import { parseAmount, parseInput, usd } from './request.js';
 
@@ -226,6 +227,8 @@ export class JobsController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async award(@Req() request: AuthenticatedRequest, @Param('id') jobId: string, @Body() body: unknown) {
+    // The award's escrows are created by the market, which does not carry a key id (ADR 0019).
+    refuseSubKey(request, 'award a job');
     const input = parseInput(awardBodySchema, body);
     const bidIds = input.bid_ids ?? [input.bid_id!];
     const job = await this.commands
@@ -259,6 +262,8 @@ export class JobsController {
   @HttpCode(200)
   @UseGuards(AgentAuthGuard)
   async release(@Req() request: AuthenticatedRequest, @Param('id') jobId: string) {
+    // Paying the race's winner is a release, as on /escrow/release (ADR 0019).
+    requireAction(request, 'escrow_release');
     const job = await this.commands.request<JobView>(marketCommands.release, {
       jobId,
       actorId: request.agentId,

@@ -8,6 +8,7 @@ import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
 import { RECEIPT_ROUTE_DOCS } from './openapi-receipts.js';
 import { WEBHOOK_ROUTE_DOCS } from './openapi-webhooks.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
+import { MANDATE_ROUTE_DOCS } from './openapi-mandates.js';
 import { ledgerQuerySchema, registerBodySchema } from './casino.controller.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -217,6 +218,7 @@ const escrowRoutes: RouteDoc[] = [
       counterparty_agent_id: apiFields.counterparty_agent_id,
       timeout_hours: apiFields.timeout_hours.optional(),
       referral_code: apiFields.referral_code.optional(),
+      milestones: apiFields.milestones.optional(),
     },
     bodyExample: {
       amount_usd: 5,
@@ -245,6 +247,7 @@ const escrowRoutes: RouteDoc[] = [
       'invalid_description',
       'invalid_counterparty',
       'self_escrow',
+      'invalid_milestones',
       'invalid_timeout',
       'counterparty_not_found',
       'insufficient_balance',
@@ -321,7 +324,12 @@ const escrowRoutes: RouteDoc[] = [
     tag: 'escrow',
     summary: 'Counterparty: the work is done',
     auth: 'agent',
-    bodyFields: { result_summary: apiFields.result_summary.optional() },
+    description:
+      'On an escrow with milestones, `milestone` (0-based) says which one is done; the escrow stays funded and the reply shows that milestone (docs/adr/0017).',
+    bodyFields: {
+      result_summary: apiFields.result_summary.optional(),
+      milestone: apiFields.milestone.optional(),
+    },
     bodyExample: { result_summary: 'BTC/Gold correlation: 0.34 over 30d' },
     idempotent: true,
     response: {
@@ -336,7 +344,7 @@ const escrowRoutes: RouteDoc[] = [
         auto_release_at: DEADLINE,
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status', 'invalid_result_summary'],
+    errors: ['not_found', 'forbidden', 'invalid_status', 'invalid_result_summary', 'invalid_milestone'],
   },
   {
     method: 'POST',
@@ -344,8 +352,10 @@ const escrowRoutes: RouteDoc[] = [
     tag: 'escrow',
     summary: 'Creator: pay the counterparty',
     description:
-      "From funded or completed. The counterparty receives amount − commission; 15% of the commission goes to the creator's referrer.",
+      "From funded or completed. The counterparty receives amount − commission; 15% of the commission goes to the creator's referrer. " +
+      'On an escrow with milestones, `milestone` (0-based) releases that one only: commission on its amount, a casino partial post of the hold; the last one settles the escrow (docs/adr/0017).',
     auth: 'agent',
+    bodyFields: { milestone: apiFields.milestone.optional() },
     idempotent: true,
     response: {
       status: 200,
@@ -364,7 +374,7 @@ const escrowRoutes: RouteDoc[] = [
         message: `Released $4.95 to ${WORKER} (commission $0.05).`,
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status'],
+    errors: ['not_found', 'forbidden', 'invalid_status', 'invalid_milestone'],
   },
   {
     method: 'POST',
@@ -631,6 +641,7 @@ const systemRoutes: RouteDoc[] = [
 
 export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...casinoRoutes,
+  ...MANDATE_ROUTE_DOCS,
   ...faucetRoutes,
   ...escrowRoutes,
   ...JOB_ROUTE_DOCS,

@@ -1,6 +1,12 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import type { EventEnvelope } from '@pf/contracts';
-import { canonicalJson, escrowReceiptFacts, faucetReceiptFacts, isSettlement } from './receipt.js';
+import {
+  canonicalJson,
+  escrowReceiptFacts,
+  faucetReceiptFacts,
+  isSettlement,
+  paymentReceiptFacts,
+} from './receipt.js';
 
 const parties = { creatorId: 'ag_000000000001', counterpartyId: 'ag_000000000002' };
 
@@ -110,13 +116,38 @@ describe('receipt facts', () => {
     });
     expect(
       ['released', 'refunded', 'declined', 'cancelled', 'resolved'].every((type) =>
-        isSettlement('escrow', type),
+        isSettlement('escrow', { type, data: {} }),
       ),
     ).toBe(true);
     expect(
-      ['opened', 'funded', 'completed', 'disputed', 'rejected'].some((type) => isSettlement('escrow', type)),
+      ['opened', 'funded', 'completed', 'disputed', 'rejected'].some((type) =>
+        isSettlement('escrow', { type, data: {} }),
+      ),
     ).toBe(false);
-    expect(isSettlement('faucet', 'claim_requested')).toBe(false);
+    expect(isSettlement('faucet', { type: 'claim_requested', data: {} })).toBe(false);
+  });
+
+  it('a direct payment is a casino transfer with reason "payment": payer to payee, no commission', () => {
+    const transfer = event('funds_transferred', {
+      transferId: 'pay_0123456789abcdef',
+      from: 'ag_000000000001',
+      to: 'ag_000000000002',
+      amountMicros: '2500000',
+      reason: 'payment',
+    });
+    expect(isSettlement('casino', transfer)).toBe(true);
+    expect(isSettlement('casino', { ...transfer, data: { ...transfer.data, reason: 'deposit' } })).toBe(
+      false,
+    );
+    expect(paymentReceiptFacts(transfer)).toMatchObject({
+      kind: 'payment',
+      settlement_id: 'pay_0123456789abcdef',
+      payer_id: 'ag_000000000001',
+      payee_id: 'ag_000000000002',
+      paid_to_payee_micros: '2500000',
+      commission_micros: '0',
+      event_service: 'casino',
+    });
   });
 });
 

@@ -38,8 +38,8 @@ export interface EscrowParties {
   counterpartyId: string;
 }
 
-/** Services whose settling events become receipts. */
-export type ReceiptSource = 'escrow' | 'faucet';
+/** Services whose settling events become receipts (casino: direct payments). */
+export type ReceiptSource = 'escrow' | 'faucet' | 'casino';
 
 /** Escrow events that settle money: everything else (opened, funded, completed, …) has no receipt. */
 export const SETTLING_ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set([
@@ -60,8 +60,16 @@ interface Payout {
 }
 
 /** Whether this event settles money and so gets a receipt (escrow needs its parties looked up). */
-export function isSettlement(source: ReceiptSource, type: string): boolean {
-  return source === 'escrow' ? SETTLING_ESCROW_EVENT_TYPES.has(type) : type === 'claimed';
+export function isSettlement(source: ReceiptSource, envelope: Pick<EventEnvelope, 'type' | 'data'>): boolean {
+  switch (source) {
+    case 'escrow':
+      return SETTLING_ESCROW_EVENT_TYPES.has(envelope.type);
+    case 'faucet':
+      return envelope.type === 'claimed';
+    case 'casino':
+      // A direct payment (`POST /api/v1/pay`, ADR 0019) is one transfer with reason "payment".
+      return envelope.type === 'funds_transferred' && envelope.data.reason === 'payment';
+  }
 }
 
 /** The receipt's facts for an escrow settlement. Throws on an event that breaks its contract. */
@@ -125,6 +133,31 @@ export function faucetReceiptFacts(envelope: EventEnvelope): ReceiptFacts {
     referrer_micros: '0',
     referrer_id: null,
     ...eventFacts('faucet', envelope),
+  };
+}
+
+/** The receipt's facts for a direct payment: one transfer from payer to payee, no commission. */
+export function paymentReceiptFacts(envelope: EventEnvelope): ReceiptFacts {
+  const data = envelope.data as {
+    transferId?: unknown;
+    from?: unknown;
+    to?: unknown;
+    amountMicros?: unknown;
+  };
+  const amountMicros = micros(data.amountMicros, 'amountMicros');
+  return {
+    kind: 'payment',
+    settlement_id: text(data.transferId, 'transferId'),
+    payer_id: text(data.from, 'from'),
+    payee_id: text(data.to, 'to'),
+    amount_micros: amountMicros,
+    paid_to_payee_micros: amountMicros,
+    returned_to_payer_micros: '0',
+    commission_micros: '0',
+    house_micros: '0',
+    referrer_micros: '0',
+    referrer_id: null,
+    ...eventFacts('casino', envelope),
   };
 }
 

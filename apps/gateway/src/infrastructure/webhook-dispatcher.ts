@@ -2,7 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy }
 import { WEBHOOK_DISABLED_NOTICE, webhookHeaders } from '@pf/contracts';
 import { SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import type { GatewayConfig } from '../config.js';
-import { afterFailure, signatureHeader, type RetryPolicy, type TargetPolicy } from '../domain/webhook.js';
+import { afterFailure, type RetryPolicy } from '../domain/webhook.js';
+import { signatureHeader, type TargetPolicy } from './webhook-signing.js';
 import { AgentNotices } from './agent-notices.js';
 import { WebhookSecrets } from './webhook-secrets.js';
 import { postSigned, type SendLimits } from './webhook-sender.js';

@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { refusedAddress, type TargetPolicy } from '../domain/webhook.js';
+import { refusedAddress, type TargetPolicy } from './webhook-signing.js';
 
 export interface SendLimits {
   timeoutMs: number;

@@ -19,6 +19,15 @@ const escrowSummary = z.looseObject({
   auto_release_at: z.string().nullable(),
 });
 
+/** A milestone as the escrow routes show it (docs/adr/0017). */
+const milestoneOutput = z.looseObject({
+  milestone: z.number().describe('0-based index'),
+  description: z.string(),
+  amount_usd: usd,
+  status: z.string().describe('pending, completed, released, refunded'),
+  payout: z.looseObject({ released_to_counterparty: usd, commission: usd }).nullable(),
+});
+
 export const toolOutputs = {
   register_agent: z.looseObject({
     agent_id: agentId,
@@ -46,14 +55,22 @@ export const toolOutputs = {
   list_pending_escrows: z.looseObject({
     escrows: z.array(z.looseObject({ escrow_id: escrowId, status: z.string(), amount_usd: usd })),
   }),
-  get_escrow: escrowSummary,
-  complete_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message, next_step: z.string() }),
+  get_escrow: escrowSummary.extend({ milestones: z.array(milestoneOutput).optional() }),
+  complete_escrow: z.looseObject({
+    escrow_id: escrowId,
+    status: z.string(),
+    message,
+    next_step: z.string(),
+    milestone: milestoneOutput.optional().describe('only when a milestone was completed'),
+  }),
   release_escrow: z.looseObject({
     escrow_id: escrowId,
     status: z.string(),
     released_to_counterparty: usd,
     commission: usd,
     message,
+    milestone: milestoneOutput.optional().describe('only when a milestone was released'),
+    milestones_open: z.number().optional().describe('milestones not yet released or refunded'),
   }),
   decline_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
   dispute_escrow: z.looseObject({ escrow_id: escrowId, status: z.string(), message }),
@@ -67,6 +84,7 @@ export const toolOutputs = {
   ...reputationToolOutputs(),
   ...receiptToolOutputs(),
   ...webhookToolOutputs(),
+  ...mandateToolOutputs(),
 } as const;
 
 /** The webhook tools answer the `/webhooks` routes (docs/API.md, "Webhooks"). */
@@ -104,6 +122,40 @@ function webhookToolOutputs() {
       webhook_id: webhookId,
       event_id: z.string(),
       event_type: z.string(),
+      message,
+    }),
+  };
+}
+
+/** Sub-keys and payments answer `/api/v1/auth/keys` and `/api/v1/pay` (docs/API.md, "Sub-keys and mandates", "Payments"). */
+function mandateToolOutputs() {
+  const key = z.looseObject({
+    key_id: z.string().describe('key_ + 16 hex'),
+    agent_id: agentId,
+    max_per_transaction_usd: usd,
+    max_per_day_usd: usd,
+    allowed_payees: z.array(agentId).nullable(),
+    allowed_actions: z.array(z.string()).nullable(),
+    expires_at: z.string(),
+    revoked_at: z.string().nullable(),
+    status: z.string().describe('active, expired, revoked'),
+    spent_last_24h_usd: usd,
+    remaining_today_usd: usd,
+  });
+  return {
+    create_key: key.extend({ api_key: z.string().describe('sk_live_…: shown once'), message }),
+    list_keys: z.looseObject({ agent_id: agentId, keys: z.array(key) }),
+    revoke_key: key.extend({ message }),
+    pay_agent: z.looseObject({
+      payment_id: z.string().describe('pay_ + 16 hex'),
+      status: z.string(),
+      from_agent_id: agentId,
+      to_agent_id: agentId,
+      amount_usd: usd,
+      fee_usd: usd,
+      memo: z.string().nullable(),
+      paid_at: z.string(),
+      balance_usd: usd.describe('your spendable balance after'),
       message,
     }),
   };

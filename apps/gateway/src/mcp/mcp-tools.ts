@@ -6,6 +6,8 @@ export interface ToolRequest {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
   body?: Record<string, unknown>;
+  /** Extra request headers (an Idempotency-Key from a tool argument). */
+  headers?: Record<string, string>;
 }
 
 export interface McpToolDefinition {
@@ -59,12 +61,17 @@ function escrowPath(action: string, args: Record<string, unknown>): string {
 const completeEscrow = (name: string, description: string): McpToolDefinition => ({
   name,
   description,
-  input: toolInput({ ...escrowIdArg, result_summary: [apiFields.result_summary, false], ...apiKeyArg }),
+  input: toolInput({
+    ...escrowIdArg,
+    result_summary: [apiFields.result_summary, false],
+    milestone: [apiFields.milestone, false],
+    ...apiKeyArg,
+  }),
   readOnly: false,
   toRequest: (args) => ({
     method: 'POST',
     url: escrowPath('complete', args),
-    body: pick(args, ['result_summary']),
+    body: pick(args, ['result_summary', 'milestone']),
   }),
 });
 
@@ -118,6 +125,7 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
       counterparty_agent_id: [apiFields.counterparty_agent_id, true],
       timeout_hours: [apiFields.timeout_hours, false],
       referral_code: [apiFields.referral_code, false],
+      milestones: [apiFields.milestones, false],
       ...apiKeyArg,
     }),
     readOnly: false,
@@ -130,6 +138,7 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
         'counterparty_agent_id',
         'timeout_hours',
         'referral_code',
+        'milestones',
       ]),
     }),
   },
@@ -166,10 +175,15 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
   completeEscrow('mark_complete', 'Alias of complete_escrow.'),
   {
     name: 'release_escrow',
-    description: 'Creator: pay the counterparty (amount minus commission).',
-    input: toolInput({ ...escrowIdArg, ...apiKeyArg }),
+    description:
+      'Creator: pay the counterparty (amount minus commission); on an escrow with milestones, one milestone (commission on that part only).',
+    input: toolInput({ ...escrowIdArg, milestone: [apiFields.milestone, false], ...apiKeyArg }),
     readOnly: false,
-    toRequest: (args) => ({ method: 'POST', url: escrowPath('release', args), body: {} }),
+    toRequest: (args) => ({
+      method: 'POST',
+      url: escrowPath('release', args),
+      body: pick(args, ['milestone']),
+    }),
   },
   {
     name: 'decline_escrow',

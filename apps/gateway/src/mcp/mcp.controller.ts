@@ -14,6 +14,7 @@ import { toolOutputs } from './mcp-output.js';
 import { RECEIPT_MCP_TOOLS } from './mcp-receipt-tools.js';
 import { WEBHOOK_MCP_TOOLS } from './mcp-webhook-tools.js';
 import { REPUTATION_MCP_TOOLS } from './mcp-reputation-tools.js';
+import { MANDATE_MCP_TOOLS } from './mcp-mandate-tools.js';
 import { MCP_TOOLS, type McpToolDefinition } from './mcp-tools.js';
 import { withToolWording } from './mcp-wording.js';
 
@@ -30,6 +31,8 @@ export const SERVER_INSTRUCTIONS = [
   'decline_escrow refunds the creator; dispute_escrow freezes the funds for an operator.',
   "The job board: post_job (no money locked yet), workers list_jobs and place_bid, the poster award_job (the bid's price",
   'is locked in an escrow for the winner; with race mode several bids race and the first completion is paid), cancel_job.',
+  'pay_agent pays another agent directly (no commission). create_key makes a sub-key with a spending mandate (per',
+  'payment, per 24 hours, payees, actions, expiry) to give a bot instead of the main key; list_keys, revoke_key.',
   'Failures are tool errors carrying {error, message}; retrying a failed write with the same arguments is safe.',
 ].join(' ');
 
@@ -104,6 +107,7 @@ export class McpController {
       ...MCP_TOOLS,
       ...JOB_MCP_TOOLS,
       ...REPUTATION_MCP_TOOLS,
+      ...MANDATE_MCP_TOOLS,
       ...RECEIPT_MCP_TOOLS,
       ...WEBHOOK_MCP_TOOLS,
     ]) {
@@ -138,6 +142,7 @@ export class McpController {
       method: route.method,
       url: route.url,
       headers: {
+        ...route.headers,
         ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
         ...(route.body ? { 'content-type': 'application/json' } : {}),
         // The tool's route logs (and sends its commands) under the MCP request's id.

@@ -1,16 +1,16 @@
-import { createHash } from 'node:crypto';
 import {
   AGENT_ID_PATTERN,
   DomainError,
   ErrorCode,
   escrowErrors,
   MARKET_LIMITS,
+  sha256Hex,
   marketErrors,
   type AwardPolicy,
   type EscrowCancelReason,
   type JobStatus,
 } from '@pf/contracts';
-import type { Decider } from '@pf/event-store';
+import type { Decider } from '@pf/contracts';
 
 /**
  * The job aggregate, one stream per job. Pure: no clock and no I/O. Time enters as `nowMs` in
@@ -485,7 +485,7 @@ function awardStarted(job: Job, bids: readonly Bid[], by: string): JobEvent {
  * award of the same bid, after the poster topped up, needs a fresh escrow.
  */
 export function awardEscrowId(jobId: string, bidId: string, attempt: number): string {
-  return `esc_${createHash('sha256').update(`market\n${jobId}\n${bidId}\n${attempt}`).digest('hex').slice(0, 16)}`;
+  return `esc_${sha256Hex(`market\n${jobId}\n${bidId}\n${attempt}`).slice(0, 16)}`;
 }
 
 /**

@@ -1,15 +1,71 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { eventStoreMigrations, projectionMigration } from '@pf/event-store';
-import { marketProjection } from './market-projection.js';
-import { reputationProjection } from './reputation-projection.js';
+import { eventStoreMigrations, frozenMigration } from '@pf/event-store';
 
 export const MARKET_SCHEMA = 'market';
 
-const MarketProjectionTables1765000000101 = projectionMigration(
-  'MarketProjectionTables1765000000101',
-  MARKET_SCHEMA,
-  marketProjection,
-);
+/*
+ * Frozen migrations (see frozenMigration in libs/event-store): each one's DDL is fixed text,
+ * never generated from the projections' code. A schema change is a new migration appended to
+ * the list at the end; migrations.test.ts checks that a database migrated from zero matches the
+ * tables marketProjection and reputationProjection.createTables give a rebuild.
+ */
+
+/** The job read model: jobs, bids, awards, and the award deadlines the sweeper watches. */
+const MarketProjectionTables1765000000101 = frozenMigration('MarketProjectionTables1765000000101', {
+  up: [
+    `CREATE TABLE "market"."jobs" (
+      job_id text PRIMARY KEY,
+      poster_id text NOT NULL,
+      status text NOT NULL,
+      title text NOT NULL,
+      tags text[] NOT NULL,
+      budget_micros bigint NOT NULL CHECK (budget_micros > 0),
+      posted_position bigint NOT NULL,
+      posted_at timestamptz NOT NULL,
+      awarding_since timestamptz NULL,
+      state jsonb NOT NULL,
+      version integer NOT NULL,
+      position bigint NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."jobs" (status, posted_position DESC)`,
+    `CREATE INDEX ON "market"."jobs" (posted_position DESC)`,
+    `CREATE INDEX ON "market"."jobs" (poster_id, posted_position DESC)`,
+    `CREATE INDEX ON "market"."jobs" (awarding_since) WHERE status = 'awarding'`,
+    `CREATE TABLE "market"."bids" (
+      bid_id text PRIMARY KEY,
+      job_id text NOT NULL,
+      worker_id text NOT NULL,
+      price_micros bigint NOT NULL,
+      eta_minutes integer NOT NULL,
+      note text NULL,
+      status text NOT NULL,
+      placed_at timestamptz NOT NULL,
+      position bigint NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."bids" (job_id, position)`,
+    `CREATE INDEX ON "market"."bids" (worker_id, position DESC)`,
+    `CREATE TABLE "market"."awards" (
+      escrow_id text PRIMARY KEY,
+      job_id text NOT NULL,
+      bid_id text NOT NULL,
+      worker_id text NOT NULL,
+      attempt integer NOT NULL,
+      price_micros bigint NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."awards" (job_id)`,
+    `CREATE TABLE "market"."deadlines" (
+      job_id text PRIMARY KEY,
+      due_at timestamptz NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."deadlines" (due_at)`,
+  ],
+  down: [
+    `DROP TABLE IF EXISTS "market"."deadlines"`,
+    `DROP TABLE IF EXISTS "market"."awards"`,
+    `DROP TABLE IF EXISTS "market"."bids"`,
+    `DROP TABLE IF EXISTS "market"."jobs"`,
+  ],
+});
 
 /**
  * The escrow-order outbox: escrow commands (cancel, release) a job decision owes. Written in
@@ -43,11 +99,43 @@ class MarketEscrowOrders1765000000102 implements MigrationInterface {
 }
 
 /** Reputation's tables (ADR 0015): rebuilt from the market's log like the job tables. */
-const MarketReputationTables1765000000103 = projectionMigration(
-  'MarketReputationTables1765000000103',
-  MARKET_SCHEMA,
-  reputationProjection,
-);
+const MarketReputationTables1765000000103 = frozenMigration('MarketReputationTables1765000000103', {
+  up: [
+    `CREATE TABLE "market"."rep_escrows" (
+      escrow_id text PRIMARY KEY,
+      creator_id text NULL,
+      worker_id text NULL,
+      facts jsonb NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."rep_escrows" (creator_id)`,
+    `CREATE INDEX ON "market"."rep_escrows" (worker_id)`,
+    `CREATE TABLE "market"."rep_jobs" (
+      job_id text PRIMARY KEY,
+      poster_id text NOT NULL,
+      posted_at text NOT NULL,
+      awarded_workers text[] NOT NULL
+    )`,
+    `CREATE INDEX ON "market"."rep_jobs" (poster_id)`,
+    `CREATE INDEX ON "market"."rep_jobs" USING gin (awarded_workers)`,
+    `CREATE TABLE "market"."rep_ratings" (
+      escrow_id text NOT NULL,
+      rater_id text NOT NULL,
+      ratee_id text NOT NULL,
+      score smallint NOT NULL CHECK (score BETWEEN 1 AND 5),
+      comment text NULL,
+      amount_micros bigint NOT NULL,
+      rated_at timestamptz NOT NULL,
+      position bigint NOT NULL,
+      PRIMARY KEY (escrow_id, rater_id)
+    )`,
+    `CREATE INDEX ON "market"."rep_ratings" (ratee_id, position DESC)`,
+  ],
+  down: [
+    `DROP TABLE IF EXISTS "market"."rep_ratings"`,
+    `DROP TABLE IF EXISTS "market"."rep_jobs"`,
+    `DROP TABLE IF EXISTS "market"."rep_escrows"`,
+  ],
+});
 
 export const marketMigrations: Array<new () => MigrationInterface> = [
   ...eventStoreMigrations(MARKET_SCHEMA),
