@@ -85,6 +85,45 @@ describe('receipt facts', () => {
     });
   });
 
+  it('an evaluator release states the fee; a milestone release names its milestone; mutual cancels refund', () => {
+    const facts = escrowReceiptFacts(
+      event('milestone_released', {
+        escrowId: 'esc_0123456789abcdef',
+        milestone: 1,
+        amountMicros: '1000000',
+        payout: {
+          counterpartyMicros: '970000',
+          commissionMicros: '10000',
+          houseMicros: '10000',
+          referrerMicros: '0',
+          referrerId: null,
+          creatorMicros: '0',
+          evaluatorMicros: '20000',
+          evaluatorId: 'ag_00000000000e',
+        },
+      }),
+      parties,
+    );
+    expect(facts).toMatchObject({
+      kind: 'escrow_release',
+      milestone: '1',
+      evaluator_id: 'ag_00000000000e',
+      evaluator_micros: '20000',
+      paid_to_payee_micros: '970000',
+    });
+    expect(isSettlement('escrow', { type: 'mutually_cancelled', data: {} })).toBe(true);
+    expect(isSettlement('escrow', { type: 'milestones_settled', data: {} })).toBe(false);
+    const refund = escrowReceiptFacts(
+      event('milestones_refunded', {
+        escrowId: 'esc_0123456789abcdef',
+        milestones: [2, 3],
+        amountMicros: '500',
+      }),
+      parties,
+    );
+    expect(refund).toMatchObject({ kind: 'escrow_refund', returned_to_payer_micros: '500', milestone: null });
+  });
+
   it('refuses a payout whose parts do not add up (never signs a false receipt)', () => {
     expect(() =>
       escrowReceiptFacts(

@@ -22,6 +22,11 @@ export interface ReceiptFacts {
   house_micros: string;
   referrer_micros: string;
   referrer_id: string | null;
+  /** An escrow's evaluator and its fee (taken out of the payee's part); null and "0" otherwise. */
+  evaluator_id: string | null;
+  evaluator_micros: string;
+  /** A milestone escrow's milestone (0-based, as a string) this settlement paid; null otherwise. */
+  milestone: string | null;
   /** When the settlement was recorded (the event's time). */
   settled_at: string;
   /** The event that settled it, and its place in the log of the service that recorded it. */
@@ -41,13 +46,21 @@ export interface EscrowParties {
 /** Services whose settling events become receipts (casino: direct payments). */
 export type ReceiptSource = 'escrow' | 'faucet' | 'casino';
 
-/** Escrow events that settle money: everything else (opened, funded, completed, …) has no receipt. */
+/**
+ * Escrow events that settle money: everything else (opened, funded, completed, …) has no receipt.
+ * A milestone escrow settles per milestone (`milestone_released`) and refunds the rest at once
+ * (`milestones_refunded`); its closing `milestones_settled` only sums those up, so it has none.
+ */
 export const SETTLING_ESCROW_EVENT_TYPES: ReadonlySet<string> = new Set([
   'released',
   'refunded',
   'declined',
   'cancelled',
   'resolved',
+  'evaluator_refunded',
+  'mutually_cancelled',
+  'milestone_released',
+  'milestones_refunded',
 ]);
 
 interface Payout {
@@ -57,6 +70,8 @@ interface Payout {
   referrerMicros: string;
   referrerId: string | null;
   creatorMicros: string;
+  evaluatorMicros?: string;
+  evaluatorId?: string;
 }
 
 /** Whether this event settles money and so gets a receipt (escrow needs its parties looked up). */
@@ -78,7 +93,7 @@ export function escrowReceiptFacts(envelope: EventEnvelope, parties: EscrowParti
     escrowId?: unknown;
     amountMicros?: unknown;
     payout?: unknown;
-    outcome?: unknown;
+    milestone?: unknown;
   };
   const amountMicros = micros(data.amountMicros, 'amountMicros');
   const payout = data.payout as Payout | null | undefined;
@@ -87,6 +102,7 @@ export function escrowReceiptFacts(envelope: EventEnvelope, parties: EscrowParti
     payer_id: parties.creatorId,
     payee_id: parties.counterpartyId,
     amount_micros: amountMicros,
+    milestone: typeof data.milestone === 'number' ? String(data.milestone) : null,
     ...eventFacts('escrow', envelope),
   };
   if (payout) {
@@ -99,11 +115,15 @@ export function escrowReceiptFacts(envelope: EventEnvelope, parties: EscrowParti
       house_micros: micros(payout.houseMicros, 'houseMicros'),
       referrer_micros: micros(payout.referrerMicros, 'referrerMicros'),
       referrer_id: typeof payout.referrerId === 'string' ? payout.referrerId : null,
+      evaluator_id: typeof payout.evaluatorId === 'string' ? payout.evaluatorId : null,
+      evaluator_micros:
+        payout.evaluatorMicros === undefined ? '0' : micros(payout.evaluatorMicros, 'evaluatorMicros'),
     };
     assertBalanced(facts);
     return facts;
   }
-  // refunded, declined, cancelled, and a resolution to refund: everything back, no commission.
+  // Every refund (deadline, decline, cancel, evaluator, mutual, a resolution to refund, the
+  // open milestones): everything back, no commission, no fee.
   return {
     ...base,
     kind: 'escrow_refund',
@@ -113,6 +133,8 @@ export function escrowReceiptFacts(envelope: EventEnvelope, parties: EscrowParti
     house_micros: '0',
     referrer_micros: '0',
     referrer_id: null,
+    evaluator_id: null,
+    evaluator_micros: '0',
   };
 }
 
@@ -132,6 +154,9 @@ export function faucetReceiptFacts(envelope: EventEnvelope): ReceiptFacts {
     house_micros: '0',
     referrer_micros: '0',
     referrer_id: null,
+    evaluator_id: null,
+    evaluator_micros: '0',
+    milestone: null,
     ...eventFacts('faucet', envelope),
   };
 }
@@ -157,6 +182,9 @@ export function paymentReceiptFacts(envelope: EventEnvelope): ReceiptFacts {
     house_micros: '0',
     referrer_micros: '0',
     referrer_id: null,
+    evaluator_id: null,
+    evaluator_micros: '0',
+    milestone: null,
     ...eventFacts('casino', envelope),
   };
 }
@@ -179,7 +207,8 @@ function assertBalanced(facts: ReceiptFacts): void {
   const parts =
     BigInt(facts.paid_to_payee_micros) +
     BigInt(facts.commission_micros) +
-    BigInt(facts.returned_to_payer_micros);
+    BigInt(facts.returned_to_payer_micros) +
+    BigInt(facts.evaluator_micros);
   if (parts !== BigInt(facts.amount_micros))
     throw new Error(`receipt ${facts.event_id}: payout parts ${parts} != amount ${facts.amount_micros}`);
   if (BigInt(facts.house_micros) + BigInt(facts.referrer_micros) !== BigInt(facts.commission_micros))
