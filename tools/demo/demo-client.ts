@@ -173,6 +173,26 @@ export class DemoClient {
     return this.request('POST', `/escrow/${escrowId}/rating`, { score, comment }, agent.apiKey);
   }
 
+  /** The agent's signed receipts for one settlement, waiting until the first is issued. */
+  async receipts(agent: DemoAgent, settlementId: string, waitMaxMs: number): Promise<Json[]> {
+    const deadlineMs = Date.now() + waitMaxMs;
+    for (;;) {
+      const answer = this.expect(
+        await this.request('GET', `/receipts?settlement_id=${settlementId}`, undefined, agent.apiKey),
+        200,
+        'receipts',
+      );
+      const receipts = answer.receipts as Json[];
+      if (receipts.length > 0 || Date.now() > deadlineMs) return receipts;
+      await sleep(100);
+    }
+  }
+
+  /** The published receipt keys (`/.well-known/receipts-key`). */
+  async receiptKeys(): Promise<Json> {
+    return this.expect(await this.request('GET', '/.well-known/receipts-key'), 200, 'receipt keys');
+  }
+
   async reputation(agentId: string): Promise<Json> {
     return this.expect(await this.request('GET', `/agents/${agentId}/reputation`), 200, 'reputation');
   }

@@ -14,6 +14,7 @@
  *   GATEWAY_URL      default http://127.0.0.1:3000
  *   ADMIN_API_KEY    default: the key `npm start` wrote to <START_DATA_DIR or .data>/admin-api-key
  */
+import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatUsd, parseUsd } from '@pf/money';
@@ -165,11 +166,12 @@ async function awardTheCheapest(
   );
   await client.waitForJob(orchestrator, jobId, (job) => job.status === 'closed', WAIT_MAX_MS);
   paid.push(award);
+  const receiptOk = await showReceipt(client, winner, award.escrow_id);
   const commissionMicros = parseUsd(String(release.body.commission), {
     field: 'commission',
     allowZero: true,
   });
-  return checkBalances('award to the cheapest', {
+  const balancesOk = checkBalances('award to the cheapest', {
     client,
     orchestrator,
     winner,
@@ -178,6 +180,34 @@ async function awardTheCheapest(
     priceMicros: usdMicros(award.price_usd),
     commissionMicros,
   });
+  return receiptOk && balancesOk;
+}
+
+/**
+ * The winner fetches its signed receipt and checks it the way a third party would: with only the
+ * published public key (docs/API.md, "Receipts").
+ */
+async function showReceipt(client: DemoClient, winner: DemoAgent, escrowId: string): Promise<boolean> {
+  const [receipt] = await client.receipts(winner, escrowId, WAIT_MAX_MS);
+  if (!receipt) {
+    say(`FAILED: no receipt for ${escrowId}`);
+    return false;
+  }
+  const facts = receipt.receipt as Record<string, string>;
+  const keys = (await client.receiptKeys()).keys as Array<{ key_id: string; public_key_pem: string }>;
+  const key = keys.find((candidate) => candidate.key_id === facts.key_id);
+  const valid =
+    key !== undefined &&
+    verify(
+      null,
+      Buffer.from(String(receipt.canonical), 'utf8'),
+      createPublicKey(key.public_key_pem),
+      Buffer.from(String(receipt.signature), 'base64'),
+    );
+  say(
+    `receipt ${String(receipt.receipt_id)}: ${facts.paid_to_payee_micros} µ$ to ${winner.name}, signed by ${facts.key_id}: ${valid ? 'verifies' : 'DOES NOT VERIFY'}`,
+  );
+  return valid;
 }
 
 /** Run 2: the same job as a race of three; the first to complete wins, the others are refunded. */

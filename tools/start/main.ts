@@ -40,6 +40,7 @@
  *   PORT, DATABASE_URL, NATS_URL and HOST are set per app by the launcher.
  */
 import { resolveAdminKey } from './admin-key.js';
+import { ensureSecretFile } from './secret-files.js';
 import { assertAppsCanStart, reachableHost, runMigrations, startApps, waitUntilHealthy } from './apps.js';
 import { killAllChildren } from './children.js';
 import { APP_NAMES, ConfigProblem, readConfig, type LauncherConfig } from './config.js';
@@ -88,6 +89,8 @@ async function run(config: LauncherConfig, supervisor: Supervisor): Promise<numb
   const connections = { databaseUrl: postgres.url, natsUrl: nats.url, natsEnv: nats.appEnv };
   const admin = resolveAdminKey(config.dataDir, process.env.ADMIN_API_KEY || undefined);
   process.env.ADMIN_API_KEY = admin.key;
+  ensureSecretFile(config.dataDir, 'RECEIPT_SIGNING_KEY', 'receipt-signing-key');
+  ensureSecretFile(config.dataDir, 'WEBHOOK_SECRETS_KEY', 'webhook-secrets-key');
   await runMigrations(config, supervisor, connections);
   const apps = startApps(config, supervisor, connections);
   await waitUntilHealthy(config, supervisor, apps);

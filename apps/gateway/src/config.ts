@@ -66,6 +66,53 @@ export const gatewayConfigSchema = baseConfigSchema
     PUBLIC_EVENT_STREAMS_PER_IP_MAX: env.int(8, 1, 1_000),
     /** Where the built dashboard is (index.html, assets/). Unset: the checkout's dist/dashboard. */
     DASHBOARD_DIR: z.string().min(1).optional(),
+    /**
+     * Ed25519 key that signs receipts (ADR 0020): the base64 of its 32-byte seed. Unset: read from
+     * RECEIPT_SIGNING_KEY_FILE (the base64 seed or a PKCS#8 PEM; `npm start` makes one, mode 600,
+     * under .data); neither: a fresh key per process (its receipts still verify: every public key
+     * used is kept and published). Rotate by changing it; old receipts keep verifying.
+     */
+    RECEIPT_SIGNING_KEY: z
+      .string()
+      .refine(
+        (value) => Buffer.from(value, 'base64').length === 32,
+        'must be the base64 of a 32-byte Ed25519 seed',
+      )
+      .optional(),
+    RECEIPT_SIGNING_KEY_FILE: env.optionalText(),
+    /**
+     * Server key that seals webhook signing secrets at rest (AES-256-GCM; ADR 0020): the base64
+     * of 32 bytes, or a file holding it (`npm start` makes one, mode 600, under .data). Every
+     * replica needs the same one. Neither set: the webhook routes answer 503.
+     */
+    WEBHOOK_SECRETS_KEY: z
+      .string()
+      .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be the base64 of 32 bytes')
+      .optional(),
+    WEBHOOK_SECRETS_KEY_FILE: env.optionalText(),
+    /** Accept `http://` webhook URLs (tests, a receiver on this machine); https only by default. */
+    WEBHOOK_ALLOW_HTTP: env.bool(false),
+    /** Allow loopback targets (127.0.0.0/8, ::1): tests. Off: refused at creation and at delivery. */
+    WEBHOOK_ALLOW_LOOPBACK: env.bool(false),
+    /** Allow private, link-local and reserved targets (an internal deployment). */
+    WEBHOOK_ALLOW_PRIVATE: env.bool(false),
+    /** The longest one delivery may take (connect, send, answer). */
+    WEBHOOK_TIMEOUT_MS: env.int(10_000, 100, 60_000),
+    /** Bytes of a receiver's answer read at most (only its status counts). */
+    WEBHOOK_RESPONSE_MAX_BYTES: env.int(65_536, 0, 1_048_576),
+    /** Wait after an endpoint's first failure; doubles per failure in a row up to WEBHOOK_RETRY_MAX_MS. */
+    WEBHOOK_RETRY_INITIAL_MS: env.int(5_000, 10, 3_600_000),
+    WEBHOOK_RETRY_MAX_MS: env.int(3_600_000, 10, 86_400_000),
+    /** An endpoint is disabled after this many failures in a row … */
+    WEBHOOK_DISABLE_AFTER_FAILURES: env.int(20, 1, 100_000),
+    /** … once it has also been failing this long (default 3 days: retries last at least 24 h). */
+    WEBHOOK_DISABLE_AFTER_MS: env.int(259_200_000, 0, 2_592_000_000),
+    /** How often each replica looks for due deliveries. */
+    WEBHOOK_POLL_INTERVAL_MS: env.int(500, 10, 60_000),
+    /** Endpoints one replica sends to at once. */
+    WEBHOOK_CONCURRENCY: env.int(8, 1, 256),
+    /** How long delivered rows stay in `GET /webhooks/{id}/deliveries`; pending ones stay until sent. */
+    WEBHOOK_DELIVERY_RETENTION_HOURS: env.int(168, 1, 24 * 365),
   })
   .superRefine((config, context) => {
     const leaseMs = config.IDEMPOTENCY_LEASE_MS;

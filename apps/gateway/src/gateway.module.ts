@@ -20,10 +20,20 @@ import { KeysController } from './api/keys.controller.js';
 import { PayController } from './api/pay.controller.js';
 import { PingController } from './api/ping.controller.js';
 import { PublicEventsController } from './api/public-events.controller.js';
+import { ReceiptsController } from './api/receipts.controller.js';
+import { WebhooksController } from './api/webhooks.controller.js';
 import type { GatewayConfig } from './config.js';
+import { AgentNotices } from './infrastructure/agent-notices.js';
 import { EscrowEventFeed } from './infrastructure/escrow-event-feed.js';
 import { JobEventFeed } from './infrastructure/job-event-feed.js';
 import { PublicEscrowEventFeed, PublicJobEventFeed } from './infrastructure/public-event-feeds.js';
+import { ReceiptIssuer } from './infrastructure/receipt-issuer.js';
+import { ReceiptSigner } from './infrastructure/receipt-signer.js';
+import { ReceiptStore } from './infrastructure/receipt-store.js';
+import { WebhookDispatcher } from './infrastructure/webhook-dispatcher.js';
+import { WebhookFanout } from './infrastructure/webhook-fanout.js';
+import { WebhookSecrets } from './infrastructure/webhook-secrets.js';
+import { WebhookStore } from './infrastructure/webhook-store.js';
 import { StreamTokens } from './infrastructure/stream-tokens.js';
 import { McpController } from './mcp/mcp.controller.js';
 
@@ -41,6 +51,8 @@ import { McpController } from './mcp/mcp.controller.js';
     AdminDashboardController,
     JobsController,
     ReputationController,
+    ReceiptsController,
+    WebhooksController,
     JobEventsStreamController,
     EventsStreamController,
     PublicEventsController,
@@ -56,6 +68,30 @@ import { McpController } from './mcp/mcp.controller.js';
     JobEventFeed,
     PublicEscrowEventFeed,
     PublicJobEventFeed,
+    ReceiptIssuer,
+    AgentNotices,
+    WebhookFanout,
+    WebhookDispatcher,
+    {
+      provide: WebhookSecrets,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => WebhookSecrets.fromConfig(context.config),
+    },
+    {
+      provide: WebhookStore,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => new WebhookStore(context.dataSource),
+    },
+    {
+      provide: ReceiptSigner,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => ReceiptSigner.fromConfig(context.config),
+    },
+    {
+      provide: ReceiptStore,
+      inject: [SERVICE_CONTEXT],
+      useFactory: (context: ServiceContext<GatewayConfig>) => new ReceiptStore(context.dataSource),
+    },
     {
       provide: StreamTokens,
       inject: [SERVICE_CONTEXT],

@@ -292,6 +292,10 @@ describe('compatibility with existing clients', () => {
     // Reputation (ADR 0015): worker-beta was paid in run 1, so its profile shows it.
     expect(output).toMatch(/worker-beta +score +[\d.]+ \| won [12], completed [12], released [12],/);
     expect(output.match(/a second rating → already_rated/g)).toHaveLength(2);
+    // The winner's signed receipt verifies with the published key (ADR 0020).
+    expect(output).toMatch(
+      /receipt rcpt_[0-9a-f]{32}: \d+ µ\$ to worker-beta, signed by rk_[0-9a-f]{16}: verifies/,
+    );
     expect(output).not.toMatch(/✗/);
   }, 60_000);
 

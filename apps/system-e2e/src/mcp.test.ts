@@ -42,6 +42,12 @@ const API_MD_TOOLS = [
   'list_keys',
   'revoke_key',
   'pay_agent',
+  'get_receipt',
+  'create_webhook',
+  'list_webhooks',
+  'delete_webhook',
+  'list_webhook_deliveries',
+  'test_webhook',
 ];
 
 interface ToolAnswer {

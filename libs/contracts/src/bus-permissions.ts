@@ -2,6 +2,7 @@ import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
 import { mandateCommands } from './mandates.js';
+import { gatewaySubjects } from './webhooks.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
 /**
@@ -134,20 +135,30 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
           ...pings,
           market.commands,
         ].map(p),
-        // The SSE feeds read escrow and job events through short-lived ordered consumers.
-        ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
-        ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
+        // The SSE feeds read escrow and job events through short-lived ordered consumers; receipts
+        // (escrow, faucet, casino payments) and webhook fan-out (escrow, market) through durables (ADR 0020).
         // The dashboard's operator view (/admin, behind ADMIN_API_KEY; ADR 0018): consumer lag of
         // every stream, and the dead letters — read, and re-driven like `ops dlq redrive` does:
         // republished to their original subject, then deleted. Re-publishing an event is less
         // than the gateway can already do (credit sends money from outside); consumers are
         // idempotent on the event id, so a republished event is processed at most once more.
-        ...allStreams.map((name) => `$JS.API.CONSUMER.LIST.${prefix.streamName(name)}`),
-        ...orderedReaderSubjects(prefix.streamName(deadLetterStream.name)),
-        `$JS.API.STREAM.MSG.DELETE.${prefix.streamName(deadLetterStream.name)}`,
-        ...allStreamSubjects().map(p),
+        ...new Set([
+          ...orderedReaderSubjects(prefix.streamName(eventStreams.escrow.name)),
+          ...orderedReaderSubjects(prefix.streamName(eventStreams.market.name)),
+          ...consume(eventStreams.escrow.name),
+          ...consume(eventStreams.market.name),
+          ...consume(eventStreams.faucet.name),
+          ...consume(eventStreams.casino.name),
+          ...allStreams.map((name) => `$JS.API.CONSUMER.LIST.${prefix.streamName(name)}`),
+          ...orderedReaderSubjects(prefix.streamName(deadLetterStream.name)),
+          `$JS.API.STREAM.MSG.DELETE.${prefix.streamName(deadLetterStream.name)}`,
+          ...allStreamSubjects().map(p),
+          deadLetters,
+        ]),
+        // Notices to an agent's SSE streams on whichever replica holds them (a disabled webhook).
+        p(`${gatewaySubjects.notices}.>`),
       ],
-      subscribe: [inbox('gateway')],
+      subscribe: [inbox('gateway'), p(gatewaySubjects.commands)],
       allowResponses: false,
     },
     ops: {

@@ -1,7 +1,9 @@
 import { milestoneHttpStatuses } from './escrow-milestones.js';
 import { mandateHttpStatuses } from './mandates.js';
 import { marketHttpStatuses } from './market.js';
+import { receiptHttpStatuses } from './receipts.js';
 import { reputationHttpStatuses } from './reputation.js';
+import { webhookHttpStatuses } from './webhooks.js';
 
 /**
  * Error codes, defined once. The gateway maps them to HTTP statuses in exactly one place;
@@ -80,6 +82,8 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   ...reputationHttpStatuses,
   ...milestoneHttpStatuses,
   ...mandateHttpStatuses,
+  ...receiptHttpStatuses,
+  ...webhookHttpStatuses,
 };
 
 /** A failure with a code that crosses service boundaries unchanged. */

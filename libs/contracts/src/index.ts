@@ -15,3 +15,5 @@ export * from './decider.js';
 export * from './ids.js';
 export * from './escrow-milestones.js';
 export * from './mandates.js';
+export * from './receipts.js';
+export * from './webhooks.js';

@@ -8,6 +8,8 @@ import { GatewayModule } from '../gateway.module.js';
 import { JOB_MCP_TOOLS } from '../mcp/mcp-job-tools.js';
 import { MANDATE_MCP_TOOLS } from '../mcp/mcp-mandate-tools.js';
 import { MCP_TOOLS } from '../mcp/mcp-tools.js';
+import { RECEIPT_MCP_TOOLS } from '../mcp/mcp-receipt-tools.js';
+import { WEBHOOK_MCP_TOOLS } from '../mcp/mcp-webhook-tools.js';
 import { routeKey, routesOfControllers } from './openapi.js';
 
 /** docs/API.md is written by hand for people; these checks stop it drifting from the code. */
@@ -38,7 +40,13 @@ describe('docs/API.md against the code (issue #21)', () => {
   });
 
   it('lists every MCP tool', () => {
-    const missing = [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...MANDATE_MCP_TOOLS]
+    const missing = [
+      ...MCP_TOOLS,
+      ...JOB_MCP_TOOLS,
+      ...MANDATE_MCP_TOOLS,
+      ...RECEIPT_MCP_TOOLS,
+      ...WEBHOOK_MCP_TOOLS,
+    ]
       .map((tool) => tool.name)
       .filter((name) => !apiMd.includes(`\`${name}\``));
     expect(missing).toEqual([]);

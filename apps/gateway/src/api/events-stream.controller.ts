@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { DomainError, ErrorCode, type EventEnvelope } from '@pf/contracts';
 import { CONFIG, LOGGER } from '@pf/platform';
 import type { GatewayConfig } from '../config.js';
+import { AgentNotices } from '../infrastructure/agent-notices.js';
 import { EscrowEventFeed, type EventSink } from '../infrastructure/escrow-event-feed.js';
 import { StreamTokens } from '../infrastructure/stream-tokens.js';
 import { AgentAuthGuard, bearerToken, type AuthenticatedRequest } from './auth.guard.js';
@@ -27,6 +28,7 @@ export class EventsStreamController {
     private readonly feed: EscrowEventFeed,
     private readonly auth: AgentAuthGuard,
     private readonly tokens: StreamTokens,
+    private readonly notices: AgentNotices,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -61,13 +63,17 @@ export class EventsStreamController {
     reply.hijack();
     const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS, escrowRestEvents);
     sink.open(reply.getHeaders());
+    const stopNotices = this.notices.listen(agentId, (notice) => sink.notice(notice.type, notice.data));
     sink.onClose(() => subscription.close());
     subscription
       .pump(sink)
       .catch((error: unknown) =>
         this.logger.warn({ err: error, agentId: subscription.agentId }, 'event stream ended'),
       )
-      .finally(() => sink.end());
+      .finally(() => {
+        stopNotices();
+        sink.end();
+      });
   }
 
   /** The API key in Authorization, or else a stream token in `?token=` (EventSource). */
@@ -136,6 +142,15 @@ export class SseWriter implements EventSink {
     const data = JSON.stringify(wire);
     if (this.raw.write(`id: ${id}\nevent: ${envelope.type}\ndata: ${data}\n\n`)) return;
     await this.drained();
+  }
+
+  /**
+   * A notice that is not an event of the log (a disabled webhook): no `id:` line, so the
+   * client's Last-Event-ID, and with it resumption, is unchanged.
+   */
+  notice(type: string, data: Record<string, unknown>): void {
+    if (this.ended || this.raw.destroyed) return;
+    this.raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   end(): void {

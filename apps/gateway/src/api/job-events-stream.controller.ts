@@ -3,13 +3,11 @@ import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { CONFIG, LOGGER } from '@pf/platform';
 import type { GatewayConfig } from '../config.js';
+import { AgentNotices } from '../infrastructure/agent-notices.js';
 import { JobEventFeed } from '../infrastructure/job-event-feed.js';
 import { AgentAuthGuard, type AuthenticatedRequest } from './auth.guard.js';
 import { parseLastEventId, SseWriter } from './events-stream.controller.js';
-import type { RestEventMappers } from './rest-events.js';
-
-/** Job events need no per-type mapping: the generic one (snake_case, `…Micros` → `…_usd`) is their REST shape. */
-const jobRestEvents: RestEventMappers = {};
+import { jobRestEvents } from './rest-events.js';
 
 /**
  * `GET /jobs/events/stream`: Server-Sent Events of the job board for the caller — a poster sees
@@ -20,6 +18,7 @@ const jobRestEvents: RestEventMappers = {};
 export class JobEventsStreamController {
   constructor(
     private readonly feed: JobEventFeed,
+    private readonly notices: AgentNotices,
     @Inject(CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -32,12 +31,18 @@ export class JobEventsStreamController {
     reply.hijack();
     const sink = new SseWriter(reply.raw, this.config.EVENT_STREAM_HEARTBEAT_MS, jobRestEvents);
     sink.open(reply.getHeaders());
+    const stopNotices = this.notices.listen(subscription.agentId, (notice) =>
+      sink.notice(notice.type, notice.data),
+    );
     sink.onClose(() => subscription.close());
     subscription
       .pump(sink)
       .catch((error: unknown) =>
         this.logger.warn({ err: error, agentId: subscription.agentId }, 'job event stream ended'),
       )
-      .finally(() => sink.end());
+      .finally(() => {
+        stopNotices();
+        sink.end();
+      });
   }
 }

@@ -5,6 +5,8 @@ import { resolveBodySchema } from './admin-escrow.controller.js';
 import { apiFields } from './api-fields.js';
 import { JOB_ROUTE_DOCS } from './openapi-jobs.js';
 import { DISCOVERY_ROUTE_DOCS } from './openapi-discovery.js';
+import { RECEIPT_ROUTE_DOCS } from './openapi-receipts.js';
+import { WEBHOOK_ROUTE_DOCS } from './openapi-webhooks.js';
 import { REPUTATION_ROUTE_DOCS } from './openapi-reputation.js';
 import { DASHBOARD_ROUTE_DOCS } from './openapi-dashboard.js';
 import { MANDATE_ROUTE_DOCS } from './openapi-mandates.js';
@@ -764,6 +766,8 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...JOB_ROUTE_DOCS,
   ...REPUTATION_ROUTE_DOCS,
   ...DASHBOARD_ROUTE_DOCS,
+  ...RECEIPT_ROUTE_DOCS,
+  ...WEBHOOK_ROUTE_DOCS,
   ...operatorRoutes,
   ...systemRoutes,
   ...DISCOVERY_ROUTE_DOCS,

@@ -99,6 +99,9 @@ function payoutFields(payout: unknown): Record<string, unknown> {
   };
 }
 
+/** Job events need no per-type mapping: the generic one (snake_case, `…Micros` → `…_usd`) is their REST shape. */
+export const jobRestEvents: RestEventMappers = {};
+
 const RESOLVED_STATUS: Readonly<Record<string, string>> = {
   release: 'released',
   refund: 'refunded',

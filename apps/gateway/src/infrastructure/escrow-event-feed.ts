@@ -23,7 +23,7 @@ const INTERNAL_EVENT_TYPES = new Set(['opened', 'rejected']);
 /** Escrows whose parties are remembered; parties never change, so entries never go stale. */
 const PARTIES_CACHE_MAX_ENTRIES = 50_000;
 
-interface Parties {
+export interface Parties {
   creatorId: string;
   counterpartyId: string;
   /** docs/adr/0016: the evaluator judges the work, so it follows the escrow's events too. */
@@ -48,7 +48,7 @@ export class EscrowEventFeed extends StreamEventFeed {
     super(context, eventStreams.escrow, 'event stream');
   }
 
-  protected async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
+  async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
     const escrowId = escrowIdOf(envelope);
     const opened = envelope.type === 'opened' ? partiesOf(envelope.data) : null;
     if (opened) this.remember(escrowId, opened);
@@ -64,7 +64,7 @@ export class EscrowEventFeed extends StreamEventFeed {
    * The escrow's parties, from the cache or asked once of the escrow service. A failed lookup
    * throws: the stream ends and the client resumes from its last id, so no event is skipped.
    */
-  private partiesOf(escrowId: string): Promise<Parties | null> {
+  partiesOf(escrowId: string): Promise<Parties | null> {
     const cached = this.parties.get(escrowId);
     if (cached !== undefined) return Promise.resolve(cached);
     let lookup = this.lookups.get(escrowId);

@@ -34,7 +34,7 @@ export class JobEventFeed extends StreamEventFeed {
     super(context, eventStreams.market, 'job event stream');
   }
 
-  protected async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
+  async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
     const data = envelope.data as {
       jobId?: unknown;
       posterId?: unknown;

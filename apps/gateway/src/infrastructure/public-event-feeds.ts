@@ -43,7 +43,7 @@ export class PublicEscrowEventFeed extends StreamEventFeed {
     super(context, eventStreams.escrow, 'public event stream');
   }
 
-  protected isVisibleTo(_audience: string, envelope: EventEnvelope): Promise<boolean> {
+  isVisibleTo(_audience: string, envelope: EventEnvelope): Promise<boolean> {
     return Promise.resolve(PUBLIC_ESCROW_TYPES.has(envelope.type));
   }
 
@@ -58,7 +58,7 @@ export class PublicJobEventFeed extends StreamEventFeed {
     super(context, eventStreams.market, 'public job event stream');
   }
 
-  protected isVisibleTo(_audience: string, envelope: EventEnvelope): Promise<boolean> {
+  isVisibleTo(_audience: string, envelope: EventEnvelope): Promise<boolean> {
     return Promise.resolve(PUBLIC_JOB_TYPES.has(envelope.type));
   }
 

@@ -55,7 +55,7 @@ export abstract class StreamEventFeed implements OnModuleDestroy {
   }
 
   /** Whether the agent may see this event; a failure ends the stream (the client resumes). */
-  protected abstract isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean>;
+  abstract isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean>;
 
   /**
    * Opens a feed for the agent from the event after `lastEventId` (or from now). Throws 429 past

@@ -92,8 +92,50 @@ export const toolOutputs = {
   }),
   ...jobToolOutputs(),
   ...reputationToolOutputs(),
+  ...receiptToolOutputs(),
+  ...webhookToolOutputs(),
   ...mandateToolOutputs(),
 } as const;
+
+/** The webhook tools answer the `/webhooks` routes (docs/API.md, "Webhooks"). */
+function webhookToolOutputs() {
+  const webhookId = z.string().describe('wh_ + 16 hex');
+  const webhook = z.looseObject({
+    webhook_id: webhookId,
+    url: z.string(),
+    events: z.array(z.string()),
+    status: z.string().describe('active or disabled'),
+    disabled_reason: z.string().nullable(),
+    created_at: z.string(),
+  });
+  return {
+    create_webhook: webhook.extend({
+      secret: z.string().describe('whsec_…: shown once; signs every delivery'),
+      message,
+    }),
+    list_webhooks: z.looseObject({ webhooks: z.array(webhook) }),
+    delete_webhook: z.looseObject({ webhook_id: webhookId, deleted: z.boolean() }),
+    list_webhook_deliveries: z.looseObject({
+      webhook_id: webhookId,
+      deliveries: z.array(
+        z.looseObject({
+          event_id: z.string(),
+          event_type: z.string(),
+          state: z.string().describe('pending or delivered'),
+          attempts: z.number(),
+          last_status: z.number().nullable(),
+          last_error: z.string().nullable(),
+        }),
+      ),
+    }),
+    test_webhook: z.looseObject({
+      webhook_id: webhookId,
+      event_id: z.string(),
+      event_type: z.string(),
+      message,
+    }),
+  };
+}
 
 /** Sub-keys and payments answer `/api/v1/auth/keys` and `/api/v1/pay` (docs/API.md, "Sub-keys and mandates", "Payments"). */
 function mandateToolOutputs() {
@@ -141,6 +183,26 @@ function cancelOutput() {
     cancel_consented_at: z.string().nullable(),
     message,
   });
+}
+
+/** get_receipt answers `/receipts/{id}` (one receipt) or `/receipts?settlement_id=` (a list). */
+function receiptToolOutputs() {
+  const receipt = z.looseObject({
+    receipt_id: z.string().describe('rcpt_ + 32 hex'),
+    receipt: z
+      .record(z.string(), z.string().nullable())
+      .describe('the signed facts; amounts in micro-dollars'),
+    signature: z.string().describe('base64 Ed25519 signature of the canonical JSON of receipt'),
+    key_id: z.string(),
+  });
+  return {
+    get_receipt: z.looseObject({
+      receipt_id: z.string().optional(),
+      receipt: receipt.shape.receipt.optional(),
+      signature: z.string().optional(),
+      receipts: z.array(receipt).optional().describe('when asked by settlement_id'),
+    }),
+  };
 }
 
 /** The reputation tools answer `/agents/{id}/reputation`, `/leaderboard` and the rating route (docs/API.md, "Reputation"). */

@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { bearerToken } from '../api/auth.guard.js';
 import { JOB_MCP_TOOLS } from './mcp-job-tools.js';
 import { toolOutputs } from './mcp-output.js';
+import { RECEIPT_MCP_TOOLS } from './mcp-receipt-tools.js';
+import { WEBHOOK_MCP_TOOLS } from './mcp-webhook-tools.js';
 import { REPUTATION_MCP_TOOLS } from './mcp-reputation-tools.js';
 import { MANDATE_MCP_TOOLS } from './mcp-mandate-tools.js';
 import { MCP_TOOLS, type McpToolDefinition } from './mcp-tools.js';
@@ -101,7 +103,14 @@ export class McpController {
       { name: SERVER_NAME, version: this.context.version },
       { capabilities: { tools: {} }, instructions: SERVER_INSTRUCTIONS },
     );
-    for (const tool of [...MCP_TOOLS, ...JOB_MCP_TOOLS, ...REPUTATION_MCP_TOOLS, ...MANDATE_MCP_TOOLS]) {
+    for (const tool of [
+      ...MCP_TOOLS,
+      ...JOB_MCP_TOOLS,
+      ...REPUTATION_MCP_TOOLS,
+      ...MANDATE_MCP_TOOLS,
+      ...RECEIPT_MCP_TOOLS,
+      ...WEBHOOK_MCP_TOOLS,
+    ]) {
       const outputSchema =
         toolOutputs[
           (tool.name === 'mark_complete' ? 'complete_escrow' : tool.name) as keyof typeof toolOutputs
