@@ -38,6 +38,7 @@ import type { CasinoConfig } from '../config.js';
 import { LedgerCache, type KnownOperation } from './ledger-cache.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 import { MandatedLedger } from './mandated-ledger.js';
+import { accountsNamed, operationIdOf } from './ledger-commands.js';
 
 /** Most commands decided and committed in one transaction. */
 const MAX_BATCH_SIZE = 64;
@@ -576,10 +577,6 @@ export function operationStream(operationId: string): string {
   return `op-${operationId}`;
 }
 
-export function operationIdOf(command: LedgerCommand): string {
-  return command.kind === 'transfer' ? command.transferId : command.holdId;
-}
-
 function decode(event: RecordedEvent): LedgerEvent {
   return decodeLedgerEvent(event.type, event.data);
 }
@@ -611,20 +608,6 @@ function recordPositions(
 ): void {
   const byStream = new Map([...slots.values()].map((slot) => [slot.streamId, slot]));
   for (const event of appended) byStream.get(event.streamId)!.positions.push(event.globalPosition);
-}
-
-/** The accounts a command names itself (a post's or void's hold owner comes from its stream). */
-export function accountsNamed(command: LedgerCommand): string[] {
-  switch (command.kind) {
-    case 'transfer':
-      return [command.from, command.to];
-    case 'hold':
-      return [command.from];
-    case 'post':
-      return command.splits.map((split) => split.to);
-    case 'void':
-      return [];
-  }
 }
 
 /** The accounts a command reads or writes: the ones it names, and for a post or void the hold's owner. */

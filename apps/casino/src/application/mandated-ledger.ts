@@ -13,7 +13,8 @@ import { apiKeyDecider, type KeyEvent, type KeyState } from '../domain/api-key.j
 import type { AccountBalance, LedgerCommand } from '../domain/ledger.js';
 import { encodeKeyEvent, keyStream } from '../infrastructure/keys-projection.js';
 import { isMaterialized } from '../infrastructure/ledger-projection.js';
-import { accountsNamed, operationIdOf, type CommandOrigin, type Slot } from './ledger.service.js';
+import { accountsNamed, operationIdOf } from './ledger-commands.js';
+import type { CommandOrigin, Slot } from './ledger.service.js';
 
 /** Mandated commands in one process at once: each holds a connection while it waits for its key's lock. */
 const MANDATED_IN_FLIGHT = 2;

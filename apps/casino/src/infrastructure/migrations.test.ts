@@ -1,5 +1,6 @@
 import { eventStoreDdl, eventStoreFailFunctionDdl, projectionTarget } from '@pf/event-store';
 import { migratedAndExpectedShapes, pickTables } from '@pf/testing';
+import { casinoKeysProjection } from './keys-projection.js';
 import { casinoProjection } from './ledger-projection.js';
 import { CASINO_SCHEMA, casinoMigrations } from './migrations.js';
 
@@ -13,7 +14,7 @@ import { CASINO_SCHEMA, casinoMigrations } from './migrations.js';
 const OPERATIONAL_TABLES = ['migrations'];
 
 describe('casino migrations', () => {
-  it('given a fresh database, when migrated from zero, then its schema is the one the ledger projection creates', async () => {
+  it('given a fresh database, when migrated from zero, then its schema is the one the ledger and keys projections create', async () => {
     const target = projectionTarget(CASINO_SCHEMA);
     const { migrated, expected } = await migratedAndExpectedShapes({
       label: 'casinomigrations',
@@ -23,6 +24,7 @@ describe('casino migrations', () => {
         ...eventStoreDdl(CASINO_SCHEMA),
         eventStoreFailFunctionDdl(CASINO_SCHEMA),
         ...casinoProjection.createTables(target),
+        ...casinoKeysProjection.createTables(target),
       ],
     });
 
