@@ -233,8 +233,9 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     const prefix = new SubjectPrefix(natsPrefix);
     const nats = await connectTestNats();
     try {
-      // A dead letter as a consumer writes one, for an event subject nobody consumes (the
-      // faucet's), so the re-driven copy disturbs no service of this system.
+      // A dead letter as a consumer writes one: a well-formed event of a type no service acts on
+      // (the gateway's receipts consumer reads every faucet event and skips this one), so the
+      // re-driven copy is consumed without effect instead of failing into the dead letters again.
       const originalSubject = prefix.subject('faucet.events.redrive_probe');
       const headers = natsHeaders();
       headers.set(deadLetterHeaders.subject, originalSubject);
@@ -245,13 +246,21 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       headers.set(deadLetterHeaders.error, 'probe failure for the dashboard test');
       headers.set(deadLetterHeaders.msgId, randomUUID());
       headers.set(deadLetterHeaders.failedAt, new Date().toISOString());
-      await jetstream(nats).publish(
-        prefix.subject(`dlq.dashboard-probe.${originalSubject}`),
-        '{"probe":true}',
-        {
-          headers,
-        },
-      );
+      const probe = JSON.stringify({
+        id: randomUUID(),
+        type: 'redrive_probe',
+        stream: 'dashboard-probe',
+        version: 1,
+        position: 1,
+        occurred_at: new Date().toISOString(),
+        correlation_id: null,
+        causation_id: null,
+        schema: 1,
+        data: { probe: true },
+      });
+      await jetstream(nats).publish(prefix.subject(`dlq.dashboard-probe.${originalSubject}`), probe, {
+        headers,
+      });
 
       const row = page.getByTestId('dead-letters').locator('tr', { hasText: 'dashboard-probe' });
       await row.getByText('probe failure for the dashboard test').waitFor({ timeout: LIVE_TIMEOUT_MS });
@@ -268,7 +277,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
         seq: faucetStream.state.last_seq,
       });
       expect(republished?.subject).toBe(originalSubject);
-      expect(republished?.string()).toBe('{"probe":true}');
+      expect(republished?.string()).toBe(probe);
       const dlq = await manager.streams.info(prefix.streamName(deadLetterStream.name));
       expect(dlq.state.messages).toBe(0);
     } finally {
