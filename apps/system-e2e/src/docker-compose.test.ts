@@ -218,6 +218,7 @@ function checkApp(app: string, service: Service, postgres: Service | undefined):
   const ports = (service.ports ?? []).map(String);
   const port = environmentOf(service).PORT;
   if (app === 'gateway') {
+    problems.push(...checkGatewayKeys(environmentOf(service)));
     if (JSON.stringify(ports) !== JSON.stringify([`3000:${port}`]))
       problems.push(`gateway publishes ${JSON.stringify(ports)}, expected ["3000:${port}"] (its PORT)`);
   } else if (ports.length > 0) {
@@ -271,6 +272,37 @@ function checkAppEnvironment(
   const nats = safeUrl(environment.NATS_URL);
   if (nats?.hostname !== 'nats' || (nats.port || NATS_CLIENT_PORT) !== NATS_CLIENT_PORT)
     problems.push(`${app} NATS_URL ${environment.NATS_URL} is not the nats service on ${NATS_CLIENT_PORT}`);
+  return problems;
+}
+
+/**
+ * Keys the gateway must get in Docker (ADR 0020): without RECEIPT_SIGNING_KEY each container start
+ * signs receipts with a new key, without WEBHOOK_SECRETS_KEY the webhook routes answer 503. Both
+ * are the base64 of 32 bytes, from the shell or .env, or else their ${VAR:-default}.
+ */
+const GATEWAY_KEYS = ['RECEIPT_SIGNING_KEY', 'WEBHOOK_SECRETS_KEY'];
+
+/** The value compose uses when the variable is not set in the shell or .env: ${VAR:-default} → default. */
+function whenUnset(value: string): string {
+  return value.replace(/\$\{[A-Z][A-Z0-9_]*:-([^}$]+)\}/g, '$1');
+}
+
+function checkGatewayKeys(environment: Record<string, string>): string[] {
+  const problems: string[] = [];
+  for (const key of GATEWAY_KEYS) {
+    const value = environment[key];
+    if (value === undefined) {
+      problems.push(`gateway is not given ${key}`);
+      continue;
+    }
+    if (!/^\$\{[A-Z][A-Z0-9_]*:-[^}$]+\}$/.test(value))
+      problems.push(
+        `gateway's ${key} is written into the file, not taken from the shell or .env (\${${key}:-…})`,
+      );
+    const bytes = Buffer.from(whenUnset(value), 'base64');
+    if (bytes.length !== 32 || bytes.toString('base64') !== whenUnset(value))
+      problems.push(`gateway's ${key} default is not the base64 of 32 bytes`);
+  }
   return problems;
 }
 
@@ -445,6 +477,40 @@ describe('docker-compose.yml, Dockerfile and .dockerignore', () => {
       'an interpolated dollar',
       replace('compose', "'/health'", "'/health?x=$X'"),
       /compose would interpolate/,
+    ],
+    [
+      'the gateway without its receipt key',
+      (original) => ({
+        ...original,
+        compose: original.compose.replace(/^ +RECEIPT_SIGNING_KEY:.*\n/m, ''),
+      }),
+      /gateway is not given RECEIPT_SIGNING_KEY/,
+    ],
+    [
+      'the gateway without its webhook key',
+      (original) => ({
+        ...original,
+        compose: original.compose.replace(/^ +WEBHOOK_SECRETS_KEY:.*\n/m, ''),
+      }),
+      /gateway is not given WEBHOOK_SECRETS_KEY/,
+    ],
+    [
+      'a webhook key that is not 32 bytes',
+      replace(
+        'compose',
+        'WEBHOOK_SECRETS_KEY:-Y2hhbmdlLW1lLXdlYmhvb2stc2VjcmV0cy1rZXktMzI=}',
+        'WEBHOOK_SECRETS_KEY:-c2hvcnQ=}',
+      ),
+      /WEBHOOK_SECRETS_KEY default is not the base64 of 32 bytes/,
+    ],
+    [
+      'a key written into the file',
+      replace(
+        'compose',
+        '${RECEIPT_SIGNING_KEY:-Y2hhbmdlLW1lLXJlY2VpcHQtc2lnbmluZy1rZXktMzI=}',
+        'Y2hhbmdlLW1lLXJlY2VpcHQtc2lnbmluZy1rZXktMzI=',
+      ),
+      /RECEIPT_SIGNING_KEY is written into the file/,
     ],
     ['a source directory not copied', replace('dockerfile', 'COPY libs ./libs\n', ''), /does not COPY libs/],
     [

@@ -211,6 +211,51 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
     expect(workerAccount.lifetime.earnedMicros).toBe(paidWorker.toString());
   });
 
+  it('keeps the deliverable handed over with a milestone: in GET /escrow/{id} and in the event log', async () => {
+    const creator = await fundedCreator(5);
+    const worker = await api.register();
+    const created = await create(creator, {
+      amount_usd: 4,
+      counterparty_agent_id: worker.agentId,
+      milestones: [
+        { description: 'draft', amount_usd: 1 },
+        { description: 'final', amount_usd: 3 },
+      ],
+    });
+    expect(created.status).toBe(201);
+    const escrowId = created.body.escrow_id as string;
+    const deliverable = {
+      url: 'https://files.example/draft.pdf',
+      sha256: 'c0ffee'.repeat(10) + 'beef',
+      mime: 'application/pdf',
+    };
+    const answer = await api.call('POST', `/escrow/complete/${escrowId}`, {
+      key: worker.apiKey,
+      body: { milestone: 0, result_summary: 'the draft', deliverable },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+    expect(answer).toMatchObject({ status: 200, body: { milestone: { milestone: 0, deliverable } } });
+
+    const view = await api.get(`/escrow/${escrowId}`, creator.apiKey);
+    expect(view.body.milestones).toMatchObject([
+      { milestone: 0, status: 'completed', result_summary: 'the draft', deliverable },
+      { milestone: 1, status: 'pending', deliverable: null },
+    ]);
+    expect(view.body.events).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'milestone_completed', deliverable })]),
+    );
+    // The log itself holds it (not only a projection that could be rebuilt without it).
+    const { rows } = await sql.query(
+      `SELECT data FROM escrow.events WHERE stream_id = $1 AND type = 'milestone_completed'`,
+      [`escrow-${escrowId}`],
+    );
+    expect(rows).toEqual([{ data: expect.objectContaining({ milestone: 0, deliverable }) }]);
+    // A party other than the escrow's sees no deliverable (its URL may carry an access token).
+    const outsider = await api.register();
+    const outside = await api.get(`/escrow/${escrowId}`, outsider.apiKey);
+    expect(JSON.stringify(outside.body)).not.toContain('files.example');
+  });
+
   it('refuses bad milestones and wrong parties with a code, and changes nothing', async () => {
     const creator = await fundedCreator(10);
     const [worker, outsider] = await Promise.all([api.register(), api.register()]);

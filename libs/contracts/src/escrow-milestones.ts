@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Deliverable } from './escrow.js';
 
 /**
  * Escrow milestones (docs/adr/0017): an escrow's amount cut into parts the counterparty
@@ -44,6 +45,8 @@ export interface MilestoneView {
   amountMicros: string;
   status: MilestoneStatus;
   resultSummary: string | null;
+  /** What the counterparty handed over with this milestone's completion, if anything. */
+  deliverable: Deliverable | null;
   completedAt: string | null;
   /** When it was released (paid) or refunded. */
   settledAt: string | null;

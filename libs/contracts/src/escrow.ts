@@ -223,7 +223,7 @@ export interface EscrowHistoryItem {
   at: string;
   /** The agent who acted, `system` (funding, deadlines) or `operator` (dispute resolution). */
   actor: string;
-  /** On a `completed` entry: what that completion handed over (docs/adr/0016). */
+  /** On a `completed` or `milestone_completed` entry: what that completion handed over (docs/adr/0016). */
   deliverable?: Deliverable;
   /** On an evaluator's rejection: its reason. */
   reason?: string;

@@ -167,7 +167,9 @@ function historyOf(history: readonly RecordedEvent[]): EscrowHistoryItem[] {
         actor: actorOf(decoded),
         // What was handed over, and why the evaluator sent it back: each completion and
         // rejection keeps its own, so the history proves what was delivered when.
-        ...(decoded.type === 'completed' && decoded.deliverable ? { deliverable: decoded.deliverable } : {}),
+        ...((decoded.type === 'completed' || decoded.type === 'milestone_completed') && decoded.deliverable
+          ? { deliverable: decoded.deliverable }
+          : {}),
         ...(decoded.type === 'evaluation_rejected' || decoded.type === 'evaluator_refunded'
           ? { reason: decoded.reason }
           : {}),

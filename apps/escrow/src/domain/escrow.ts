@@ -186,6 +186,8 @@ export type EscrowEvent =
       milestone: number;
       by: string;
       resultSummary: string | null;
+      /** Present only when the counterparty handed one over with this milestone. */
+      deliverable?: Deliverable;
     }
   | {
       type: 'milestone_released';
@@ -475,7 +477,13 @@ function decideAction(command: Action, escrow: Escrow): EscrowEvent[] {
       requireSummarySize(command.resultSummary);
       const deliverable = parseDeliverable(command.deliverable);
       if (milestone !== undefined && hasMilestones(escrow))
-        return decideMilestoneComplete(escrow, milestone, command.actorId, command.resultSummary);
+        return decideMilestoneComplete(
+          escrow,
+          milestone,
+          command.actorId,
+          command.resultSummary,
+          deliverable,
+        );
       return [
         {
           type: 'completed',

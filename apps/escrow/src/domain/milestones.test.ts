@@ -10,6 +10,12 @@ import {
   type Payout,
 } from './escrow.js';
 import { milestonePartOf } from './milestones.js';
+import {
+  milestonePatches,
+  milestoneViews,
+  patchMilestones,
+  storedMilestones,
+} from '../infrastructure/milestone-row.js';
 
 const creator = 'ag_00000000000a';
 const worker = 'ag_00000000000b';
@@ -129,6 +135,46 @@ describe('escrow milestones: complete and release one by one', () => {
       status: 'funded',
       milestones: [{ status: 'completed' }, { status: 'pending' }, { status: 'pending' }],
     });
+  });
+
+  it('a deliverable handed over with a milestone is kept in its event and its entry', () => {
+    const deliverable = {
+      url: 'https://files.example/design.pdf',
+      sha256: 'ab'.repeat(32),
+      mime: 'application/pdf',
+    };
+    const withDeliverable: EscrowEvent = { ...done(0), deliverable } as EscrowEvent;
+    given(escrowDecider, [opened(), funded])
+      .when({ kind: 'complete', actorId: worker, resultSummary: 'part 0', milestone: 0, deliverable })
+      .then([withDeliverable]);
+    // It survives the log (schema 2, as every milestone event) and reaches the read model.
+    expect(decodeEscrowEvent('milestone_completed', encodeEscrowEvent(withDeliverable).data)).toEqual(
+      withDeliverable,
+    );
+    const at = new Date('2026-12-05T10:00:00.000Z');
+    const views = milestoneViews(
+      patchMilestones(storedMilestones(terms), milestonePatches(withDeliverable, at)),
+    );
+    expect(views.map((view) => view.deliverable)).toEqual([deliverable, null, null]);
+    // Without one, nothing is invented.
+    expect(
+      milestoneViews(patchMilestones(storedMilestones(terms), milestonePatches(done(0), at)))[0],
+    ).toMatchObject({
+      status: 'completed',
+      deliverable: null,
+    });
+  });
+
+  it('a bad deliverable with a milestone is refused and nothing is decided', () => {
+    given(escrowDecider, [opened(), funded])
+      .when({
+        kind: 'complete',
+        actorId: worker,
+        resultSummary: 'part 0',
+        milestone: 0,
+        deliverable: { url: 'ftp://files.example/design.pdf' },
+      })
+      .thenThrows('invalid_deliverable');
   });
 
   it('the creator releases a milestone: commission on that part only', () => {

@@ -5,6 +5,7 @@ import {
   MILESTONE_LIMITS,
   milestoneErrors,
   milestonePartId,
+  type Deliverable,
   type MilestoneStatus,
 } from '@pf/contracts';
 import type { EscrowEvent, EscrowFacts, EscrowState, Payout } from './escrow.js';
@@ -108,10 +109,19 @@ export function decideMilestoneComplete(
   index: number,
   actorId: string,
   resultSummary: string | null,
+  deliverable?: Deliverable | null,
 ): EscrowEvent[] {
   requireMilestoneStatus(escrow, index, ['pending']);
   return [
-    { type: 'milestone_completed', escrowId: escrow.escrowId, milestone: index, by: actorId, resultSummary },
+    {
+      type: 'milestone_completed',
+      escrowId: escrow.escrowId,
+      milestone: index,
+      by: actorId,
+      resultSummary,
+      // What was handed over for this part: kept in the event, so the log proves it.
+      ...(deliverable ? { deliverable } : {}),
+    },
   ];
 }
 

@@ -39,7 +39,7 @@ export const ESCROW_EVENT_SCHEMA_VERSION = 1;
 
 /**
  * Schema 2 (docs/adr/0016): `evaluatorId`/`evaluatorFeeBps` on `opened`, `deliverable` on
- * `completed`, `evaluatorMicros`/`evaluatorId` in a payout, the `evaluator` release trigger, and
+ * `completed` (and, optional, on `milestone_completed`), `evaluatorMicros`/`evaluatorId` in a payout, the `evaluator` release trigger, and
  * the five new types. Only events that use one of these are written as schema 2, so an escrow
  * without evaluator or deliverable publishes exactly the schema 1 payloads it always did, and a
  * subscriber that knows only schema 1 can tell the events it does not understand.
@@ -188,14 +188,18 @@ export function decodeEscrowEvent(type: string, data: Data): EscrowEvent {
         amountMicros: micros(data.amountMicros),
         payout: data.payout == null ? null : decodePayout(data.payout),
       };
-    case 'milestone_completed':
+    case 'milestone_completed': {
+      // Optional in schema 2: events written before milestones kept deliverables have none.
+      const deliverable = parseDeliverable(data.deliverable);
       return {
         type,
         escrowId,
         milestone: int(data.milestone),
         by: text(data.by),
         resultSummary: nullableText(data.resultSummary),
+        ...(deliverable ? { deliverable } : {}),
       };
+    }
     case 'milestone_released':
       return {
         type,

@@ -1,4 +1,4 @@
-import type { MilestoneStatus, MilestoneView } from '@pf/contracts';
+import type { Deliverable, MilestoneStatus, MilestoneView } from '@pf/contracts';
 import type { EscrowEvent } from '../domain/escrow.js';
 import type { Milestone, MilestoneTerms } from '../domain/milestones.js';
 import { decodePayout, encodePayout } from './escrow-codec.js';
@@ -14,6 +14,8 @@ export interface StoredMilestone {
   amountMicros: string;
   status: MilestoneStatus;
   resultSummary: string | null;
+  /** What was handed over with its completion; absent in rows written before it was kept. */
+  deliverable?: Deliverable | null;
   completedAt: string | null;
   settledAt: string | null;
   payout: Record<string, unknown> | null;
@@ -25,6 +27,7 @@ export function storedMilestones(terms: readonly MilestoneTerms[]): StoredMilest
     amountMicros: term.amountMicros.toString(),
     status: 'pending',
     resultSummary: null,
+    deliverable: null,
     completedAt: null,
     settledAt: null,
     payout: null,
@@ -44,7 +47,12 @@ export function milestonePatches(event: EscrowEvent, at: Date): MilestonePatch[]
       return [
         {
           index: event.milestone,
-          patch: { status: 'completed', resultSummary: event.resultSummary, completedAt: when },
+          patch: {
+            status: 'completed',
+            resultSummary: event.resultSummary,
+            deliverable: event.deliverable ?? null,
+            completedAt: when,
+          },
         },
       ];
     case 'milestone_released':
@@ -90,6 +98,7 @@ export function milestoneViews(stored: readonly StoredMilestone[]): MilestoneVie
       amountMicros: milestone.amountMicros,
       status: milestone.status,
       resultSummary: milestone.resultSummary,
+      deliverable: milestone.deliverable ?? null,
       completedAt: milestone.completedAt,
       settledAt: milestone.settledAt,
       payout: payout

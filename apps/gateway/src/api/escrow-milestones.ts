@@ -68,6 +68,7 @@ export function milestoneJson(milestone: MilestoneView) {
     amount_usd: usd(milestone.amountMicros),
     status: milestone.status,
     result_summary: milestone.resultSummary,
+    deliverable: milestone.deliverable,
     completed_at: milestone.completedAt,
     settled_at: milestone.settledAt,
     payout: milestone.payout

@@ -230,6 +230,8 @@ export const JOB_ROUTE_DOCS: RouteDoc[] = [
       'award_in_progress',
       'job_closed',
       'insufficient_balance',
+      // The market's escrows carry no key id, so a sub-key may not award (ADR 0019).
+      'mandate_action_not_allowed',
     ],
   },
   {
@@ -258,6 +260,6 @@ export const JOB_ROUTE_DOCS: RouteDoc[] = [
       description: 'The release was sent.',
       example: { ...awarded, status: 'completed', message: 'Release sent.' },
     },
-    errors: ['job_not_found', 'not_poster', 'not_race_winner'],
+    errors: ['job_not_found', 'not_poster', 'not_race_winner', 'mandate_action_not_allowed'],
   },
 ];

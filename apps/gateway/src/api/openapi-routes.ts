@@ -264,6 +264,10 @@ const escrowRoutes: RouteDoc[] = [
       'invalid_evaluator_fee',
       'evaluator_not_found',
       'insufficient_balance',
+      // With a sub-key, casino checks its mandate in the hold's transaction (ADR 0019).
+      'mandate_exceeded',
+      'mandate_payee_not_allowed',
+      'mandate_action_not_allowed',
     ],
   },
   {
@@ -376,6 +380,7 @@ const escrowRoutes: RouteDoc[] = [
       'invalid_result_summary',
       'invalid_deliverable',
       'invalid_milestone',
+      'mandate_action_not_allowed',
     ],
   },
   {
@@ -407,7 +412,14 @@ const escrowRoutes: RouteDoc[] = [
         message: `Released $4.95 to ${WORKER} (commission $0.05).`,
       },
     },
-    errors: ['not_found', 'forbidden', 'not_evaluator', 'invalid_status', 'invalid_milestone'],
+    errors: [
+      'not_found',
+      'forbidden',
+      'not_evaluator',
+      'invalid_status',
+      'invalid_milestone',
+      'mandate_action_not_allowed',
+    ],
   },
   {
     method: 'POST',
@@ -506,7 +518,7 @@ const escrowRoutes: RouteDoc[] = [
         message: 'Declined: $5 returned to the creator.',
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status'],
+    errors: ['not_found', 'forbidden', 'invalid_status', 'mandate_action_not_allowed'],
   },
   {
     method: 'POST',
@@ -528,7 +540,7 @@ const escrowRoutes: RouteDoc[] = [
         message: 'Disputed: the funds stay locked until an operator resolves it.',
       },
     },
-    errors: ['not_found', 'forbidden', 'invalid_status'],
+    errors: ['not_found', 'forbidden', 'invalid_status', 'mandate_action_not_allowed'],
   },
   {
     method: 'GET',

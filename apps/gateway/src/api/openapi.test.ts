@@ -97,6 +97,34 @@ describe('the OpenAPI document', () => {
     ]);
   });
 
+  it('lists the mandate refusals on the routes a sub-key can be refused on (ADR 0019)', () => {
+    const document = buildOpenApiDocument({ version: '1.2.3', routes, docs: ROUTE_DOCS }) as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    };
+    const codes = (path: string, status: number) =>
+      (document.paths[path]!.post!.responses[String(status)]?.description ?? '').split(', ');
+    const limits = ['mandate_exceeded', 'mandate_payee_not_allowed', 'mandate_action_not_allowed'];
+    // Money that leaves the caller's balance: every mandate check applies.
+    for (const path of ['/escrow/create', '/api/v1/pay'])
+      expect(codes(path, 403)).toEqual(expect.arrayContaining(limits));
+    // Held money moved on, or a sub-key refused outright: only the action check applies.
+    for (const path of [
+      '/escrow/release/{id}',
+      '/escrow/complete/{id}',
+      '/jobs/{id}/award',
+      '/jobs/{id}/release',
+    ]) {
+      expect(codes(path, 403)).toContain('mandate_action_not_allowed');
+      expect(codes(path, 403)).not.toContain('mandate_exceeded');
+    }
+    // Authentication refuses an expired or revoked sub-key on any route an agent key opens.
+    for (const path of ['/escrow/create', '/escrow/release/{id}', '/jobs/{id}/award'])
+      expect(codes(path, 401)).toEqual(
+        expect.arrayContaining(['unauthorized', 'key_expired', 'key_revoked']),
+      );
+    expect(codes('/faucet/claim', 401)).not.toContain('key_expired');
+  });
+
   it('lists a route without docs as undocumented rather than leaving it out', () => {
     const document = buildOpenApiDocument({
       version: '1',

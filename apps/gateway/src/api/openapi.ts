@@ -1,7 +1,7 @@
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { RequestMethod } from '@nestjs/common';
 import { z } from 'zod';
-import { httpStatusByErrorCode } from '@pf/contracts';
+import { httpStatusByErrorCode, mandateErrors } from '@pf/contracts';
 
 /**
  * `/openapi.json`, built from two sources that cannot drift apart unnoticed:
@@ -281,6 +281,10 @@ function errorsByStatus(doc: RouteDoc): Map<number, string[]> {
   const codes = new Set<string>([...(doc.errors ?? []), ...COMMON_ERRORS]);
   if (doc.auth === 'agent' || doc.auth === 'admin' || doc.auth === 'agent_optional')
     codes.add('unauthorized');
+  // An agent key may be a sub-key (ADR 0019): authentication itself refuses one that expired or
+  // was revoked, whatever the route.
+  if (doc.auth === 'agent' || doc.auth === 'agent_optional')
+    [mandateErrors.keyExpired, mandateErrors.keyRevoked].forEach((code) => codes.add(code));
   if (doc.body || doc.bodyFields || doc.query) codes.add('invalid_request');
   if (doc.idempotent)
     ['invalid_request', 'idempotency_key_reused', 'request_in_progress'].forEach((code) => codes.add(code));

@@ -178,12 +178,13 @@ export const escrowRestEvents: RestEventMappers = {
     refunded_usd: amount_usd,
   }),
   // Milestones (docs/adr/0017): `milestone` is the 0-based index, as the routes take it.
-  milestone_completed: ({ escrow_id, milestone, by, result_summary }) => ({
+  milestone_completed: ({ escrow_id, milestone, by, result_summary, deliverable }) => ({
     escrow_id,
     status: 'funded',
     milestone,
     actor: by,
     result_summary,
+    ...(deliverable ? { deliverable } : {}),
   }),
   milestone_released: ({ escrow_id, milestone, by, trigger, amount_usd, payout }) => ({
     escrow_id,
