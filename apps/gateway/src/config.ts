@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { MICROS_PER_USD } from '@pf/money';
 import { baseConfigSchema, env } from '@pf/platform';
 
+/** docker-compose passes `${VAR:-}` (an empty value) for a key not set: that means unset. */
+function emptyAsUnset<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === '' ? undefined : value), schema);
+}
+
 export const gatewayConfigSchema = baseConfigSchema
   .extend({
     PORT: env.port(3000),
@@ -72,23 +77,27 @@ export const gatewayConfigSchema = baseConfigSchema
      * under .data); neither: a fresh key per process (its receipts still verify: every public key
      * used is kept and published). Rotate by changing it; old receipts keep verifying.
      */
-    RECEIPT_SIGNING_KEY: z
-      .string()
-      .refine(
-        (value) => Buffer.from(value, 'base64').length === 32,
-        'must be the base64 of a 32-byte Ed25519 seed',
-      )
-      .optional(),
+    RECEIPT_SIGNING_KEY: emptyAsUnset(
+      z
+        .string()
+        .refine(
+          (value) => Buffer.from(value, 'base64').length === 32,
+          'must be the base64 of a 32-byte Ed25519 seed',
+        )
+        .optional(),
+    ),
     RECEIPT_SIGNING_KEY_FILE: env.optionalText(),
     /**
      * Server key that seals webhook signing secrets at rest (AES-256-GCM; ADR 0020): the base64
      * of 32 bytes, or a file holding it (`npm start` makes one, mode 600, under .data). Every
      * replica needs the same one. Neither set: the webhook routes answer 503.
      */
-    WEBHOOK_SECRETS_KEY: z
-      .string()
-      .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be the base64 of 32 bytes')
-      .optional(),
+    WEBHOOK_SECRETS_KEY: emptyAsUnset(
+      z
+        .string()
+        .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be the base64 of 32 bytes')
+        .optional(),
+    ),
     WEBHOOK_SECRETS_KEY_FILE: env.optionalText(),
     /** Accept `http://` webhook URLs (tests, a receiver on this machine); https only by default. */
     WEBHOOK_ALLOW_HTTP: env.bool(false),
