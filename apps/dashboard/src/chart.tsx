@@ -19,6 +19,8 @@ export function LineChart(props: {
   values: number[][];
   series: Series[];
   valueLabel: string;
+  /** Where the points came from (`history` once the past was loaded): for tests and readers. */
+  source?: string;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -51,7 +53,16 @@ export function LineChart(props: {
     plot.current?.setData([props.times, ...props.values]);
   }, [props.times, props.values]);
 
-  return <figure class="chart" aria-label={props.title} ref={host} />;
+  return (
+    <figure
+      class="chart"
+      aria-label={props.title}
+      ref={host}
+      data-testid="volume-chart"
+      data-points={props.times.length}
+      data-source={props.source}
+    />
+  );
 }
 
 /** A bar per category as plain HTML: readable by screen readers, no canvas needed. */

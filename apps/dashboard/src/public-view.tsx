@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { errorText, followFeed, getJson, type PublicEvent } from './api.js';
 import { Bars, LineChart } from './chart.js';
-import { chartDollars, microsFrom, microsFromUsd, usdText } from './money.js';
+import { chartSeries, mergeBuckets, type HistoryBucket } from './history.js';
+import { microsFrom, microsFromUsd, usdText } from './money.js';
 
 interface EscrowStats {
   total_created: number;
@@ -47,8 +48,12 @@ interface LeaderboardEntry {
 
 /** Events kept on screen; older ones scroll away (the feeds can replay them). */
 const EVENTS_SHOWN_MAX = 50;
-/** Chart points kept: at one per event or poll this is hours of history. */
-const CHART_POINTS_MAX = 720;
+/**
+ * Hourly buckets the chart opens with (`GET /escrow/stats/history`), and the most it keeps as
+ * new hours arrive while the page stays open.
+ */
+const HISTORY_HOURS = 24;
+const CHART_POINTS_MAX = 168;
 /** Totals are re-read this often even when no event arrives (settlements by other replicas…). */
 const STATS_POLL_MS = 10_000;
 /** Bursts of events cause one refresh of the lists, not one each. */
@@ -64,11 +69,10 @@ function useDebounced(action: () => void): () => void {
 
 export function PublicView() {
   const [stats, setStats] = useState<EscrowStats | null>(null);
-  const [history, setHistory] = useState<{ times: number[]; volume: number[]; commission: number[] }>({
-    times: [],
-    volume: [],
-    commission: [],
-  });
+  const [buckets, setBuckets] = useState<HistoryBucket[]>([]);
+  const [historyLoaded, setHistoryLoaded] = useState(false);
+  const history = useMemo(() => chartSeries(buckets), [buckets]);
+  const currentHour = buckets.at(-1);
   const [openJobs, setOpenJobs] = useState<Job[]>([]);
   const [awardedJobs, setAwardedJobs] = useState<Job[]>([]);
   const [leaders, setLeaders] = useState<LeaderboardEntry[]>([]);
@@ -78,16 +82,26 @@ export function PublicView() {
 
   const loadStats = useCallback(async () => {
     try {
-      const next = await getJson<EscrowStats>('/escrow/stats');
+      // The live sample: the totals and the current hour's bucket (a new hour appends a point).
+      const [next, current] = await Promise.all([
+        getJson<EscrowStats>('/escrow/stats'),
+        getJson<{ buckets: HistoryBucket[] }>('/escrow/stats/history?bucket=hour&limit=1'),
+      ]);
       setStats(next);
-      setHistory((previous) => {
-        const keep = (values: number[], value: number) => [...values, value].slice(-CHART_POINTS_MAX);
-        return {
-          times: keep(previous.times, Date.now() / 1000),
-          volume: keep(previous.volume, chartDollars(microsFrom(next.total_volume_micros))),
-          commission: keep(previous.commission, chartDollars(microsFrom(next.total_commission_micros))),
-        };
-      });
+      setBuckets((previous) => mergeBuckets(previous, current.buckets, CHART_POINTS_MAX));
+    } catch (failure) {
+      setError(errorText(failure));
+    }
+  }, []);
+
+  /** The past hours, so a page just opened already has a chart. */
+  const loadHistory = useCallback(async () => {
+    try {
+      const past = await getJson<{ buckets: HistoryBucket[] }>(
+        `/escrow/stats/history?bucket=hour&limit=${HISTORY_HOURS}`,
+      );
+      setBuckets((previous) => mergeBuckets(past.buckets, previous, CHART_POINTS_MAX));
+      setHistoryLoaded(true);
     } catch (failure) {
       setError(errorText(failure));
     }
@@ -119,6 +133,7 @@ export function PublicView() {
   const refreshLeaders = useDebounced(loadLeaders);
 
   useEffect(() => {
+    void loadHistory();
     void loadStats();
     void loadJobs();
     void loadLeaders();
@@ -141,7 +156,7 @@ export function PublicView() {
       closeEscrow();
       closeJobs();
     };
-  }, [loadStats, loadJobs, loadLeaders, refreshStats, refreshJobs, refreshLeaders]);
+  }, [loadHistory, loadStats, loadJobs, loadLeaders, refreshStats, refreshJobs, refreshLeaders]);
 
   return (
     <div class="view" id="public-view">
@@ -174,8 +189,21 @@ export function PublicView() {
         ) : (
           <p>Loading…</p>
         )}
+        <h3>Released per hour (UTC), last {HISTORY_HOURS} hours and live</h3>
+        {currentHour && (
+          <p class="muted">
+            This hour:{' '}
+            <strong data-testid="hour-volume">{usdText(microsFrom(currentHour.volume_micros))}</strong>{' '}
+            released in {currentHour.released_count} escrow(s),{' '}
+            <strong data-testid="hour-commission">
+              {usdText(microsFrom(currentHour.commission_micros))}
+            </strong>{' '}
+            commission
+          </p>
+        )}
         <LineChart
-          title="Volume and commission since this page opened (USD)"
+          title="Volume released and commission per hour (USD)"
+          source={historyLoaded ? 'history' : 'live'}
           times={history.times}
           values={[history.volume, history.commission]}
           series={[

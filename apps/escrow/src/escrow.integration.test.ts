@@ -7,6 +7,7 @@ import {
   type EscrowView,
   type LedgerCheckReport,
   type RegisterReply,
+  type StatsHistoryReply,
   newApiKey,
 } from '@pf/contracts';
 import { fold } from '@pf/event-store';
@@ -221,6 +222,69 @@ describe('escrow service over NATS (real Postgres, NATS and casino)', () => {
     const stats = await command<EscrowStatsReply>(escrowCommands.stats, {});
     expect(stats).toMatchObject({ commissionBps: 100 });
     expect(stats.totalSplit).toBeGreaterThanOrEqual(1);
+  });
+
+  it('history: releases land in the current UTC hour and day, to the micro; quiet hours are zeros', async () => {
+    const history = (bucket: 'hour' | 'day', limit: number) =>
+      command<StatsHistoryReply>(escrowCommands.statsHistory, { bucket, limit });
+    const volumeIn = (reply: StatsHistoryReply, start: string) =>
+      reply.buckets.find((bucket) => bucket.start === start) ?? {
+        releasedCount: 0,
+        volumeMicros: '0',
+        commissionMicros: '0',
+      };
+    const hoursBefore = await history('hour', 168);
+    const daysBefore = await history('day', 90);
+
+    const { creator, worker } = await pair();
+    // Amounts whose 1% commission is not a round number: any float step would show.
+    for (const amountMicros of ['1234567', '2000003']) {
+      const escrow = await command<EscrowView>(escrowCommands.create, {
+        creatorId: creator,
+        counterpartyId: worker,
+        amountMicros,
+        description: 'history bucket check',
+      });
+      await act(escrowCommands.complete, escrow.escrowId, worker);
+      await act(escrowCommands.release, escrow.escrowId, creator);
+    }
+    const hours = await history('hour', 168);
+    const days = await history('day', 90);
+
+    expect(hours.buckets).toHaveLength(168);
+    expect(days.buckets).toHaveLength(90);
+    const now = new Date();
+    const currentHour = new Date(now);
+    currentHour.setUTCMinutes(0, 0, 0);
+    const currentDay = new Date(currentHour);
+    currentDay.setUTCHours(0);
+    const last = hours.buckets.at(-1)!;
+    expect(last.start).toBe(currentHour.toISOString());
+    expect(days.buckets.at(-1)!.start).toBe(currentDay.toISOString());
+    // Consecutive hours, oldest first: the chart's axis has no hole.
+    hours.buckets.forEach((bucket, index) =>
+      expect(Date.parse(bucket.start)).toBe(currentHour.getTime() - (167 - index) * 3_600_000),
+    );
+    // 1234567 → 12345 commission, 2000003 → 20000: 32345 in all.
+    for (const [before, after] of [
+      [hoursBefore, hours],
+      [daysBefore, days],
+    ] as const) {
+      const start = after.buckets.at(-1)!.start;
+      const earlier = volumeIn(before, start);
+      const now = volumeIn(after, start);
+      expect(now.releasedCount - earlier.releasedCount).toBe(2);
+      expect(BigInt(now.volumeMicros) - BigInt(earlier.volumeMicros)).toBe(3_234_570n);
+      expect(BigInt(now.commissionMicros) - BigInt(earlier.commissionMicros)).toBe(32_345n);
+    }
+    // A fresh database: nothing was released before this run's last hour or two.
+    for (const bucket of hours.buckets.slice(0, -2)) {
+      expect(bucket).toMatchObject({ releasedCount: 0, volumeMicros: '0', commissionMicros: '0' });
+    }
+    expect(await failure(history('hour', 169))).toBe('invalid_request');
+    expect(await failure(command(escrowCommands.statsHistory, { bucket: 'week', limit: 1 }))).toBe(
+      'invalid_request',
+    );
   });
 
   it('is idempotent on a caller-chosen escrow id and command id', async () => {

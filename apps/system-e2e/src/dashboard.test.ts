@@ -125,6 +125,11 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     await page.getByTestId('escrow-feed-state').filter({ hasText: 'connected' }).waitFor();
     await page.getByTestId('jobs-feed-state').filter({ hasText: 'connected' }).waitFor();
     const loadedAt = await page.evaluate(() => performance.timeOrigin);
+    // The chart opens with the past 24 hours from GET /escrow/stats/history, not one live sample.
+    const chart = page.getByTestId('volume-chart');
+    await page.locator('[data-testid="volume-chart"][data-source="history"]').waitFor();
+    expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(24);
+    expect(await chart.locator('canvas').count()).toBeGreaterThan(0);
 
     const [creator, worker]: Agent[] = await Promise.all([api.register(), api.register()]);
     const claim = await api.call('POST', '/faucet/claim', {
@@ -149,6 +154,33 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     // $5 released, 1% commission: exact strings from micros.
     await page.getByTestId('total-volume').filter({ hasText: '$5.00' }).waitFor({ timeout: LIVE_TIMEOUT_MS });
     await page.getByTestId('total-commission').filter({ hasText: '$0.05' }).waitFor();
+    // The current hour's bucket follows live, to the micro.
+    await page.getByTestId('hour-volume').filter({ hasText: '$5.00' }).waitFor({ timeout: LIVE_TIMEOUT_MS });
+    await page.getByTestId('hour-commission').filter({ hasText: '$0.05' }).waitFor();
+    const hourly = await api.get<{
+      bucket: string;
+      buckets: Array<{
+        start: string;
+        released_count: number;
+        volume_micros: string;
+        commission_micros: string;
+      }>;
+    }>('/escrow/stats/history?bucket=hour&limit=48');
+    expect(hourly.status).toBe(200);
+    expect(hourly.body.buckets).toHaveLength(48);
+    expect(hourly.body.buckets.at(-1)).toMatchObject({
+      released_count: 1,
+      volume_usd: 5,
+      volume_micros: '5000000',
+      commission_usd: 0.05,
+      commission_micros: '50000',
+    });
+    // A fresh database: the hours before are zeros, present so the axis is continuous.
+    expect(hourly.body.buckets.slice(0, -2).every((bucket) => bucket.volume_micros === '0')).toBe(true);
+    for (const query of ['bucket=week', 'limit=169', 'bucket=day&limit=91', 'limit=0', 'limit=2.5']) {
+      const refused = await api.get<{ error: string }>(`/escrow/stats/history?${query}`);
+      expect([query, refused.status, refused.body.error]).toEqual([query, 400, 'invalid_history_query']);
+    }
     await page
       .getByRole('table', { name: 'Escrows by state' })
       .locator('tr', { hasText: 'released' })
@@ -184,6 +216,15 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     expect(await page.evaluate(() => performance.timeOrigin)).toBe(loadedAt);
     await screenshot('public');
     expect(consoleErrors).toEqual([]);
+    // A page opened now starts from the history: this hour's release is there without any event.
+    const fresh = await browser.newPage();
+    try {
+      await fresh.goto(`${system.gatewayUrl}/dashboard`);
+      await fresh.getByTestId('hour-volume').filter({ hasText: '$5.00' }).waitFor();
+      await fresh.locator('[data-testid="volume-chart"][data-source="history"]').waitFor();
+    } finally {
+      await fresh.close();
+    }
     lifecycleEscrowId = escrowId;
     awardedEscrowId = awardedEscrow;
   }, 60_000);

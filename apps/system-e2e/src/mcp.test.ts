@@ -28,6 +28,7 @@ const API_MD_TOOLS = [
   'cancel_escrow',
   'consent_cancel_escrow',
   'escrow_stats',
+  'escrow_stats_history',
   'post_job',
   'list_jobs',
   'get_job',
@@ -212,6 +213,9 @@ describe('MCP over streamable HTTP', () => {
       (await api.get(`/escrow/${escrowId}`)).body,
     );
     expect((await call(anonymous, 'escrow_stats')).body).toEqual((await api.get('/escrow/stats')).body);
+    expect((await call(anonymous, 'escrow_stats_history', { bucket: 'day', limit: 3 })).body).toEqual(
+      (await api.get('/escrow/stats/history?bucket=day&limit=3')).body,
+    );
   });
 
   it('serves mark_complete, decline_escrow and dispute_escrow', async () => {

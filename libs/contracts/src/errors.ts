@@ -77,6 +77,7 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   not_evaluator: 403,
   invalid_deliverable: 400,
   invalid_reject_reason: 400,
+  invalid_history_query: 400,
   // Market (docs/API.md, "Jobs").
   ...marketHttpStatuses,
   ...reputationHttpStatuses,

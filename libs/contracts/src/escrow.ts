@@ -18,6 +18,8 @@ export const escrowCommands = {
   dispute: 'escrow.cmd.dispute',
   resolve: 'escrow.cmd.resolve',
   stats: 'escrow.cmd.stats',
+  /** Released volume and commission per hour or day (`GET /escrow/stats/history`, the dashboard's chart). */
+  statsHistory: 'escrow.cmd.stats_history',
   /** Operators: the timeout saga's lag and the next deadlines due (the dashboard's operator view). */
   deadlines: 'escrow.cmd.deadlines',
   /** Sent only by the market: gives a funded job escrow's money back (docs/adr/0011). */
@@ -52,6 +54,8 @@ export const escrowErrors = {
   notEvaluator: 'not_evaluator',
   invalidDeliverable: 'invalid_deliverable',
   invalidRejectReason: 'invalid_reject_reason',
+  /** `bucket` not hour|day, or `limit` not an integer within the bucket's bound. */
+  invalidHistoryQuery: 'invalid_history_query',
 } as const;
 
 /** Escrow ids: `esc_` + 16 hex (API.md, Conventions). */
@@ -284,6 +288,37 @@ export interface EscrowStatsReply {
   commissionBps: number;
   /** Escrows per current status (funded, completed, disputed, released, refunded, split). */
   byStatus: Record<string, number>;
+}
+
+/**
+ * Buckets one `escrow.cmd.stats_history` answers at most: a week of hours, a quarter of days.
+ * Bounded so one public read never scans or returns an unbounded series.
+ */
+export const STATS_HISTORY_MAX_BUCKETS = { hour: 168, day: 90 } as const;
+export const STATS_HISTORY_DEFAULT_BUCKETS = { hour: 24, day: 30 } as const;
+export const STATS_HISTORY_BUCKETS = ['hour', 'day'] as const;
+export type StatsHistoryBucket = (typeof STATS_HISTORY_BUCKETS)[number];
+export const statsHistoryCommandSchema = z
+  .object({ bucket: z.enum(STATS_HISTORY_BUCKETS), limit: z.number().int().min(1) })
+  .refine((command) => command.limit <= STATS_HISTORY_MAX_BUCKETS[command.bucket], {
+    message: 'limit above the bucket maximum',
+    path: ['limit'],
+  });
+export type StatsHistoryCommand = z.infer<typeof statsHistoryCommandSchema>;
+export interface StatsHistoryBucketView {
+  /** The bucket's start (UTC, truncated to the hour or the day), ISO 8601. */
+  start: string;
+  /** Escrows whose money went out (released, or resolved with a payout) in the bucket. */
+  releasedCount: number;
+  /** Their full amounts, integer micro-dollars. */
+  volumeMicros: string;
+  /** The platform commission they paid (`commission_taken_micros`), integer micro-dollars. */
+  commissionMicros: string;
+}
+export interface StatsHistoryReply {
+  bucket: StatsHistoryBucket;
+  /** Oldest first, ending with the current (still open) bucket; empty buckets are zeros. */
+  buckets: StatsHistoryBucketView[];
 }
 
 /** Deadlines listed at most by `escrow.cmd.deadlines`. */

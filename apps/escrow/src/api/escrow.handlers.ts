@@ -6,6 +6,7 @@ import {
   completeEscrowCommandSchema,
   createEscrowCommandSchema,
   deadlinesCommandSchema,
+  statsHistoryCommandSchema,
   declineEscrowCommandSchema,
   disputeEscrowCommandSchema,
   escrowCommands,
@@ -19,6 +20,7 @@ import {
   releaseEscrowCommandSchema,
   resolveEscrowCommandSchema,
   type DeadlinesReply,
+  type StatsHistoryReply,
   type EscrowListReply,
   type EscrowStatsReply,
   type EscrowView,
@@ -120,6 +122,11 @@ export class EscrowHandlers {
   @MessagePattern(escrowCommands.deadlines)
   deadlines(@Payload() payload: unknown): Promise<DeadlinesReply> {
     return this.queries.deadlines(parse(deadlinesCommandSchema, payload).limit);
+  }
+
+  @MessagePattern(escrowCommands.statsHistory)
+  statsHistory(@Payload() payload: unknown): Promise<StatsHistoryReply> {
+    return this.queries.statsHistory(parse(statsHistoryCommandSchema, payload));
   }
 
   @MessagePattern(escrowCommands.stats)

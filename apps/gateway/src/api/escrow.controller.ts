@@ -24,8 +24,12 @@ import {
   escrowCommands,
   escrowErrors,
   parseDeliverable,
+  STATS_HISTORY_BUCKETS,
+  STATS_HISTORY_DEFAULT_BUCKETS,
+  STATS_HISTORY_MAX_BUCKETS,
   type EscrowListReply,
   type EscrowStatsReply,
+  type StatsHistoryReply,
   type EscrowView,
 } from '@pf/contracts';
 import { COMMAND_CLIENT, CONFIG } from '@pf/platform';
@@ -61,6 +65,17 @@ export const pendingQuerySchema = z.object({
   status: z.enum([...ESCROW_STATUSES, 'all']).default('funded'),
   limit: z.coerce.number().int().min(1).max(ESCROW_LIMITS.maxListLimit).default(100),
 });
+
+/** `GET /escrow/stats/history`: the bucket bounds its own limit (a week of hours, 90 days). */
+export const statsHistoryQuerySchema = z
+  .object({
+    bucket: z.enum(STATS_HISTORY_BUCKETS).default('hour'),
+    limit: z.coerce.number().int().min(1).optional(),
+  })
+  .refine((query) => query.limit === undefined || query.limit <= STATS_HISTORY_MAX_BUCKETS[query.bucket], {
+    message: `at most ${STATS_HISTORY_MAX_BUCKETS.hour} hours or ${STATS_HISTORY_MAX_BUCKETS.day} days`,
+    path: ['limit'],
+  });
 
 const completeBodySchema = z.object({
   result_summary: z.unknown().optional(),
@@ -187,6 +202,32 @@ export class EscrowController {
       total_commission_micros: stats.totalCommissionMicros,
       by_status: stats.byStatus,
       commission_rate: stats.commissionBps / 10_000,
+    };
+  }
+
+  /** Released volume and commission per hour or day: the dashboard's chart starts from this. */
+  @Get('stats/history')
+  async statsHistory(@Query() query: unknown) {
+    const parsed = statsHistoryQuerySchema.safeParse(query ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new DomainError(escrowErrors.invalidHistoryQuery, `${issue.path.join('.')}: ${issue.message}`);
+    }
+    const { bucket } = parsed.data;
+    const reply = await this.commands.request<StatsHistoryReply>(escrowCommands.statsHistory, {
+      bucket,
+      limit: parsed.data.limit ?? STATS_HISTORY_DEFAULT_BUCKETS[bucket],
+    });
+    return {
+      bucket: reply.bucket,
+      buckets: reply.buckets.map((item) => ({
+        start: item.start,
+        released_count: item.releasedCount,
+        volume_usd: usd(item.volumeMicros),
+        volume_micros: item.volumeMicros,
+        commission_usd: usd(item.commissionMicros),
+        commission_micros: item.commissionMicros,
+      })),
     };
   }
 

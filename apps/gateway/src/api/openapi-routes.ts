@@ -1,4 +1,9 @@
-import { createEscrowBodySchema, pendingQuerySchema, rejectBodySchema } from './escrow.controller.js';
+import {
+  createEscrowBodySchema,
+  pendingQuerySchema,
+  rejectBodySchema,
+  statsHistoryQuerySchema,
+} from './escrow.controller.js';
 import { claimBodySchema } from './faucet.controller.js';
 import { creditBodySchema } from './admin.controller.js';
 import { resolveBodySchema } from './admin-escrow.controller.js';
@@ -320,6 +325,44 @@ const escrowRoutes: RouteDoc[] = [
         total_commission_micros: '300000',
         by_status: { funded: 1, completed: 0, disputed: 1, released: 6, refunded: 2, split: 0 },
         commission_rate: 0.01,
+      },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/escrow/stats/history',
+    tag: 'escrow',
+    summary: 'Released volume and commission per hour or day',
+    description:
+      'The last `limit` UTC buckets up to the current one, oldest first (hour: default 24, at most 168; day: default 30, at most 90). ' +
+      'An escrow counts in the bucket of its release (or a resolution that paid the counterparty); buckets without one are zeros. ' +
+      'The `_micros` strings are exact.',
+    auth: 'none',
+    query: statsHistoryQuerySchema,
+    errors: ['invalid_history_query'],
+    response: {
+      status: 200,
+      description: 'Buckets, oldest first.',
+      example: {
+        bucket: 'hour',
+        buckets: [
+          {
+            start: '2026-01-01T09:00:00.000Z',
+            released_count: 0,
+            volume_usd: 0,
+            volume_micros: '0',
+            commission_usd: 0,
+            commission_micros: '0',
+          },
+          {
+            start: '2026-01-01T10:00:00.000Z',
+            released_count: 2,
+            volume_usd: 7.5,
+            volume_micros: '7500000',
+            commission_usd: 0.075,
+            commission_micros: '75000',
+          },
+        ],
       },
     },
   },
@@ -664,7 +707,7 @@ const operatorRoutes: RouteDoc[] = [
 
 const mcpDescription =
   'Model Context Protocol over streamable HTTP, stateless (no session id). Tools: register_agent, get_balance, claim_faucet, create_escrow, ' +
-  'list_pending_escrows, get_escrow, complete_escrow (alias mark_complete), release_escrow, decline_escrow, dispute_escrow, escrow_stats. ' +
+  'list_pending_escrows, get_escrow, complete_escrow (alias mark_complete), release_escrow, decline_escrow, dispute_escrow, escrow_stats, escrow_stats_history. ' +
   'The API key comes from the Authorization header or a casino_api_key argument; results are the JSON of the HTTP routes.';
 
 const systemRoutes: RouteDoc[] = [

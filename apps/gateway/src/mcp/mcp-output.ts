@@ -90,6 +90,19 @@ export const toolOutputs = {
     total_commission_usd: usd,
     commission_rate: z.number(),
   }),
+  escrow_stats_history: z.looseObject({
+    bucket: z.enum(['hour', 'day']),
+    buckets: z.array(
+      z.looseObject({
+        start: z.string().describe('UTC bucket start, ISO 8601'),
+        released_count: z.number(),
+        volume_usd: usd,
+        volume_micros: z.string().describe('exact integer micro-dollars'),
+        commission_usd: usd,
+        commission_micros: z.string().describe('exact integer micro-dollars'),
+      }),
+    ),
+  }),
   ...jobToolOutputs(),
   ...reputationToolOutputs(),
   ...receiptToolOutputs(),

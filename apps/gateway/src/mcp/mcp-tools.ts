@@ -245,4 +245,23 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
     readOnly: true,
     toRequest: () => ({ method: 'GET', url: '/escrow/stats' }),
   },
+  {
+    name: 'escrow_stats_history',
+    description:
+      'Released escrow volume and commission per UTC hour or day, oldest first, empty buckets as zeros (hour: last 24 by default, at most 168; day: 30, at most 90).',
+    input: toolInput({
+      bucket: [z.enum(['hour', 'day']).describe('Bucket size (default hour).'), false],
+      limit: [z.number().int().min(1).max(168).describe('Buckets, ending with the current one.'), false],
+    }),
+    readOnly: true,
+    toRequest: (args) => {
+      const query = new URLSearchParams(
+        Object.entries(pick(args, ['bucket', 'limit'])).map(([key, value]): [string, string] => [
+          key,
+          String(value),
+        ]),
+      ).toString();
+      return { method: 'GET', url: `/escrow/stats/history${query ? `?${query}` : ''}` };
+    },
+  },
 ];

@@ -21,6 +21,8 @@ const ROUTES: readonly RouteWording[] = [
   { pattern: /POST \/api\/v1\/auth\/register/g, toTool: () => 'register_agent' },
   { pattern: /POST \/escrow\/create/g, toTool: () => 'create_escrow' },
   { pattern: /GET \/escrow\/pending/g, toTool: () => 'list_pending_escrows' },
+  // Before escrow_stats, whose pattern is its prefix.
+  { pattern: /GET \/escrow\/stats\/history/g, toTool: () => 'escrow_stats_history' },
   { pattern: /GET \/escrow\/stats/g, toTool: () => 'escrow_stats' },
   {
     pattern: new RegExp(`POST /escrow/(complete|release|decline|dispute)/${ESCROW_ID}`, 'g'),
