@@ -90,6 +90,7 @@ export function OperatorView() {
       </p>
       <Books adminKey={adminKey} onRefused={refuse} />
       <LedgerCheckPanel adminKey={adminKey} onRefused={refuse} />
+      <CrossChecksPanel adminKey={adminKey} onRefused={refuse} />
       <SagaPanel adminKey={adminKey} onRefused={refuse} />
       <StreamsPanel adminKey={adminKey} onRefused={refuse} />
       <DeadLetters adminKey={adminKey} onRefused={refuse} />
@@ -230,6 +231,88 @@ function Books(props: PanelProps) {
             </tbody>
           </table>
         </>
+      )}
+    </section>
+  );
+}
+
+/** `GET /admin/verify/last`: what the last `ops verify` run recorded. */
+interface VerifyLast {
+  finished_at: string;
+  selection: string;
+  ok: boolean;
+  violations: number;
+  checks: Array<{ name: string; status: 'ran' | 'skipped'; violations: number }>;
+  lines: string[];
+  lines_truncated: boolean;
+}
+
+/**
+ * The cross-service checks need every service's database, so the gateway cannot run them: it
+ * shows what `ops verify` recorded last (a 404 `no_verify_result` means it never ran here).
+ */
+function CrossChecksPanel({ adminKey, onRefused }: PanelProps) {
+  const [data, setData] = useState<VerifyLast | null>(null);
+  const [neverRun, setNeverRun] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(async () => {
+    try {
+      setData(await getJson<VerifyLast>('/admin/verify/last', { adminKey }));
+      setNeverRun(false);
+      setError(null);
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.code === 'no_verify_result') {
+        setData(null);
+        setNeverRun(true);
+        setError(null);
+      } else if (isRefusal(failure)) onRefused(failure);
+      else setError(errorText(failure));
+    }
+  }, [adminKey, onRefused]);
+  useEffect(() => {
+    void load();
+    const timer = window.setInterval(() => void load(), REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [load]);
+  return (
+    <section aria-labelledby="cross-checks-title">
+      <h2 id="cross-checks-title">
+        Cross-checks (last <code>ops verify</code>)
+      </h2>
+      {error && <p class="error">{error}</p>}
+      {neverRun && (
+        <p data-testid="cross-checks">
+          never run: run <code>npm run ops -- verify all</code>
+        </p>
+      )}
+      {data && (
+        <div data-testid="cross-checks">
+          <p>
+            <strong class={data.ok ? 'ok' : 'error'}>
+              {data.ok ? 'ok' : `${data.violations} violation(s)`}
+            </strong>{' '}
+            ({data.selection}) at{' '}
+            <time dateTime={data.finished_at}>{new Date(data.finished_at).toLocaleString()}</time>
+          </p>
+          <ul>
+            {data.checks.map((check) => (
+              <li key={check.name}>
+                {check.name}:{' '}
+                {check.status === 'skipped'
+                  ? 'skipped'
+                  : check.violations === 0
+                    ? 'ok'
+                    : `${check.violations} violation(s)`}
+              </li>
+            ))}
+          </ul>
+          {data.lines.length > 0 && (
+            <pre>
+              {data.lines.join('\n')}
+              {data.lines_truncated ? '\n…' : ''}
+            </pre>
+          )}
+        </div>
       )}
     </section>
   );

@@ -22,7 +22,7 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'replay':
       return (await import('./commands/replay.js')).replayCommand(rest);
     case 'verify':
-      return (await import('./commands/verify.js')).verifyCommand(rest);
+      return (await import('./commands/verify.js')).verifyCommand(rest, config);
     case 'tail':
       return (await import('./commands/tail.js')).tailCommand(rest, config);
     case 'streams':

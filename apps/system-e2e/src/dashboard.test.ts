@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -79,7 +80,8 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
+      // With the resource's address: a failed request names only its status in the text.
+      if (message.type() === 'error') consoleErrors.push(`${message.text()} ${message.location().url}`);
     });
     page.on('pageerror', (error) => consoleErrors.push(error.message));
   }, 240_000);
@@ -267,8 +269,72 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     expect(page.url()).not.toContain(ADMIN_API_KEY);
     expect(await page.evaluate<string[]>('Object.values({ ...sessionStorage })')).toContain(ADMIN_API_KEY);
     await screenshot('operator');
-    expect(consoleErrors.filter((text) => !/401/.test(text))).toEqual([]);
+    // The wrong key's 401s, and the documented 404 of a deployment where ops verify never ran.
+    expect(
+      consoleErrors.filter((text) => !/401/.test(text) && !/404.*\/admin\/verify\/last$/.test(text)),
+    ).toEqual([]);
   }, 60_000);
+
+  it('operator view: the cross-checks panel says never run, then shows the result `ops verify all` recorded', async () => {
+    const before = await api.get('/admin/verify/last', ADMIN_API_KEY);
+    expect([before.status, before.body.error]).toEqual([404, 'no_verify_result']);
+    await page.getByTestId('cross-checks').filter({ hasText: 'never run' }).waitFor();
+
+    const startedAtMs = Date.now();
+    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'),
+          'verify',
+          'all',
+          '--grace',
+          '0',
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            DATABASE_URL: database.url,
+            NATS_URL: testNatsUrl(),
+            NATS_PREFIX: natsPrefix,
+          },
+        },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('close', (code) => resolve({ code, output }));
+    });
+    expect(outcome.output).toMatch(/no violations/);
+    expect(outcome.output).not.toMatch(/not recorded/);
+    expect(outcome.code).toBe(0);
+
+    const last = await api.get<{
+      finished_at: string;
+      ok: boolean;
+      violations: number;
+      selection: string;
+      services_verified: string[];
+      checks: Array<{ name: string; status: string; violations: number }>;
+      lines: string[];
+    }>('/admin/verify/last', ADMIN_API_KEY);
+    expect(last.status).toBe(200);
+    expect(last.body).toMatchObject({ ok: true, violations: 0, selection: 'all', lines: [] });
+    expect(Date.parse(last.body.finished_at)).toBeGreaterThanOrEqual(startedAtMs);
+    expect([...last.body.services_verified].sort()).toEqual(['casino', 'escrow', 'faucet', 'market']);
+    const crossChecks = last.body.checks.filter((check) => !last.body.services_verified.includes(check.name));
+    expect(crossChecks).toEqual([
+      { name: 'holds vs escrows', status: 'ran', violations: 0 },
+      { name: 'faucet claims vs treasury transfers', status: 'ran', violations: 0 },
+      { name: 'market awards vs escrows', status: 'ran', violations: 0 },
+    ]);
+
+    // The panel refreshes on its own: ok, each check, and the run's time.
+    const panel = page.getByTestId('cross-checks').filter({ hasText: 'ok' });
+    await panel.getByText('market awards vs escrows: ok').waitFor({ timeout: LIVE_TIMEOUT_MS });
+    expect(await panel.locator('time').getAttribute('datetime')).toBe(last.body.finished_at);
+    await screenshot('operator-cross-checks');
+  }, 90_000);
 
   it('operator view: lists a dead letter and re-drives it to its original subject', async () => {
     const prefix = new SubjectPrefix(natsPrefix);
@@ -365,6 +431,7 @@ describe('dashboard (Playwright, Debian chromium)', () => {
       ['/admin/deadlines', '/admin/deadlines'],
       ['/admin/streams', '/admin/streams'],
       ['/admin/ledger/check', '/admin/ledger/check'],
+      ['/admin/verify/last', '/admin/verify/last'],
       ['/admin/escrow/{id}', `/admin/escrow/${lifecycleEscrowId}`],
       ['/admin/agents/{id}', `/admin/agents/${creator}`],
     ] as const) {

@@ -2,6 +2,7 @@ import { casinoCommands } from './casino.js';
 import { escrowCommands } from './escrow.js';
 import { faucetCommands } from './faucet.js';
 import { mandateCommands } from './mandates.js';
+import { opsResultsStream } from './ops-results.js';
 import { gatewaySubjects } from './webhooks.js';
 import { commandSubjects, deadLetterStream, eventStreams, type SubjectPrefix } from './subjects.js';
 
@@ -155,6 +156,9 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
           ...allStreamSubjects().map(p),
           deadLetters,
         ]),
+        // The last `ops verify` result (the operator view's cross-checks): read only, one message
+        // by subject; ops alone creates and writes that stream.
+        `$JS.API.STREAM.MSG.GET.${prefix.streamName(opsResultsStream.name)}`,
         // Notices to an agent's SSE streams on whichever replica holds them (a disabled webhook).
         p(`${gatewaySubjects.notices}.>`),
       ],
@@ -169,6 +173,8 @@ export function busPermissions(prefix: SubjectPrefix): Record<BusUser, BusPermis
         '$JS.API.>',
         ...allStreamSubjects().map(p),
         deadLetters,
+        // `ops verify` records its last result for the dashboard (OPS_RESULTS, created on first use).
+        p(opsResultsStream.subjects),
       ],
       subscribe: [inbox('ops')],
       allowResponses: false,

@@ -44,6 +44,8 @@ export const httpStatusByErrorCode: Readonly<Record<string, number>> = {
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,
+  // Operators (API.md, "Operators"): `ops verify` has not recorded a result yet.
+  no_verify_result: 404,
   // Casino (API.md, "Casino accounts" and "Operators").
   agent_not_found: 404,
   account_not_found: 404,

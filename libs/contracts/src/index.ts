@@ -17,3 +17,4 @@ export * from './escrow-milestones.js';
 export * from './mandates.js';
 export * from './receipts.js';
 export * from './webhooks.js';
+export * from './ops-results.js';

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import {
   AGENT_ID_PATTERN,
@@ -10,6 +10,9 @@ import {
   escrowCommands,
   DEADLINES_LIST_MAX,
   LIST_ACCOUNTS_MAX,
+  opsResultsStream,
+  verifyLastSubject,
+  type VerifyResultRecord,
   type AccountsListReply,
   type AccountView,
   type DeadlinesReply,
@@ -160,6 +163,32 @@ export class AdminDashboardController {
       stream_sequence: outcome.sequence,
       duplicate: outcome.duplicate,
     };
+  }
+
+  /**
+   * The last `ops verify` result (its cross-checks need every service's database, which the
+   * gateway has none of, so ops records its summary on the OPS_RESULTS stream and this reads it).
+   */
+  @Get('verify/last')
+  async verifyLast(): Promise<VerifyResultRecord> {
+    const stored = await this.jetstream(async () => {
+      const manager = await jetstreamManager(this.context.nats);
+      try {
+        return await manager.streams.getMessage(this.context.prefix.streamName(opsResultsStream.name), {
+          last_by_subj: this.context.prefix.subject(verifyLastSubject),
+        });
+      } catch (error) {
+        // No stream yet: ops verify has never run against this deployment.
+        if (error instanceof JetStreamApiError && error.status === 404) return null;
+        throw error;
+      }
+    });
+    if (!stored)
+      throw new DomainError(
+        'no_verify_result',
+        'ops verify has not recorded a result yet: run `npm run ops -- verify all`',
+      );
+    return stored.json<VerifyResultRecord>();
   }
 
   /** One escrow, every field and its whole history (the party view, asked as its creator). */

@@ -145,6 +145,32 @@ export const DASHBOARD_ROUTE_DOCS: RouteDoc[] = [
   },
   {
     method: 'GET',
+    path: '/admin/verify/last',
+    tag: 'operators',
+    summary: 'The last `ops verify` result (ledgers, replays and the cross-checks), as ops recorded it',
+    auth: 'admin',
+    response: {
+      status: 200,
+      description: 'The last run: counts per check, at most 20 violation lines.',
+      example: {
+        finished_at: AT,
+        selection: 'all',
+        services_verified: ['casino', 'faucet', 'escrow', 'market'],
+        ok: true,
+        exit_code: 0,
+        violations: 0,
+        checks: [
+          { name: 'casino', status: 'ran', violations: 0 },
+          { name: 'holds vs escrows', status: 'ran', violations: 0 },
+        ],
+        lines: [],
+        lines_truncated: false,
+      },
+    },
+    errors: ['no_verify_result'],
+  },
+  {
+    method: 'GET',
     path: '/admin/streams',
     tag: 'operators',
     summary: 'JetStream streams and their consumers (lag, redeliveries, dead letters), like `ops streams`',

@@ -17,6 +17,13 @@ import {
   FactSet,
 } from '../cross-checks.js';
 import { formatIds, formatSeconds, note, progressRenderer, say } from '../output.js';
+import type { OpsConfig } from '../config.js';
+import {
+  natsVerifyRecorder,
+  verifyResultRecord,
+  type VerifyRecorder,
+  type VerifyRunSummary,
+} from '../verify-record.js';
 import { hasServiceEntry, runServiceEntry, selectServices, serviceEntryPath } from '../service-entries.js';
 
 const FLAGS = { grace: 'string', json: 'boolean', 'no-compare': 'boolean' } as const;
@@ -32,7 +39,34 @@ export const verifyUsage = `ops verify [casino|faucet|escrow|all] [--grace 10s] 
  * `ops verify`: each service entry checks its own log and projections and states its facts;
  * the cross-service checks join those facts here (no service reads another's tables).
  */
-export async function verifyCommand(argv: readonly string[]): Promise<number> {
+export async function verifyCommand(
+  argv: readonly string[],
+  config: OpsConfig,
+  record: VerifyRecorder = natsVerifyRecorder(config),
+): Promise<number> {
+  const summary: VerifyRunSummary = {
+    selection: 'all',
+    servicesVerified: [],
+    exitCode: ExitCode.usage,
+    checks: [],
+    lines: [],
+  };
+  let ran = false;
+  try {
+    summary.exitCode = await runVerify(argv, summary, () => (ran = true));
+    return summary.exitCode;
+  } finally {
+    // Whatever the outcome (a service that could not be verified too), once the run started the
+    // operator view learns of it; bad arguments (nothing ran) are not a result.
+    if (ran) await record(verifyResultRecord(summary, new Date()));
+  }
+}
+
+async function runVerify(
+  argv: readonly string[],
+  summary: VerifyRunSummary,
+  started: () => void,
+): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   if (args.positionals.length > 1) throw new UsageError(`usage: ${verifyUsage.split('\n')[0]}`);
   const { selection, services } = selectServices(args.positionals[0] ?? 'all');
@@ -44,9 +78,18 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
         ? 0
         : parseDurationMs(graceText, '--grace');
   const json = booleanFlag(args, 'json');
+  summary.selection = selection;
+  started();
   let violations = 0;
-  const report = (service: string, violation: Violation) => {
+  const countFor = (name: string) => {
+    let check = summary.checks.find((entry) => entry.name === name);
+    if (!check) summary.checks.push((check = { name, status: 'ran', violations: 0 }));
+    return check;
+  };
+  const report = (service: string, violation: Violation, checkName: string = service) => {
     violations += 1;
+    countFor(checkName).violations += 1;
+    summary.lines.push(formatViolation(service, violation));
     say(
       json
         ? JSON.stringify({ type: 'violation', service, ...violation })
@@ -86,6 +129,8 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
       continue;
     }
     verified.add(service);
+    summary.servicesVerified.push(service);
+    countFor(service);
     if (result.command === 'verify') {
       const line = `${service}: ${result.violations === 0 ? 'ok' : `${result.violations} violation(s)`} (${formatCount(result.eventsChecked)} events checked in ${formatSeconds(result.durationMs)})`;
       if (json) say(JSON.stringify(result));
@@ -114,11 +159,13 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
   for (const check of crossChecks) {
     const missing = check.needs.filter((service) => !verified.has(service));
     if (missing.length > 0) {
+      if (selection === 'all') summary.checks.push({ name: check.name, status: 'skipped', violations: 0 });
       if (selection === 'all')
         note(`cross-check ${check.name}: skipped (${missing.join(', ')} not verified)`);
       continue;
     }
-    for (const violation of check.run()) report('cross-service', violation);
+    countFor(check.name);
+    for (const violation of check.run()) report('cross-service', violation, check.name);
   }
   if (!json) say(violations === 0 ? 'verify: ok, no violations' : `verify: ${violations} violation(s)`);
   return violations === 0 ? ExitCode.ok : ExitCode.violations;
