@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import {
   workspaceRoot,
   type TestDatabase,
   type TestSystem,
+  runOps,
 } from '@pf/testing';
 import { ApiClient, missingKeys, type Agent } from './api-client.js';
 
@@ -281,29 +281,9 @@ describe('dashboard (Playwright, Debian chromium)', () => {
     await page.getByTestId('cross-checks').filter({ hasText: 'never run' }).waitFor();
 
     const startedAtMs = Date.now();
-    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'),
-          'verify',
-          'all',
-          '--grace',
-          '0',
-        ],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            DATABASE_URL: database.url,
-            NATS_URL: testNatsUrl(),
-            NATS_PREFIX: natsPrefix,
-          },
-        },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
+    const outcome = await runOps(['verify', 'all', '--grace', '0'], {
+      databaseUrl: database.url,
+      natsPrefix: natsPrefix,
     });
     expect(outcome.output).toMatch(/no violations/);
     expect(outcome.output).not.toMatch(/not recorded/);

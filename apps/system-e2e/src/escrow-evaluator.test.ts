@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import pg from 'pg';
 import {
   createTestDatabase,
   startSystem,
   testNatsPrefix,
   testNatsUrl,
-  workspaceRoot,
   type TestDatabase,
   type TestSystem,
+  runOps,
 } from '@pf/testing';
 import { ApiClient, type Agent } from './api-client.js';
 
@@ -463,29 +461,9 @@ describe('escrow with an evaluator, deliverables and cancel by agreement', () =>
   }, 60_000);
 
   it('ops verify is green after all of it: ledger, replays (evaluator columns included) and cross-checks', async () => {
-    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'),
-          'verify',
-          'all',
-          '--grace',
-          '0',
-        ],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            DATABASE_URL: database.url,
-            NATS_URL: testNatsUrl(),
-            NATS_PREFIX: prefix,
-          },
-        },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
+    const outcome = await runOps(['verify', 'all', '--grace', '0'], {
+      databaseUrl: database.url,
+      natsPrefix: prefix,
     });
     expect(outcome.output).toMatch(/no violations/);
     expect(outcome.code).toBe(0);

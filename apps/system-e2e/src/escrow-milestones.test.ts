@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { casinoCommands, SubjectPrefix, type AccountView, type LedgerCheckReport } from '@pf/contracts';
@@ -13,9 +11,9 @@ import {
   testNatsPrefix,
   testNatsUrl,
   waitFor,
-  workspaceRoot,
   type TestDatabase,
   type TestSystem,
+  runOps,
 } from '@pf/testing';
 import { ApiClient, type Agent } from './api-client.js';
 
@@ -536,29 +534,9 @@ describe('escrow milestones over HTTP (gateway → escrow → casino partial pos
     const check = await casino.request<LedgerCheckReport>(casinoCommands.checkLedger, {});
     expect(check.violations).toEqual([]);
     expect(check.totalMicros).toBe('0');
-    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'),
-          'verify',
-          'all',
-          '--grace',
-          '0',
-        ],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            DATABASE_URL: database.url,
-            NATS_URL: testNatsUrl(),
-            NATS_PREFIX: prefix,
-          },
-        },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
+    const outcome = await runOps(['verify', 'all', '--grace', '0'], {
+      databaseUrl: database.url,
+      natsPrefix: prefix,
     });
     expect(outcome.output).toMatch(/no violations/);
     expect(outcome.code).toBe(0);

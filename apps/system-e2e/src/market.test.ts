@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
@@ -12,9 +10,9 @@ import {
   testNatsPrefix,
   testNatsUrl,
   waitFor,
-  workspaceRoot,
   type TestDatabase,
   type TestSystem,
+  runOps,
 } from '@pf/testing';
 import { ApiClient, type Agent } from './api-client.js';
 
@@ -425,29 +423,9 @@ describe('market: jobs, bids, awards and races (gateway → market → escrow �
 
   it('ops verify is green after all of it: ledger, replays and market ↔ escrow cross-checks', async () => {
     await ordersDrained();
-    const outcome = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'),
-          'verify',
-          'all',
-          '--grace',
-          '0',
-        ],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            DATABASE_URL: database.url,
-            NATS_URL: testNatsUrl(),
-            NATS_PREFIX: prefix,
-          },
-        },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
+    const outcome = await runOps(['verify', 'all', '--grace', '0'], {
+      databaseUrl: database.url,
+      natsPrefix: prefix,
     });
     expect(outcome.output).toMatch(/market: ok/);
     expect(outcome.output).toMatch(/no violations/);

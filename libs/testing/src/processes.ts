@@ -144,3 +144,38 @@ export async function startSystem(
     },
   };
 }
+
+/** What the ops CLI printed (stdout and stderr together) and its exit code. */
+export interface OpsOutcome {
+  code: number | null;
+  output: string;
+}
+
+/**
+ * Runs the built ops CLI (dist/apps/ops) against one test system's database and NATS prefix,
+ * e.g. `runOps(['verify', 'all', '--grace', '0'], …)` at the end of a suite, and waits for it.
+ */
+export function runOps(
+  args: string[],
+  target: { databaseUrl: string; natsPrefix: string },
+): Promise<OpsOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [path.join(workspaceRoot(), 'dist', 'apps', 'ops', 'src', 'main.js'), ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          DATABASE_URL: target.databaseUrl,
+          NATS_URL: testNatsUrl(),
+          NATS_PREFIX: target.natsPrefix,
+        },
+      },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
