@@ -26,6 +26,12 @@ export const escrowConfigSchema = baseConfigSchema.extend({
   ESCROW_RECOVERY_AFTER_MS: env.int(5_000, 500, 600_000),
   /** Casino commands sent at once by the settlement and recovery sweeps. */
   ESCROW_SETTLE_CONCURRENCY: env.int(16, 1, 256),
+  /**
+   * Group commit of escrow commands (ADR 0021): batches committing at once, 0 = off (one
+   * transaction per command). Off by default: commands on one escrow serialize on its row and
+   * the pipeline spends two savepoint round trips per batched command.
+   */
+  ESCROW_GROUP_COMMIT_BATCHES: env.int(0, 0, 16),
 });
 export type EscrowConfig = z.infer<typeof escrowConfigSchema>;
 

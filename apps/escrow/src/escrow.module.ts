@@ -3,6 +3,7 @@ import type { EventStore, OutboxRelay } from '@pf/event-store';
 import { CONFIG, eventSourcingProviders } from '@pf/platform';
 import { EscrowHandlers } from './api/escrow.handlers.js';
 import { AgentDirectory } from './application/agent-directory.js';
+import { EscrowCommands } from './application/escrow-commands.js';
 import { EscrowQueriesService } from './application/escrow-queries.service.js';
 import { EscrowService } from './application/escrow.service.js';
 import { SettlementService } from './application/settlement.service.js';
@@ -54,6 +55,7 @@ class EscrowLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       useFactory: (store: EventStore, config: EscrowConfig) =>
         new EscrowRepository(store, config.ESCROW_RECOVERY_AFTER_MS),
     },
+    EscrowCommands,
     AgentDirectory,
     SettlementService,
     EscrowQueriesService,

@@ -74,7 +74,8 @@ export interface PipelineCommand<Loaded extends LoadedBase, Event, Result> {
   load(runner: QueryRunner): Promise<Loaded>;
   /** The pure decision; throws a DomainError to refuse (then nothing is written). */
   decide(loaded: Loaded): readonly Event[];
-  encode(event: Event): { type: string; data: Record<string, unknown> };
+  /** The stored form; `metadata`, when given, adds to the command's (e.g. a per-event schema version). */
+  encode(event: Event): { type: string; data: Record<string, unknown>; metadata?: EventMetadata };
   /** Writes the decision owes besides its events (outbox rows, side tables), same transaction. */
   afterAppend?(runner: QueryRunner, decision: Decision<Loaded, Event>): Promise<void>;
   /** The answer, once the transaction has committed. */
@@ -330,13 +331,17 @@ function toNewEvents<Event>(
   const metadata: EventMetadata | undefined = command.commandId
     ? { ...command.metadata, commandId: command.commandId }
     : command.metadata;
-  return events.map((event, index) => ({
-    ...command.encode(event),
-    eventId: command.commandId
-      ? nameBasedUuid(`${command.commandId}/${command.streamId}/${index}`)
-      : randomUUID(),
-    ...(metadata ? { metadata } : {}),
-  }));
+  return events.map((event, index) => {
+    const { metadata: own, ...encoded } = command.encode(event);
+    const merged = own ? { ...metadata, ...own } : metadata;
+    return {
+      ...encoded,
+      eventId: command.commandId
+        ? nameBasedUuid(`${command.commandId}/${command.streamId}/${index}`)
+        : randomUUID(),
+      ...(merged ? { metadata: merged } : {}),
+    };
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -17,16 +17,11 @@ import {
 import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { escrowPolicy, type EscrowConfig } from '../config.js';
 import { validateOpen, type EscrowCommand, type OpenEscrow } from '../domain/escrow.js';
-import type {
-  Decision,
-  EscrowRepository,
-  ExecuteOptions,
-  SettlementOrder,
-} from '../infrastructure/escrow-repository.js';
-import { rowToView } from '../infrastructure/escrow-row.js';
+import type { SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { rowToView, type EscrowRow } from '../infrastructure/escrow-row.js';
 import { AgentDirectory } from './agent-directory.js';
+import { EscrowCommands, type EscrowDecision, type ExecuteOptions } from './escrow-commands.js';
 import { SettlementService } from './settlement.service.js';
-import { ESCROW_REPOSITORY } from './tokens.js';
 import { logEscrowFacts } from './escrow-facts.js';
 
 /** Refusals of a hold that mean "no": recorded as the escrow's rejection. Anything else may succeed on retry. */
@@ -72,7 +67,7 @@ export class EscrowService {
   private readonly holdTimeoutMs: number;
 
   constructor(
-    @Inject(ESCROW_REPOSITORY) private readonly repository: EscrowRepository,
+    private readonly commands: EscrowCommands,
     @Inject(CONFIG) private readonly config: EscrowConfig,
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly agents: AgentDirectory,
@@ -124,7 +119,8 @@ export class EscrowService {
         counterpartyId: open.counterpartyId,
       });
       if (!outcome) throw this.fundingPending(open.escrowId);
-      decision = await this.recordHold(open.escrowId, outcome);
+      // Decided on the row create just wrote: no lock, the expected version catches a recovery.
+      decision = await this.recordHold(open.escrowId, outcome, decision.row);
     }
     const row = decision.row!;
     if (row.status === 'rejected') throw rejectionOf(row.rejection ?? {});
@@ -184,8 +180,8 @@ export class EscrowService {
   }
 
   /** Records the hold's outcome and carries out a compensation (a late hold on a rejected escrow). */
-  async recordHold(escrowId: string, outcome: HoldOutcome): Promise<Decision> {
-    const decision = await this.execute(escrowId, outcome);
+  async recordHold(escrowId: string, outcome: HoldOutcome, knownRow?: EscrowRow): Promise<EscrowDecision> {
+    const decision = await this.execute(escrowId, outcome, knownRow ? { knownRow } : {});
     if (decision.settlement) await this.settlements.carryOut(decision.settlement).catch(() => undefined);
     return decision;
   }
@@ -292,7 +288,7 @@ export class EscrowService {
   }
 
   /** Carries out the decision on casino now; if casino is away the decision stands and the sweep pays. */
-  private async settle(escrowId: string, decision: Decision, order: SettlementOrder): Promise<void> {
+  private async settle(escrowId: string, decision: EscrowDecision, order: SettlementOrder): Promise<void> {
     try {
       await this.settlements.carryOut(order);
     } catch (error) {
@@ -312,8 +308,8 @@ export class EscrowService {
     escrowId: string,
     command: EscrowCommand,
     options?: ExecuteOptions,
-  ): Promise<Decision> {
-    const decision = await this.repository.execute(escrowId, command, options);
+  ): Promise<EscrowDecision> {
+    const decision = await this.commands.execute(escrowId, command, options);
     if (!decision.replayed) logEscrowFacts(this.context.logger, decision.events);
     return decision;
   }

@@ -4,6 +4,7 @@ import { CONFIG, SERVICE_CONTEXT, type ServiceContext } from '@pf/platform';
 import { sweepWorkers, type EscrowConfig } from '../config.js';
 import type { EscrowEvent } from '../domain/escrow.js';
 import type { EscrowRepository, SettlementOrder } from '../infrastructure/escrow-repository.js';
+import { EscrowCommands } from './escrow-commands.js';
 import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
 import { EscrowService } from './escrow.service.js';
 import { forEachLimited, SettlementService } from './settlement.service.js';
@@ -58,6 +59,7 @@ export class TimeoutSaga {
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly escrows: EscrowService,
     private readonly settlements: SettlementService,
+    private readonly commands: EscrowCommands,
   ) {
     const schema = store.schema;
     this.claimSql = `
@@ -171,19 +173,14 @@ export class TimeoutSaga {
       claim.ids = rows.map((row) => row.escrow_id);
       const orders: SettlementOrder[] = [];
       for (const row of rows) {
-        const decision = await this.repository.decideAndAppend(
-          runner,
-          row.escrow_id,
-          row,
-          { kind: 'expire' },
-          { deferSettlement: true },
+        const decision = await this.commands.decideIn(runner, row, { kind: 'expire' }, (order) =>
+          orders.push(order),
         );
         if (decision.events.length === 0)
           this.context.logger.error(
             { escrowId: row.escrow_id, status: row.status },
             'a deadline on an escrow that cannot time out',
           );
-        if (decision.settlement) orders.push(decision.settlement);
         facts.push(...decision.events);
       }
       await this.repository.writeSettlements(runner, orders);

@@ -878,6 +878,23 @@ export function evolve(state: EscrowState, event: EscrowEvent): EscrowState {
   }
 }
 
+/**
+ * When a funded escrow times out: the time it was funded plus its timeout. The one place the
+ * deadline is computed (the read model stores it as `auto_release_at` and as the sweeper's
+ * deadline row; the sweeper only compares it with the database's clock).
+ */
+export function deadlineOf(fundedAt: Date, timeoutMs: number): Date {
+  return new Date(fundedAt.getTime() + timeoutMs);
+}
+
+/**
+ * Whether the escrow's deadline is running: funded (work pending) or completed (awaiting the
+ * release). Exactly then `expire` decides something; disputed escrows wait for an operator.
+ */
+export function deadlineRuns(state: EscrowState): boolean {
+  return state.status === 'funded' || state.status === 'completed';
+}
+
 export function statusAfterResolution(outcome: ResolutionOutcome): EscrowStatus {
   return outcome === 'release' ? 'released' : outcome === 'refund' ? 'refunded' : 'split';
 }

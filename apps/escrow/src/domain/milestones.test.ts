@@ -10,12 +10,8 @@ import {
   type Payout,
 } from './escrow.js';
 import { milestonePartOf } from './milestones.js';
-import {
-  milestonePatches,
-  milestoneViews,
-  patchMilestones,
-  storedMilestones,
-} from '../infrastructure/milestone-row.js';
+import { milestoneViews } from '../infrastructure/milestone-row.js';
+import { rowAfter } from '../infrastructure/escrow-row.js';
 
 const creator = 'ag_00000000000a';
 const worker = 'ag_00000000000b';
@@ -152,14 +148,20 @@ describe('escrow milestones: complete and release one by one', () => {
       withDeliverable,
     );
     const at = new Date('2026-12-05T10:00:00.000Z');
-    const views = milestoneViews(
-      patchMilestones(storedMilestones(terms), milestonePatches(withDeliverable, at)),
-    );
+    // The read model's milestones after the escrow opened, was funded and then `event`, at `at`.
+    const storedAfter = (event: EscrowEvent) =>
+      rowAfter(
+        undefined,
+        [opened(), funded, event].map((each, index) => ({
+          event: each,
+          recordedAt: at,
+          streamVersion: index + 1,
+        })),
+      )!.milestones!;
+    const views = milestoneViews(storedAfter(withDeliverable));
     expect(views.map((view) => view.deliverable)).toEqual([deliverable, null, null]);
     // Without one, nothing is invented.
-    expect(
-      milestoneViews(patchMilestones(storedMilestones(terms), milestonePatches(done(0), at)))[0],
-    ).toMatchObject({
+    expect(milestoneViews(storedAfter(done(0)))[0]).toMatchObject({
       status: 'completed',
       deliverable: null,
     });

@@ -1,18 +1,28 @@
 import type { QueryRunner } from 'typeorm';
 import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
-import { statusAfterResolution, type EscrowEvent } from '../domain/escrow.js';
-import { decodeEscrowEvent, encodeEscrowEvent, encodePayout, ESCROW_EVENT_TYPES } from './escrow-codec.js';
-import { milestonePatches, storedMilestones } from './milestone-row.js';
+import type { EscrowEvent } from '../domain/escrow.js';
+import { decodeEscrowEvent, ESCROW_EVENT_TYPES } from './escrow-codec.js';
+import {
+  dueAtOf,
+  ESCROW_ROW_COLUMNS,
+  evolveRecord,
+  recordOf,
+  rowOf,
+  type EscrowRecord,
+  type EscrowRow,
+} from './escrow-row.js';
 
 /**
  * The escrow service's inline projection, written in the append's transaction:
  * - `escrows`: one row per escrow (what GET, the pending lists and stats read, and the row a
  *   command locks so that commands and the deadline sweeper on one escrow take turns);
- * - `deadlines`: one row per funded or completed escrow, due at `funded time + timeout`. The
+ * - `deadlines`: one row per funded or completed escrow, due at its `auto_release_at`. The
  *   timeout saga sweeps it (`due_at <= now()`, FOR UPDATE SKIP LOCKED). A deadline exists
- *   exactly while the escrow can still time out: it is deleted in the transaction that records
- *   the dispute or the settlement, so a deadline can never fire twice.
- * Pure function of the log (times are the events' recorded times), so a rebuild equals it.
+ *   exactly while the escrow can still time out (`deadlineRuns`): it is deleted in the
+ *   transaction that records the dispute or the settlement, so a deadline can never fire twice.
+ * The row is `rowOf` the decider's state (escrow-row.ts), folded from the row before the events;
+ * the whole row is written back in one upsert, with the deadline changes, in one statement per
+ * `apply`. Pure function of the log (times are the events' recorded times), so a rebuild equals it.
  */
 export const escrowProjection: Projection = {
   name: 'escrow_read_model',
@@ -22,12 +32,7 @@ export const escrowProjection: Projection = {
     ...evaluatorColumns(target),
     ...milestoneColumns(target),
   ],
-  apply: async (runner, events, target) => {
-    for (const recorded of events) {
-      if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
-      await applyEvent(runner, decodeEscrowEvent(recorded.type, recorded.data), recorded, target);
-    }
-  },
+  apply: (runner, events, target) => applyEvents(runner, events, target),
 };
 
 /**
@@ -99,231 +104,152 @@ export function milestoneColumns(target: ProjectionTarget): string[] {
   return [`ALTER TABLE ${target.table('escrows')} ADD COLUMN IF NOT EXISTS milestones jsonb NULL`];
 }
 
-async function applyEvent(
+/** The columns `rowOf` writes (all but `position`, written beside them). */
+const WRITTEN_COLUMNS = [
+  'escrow_id',
+  'status',
+  'creator_id',
+  'counterparty_id',
+  'amount_micros',
+  'commission_bps',
+  'referrer_id',
+  'description',
+  'result_summary',
+  'dispute_reason',
+  'rejection',
+  'timeout_ms',
+  'created_at',
+  'funded_at',
+  'auto_release_at',
+  'completed_at',
+  'released_at',
+  'refunded_at',
+  'disputed_at',
+  'resolved_at',
+  'payout',
+  'commission_taken_micros',
+  'version',
+  'position',
+  'job_id',
+  'race',
+  'evaluator_id',
+  'evaluator_fee_bps',
+  'deliverable',
+  'reject_reason',
+  'rejected_at',
+  'cancel_requested_at',
+  'cancel_consented_at',
+  'milestones',
+] as const;
+
+/**
+ * The rows a transaction already holds (the one a command locked, the one its append just
+ * wrote), so the projection folds from them without reading the row again. Used only when its
+ * version is the one the events follow; anything else is read.
+ */
+const knownRows = new WeakMap<QueryRunner, Map<string, EscrowRow>>();
+
+/** Tells the projection the row the caller read (locked) in this transaction. */
+export function rememberEscrowRow(runner: QueryRunner, target: ProjectionTarget, row: EscrowRow): void {
+  let rows = knownRows.get(runner);
+  if (!rows) knownRows.set(runner, (rows = new Map()));
+  rows.set(`${target.table('escrows')} ${row.escrow_id}`, row);
+}
+
+function knownRow(runner: QueryRunner, target: ProjectionTarget, escrowId: string): EscrowRow | undefined {
+  return knownRows.get(runner)?.get(`${target.table('escrows')} ${escrowId}`);
+}
+
+interface Folded {
+  escrowId: string;
+  firstVersion: number;
+  opens: boolean;
+  events: Array<{ event: EscrowEvent; recorded: RecordedEvent }>;
+}
+
+async function applyEvents(
   runner: QueryRunner,
-  event: EscrowEvent,
-  recorded: RecordedEvent,
+  events: readonly RecordedEvent[],
   target: ProjectionTarget,
 ): Promise<void> {
+  const streams = new Map<string, Folded>();
+  for (const recorded of events) {
+    if (!ESCROW_EVENT_TYPES.has(recorded.type)) continue;
+    const event = decodeEscrowEvent(recorded.type, recorded.data);
+    let folded = streams.get(event.escrowId);
+    if (!folded) {
+      folded = {
+        escrowId: event.escrowId,
+        firstVersion: recorded.streamVersion,
+        opens: event.type === 'opened',
+        events: [],
+      };
+      streams.set(event.escrowId, folded);
+    }
+    folded.events.push({ event, recorded });
+  }
+  if (streams.size === 0) return;
+
+  const before = new Map<string, EscrowRow>();
+  const missing: string[] = [];
+  for (const folded of streams.values()) {
+    if (folded.opens) continue;
+    const known = knownRow(runner, target, folded.escrowId);
+    if (known && known.version === folded.firstVersion - 1) before.set(folded.escrowId, known);
+    else missing.push(folded.escrowId);
+  }
+  if (missing.length > 0) {
+    const rows: EscrowRow[] = await runner.query(
+      prepared(
+        `SELECT ${ESCROW_ROW_COLUMNS} FROM ${target.table('escrows')} WHERE escrow_id = ANY($1::text[])`,
+      ),
+      [missing],
+    );
+    for (const row of rows) before.set(row.escrow_id, row);
+  }
+
+  const written: Array<EscrowRow & { position: number }> = [];
+  const ended: string[] = [];
+  const dueIds: string[] = [];
+  const dueAts: Date[] = [];
+  for (const folded of streams.values()) {
+    const row = folded.opens ? undefined : before.get(folded.escrowId);
+    if (!folded.opens && row?.version !== folded.firstVersion - 1)
+      throw new Error(
+        `escrow ${folded.escrowId}: the read model is at version ${row?.version ?? 'none'}, the events follow ${folded.firstVersion - 1}`,
+      );
+    let record: EscrowRecord | undefined = row ? recordOf(row) : undefined;
+    for (const { event, recorded } of folded.events)
+      record = evolveRecord(record, event, recorded.recordedAt, recorded.streamVersion);
+    const after = rowOf(record!);
+    written.push({ ...after, position: folded.events.at(-1)!.recorded.globalPosition });
+    const [dueBefore, dueAfter] = [dueAtOf(row), dueAtOf(after)];
+    if (dueBefore?.getTime() === dueAfter?.getTime()) continue;
+    if (dueAfter) {
+      dueIds.push(folded.escrowId);
+      dueAts.push(dueAfter);
+    } else ended.push(folded.escrowId);
+  }
+
   const escrows = target.table('escrows');
   const deadlines = target.table('deadlines');
-  const at = recorded.recordedAt;
-  const tail = [recorded.streamVersion, recorded.globalPosition];
-  switch (event.type) {
-    case 'opened':
-      await runner.query(
-        prepared(`INSERT INTO ${escrows} (escrow_id, status, creator_id, counterparty_id, amount_micros, commission_bps, referrer_id, description,
-           timeout_ms, created_at, version, position, job_id, race, evaluator_id, evaluator_fee_bps)
-         VALUES ($1, 'opened', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`),
-        [
-          event.escrowId,
-          event.creatorId,
-          event.counterpartyId,
-          event.amountMicros.toString(),
-          event.commissionBps,
-          event.referrerId,
-          event.description,
-          event.timeoutMs,
-          at,
-          ...tail,
-          event.jobId ?? null,
-          event.race === true,
-          event.evaluatorId ?? null,
-          event.evaluatorFeeBps ?? 0,
-        ],
-      );
-      if (event.milestones)
-        await runner.query(prepared(`UPDATE ${escrows} SET milestones = $2::jsonb WHERE escrow_id = $1`), [
-          event.escrowId,
-          JSON.stringify(storedMilestones(event.milestones)),
-        ]);
-      return;
-    case 'funded':
-      await runner.query(
-        prepared(`WITH funded AS (
-           UPDATE ${escrows} SET status = 'funded', funded_at = $2, auto_release_at = $2::timestamptz + timeout_ms * interval '1 millisecond',
-             version = $3, position = $4
-           WHERE escrow_id = $1 RETURNING escrow_id, auto_release_at
-         )
-         INSERT INTO ${deadlines} (escrow_id, due_at) SELECT escrow_id, auto_release_at FROM funded`),
-        [event.escrowId, at, ...tail],
-      );
-      return;
-    case 'rejected':
-      await update(
-        runner,
-        escrows,
-        event.escrowId,
-        `status = 'rejected', rejection = $4`,
-        [JSON.stringify(encodeEscrowEvent(event).data)],
-        tail,
-      );
-      return;
-    case 'completed':
-      await update(
-        runner,
-        escrows,
-        event.escrowId,
-        `status = 'completed', completed_at = $4, result_summary = $5, deliverable = $6`,
-        [at, event.resultSummary, event.deliverable ? JSON.stringify(event.deliverable) : null],
-        tail,
-      );
-      return;
-    case 'disputed':
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = 'disputed', disputed_at = $4, dispute_reason = $5`,
-        [at, event.reason],
-        tail,
-      );
-      return;
-    case 'released':
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = 'released', released_at = $4, payout = $5, commission_taken_micros = $6`,
-        [at, JSON.stringify(encodePayout(event.payout)), event.payout.commissionMicros.toString()],
-        tail,
-      );
-      return;
-    case 'evaluation_rejected':
-      // Funded again; the deadline row stays (it exists while funded or completed).
-      await update(
-        runner,
-        escrows,
-        event.escrowId,
-        `status = 'funded', reject_reason = $4, rejected_at = $5`,
-        [event.reason, at],
-        tail,
-      );
-      return;
-    case 'evaluator_refunded':
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = 'refunded', refunded_at = $4, reject_reason = $5, rejected_at = $4`,
-        [at, event.reason],
-        tail,
-      );
-      return;
-    case 'cancel_requested':
-      await update(runner, escrows, event.escrowId, `cancel_requested_at = $4`, [at], tail);
-      return;
-    case 'cancel_consented':
-      await update(runner, escrows, event.escrowId, `cancel_consented_at = $4`, [at], tail);
-      return;
-    case 'mutually_cancelled':
-      // The second half's time is the settlement's; the first half's was recorded when it came.
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = 'refunded', refunded_at = $4, cancel_requested_at = coalesce(cancel_requested_at, $4), cancel_consented_at = coalesce(cancel_consented_at, $4)`,
-        [at],
-        tail,
-      );
-      return;
-    case 'refunded':
-    case 'declined':
-    case 'cancelled':
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = 'refunded', refunded_at = $4`,
-        [at],
-        tail,
-      );
-      return;
-    case 'milestone_completed':
-    case 'milestone_released':
-    case 'milestones_refunded':
-      // One element patched per statement: `old || patch` keeps the fields the patch leaves out.
-      for (const { index, patch } of milestonePatches(event, at))
-        await update(
-          runner,
-          escrows,
-          event.escrowId,
-          `milestones = jsonb_set(milestones, ARRAY[($4::int)::text], (milestones -> $4::int) || $5::jsonb)`,
-          [index, JSON.stringify(patch)],
-          tail,
-        );
-      return;
-    case 'milestones_settled':
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = $4, ${event.outcome === 'released' ? 'released_at' : 'refunded_at'} = $5, payout = $6, commission_taken_micros = $7`,
-        [
-          event.outcome,
-          at,
-          event.payout ? JSON.stringify(encodePayout(event.payout)) : null,
-          (event.payout?.commissionMicros ?? 0n).toString(),
-        ],
-        tail,
-      );
-      return;
-    case 'resolved': {
-      const status = statusAfterResolution(event.outcome);
-      const settledColumn = status === 'refunded' ? 'refunded_at' : 'released_at';
-      await updateEndingDeadline(
-        runner,
-        escrows,
-        deadlines,
-        event.escrowId,
-        `status = $4, resolved_at = $5, ${settledColumn} = $5, payout = $6, commission_taken_micros = $7`,
-        [
-          status,
-          at,
-          event.payout ? JSON.stringify(encodePayout(event.payout)) : null,
-          (event.payout?.commissionMicros ?? 0n).toString(),
-        ],
-        tail,
-      );
-      return;
-    }
-  }
-}
-
-/** Parameters: $1 escrow id, $2 version, $3 position, $4… the `set` values. */
-async function update(
-  runner: QueryRunner,
-  escrows: string,
-  escrowId: string,
-  set: string,
-  values: unknown[],
-  tail: number[],
-): Promise<void> {
+  const columns = WRITTEN_COLUMNS.join(', ');
+  const updates = WRITTEN_COLUMNS.filter((column) => column !== 'escrow_id')
+    .map((column) => `${column} = EXCLUDED.${column}`)
+    .join(', ');
+  // One statement: the whole rows (an upsert, so a rebuild and the live table write alike) and
+  // the deadlines that started or ended; the two id sets are disjoint.
   await runner.query(
-    prepared(`UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`),
-    [escrowId, ...tail, ...values],
+    prepared(`WITH written AS (
+       INSERT INTO ${escrows} (${columns})
+       SELECT ${columns} FROM jsonb_populate_recordset(NULL::${escrows}, $1::jsonb)
+       ON CONFLICT (escrow_id) DO UPDATE SET ${updates}
+     ), ended AS (
+       DELETE FROM ${deadlines} WHERE escrow_id = ANY($2::text[])
+     )
+     INSERT INTO ${deadlines} (escrow_id, due_at)
+     SELECT * FROM unnest($3::text[], $4::timestamptz[]) ON CONFLICT (escrow_id) DO NOTHING`),
+    [JSON.stringify(written), ended, dueIds, dueAts],
   );
-}
-
-/** An update that also ends the escrow's deadline, in one statement. */
-async function updateEndingDeadline(
-  runner: QueryRunner,
-  escrows: string,
-  deadlines: string,
-  escrowId: string,
-  set: string,
-  values: unknown[],
-  tail: number[],
-): Promise<void> {
-  await runner.query(
-    prepared(`WITH ended AS (DELETE FROM ${deadlines} WHERE escrow_id = $1)
-     UPDATE ${escrows} SET ${set}, version = $2, position = $3 WHERE escrow_id = $1`),
-    [escrowId, ...tail, ...values],
-  );
+  if (target.suffix === '') for (const row of written) rememberEscrowRow(runner, target, row);
 }

@@ -1,26 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import {
-  isVersionConflict,
-  nameBasedUuid,
+  eventColumns,
   prepared,
+  projectionTarget,
+  recordedEventFromRow,
+  type EventRow,
   type EventStore,
+  type ProjectionTarget,
   type RecordedEvent,
 } from '@pf/event-store';
-import { milestonePartOf, type MilestonePart } from '../domain/milestones.js';
-import {
-  escrowDecider,
-  ledgerInstructionOf,
-  payoutSplits,
-  type EscrowCommand,
-  type EscrowEvent,
-  type EscrowState,
-} from '../domain/escrow.js';
-import { decodeEscrowEvent, encodeEscrowEvent, schemaVersionOf } from './escrow-codec.js';
-import { ESCROW_ROW_COLUMNS, evolveRow, stateFromRow, type EscrowRow } from './escrow-row.js';
+import { rememberEscrowRow } from './escrow-projection.js';
+import { ESCROW_ROW_COLUMNS, type EscrowRow } from './escrow-row.js';
 
-/** Version conflicts (two creates with one caller-chosen id) are retried this many times. */
-const MAX_CONFLICT_RETRIES = 10;
 /** Longest stream an escrow can have: a lifecycle is at most five events. */
 const MAX_STREAM_EVENTS = 100;
 
@@ -47,46 +38,30 @@ export function fromSettlementKey(key: string): Pick<SettlementOrder, 'escrowId'
   return separator < 0 ? { escrowId: key } : { escrowId: key.slice(0, separator), partId: key };
 }
 
-export interface Decision {
-  before: EscrowState;
-  state: EscrowState;
-  /** The events this command produced, or the earlier ones when it was a replay. */
-  events: EscrowEvent[];
-  /** The escrow's read-model row after the command (undefined: the escrow does not exist). */
-  row: EscrowRow | undefined;
-  settlement: SettlementOrder | null;
-  /** The same command id ran before: nothing new was decided. */
-  replayed: boolean;
-}
-
-export interface ExecuteOptions {
-  commandId?: string;
-  correlationId?: string;
-  /** The escrow id was just drawn at random: no row can exist, so there is nothing to lock or read. */
-  freshId?: boolean;
-  /**
-   * The caller writes the settlement itself (`writeSettlements`, one statement for a whole
-   * batch) before its transaction commits.
-   */
-  deferSettlement?: boolean;
-}
-
 export function escrowStream(escrowId: string): string {
   return `escrow-${escrowId}`;
 }
 
+/** The escrow row, and the events an earlier run of the command id wrote (empty: none). */
+export interface LockedEscrow {
+  row: EscrowRow | undefined;
+  earlier: RecordedEvent[];
+}
+
+type LockRow = EscrowRow & { earlier: Array<Record<string, unknown>> | null };
+
 /**
- * Runs escrow commands: one transaction each, under the escrow row's lock, so that commands on
- * one escrow and the deadline sweeper take turns instead of conflicting. The locked row of the
- * inline projection is the escrow's state (the projection is written in every append's
- * transaction, so it is the fold of the stream): lock and load are one query. Then decide,
- * append with the row's version as the expected version (the projection updates the row and
- * the deadline), and write the settlement outbox row, in the same transaction.
+ * The escrow's SQL (the decisions are the application's, escrow-commands.ts): the row lock that
+ * is also the load, the earlier run of a command id (in the same statement), the settlement
+ * outbox insert, and the stream for the participants' history.
  */
 export class EscrowRepository {
   private readonly lockSql: string;
-  private readonly replaySql: string;
+  private readonly lockWithEarlierSql: string;
+  private readonly readSql: string;
+  private readonly earlierSql: string;
   private readonly settlementSql: string;
+  private readonly target: ProjectionTarget;
 
   constructor(
     readonly store: EventStore,
@@ -94,8 +69,21 @@ export class EscrowRepository {
     private readonly settlementGraceMs: number,
   ) {
     const schema = store.schema;
-    this.lockSql = `SELECT ${ESCROW_ROW_COLUMNS} FROM ${schema}.escrows WHERE escrow_id = $1 FOR UPDATE`;
-    this.replaySql = `SELECT type, data FROM ${schema}.events WHERE stream_id = $1 AND metadata->>'commandId' = $2 ORDER BY stream_version`;
+    this.target = projectionTarget(schema);
+    this.lockSql = `SELECT ${ESCROW_ROW_COLUMNS}, NULL::jsonb AS earlier FROM ${schema}.escrows WHERE escrow_id = $1 FOR UPDATE`;
+    const earlier = (
+      stream: string,
+      command: string,
+    ) => `SELECT ${eventColumns('e')} FROM ${schema}.events AS e
+      WHERE e.stream_id = ${stream} AND e.metadata->>'commandId' = ${command}`;
+    this.earlierSql = `${earlier('$1', '$2')} ORDER BY e.stream_version`;
+    // Lock and replay check in one round trip. The events are read with the statement's
+    // snapshot: a run of the same command id that committed while this one waited for the lock
+    // is not seen here; its refusal of the repeat is answered from `earlierRun` (the caller).
+    this.lockWithEarlierSql = `SELECT ${ESCROW_ROW_COLUMNS},
+        (SELECT jsonb_agg(to_jsonb(x) ORDER BY x.stream_version) FROM (${earlier('$2', '$3')}) AS x) AS earlier
+      FROM ${schema}.escrows WHERE escrow_id = $1 FOR UPDATE`;
+    this.readSql = `SELECT ${ESCROW_ROW_COLUMNS} FROM ${schema}.escrows WHERE escrow_id = $1`;
     this.settlementSql = `
       INSERT INTO ${schema}.settlements (escrow_id, kind, splits, next_attempt_at)
       SELECT id, kind, splits::jsonb, now() + $4 * interval '1 millisecond'
@@ -103,101 +91,35 @@ export class EscrowRepository {
       ON CONFLICT (escrow_id) DO NOTHING`;
   }
 
-  async execute(escrowId: string, command: EscrowCommand, options: ExecuteOptions = {}): Promise<Decision> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.store.transaction(async (runner) => {
-          // A caller-chosen id may race another create: the append's expected version catches it.
-          const rows: EscrowRow[] = options.freshId
-            ? []
-            : await runner.query(prepared(this.lockSql), [escrowId]);
-          return this.decideAndAppend(runner, escrowId, rows[0], command, options);
-        });
-      } catch (error) {
-        if (!isVersionConflict(error) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      }
-    }
-  }
-
-  /** For callers holding the row's lock in their own transaction (the sweeper), with the row. */
-  async decideAndAppend(
-    runner: QueryRunner,
-    escrowId: string,
-    row: EscrowRow | undefined,
-    command: EscrowCommand,
-    options: ExecuteOptions = {},
-  ): Promise<Decision> {
-    const before = row ? stateFromRow(row) : escrowDecider.initialState();
-    if (options.commandId && row) {
-      const earlier: Array<{ type: string; data: Record<string, unknown> }> = await runner.query(
-        this.replaySql,
-        [escrowStream(escrowId), options.commandId],
-      );
-      if (earlier.length > 0) {
-        // The command ran before (its reply was lost): answer with what it did then.
-        return {
-          before,
-          state: before,
-          events: earlier.map((event) => decodeEscrowEvent(event.type, event.data)),
-          row,
-          settlement: null,
-          replayed: true,
-        };
-      }
-    }
-    const events = escrowDecider.decide(command, before);
-    const state = events.reduce(escrowDecider.evolve, before);
-    if (events.length === 0) {
-      const settlement = await this.compensation(runner, escrowId, command, before);
-      return { before, state, events, row, settlement, replayed: false };
-    }
-    const streamId = escrowStream(escrowId);
-    const appended = await this.store.appendInTransaction(
-      runner,
-      streamId,
-      row?.version ?? 0,
-      events.map((event, index) => ({
-        eventId: options.commandId
-          ? nameBasedUuid(`${options.commandId}/${streamId}/${index}`)
-          : randomUUID(),
-        ...encodeEscrowEvent(event),
-        metadata: {
-          service: 'escrow',
-          schemaVersion: schemaVersionOf(event),
-          ...(options.commandId ? { commandId: options.commandId } : {}),
-          ...(options.correlationId ? { correlationId: options.correlationId } : {}),
-        },
-      })),
-    );
-    const rowAfter = events.reduce<EscrowRow | undefined>((current, event, index) => {
-      const recorded = appended.events[index]!;
-      return evolveRow(current, event, recorded.recordedAt, recorded.streamVersion);
-    }, row);
-    const settlement = settlementOf(escrowId, events, state);
-    if (settlement && !options.deferSettlement) await this.writeSettlements(runner, [settlement]);
-    return { before, state, events, row: rowAfter, settlement, replayed: false };
-  }
-
-  /** The escrow's whole stream (for the participants' history). */
-  readStream(escrowId: string): Promise<RecordedEvent[]> {
-    return this.store.readStream(escrowStream(escrowId), { maxCount: MAX_STREAM_EVENTS });
-  }
-
   /**
-   * A hold that succeeded after its escrow was already recorded as rejected (a late reply
-   * racing the recovery sweep) must not stay locked: the outbox voids it.
+   * Locks the escrow's row (FOR UPDATE: commands on one escrow and the sweeper take turns) and,
+   * with a command id, reads that command's earlier events in the same statement.
    */
-  private async compensation(
-    runner: QueryRunner,
-    escrowId: string,
-    command: EscrowCommand,
-    before: EscrowState,
-  ): Promise<SettlementOrder | null> {
-    if (command.kind !== 'record_hold' || command.outcome !== 'held' || before.status !== 'rejected')
-      return null;
-    const settlement: SettlementOrder = { escrowId, kind: 'void', splits: null };
-    await this.writeSettlements(runner, [settlement]);
-    return settlement;
+  async lock(runner: QueryRunner, escrowId: string, commandId?: string): Promise<LockedEscrow> {
+    const rows: LockRow[] = commandId
+      ? await runner.query(prepared(this.lockWithEarlierSql), [escrowId, escrowStream(escrowId), commandId])
+      : await runner.query(prepared(this.lockSql), [escrowId]);
+    const locked = rows[0];
+    if (!locked) return { row: undefined, earlier: [] };
+    const { earlier, ...row } = locked;
+    this.remember(runner, row);
+    return { row, earlier: (earlier ?? []).map(eventFromJson) };
+  }
+
+  /** The projection folds from `row` (already read in this transaction) instead of reading it again. */
+  remember(runner: QueryRunner, row: EscrowRow): void {
+    rememberEscrowRow(runner, this.target, row);
+  }
+
+  /** Outside any transaction: an earlier run of `commandId` on the escrow, and the row as it is now. */
+  async earlierRun(escrowId: string, commandId: string): Promise<LockedEscrow> {
+    const events = await this.store.dataSource.query(prepared(this.earlierSql), [
+      escrowStream(escrowId),
+      commandId,
+    ]);
+    if (events.length === 0) return { row: undefined, earlier: [] };
+    const rows: EscrowRow[] = await this.store.dataSource.query(prepared(this.readSql), [escrowId]);
+    return { row: rows[0], earlier: events.map(recordedEventFromRow) };
   }
 
   /** Writes settlement outbox rows, in the caller's transaction, in one statement. */
@@ -210,51 +132,15 @@ export class EscrowRepository {
       this.settlementGraceMs,
     ]);
   }
+
+  /** The escrow's whole stream (for the participants' history). */
+  readStream(escrowId: string): Promise<RecordedEvent[]> {
+    return this.store.readStream(escrowStream(escrowId), { maxCount: MAX_STREAM_EVENTS });
+  }
 }
 
-function settlementOf(
-  escrowId: string,
-  events: readonly EscrowEvent[],
-  state: EscrowState,
-): SettlementOrder | null {
-  const part = milestonePartOf(escrowId, events);
-  if (part) {
-    if (state.status === 'none') throw new Error('a settlement for an escrow without state');
-    return { escrowId, kind: 'post', splits: partSplits(state, part), partId: part.partId };
-  }
-  for (const event of events) {
-    const instruction = ledgerInstructionOf(event);
-    if (!instruction) continue;
-    if (state.status === 'none') throw new Error('a settlement for an escrow without state');
-    if (instruction.kind === 'void') return { escrowId, kind: 'void', splits: null };
-    const splits = payoutSplits(state, instruction.payout).map((split) => ({
-      ...split,
-      amountMicros: split.amountMicros.toString(),
-    }));
-    return { escrowId, kind: 'post', splits };
-  }
-  return null;
-}
-
-/**
- * The casino splits of a milestone part: each released milestone's payout (worker, house,
- * referrer, evaluator), and the refunded milestones back to the creator as a `refund` split.
- * Splits to the same account for the same reason are added up; the sum is the part's amount.
- */
-function partSplits(
-  state: Exclude<EscrowState, { status: 'none' }>,
-  part: MilestonePart,
-): NonNullable<SettlementOrder['splits']> {
-  const merged = new Map<string, { to: string; amountMicros: bigint; reason: string }>();
-  const add = (to: string, amountMicros: bigint, reason: string) => {
-    if (amountMicros <= 0n) return;
-    const key = `${reason} ${to}`;
-    const existing = merged.get(key);
-    if (existing) existing.amountMicros += amountMicros;
-    else merged.set(key, { to, amountMicros, reason });
-  };
-  for (const payout of part.payouts)
-    for (const split of payoutSplits(state, payout)) add(split.to, split.amountMicros, split.reason);
-  add(state.creatorId, part.refundMicros, 'refund');
-  return [...merged.values()].map((split) => ({ ...split, amountMicros: split.amountMicros.toString() }));
+/** An event row that travelled as jsonb: times and positions come back as text. */
+function eventFromJson(json: Record<string, unknown>): RecordedEvent {
+  const event = recordedEventFromRow(json as unknown as EventRow);
+  return { ...event, recordedAt: new Date(json.recorded_at as string) };
 }

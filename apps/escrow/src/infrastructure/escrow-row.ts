@@ -1,25 +1,32 @@
 import type { Deliverable, EscrowPayoutView, EscrowStatus, EscrowView } from '@pf/contracts';
 import {
+  deadlineOf,
+  deadlineRuns,
+  escrowDecider,
   promisedCommission,
-  statusAfterResolution,
   type EscrowEvent,
   type EscrowState,
 } from '../domain/escrow.js';
 import { decodePayout, encodeEscrowEvent, encodePayout } from './escrow-codec.js';
 import {
-  milestonePatches,
+  milestoneMetaOf,
   milestonesFromStored,
   milestoneViews,
-  patchMilestones,
-  storedMilestones,
+  stampMilestones,
+  storedMilestonesOf,
+  type MilestoneMeta,
   type StoredMilestone,
 } from './milestone-row.js';
 
 /**
- * An `escrows` row of the inline projection, as the queries read it. Commands lock the row and
- * take the escrow's state from it (the projection is written in the same transaction as every
- * append, so it is the stream's fold — checked against the fold in the integration tests);
- * `evolveRow` gives the row a command leaves behind without reading it again.
+ * An `escrows` row of the inline projection. Commands lock the row and take the escrow's state
+ * from it (the projection is written in the same transaction as every append, so it is the
+ * stream's fold — checked against the fold in the integration tests).
+ *
+ * The escrow's state machine exists once, in the decider's `evolve`: the row is `rowOf` the
+ * decider's state plus what the read model keeps beside it (when things happened, the dispute
+ * reason and the hold's refusal: `EscrowRowMeta`). The projection, the command's reply and a
+ * rebuild all build the row through `evolveRecord` + `rowOf`, never per event in SQL.
  */
 export interface EscrowRow {
   escrow_id: string;
@@ -36,6 +43,8 @@ export interface EscrowRow {
   rejection: Record<string, unknown> | null;
   timeout_ms: string;
   created_at: Date;
+  funded_at: Date | null;
+  /** `deadlineOf(funded_at, timeout_ms)`: when the escrow times out. */
   auto_release_at: Date | null;
   completed_at: Date | null;
   released_at: Date | null;
@@ -43,6 +52,8 @@ export interface EscrowRow {
   disputed_at: Date | null;
   resolved_at: Date | null;
   payout: EscrowPayoutView | null;
+  /** The commission of the payout (0 until one is decided). */
+  commission_taken_micros: string;
   version: number;
   /** The market's job (null for a direct escrow) and whether the escrow is one of a race. */
   job_id: string | null;
@@ -59,12 +70,40 @@ export interface EscrowRow {
   milestones: StoredMilestone[] | null;
 }
 
+/** Every column of the row but `position` (the log position of its last event, written only). */
 export const ESCROW_ROW_COLUMNS = `escrow_id, status, creator_id, counterparty_id, amount_micros::text AS amount_micros, commission_bps, referrer_id,
-  description, result_summary, dispute_reason, rejection, timeout_ms::text AS timeout_ms, created_at, auto_release_at, completed_at, released_at,
-  refunded_at, disputed_at, resolved_at, payout, version, job_id, race, evaluator_id, evaluator_fee_bps, deliverable, reject_reason,
-  rejected_at, cancel_requested_at, cancel_consented_at, milestones`;
+  description, result_summary, dispute_reason, rejection, timeout_ms::text AS timeout_ms, created_at, funded_at, auto_release_at, completed_at, released_at,
+  refunded_at, disputed_at, resolved_at, payout, commission_taken_micros::text AS commission_taken_micros, version, job_id, race, evaluator_id,
+  evaluator_fee_bps, deliverable, reject_reason, rejected_at, cancel_requested_at, cancel_consented_at, milestones`;
 
-export function stateFromRow(row: EscrowRow): EscrowState {
+/** What the read model keeps beside the decider's state: times (the events' recorded times) and two texts. */
+export interface EscrowRowMeta {
+  createdAt: Date;
+  fundedAt: Date | null;
+  completedAt: Date | null;
+  disputedAt: Date | null;
+  /** When the escrow settled: `released_at`, or `refunded_at` for a refunded one. */
+  settledAt: Date | null;
+  resolvedAt: Date | null;
+  rejectedAt: Date | null;
+  cancelRequestedAt: Date | null;
+  cancelConsentedAt: Date | null;
+  disputeReason: string | null;
+  rejection: Record<string, unknown> | null;
+  milestones: MilestoneMeta[] | null;
+  /** The stream version of the last event. */
+  version: number;
+}
+
+export type Escrow = Exclude<EscrowState, { status: 'none' }>;
+
+/** An escrow as the read model holds it: the decider's state and the meta beside it. */
+export interface EscrowRecord {
+  state: Escrow;
+  meta: EscrowRowMeta;
+}
+
+export function stateFromRow(row: EscrowRow): Escrow {
   return {
     status: row.status,
     escrowId: row.escrow_id,
@@ -87,110 +126,163 @@ export function stateFromRow(row: EscrowRow): EscrowState {
   };
 }
 
-/** The row after `event`, recorded at `at` (version `version`): the projection's update, in memory. */
-export function evolveRow(
-  row: EscrowRow | undefined,
+/** The record a row holds (the inverse of `rowOf`). */
+export function recordOf(row: EscrowRow): EscrowRecord {
+  return {
+    state: stateFromRow(row),
+    meta: {
+      createdAt: row.created_at,
+      fundedAt: row.funded_at,
+      completedAt: row.completed_at,
+      disputedAt: row.disputed_at,
+      settledAt: row.status === 'refunded' ? row.refunded_at : row.released_at,
+      resolvedAt: row.resolved_at,
+      rejectedAt: row.rejected_at,
+      cancelRequestedAt: row.cancel_requested_at,
+      cancelConsentedAt: row.cancel_consented_at,
+      disputeReason: row.dispute_reason,
+      rejection: row.rejection,
+      milestones: row.milestones ? row.milestones.map(milestoneMetaOf) : null,
+      version: row.version,
+    },
+  };
+}
+
+/**
+ * The record after `event`, recorded at `at` as version `version`: the state by the decider's
+ * own `evolve`; the meta only notes when the event happened (no status logic here).
+ */
+export function evolveRecord(
+  record: EscrowRecord | undefined,
   event: EscrowEvent,
   at: Date,
   version: number,
-): EscrowRow {
+): EscrowRecord {
+  const state = escrowDecider.evolve(record?.state ?? escrowDecider.initialState(), event);
+  if (state.status === 'none') throw new Error(`escrow event ${event.type} left no escrow`);
   if (event.type === 'opened') {
     return {
-      escrow_id: event.escrowId,
-      status: 'opened',
-      creator_id: event.creatorId,
-      counterparty_id: event.counterpartyId,
-      amount_micros: event.amountMicros.toString(),
-      commission_bps: event.commissionBps,
-      referrer_id: event.referrerId,
-      description: event.description,
-      result_summary: null,
-      dispute_reason: null,
-      rejection: null,
-      timeout_ms: String(event.timeoutMs),
-      created_at: at,
-      auto_release_at: null,
-      completed_at: null,
-      released_at: null,
-      refunded_at: null,
-      disputed_at: null,
-      resolved_at: null,
-      payout: null,
-      version,
-      job_id: event.jobId ?? null,
-      race: event.race === true,
-      evaluator_id: event.evaluatorId ?? null,
-      evaluator_fee_bps: event.evaluatorFeeBps ?? 0,
-      deliverable: null,
-      reject_reason: null,
-      rejected_at: null,
-      cancel_requested_at: null,
-      cancel_consented_at: null,
-      milestones: event.milestones ? storedMilestones(event.milestones) : null,
+      state,
+      meta: {
+        createdAt: at,
+        fundedAt: null,
+        completedAt: null,
+        disputedAt: null,
+        settledAt: null,
+        resolvedAt: null,
+        rejectedAt: null,
+        cancelRequestedAt: null,
+        cancelConsentedAt: null,
+        disputeReason: null,
+        rejection: null,
+        milestones: event.milestones ? event.milestones.map(() => milestoneMetaOf()) : null,
+        version,
+      },
     };
   }
-  if (!row) throw new Error(`escrow event ${event.type} without a row`);
-  const next = { ...row, version };
+  if (!record) throw new Error(`escrow event ${event.type} without a row`);
+  return { state, meta: stamp({ ...record.meta, version }, event, at) };
+}
+
+function stamp(meta: EscrowRowMeta, event: EscrowEvent, at: Date): EscrowRowMeta {
   switch (event.type) {
+    case 'opened':
+      return meta;
     case 'funded':
-      return { ...next, status: 'funded', auto_release_at: new Date(at.getTime() + Number(row.timeout_ms)) };
+      return { ...meta, fundedAt: at };
     case 'rejected':
-      return { ...next, status: 'rejected', rejection: encodeEscrowEvent(event).data };
+      return { ...meta, rejection: encodeEscrowEvent(event).data };
     case 'completed':
-      return {
-        ...next,
-        status: 'completed',
-        completed_at: at,
-        result_summary: event.resultSummary,
-        deliverable: event.deliverable ?? null,
-      };
+      return { ...meta, completedAt: at };
     case 'disputed':
-      return { ...next, status: 'disputed', disputed_at: at, dispute_reason: event.reason };
-    case 'released':
+      return { ...meta, disputedAt: at, disputeReason: event.reason };
+    case 'evaluation_rejected':
+      return { ...meta, rejectedAt: at };
+    case 'evaluator_refunded':
+      return { ...meta, rejectedAt: at, settledAt: at };
+    case 'cancel_requested':
+      return { ...meta, cancelRequestedAt: at };
+    case 'cancel_consented':
+      return { ...meta, cancelConsentedAt: at };
+    case 'mutually_cancelled':
+      // The second half's time is the settlement's; the first half's was recorded when it came.
       return {
-        ...next,
-        status: 'released',
-        released_at: at,
-        payout: encodePayout(event.payout) as unknown as EscrowPayoutView,
+        ...meta,
+        settledAt: at,
+        cancelRequestedAt: meta.cancelRequestedAt ?? at,
+        cancelConsentedAt: meta.cancelConsentedAt ?? at,
       };
+    case 'resolved':
+      return { ...meta, resolvedAt: at, settledAt: at };
+    case 'released':
     case 'refunded':
     case 'declined':
     case 'cancelled':
-      return { ...next, status: 'refunded', refunded_at: at };
-    case 'evaluation_rejected':
-      return { ...next, status: 'funded', reject_reason: event.reason, rejected_at: at };
-    case 'evaluator_refunded':
-      return { ...next, status: 'refunded', refunded_at: at, reject_reason: event.reason, rejected_at: at };
-    case 'cancel_requested':
-      return { ...next, cancel_requested_at: at };
-    case 'cancel_consented':
-      return { ...next, cancel_consented_at: at };
-    case 'mutually_cancelled':
-      return {
-        ...next,
-        status: 'refunded',
-        refunded_at: at,
-        cancel_requested_at: row.cancel_requested_at ?? at,
-        cancel_consented_at: row.cancel_consented_at ?? at,
-      };
-    case 'resolved': {
-      const status = statusAfterResolution(event.outcome);
-      const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
-      return status === 'refunded'
-        ? { ...next, status, resolved_at: at, refunded_at: at, payout }
-        : { ...next, status, resolved_at: at, released_at: at, payout };
-    }
+    case 'milestones_settled':
+      return { ...meta, settledAt: at };
     case 'milestone_completed':
     case 'milestone_released':
     case 'milestones_refunded':
-      return { ...next, milestones: patchMilestones(row.milestones ?? [], milestonePatches(event, at)) };
-    case 'milestones_settled': {
-      const payout = event.payout ? (encodePayout(event.payout) as unknown as EscrowPayoutView) : null;
-      return event.outcome === 'released'
-        ? { ...next, status: 'released', released_at: at, payout }
-        : { ...next, status: 'refunded', refunded_at: at, payout };
-    }
+      return { ...meta, milestones: stampMilestones(meta.milestones ?? [], event, at) };
   }
+}
+
+/** The one mapping from the decider's state (and the meta) to the row. */
+export function rowOf({ state, meta }: EscrowRecord): EscrowRow {
+  const refunded = state.status === 'refunded';
+  return {
+    escrow_id: state.escrowId,
+    status: state.status,
+    creator_id: state.creatorId,
+    counterparty_id: state.counterpartyId,
+    amount_micros: state.amountMicros.toString(),
+    commission_bps: state.commissionBps,
+    referrer_id: state.referrerId,
+    description: state.description,
+    result_summary: state.resultSummary,
+    dispute_reason: meta.disputeReason,
+    rejection: meta.rejection,
+    timeout_ms: String(state.timeoutMs),
+    created_at: meta.createdAt,
+    funded_at: meta.fundedAt,
+    auto_release_at: meta.fundedAt ? deadlineOf(meta.fundedAt, state.timeoutMs) : null,
+    completed_at: meta.completedAt,
+    released_at: refunded ? null : meta.settledAt,
+    refunded_at: refunded ? meta.settledAt : null,
+    disputed_at: meta.disputedAt,
+    resolved_at: meta.resolvedAt,
+    payout: state.payout ? (encodePayout(state.payout) as unknown as EscrowPayoutView) : null,
+    commission_taken_micros: (state.payout?.commissionMicros ?? 0n).toString(),
+    version: meta.version,
+    job_id: state.jobId ?? null,
+    race: state.race === true,
+    evaluator_id: state.evaluatorId ?? null,
+    evaluator_fee_bps: state.evaluatorFeeBps ?? 0,
+    deliverable: state.deliverable,
+    reject_reason: state.rejectReason,
+    rejected_at: meta.rejectedAt,
+    cancel_requested_at: meta.cancelRequestedAt,
+    cancel_consented_at: meta.cancelConsentedAt,
+    milestones: state.milestones ? storedMilestonesOf(state.milestones, meta.milestones ?? []) : null,
+  };
+}
+
+/** The row's deadline (the sweeper's `deadlines` row): while it runs, its `auto_release_at`. */
+export function dueAtOf(row: EscrowRow | undefined): Date | null {
+  if (!row || !deadlineRuns(stateFromRow(row))) return null;
+  return row.auto_release_at;
+}
+
+/** The row after `events` (as recorded), from the row before them (undefined: none yet). */
+export function rowAfter(
+  row: EscrowRow | undefined,
+  events: ReadonlyArray<{ event: EscrowEvent; recordedAt: Date; streamVersion: number }>,
+): EscrowRow | undefined {
+  if (events.length === 0) return row;
+  let record = row ? recordOf(row) : undefined;
+  for (const { event, recordedAt, streamVersion } of events)
+    record = evolveRecord(record, event, recordedAt, streamVersion);
+  return rowOf(record!);
 }
 
 export function rowToView(row: EscrowRow): EscrowView {

@@ -1,13 +1,12 @@
 import type { Deliverable, MilestoneStatus, MilestoneView } from '@pf/contracts';
 import type { EscrowEvent } from '../domain/escrow.js';
-import type { Milestone, MilestoneTerms } from '../domain/milestones.js';
+import type { Milestone } from '../domain/milestones.js';
 import { decodePayout, encodePayout } from './escrow-codec.js';
 
 /**
  * The `milestones` column of an escrow row (jsonb, docs/adr/0017): one object per milestone, in
- * the create's order. Each milestone event is a patch of one element, the same in memory
- * (evolveRow) and in SQL (the projection merges it with `jsonb_set(..., old || patch)`), so the
- * live row, the rebuilt one and the command's view agree.
+ * the create's order, built like the row itself from the decider's milestones (status, result,
+ * payout) and the meta beside them (the deliverable and the times).
  */
 export interface StoredMilestone {
   description: string;
@@ -21,61 +20,62 @@ export interface StoredMilestone {
   payout: Record<string, unknown> | null;
 }
 
-export function storedMilestones(terms: readonly MilestoneTerms[]): StoredMilestone[] {
-  return terms.map((term) => ({
-    description: term.description,
-    amountMicros: term.amountMicros.toString(),
-    status: 'pending',
-    resultSummary: null,
-    deliverable: null,
-    completedAt: null,
-    settledAt: null,
-    payout: null,
-  }));
+/** What the row keeps of a milestone beside the decider's state. */
+export interface MilestoneMeta {
+  deliverable: Deliverable | null;
+  completedAt: string | null;
+  settledAt: string | null;
 }
 
-export interface MilestonePatch {
-  index: number;
-  patch: Partial<StoredMilestone>;
+/** A stored milestone's meta, or a fresh one's. */
+export function milestoneMetaOf(stored?: StoredMilestone): MilestoneMeta {
+  return {
+    deliverable: stored?.deliverable ?? null,
+    completedAt: stored?.completedAt ?? null,
+    settledAt: stored?.settledAt ?? null,
+  };
 }
 
-/** The element patches a milestone event makes, recorded at `at`; none for other events. */
-export function milestonePatches(event: EscrowEvent, at: Date): MilestonePatch[] {
+/** Notes when a milestone event happened (recorded at `at`) and what it handed over. */
+export function stampMilestones(
+  meta: readonly MilestoneMeta[],
+  event: EscrowEvent,
+  at: Date,
+): MilestoneMeta[] {
   const when = at.toISOString();
+  const next = [...meta];
   switch (event.type) {
     case 'milestone_completed':
-      return [
-        {
-          index: event.milestone,
-          patch: {
-            status: 'completed',
-            resultSummary: event.resultSummary,
-            deliverable: event.deliverable ?? null,
-            completedAt: when,
-          },
-        },
-      ];
+      next[event.milestone] = {
+        ...next[event.milestone]!,
+        deliverable: event.deliverable ?? null,
+        completedAt: when,
+      };
+      return next;
     case 'milestone_released':
-      return [
-        {
-          index: event.milestone,
-          patch: { status: 'released', settledAt: when, payout: encodePayout(event.payout) },
-        },
-      ];
+      next[event.milestone] = { ...next[event.milestone]!, settledAt: when };
+      return next;
     case 'milestones_refunded':
-      return event.milestones.map((index) => ({ index, patch: { status: 'refunded', settledAt: when } }));
+      for (const index of event.milestones) next[index] = { ...next[index]!, settledAt: when };
+      return next;
     default:
-      return [];
+      return next;
   }
 }
 
-export function patchMilestones(
-  milestones: readonly StoredMilestone[],
-  patches: readonly MilestonePatch[],
+export function storedMilestonesOf(
+  milestones: readonly Milestone[],
+  meta: readonly MilestoneMeta[],
 ): StoredMilestone[] {
-  const next = [...milestones];
-  for (const { index, patch } of patches) next[index] = { ...next[index]!, ...patch };
-  return next;
+  return milestones.map((milestone, index) => ({
+    description: milestone.description,
+    amountMicros: milestone.amountMicros.toString(),
+    status: milestone.status,
+    resultSummary: milestone.resultSummary,
+    ...milestoneMetaOf(),
+    ...meta[index],
+    payout: milestone.payout ? encodePayout(milestone.payout) : null,
+  }));
 }
 
 /** The decider's milestones from the row. */

@@ -1,0 +1,169 @@
+import { DataSource, type QueryRunner } from 'typeorm';
+import { EventStore } from '@pf/event-store';
+import { createTestDatabase, type TestDatabase } from '@pf/testing';
+import type { EscrowPolicy, OpenEscrow } from '../domain/escrow.js';
+import { escrowProjection } from '../infrastructure/escrow-projection.js';
+import { EscrowRepository } from '../infrastructure/escrow-repository.js';
+import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
+import { ESCROW_SCHEMA, escrowMigrations } from '../infrastructure/migrations.js';
+import { EscrowCommands } from './escrow-commands.js';
+
+const creator = 'ag_00000000000a';
+const worker = 'ag_00000000000b';
+const policy: EscrowPolicy = {
+  commissionBps: 100,
+  minTimeoutMs: 60_000,
+  maxTimeoutMs: 720 * 3_600_000,
+  minAmountMicros: 100_000n,
+};
+const open = (escrowId: string): OpenEscrow => ({
+  kind: 'open',
+  escrowId,
+  creatorId: creator,
+  counterpartyId: worker,
+  amountMicros: 5_000_000n,
+  description: 'count the round trips',
+  timeoutMs: 4 * 3_600_000,
+  referrerId: null,
+  policy,
+});
+
+/**
+ * The escrow commands on real Postgres, counting the statements (round trips) each sends,
+ * BEGIN and COMMIT included. Before the pipeline (EscrowRepository's own loop) a lifecycle cost
+ * create 4, hold 5, complete 6 and release 7 (22), a repeated release 4.
+ */
+describe('escrow commands on the pipeline', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let commands: EscrowCommands;
+  const sent: string[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase('escrowcommands');
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: database.url,
+      schema: ESCROW_SCHEMA,
+      migrations: escrowMigrations,
+      extra: { max: 2 },
+    });
+    await dataSource.initialize();
+    await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
+    await dataSource.runMigrations({ transaction: 'each' });
+    // Every statement a transaction's runner sends (TypeORM's BEGIN and COMMIT go through `query` too).
+    const createRunner = dataSource.createQueryRunner.bind(dataSource);
+    dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
+      const runner = createRunner(...args);
+      const query = runner.query.bind(runner);
+      runner.query = ((sql: string, parameters?: unknown[]) => {
+        sent.push(String(sql).trim().split(/\s+/).slice(0, 3).join(' '));
+        return query(sql, parameters);
+      }) as QueryRunner['query'];
+      return runner;
+    };
+    const store = new EventStore({
+      dataSource,
+      schema: ESCROW_SCHEMA,
+      inlineProjections: [escrowProjection],
+    });
+    commands = new EscrowCommands(new EscrowRepository(store, 5_000), { ESCROW_GROUP_COMMIT_BATCHES: 0 });
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  const counted = async <T>(run: () => Promise<T>): Promise<{ result: T; statements: number }> => {
+    sent.length = 0;
+    const result = await run();
+    return { result, statements: sent.length };
+  };
+  const rowOfTable = async (escrowId: string): Promise<EscrowRow> =>
+    (
+      await dataSource.query(`SELECT ${ESCROW_ROW_COLUMNS} FROM escrow.escrows WHERE escrow_id = $1`, [
+        escrowId,
+      ])
+    )[0];
+
+  it('given a lifecycle create → hold → complete → release, when each command runs, then it sends fewer statements than before and replies with the row it wrote', async () => {
+    const escrowId = 'esc_00000000000000a1';
+    const create = await counted(() => commands.execute(escrowId, open(escrowId), { freshId: true }));
+    const hold = await counted(() =>
+      commands.execute(escrowId, { kind: 'record_hold', outcome: 'held' }, { knownRow: create.result.row }),
+    );
+    const complete = await counted(() =>
+      commands.execute(
+        escrowId,
+        { kind: 'complete', actorId: worker, resultSummary: 'done' },
+        { commandId: 'complete-1' },
+      ),
+    );
+    const release = await counted(() =>
+      commands.execute(escrowId, { kind: 'release', actorId: creator }, { commandId: 'release-1' }),
+    );
+    const repeat = await counted(() =>
+      commands.execute(escrowId, { kind: 'release', actorId: creator }, { commandId: 'release-1' }),
+    );
+
+    // BEGIN, append, row upsert, COMMIT.
+    expect(create.statements).toBe(4);
+    // On the row create wrote: no lock.
+    expect(hold.statements).toBe(4);
+    // BEGIN, lock + replay check, append, upsert, COMMIT.
+    expect(complete.statements).toBe(5);
+    // … and the settlement outbox row.
+    expect(release.statements).toBe(6);
+    // BEGIN, lock + replay check (found), COMMIT.
+    expect(repeat.statements).toBe(3);
+    expect(repeat.result.replayed).toBe(true);
+
+    const row = await rowOfTable(escrowId);
+    expect(release.result.row).toEqual(row);
+    expect(row).toMatchObject({ status: 'released', version: 4, commission_taken_micros: '50000' });
+    expect(row.auto_release_at!.getTime()).toBe(row.funded_at!.getTime() + 4 * 3_600_000);
+    const deadlines = await dataSource.query(`SELECT * FROM escrow.deadlines WHERE escrow_id = $1`, [
+      escrowId,
+    ]);
+    expect(deadlines).toEqual([]);
+    const settlements = await dataSource.query(`SELECT kind FROM escrow.settlements WHERE escrow_id = $1`, [
+      escrowId,
+    ]);
+    expect(settlements).toEqual([{ kind: 'post' }]);
+  });
+
+  it('given a stale known row (the recovery sweep funded the escrow meanwhile), when the hold is recorded, then the retry locks and nothing is decided twice', async () => {
+    const escrowId = 'esc_00000000000000a2';
+    const create = await commands.execute(escrowId, open(escrowId), { freshId: true });
+    await commands.execute(escrowId, { kind: 'record_hold', outcome: 'held' });
+    const late = await commands.execute(
+      escrowId,
+      { kind: 'record_hold', outcome: 'held' },
+      { knownRow: create.row },
+    );
+    expect(late.events).toEqual([]);
+    expect(late.row).toMatchObject({ status: 'funded', version: 2 });
+    const deadlines = await dataSource.query(`SELECT due_at FROM escrow.deadlines WHERE escrow_id = $1`, [
+      escrowId,
+    ]);
+    expect(deadlines).toEqual([{ due_at: late.row!.auto_release_at }]);
+  });
+
+  it('given a command that ran already, when it is sent again concurrently, then the repeats are answered as replays', async () => {
+    const escrowId = 'esc_00000000000000a3';
+    const create = await commands.execute(escrowId, open(escrowId), { freshId: true });
+    await commands.execute(escrowId, { kind: 'record_hold', outcome: 'held' }, { knownRow: create.row });
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        commands.execute(escrowId, { kind: 'decline', actorId: worker }, { commandId: 'decline-1' }),
+      ),
+    );
+    expect(outcomes.filter((outcome) => !outcome.replayed)).toHaveLength(1);
+    expect(outcomes.every((outcome) => outcome.row?.status === 'refunded')).toBe(true);
+    const events = await dataSource.query(`SELECT type FROM escrow.events WHERE stream_id = $1`, [
+      `escrow-${escrowId}`,
+    ]);
+    expect(events.map((event: { type: string }) => event.type)).toEqual(['opened', 'funded', 'declined']);
+  });
+});
