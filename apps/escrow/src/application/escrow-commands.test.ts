@@ -1,5 +1,5 @@
 import { DataSource, type QueryRunner } from 'typeorm';
-import { EventStore } from '@pf/event-store';
+import { createProjectionTables, EventStore, projectionTarget } from '@pf/event-store';
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import type { EscrowPolicy, OpenEscrow } from '../domain/escrow.js';
 import { escrowProjection } from '../infrastructure/escrow-projection.js';
@@ -165,5 +165,97 @@ describe('escrow commands on the pipeline', () => {
       `escrow-${escrowId}`,
     ]);
     expect(events.map((event: { type: string }) => event.type)).toEqual(['opened', 'funded', 'declined']);
+  });
+});
+
+describe('escrow commands with group commit, and a rebuild of what they wrote', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let store: EventStore;
+  let commands: EscrowCommands;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('escrowgroup');
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: database.url,
+      schema: ESCROW_SCHEMA,
+      migrations: escrowMigrations,
+      extra: { max: 3 },
+    });
+    await dataSource.initialize();
+    await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
+    await dataSource.runMigrations({ transaction: 'each' });
+    store = new EventStore({ dataSource, schema: ESCROW_SCHEMA, inlineProjections: [escrowProjection] });
+    commands = new EscrowCommands(new EscrowRepository(store, 5_000), { ESCROW_GROUP_COMMIT_BATCHES: 1 });
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  it('given commands batched in one transaction, one of them refused, when they commit, then the others are written and a rebuild from the log gives the same tables', async () => {
+    const ids = Array.from({ length: 6 }, (_, index) => `esc_00000000000000b${index}`);
+    const created = await Promise.all(ids.map((id) => commands.execute(id, open(id), { freshId: true })));
+    await Promise.all(
+      ids.map((id, index) =>
+        commands.execute(id, { kind: 'record_hold', outcome: 'held' }, { knownRow: created[index]!.row }),
+      ),
+    );
+    const outcomes = await Promise.allSettled([
+      ...ids.map((id, index) =>
+        commands.execute(
+          id,
+          { kind: 'complete', actorId: worker, resultSummary: `part ${index}` },
+          { commandId: `complete-${id}` },
+        ),
+      ),
+      // Refused (only the counterparty completes); the others of its batch commit.
+      commands.execute(ids[0]!, { kind: 'decline', actorId: creator }, { commandId: 'refused' }),
+      // Two commands on one escrow in flight at once.
+      commands.execute(
+        ids[1]!,
+        { kind: 'dispute', actorId: creator, reason: 'late' },
+        { commandId: 'dispute' },
+      ),
+    ]);
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(1);
+    await commands.execute(ids[2]!, { kind: 'release', actorId: creator }, { commandId: 'release' });
+
+    const live: EscrowRow[] = await dataSource.query(
+      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows ORDER BY escrow_id`,
+    );
+    expect(live.map((row) => row.status)).toEqual([
+      'completed',
+      'disputed',
+      'released',
+      'completed',
+      'completed',
+      'completed',
+    ]);
+    const liveDeadlines = await dataSource.query(`SELECT * FROM escrow.deadlines ORDER BY escrow_id`);
+    expect(liveDeadlines.map((row: { escrow_id: string }) => row.escrow_id)).toEqual([
+      ids[0],
+      ids[3],
+      ids[4],
+      ids[5],
+    ]);
+
+    // What ops replay does: fresh tables, the whole log applied in batches.
+    const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
+    await createProjectionTables(dataSource, escrowProjection, target);
+    const events = await store.readAll({ limit: 1_000 });
+    await store.transaction(async (runner) => {
+      for (let start = 0; start < events.length; start += 5)
+        await escrowProjection.apply(runner, events.slice(start, start + 5), target);
+    });
+    const rebuilt = await dataSource.query(
+      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows_rebuild ORDER BY escrow_id`,
+    );
+    expect(rebuilt).toEqual(live);
+    expect(await dataSource.query(`SELECT * FROM escrow.deadlines_rebuild ORDER BY escrow_id`)).toEqual(
+      liveDeadlines,
+    );
   });
 });
