@@ -60,6 +60,13 @@ export const defaultEventConsumerSettings: EventConsumerSettings = {
   deliverFrom: 'all',
 };
 
+/**
+ * Events one open pull asks for in the held-subscription loop: the broker delivers them only as
+ * acks make room (`maxAckPending`), so this sets how often the pull is topped up, not how many
+ * the client holds. Measured with the escrow lifecycle load (docs/BENCHMARKS.md).
+ */
+const HELD_PULL_BATCH = 64;
+
 /** Pause before pulling again after the pull itself failed (broker restart, consumer gone). */
 const PULL_RETRY_DELAY_MS = 1_000;
 
@@ -123,6 +130,7 @@ export class DurableEventConsumer {
   }
 
   private async run(): Promise<void> {
+    if (holdsOneSubscription(this.options.settings)) return this.runHeld();
     while (!this.stopping) {
       const free = this.options.settings.maxInFlight - this.inFlight.size;
       if (free <= 0) {
@@ -136,6 +144,50 @@ export class DurableEventConsumer {
         this.options.logger.warn(
           { err: describeError(error), consumer: this.durable },
           'event pull failed, retrying',
+        );
+        await sleep(PULL_RETRY_DELAY_MS);
+      }
+    }
+  }
+
+  /**
+   * The loop when the broker never hands out more events than this replica works on at once
+   * (`maxAckPending <= maxInFlight`): one subscription stays open and is topped up (nats.js
+   * `consume`), instead of a new inbox subscription per pull (SUB, pull, UNSUB: three protocol
+   * messages per batch on top of the acks). The open pull asks for up to HELD_PULL_BATCH events
+   * and is topped up as they arrive (a quarter at a time), but the broker never has more than
+   * `maxAckPending` of them unacknowledged, so the client holds at most that many: none waits
+   * unseen while its ack deadline runs. A slot is waited for before the next event is taken, as
+   * in the fetch loop.
+   */
+  private async runHeld(): Promise<void> {
+    const { maxInFlight, fetchExpiresMs } = this.options.settings;
+    while (!this.stopping) {
+      try {
+        const messages = await this.consumer!.consume({
+          max_messages: HELD_PULL_BATCH,
+          expires: fetchExpiresMs,
+        });
+        this.batch = messages;
+        if (this.stopping) messages.stop();
+        try {
+          for await (const message of messages) {
+            if (this.stopping) {
+              message.nak();
+              continue;
+            }
+            this.track(message);
+            while (!this.stopping && this.inFlight.size >= maxInFlight)
+              await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+          }
+        } finally {
+          this.batch = undefined;
+        }
+      } catch (error) {
+        if (this.stopping) break;
+        this.options.logger.warn(
+          { err: describeError(error), consumer: this.durable },
+          'event subscription failed, retrying',
         );
         await sleep(PULL_RETRY_DELAY_MS);
       }
@@ -322,6 +374,16 @@ function parseEnvelope(data: Uint8Array): EventEnvelope | string {
     return 'malformed event: not an event envelope with an id and a type';
   }
   return envelope as EventEnvelope;
+}
+
+/**
+ * Whether the consumer keeps one subscription open (see `runHeld`): only when the broker's
+ * limit of unacknowledged events keeps the client's buffer within what it works on at once.
+ */
+export function holdsOneSubscription(
+  settings: Pick<EventConsumerSettings, 'maxAckPending' | 'maxInFlight'>,
+): boolean {
+  return settings.maxAckPending <= settings.maxInFlight;
 }
 
 export function consumerConfig(

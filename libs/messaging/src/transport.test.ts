@@ -26,7 +26,7 @@ import { connectTestNats, deletePrefixedStreams, sleep, testNatsPrefix, waitFor 
 import { CommandClient } from './command-client.js';
 import { encodeJson } from './codec.js';
 import { NatsEventContext } from './event-context.js';
-import { durableName, type EventConsumerSettings } from './event-consumer.js';
+import { durableName, holdsOneSubscription, type EventConsumerSettings } from './event-consumer.js';
 import type { ProcessedEventStore } from './inbox.js';
 import { RpcErrorPassthroughFilter } from './rpc-error.filter.js';
 import { NatsTransport, type EventPatternExtras, type NatsTransportOptions } from './transport.js';
@@ -416,3 +416,82 @@ describe('events', () => {
     expect(info.ack_floor.stream_seq).toBe(info.delivered.stream_seq);
   });
 });
+
+/**
+ * The loop with one held subscription (maxAckPending <= maxInFlight: the gateway's webhook and
+ * receipt consumers). The same guarantees as the pull-per-batch loop above: every event once,
+ * in order when one is in flight, retried after a failure, drained on close.
+ */
+describe('events through one held subscription', () => {
+  const held = (maxInFlight: number): EventPatternExtras => ({
+    consumer: { maxInFlight, maxAckPending: maxInFlight },
+  });
+
+  it('keeps the order with one in flight, retries a failure in place, and handles each event once', async () => {
+    const pattern = 'casino.events.held_order_test';
+    const handled: string[] = [];
+    const attempts = new Map<string, number>();
+    const behaviour: EventBehaviour = async (event) => {
+      const attempt = (attempts.get(event.id) ?? 0) + 1;
+      attempts.set(event.id, attempt);
+      // The fifth event fails once: with one unacknowledged event allowed, nothing overtakes it.
+      if (event.data.index === 5 && attempt === 1) throw new Error('transient failure');
+      handled.push(event.id);
+    };
+    expect(isHeld(held(1))).toBe(true);
+    await startService([eventController(pattern, behaviour, held(1))], { consumerGroup: 'held-order' });
+    const published: string[] = [];
+    let last = 0;
+    for (let index = 0; index < 30; index += 1) {
+      const event = { ...envelope('held_order_test'), data: { index } };
+      published.push(event.id);
+      last = await publish(pattern, event);
+    }
+
+    const info = await waitSettled('held-order', pattern, last);
+    expect(handled).toEqual(published);
+    expect(attempts.get(published[5]!)).toBe(2);
+    expect(info.config.max_ack_pending).toBe(1);
+    expect(info).toMatchObject({ num_ack_pending: 0, num_pending: 0 });
+  });
+
+  it('shares one durable between two replicas, each event handled once, and drains on close', async () => {
+    const pattern = 'casino.events.held_shared_test';
+    const seen: string[] = [];
+    const release = gate();
+    let blocked = false;
+    const behaviour: EventBehaviour = async (event) => {
+      if (event.data.index === 0) {
+        blocked = true;
+        await release.promise;
+      }
+      seen.push(event.id);
+      await sleep(5);
+    };
+    const first = await startService([eventController(pattern, behaviour, held(4))], {
+      consumerGroup: 'held-shared',
+    });
+    await startService([eventController(pattern, behaviour, held(4))], { consumerGroup: 'held-shared' });
+    let last = 0;
+    for (let index = 0; index < 40; index += 1)
+      last = await publish(pattern, { ...envelope('held_shared_test'), data: { index } });
+    await waitFor('first event held by its handler', () => blocked);
+
+    // Closing a replica while a handler runs waits for it and acks it.
+    let closed = false;
+    const closing = stopService(first).then(() => (closed = true));
+    await sleep(200);
+    release.open();
+    await closing;
+    expect(closed).toBe(true);
+
+    await waitSettled('held-shared', pattern, last);
+    expect(seen).toHaveLength(40);
+    expect(new Set(seen).size).toBe(40);
+  });
+});
+
+function isHeld(extras: EventPatternExtras): boolean {
+  const settings = extras.consumer ?? {};
+  return holdsOneSubscription({ maxAckPending: settings.maxAckPending!, maxInFlight: settings.maxInFlight! });
+}

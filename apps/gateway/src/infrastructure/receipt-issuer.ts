@@ -33,7 +33,9 @@ export class ReceiptIssuer implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap(): Promise<void> {
     await this.store.registerKey(this.signer);
     this.context.logger.info({ keyId: this.signer.keyId, source: this.signer.source }, 'receipt signing key');
-    const settings = { ...gatewayConsumerSettings, maxInFlight: 4, maxAckPending: 256 };
+    // As many unacknowledged as in flight: the consumer then keeps one subscription open
+    // instead of subscribing anew for every pull (libs/messaging, `holdsOneSubscription`).
+    const settings = { ...gatewayConsumerSettings, maxInFlight: 4, maxAckPending: 4 };
     this.stops.push(
       runGatewayConsumer(this.context, {
         stream: eventStreams.escrow.name,
