@@ -50,14 +50,24 @@ export class EscrowEventFeed extends StreamEventFeed {
 
   async isVisibleTo(agentId: string, envelope: EventEnvelope): Promise<boolean> {
     const escrowId = escrowIdOf(envelope);
-    const opened = envelope.type === 'opened' ? partiesOf(envelope.data) : null;
-    if (opened) this.remember(escrowId, opened);
+    this.observe(envelope);
     if (INTERNAL_EVENT_TYPES.has(envelope.type)) return false;
     const parties = await this.partiesOf(escrowId);
     return (
       parties !== null &&
       (parties.creatorId === agentId || parties.counterpartyId === agentId || parties.evaluatorId === agentId)
     );
+  }
+
+  /**
+   * Remembers the parties an `opened` event names. Every reader of the escrow stream in this
+   * process (the feeds, the receipt issuer) passes its events here, so a later event of the same
+   * escrow finds its parties without asking the escrow service.
+   */
+  observe(envelope: EventEnvelope): void {
+    if (envelope.type !== 'opened') return;
+    const opened = partiesOf(envelope.data);
+    if (opened) this.remember(escrowIdOf(envelope), opened);
   }
 
   /**

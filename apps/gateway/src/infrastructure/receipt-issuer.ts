@@ -67,6 +67,8 @@ export class ReceiptIssuer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onEscrowEvent(envelope: EventEnvelope): Promise<void> {
+    // The `opened` event names the parties: the settlement then needs no lookup.
+    this.escrows.observe(envelope);
     if (!isSettlement('escrow', envelope)) return;
     const escrowId = String(envelope.data.escrowId);
     const parties = await this.escrows.partiesOf(escrowId);
