@@ -570,10 +570,12 @@ export class BatchWriter<Command, Reply> {
         return results;
       },
     };
-    let loaded: LoadedBatch<unknown> | undefined;
+    let guess: LoadedBatch<unknown> | undefined;
     try {
-      loaded = await this.strategy.loadBatch(commands, reader, attempt);
+      const loaded = await this.strategy.loadBatch(commands, reader, attempt);
+      // A guess: the loader read nothing and gave the statements that check it.
       const check = transaction === undefined ? loaded.check : undefined;
+      if (check) guess = loaded;
       const decision = this.strategy.decide(commands, loaded.state);
       const append = this.store.prepareAppendMany(decision.appends);
       if (!append) {
@@ -600,9 +602,8 @@ export class BatchWriter<Command, Reply> {
       return () => decision.committed(recorded);
     } catch (error) {
       await (transaction as PipelinedTransaction | undefined)?.rollback();
-      const guessed = loaded?.check !== undefined && loaded.guessFailed !== undefined;
-      if (guessed && (loaded!.guessFailed!(error) || error instanceof UncheckedGuessError))
-        throw new StaleGuessError(error);
+      const stale = guess?.guessFailed?.(error) === true || error instanceof UncheckedGuessError;
+      if (guess && stale) throw new StaleGuessError(error);
       throw error;
     }
   }
