@@ -15,7 +15,7 @@ import {
   type EventStore,
   type RecordedEvent,
 } from '@pf/event-store';
-import { agentDecider, type AgentRegistered } from '../domain/agent.js';
+import { AGENT_EXISTS, agentDecider, type AgentRegistered } from '../domain/agent.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 
 /** Fresh ids collide with negligible odds; a collision is retried with new ones, this often. */
@@ -83,7 +83,7 @@ export class AgentsService {
         // 2^-192, fails every attempt.)
         const collided =
           isVersionConflict(error) ||
-          (error instanceof DomainError && error.code === 'agent_exists') ||
+          (error instanceof DomainError && error.code === AGENT_EXISTS) ||
           (error as { code?: string }).code === '23505';
         if (!collided || attempt >= MAX_ID_ATTEMPTS) throw error;
       }
