@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { QueryRunner } from 'typeorm';
 import { DomainError, ErrorCode, type EventMetadata } from '@pf/contracts';
 import { fold, type Decider } from './decider.js';
 import { EventStoreErrorCode, isVersionConflict } from './errors.js';
 import type { EventStore } from './event-store.js';
 import { nameBasedUuid } from './ids.js';
+import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { postgresErrorOf } from './sql.js';
 import type { ExpectedVersion, NewEvent, RecordedEvent } from './types.js';
 
@@ -14,7 +16,8 @@ import type { ExpectedVersion, NewEvent, RecordedEvent } from './types.js';
  * whatever else the decision owes in the same transaction, retry on a version conflict with
  * one bounded, jittered policy, answer a repeated command id with its first outcome, reply.
  * Optionally group commit: commands that arrive while a batch is committing wait and are
- * decided together, in one transaction, as the next batch.
+ * decided together, in one transaction, as the next batch. Or a batch strategy (`batchWriter`):
+ * the batch decided as a whole and written in one pipelined round trip (ADR 0008).
  */
 
 /** One retry policy for every writer: bounded attempts, full-jitter exponential pauses. */
@@ -128,10 +131,8 @@ export function isRetryableWriteConflict(error: unknown): boolean {
 export class CommandPipeline {
   readonly stats: PipelineStats = { batches: 0, batchedCommands: 0, recentBatchSizes: [], retries: 0 };
   private readonly retry: RetryPolicy;
-  private readonly group?: Required<GroupCommitOptions>;
-  private readonly queue: Queued[] = [];
-  private inFlight = 0;
-  private readonly idle = new Set<() => void>();
+  private readonly queue?: CommandQueue<Queued>;
+  private readonly writers: Array<{ drain(): Promise<void> }> = [];
 
   constructor(
     readonly store: EventStore,
@@ -139,35 +140,44 @@ export class CommandPipeline {
   ) {
     const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.retry = { ...retry, maxAttempts: Math.min(Math.max(Math.floor(retry.maxAttempts), 1), 50) };
-    if (options.groupCommit) {
-      this.group = {
-        maxBatchSize: Math.min(Math.max(options.groupCommit.maxBatchSize ?? 64, 1), 1_000),
-        maxBatchesInFlight: Math.min(Math.max(options.groupCommit.maxBatchesInFlight ?? 1, 1), 16),
-        maxQueued: Math.min(Math.max(options.groupCommit.maxQueued ?? 10_000, 1), 100_000),
-      };
-    }
+    if (options.groupCommit)
+      this.queue = new CommandQueue(queueOptions(options.groupCommit), (batch) => this.runBatch(batch));
+  }
+
+  /**
+   * A writer whose batches `strategy` loads and decides as a whole, written in one pipelined
+   * round trip (two when it has to read first). Same retry policy as this pipeline's commands.
+   */
+  batchWriter<Command, State, Reply>(
+    strategy: BatchStrategy<Command, State, Reply>,
+    options: BatchWriterOptions = {},
+  ): BatchWriter<Command, Reply> {
+    const writer = new BatchWriter<Command, Reply>(
+      this.store,
+      this.retry,
+      strategy as BatchStrategy<Command, unknown, Reply>,
+      options,
+    );
+    this.writers.push(writer);
+    return writer;
   }
 
   /** Runs a command in its own transaction, or in the next group-commit batch; its reply. */
   execute<Loaded extends LoadedBase, Event, Result>(
     command: PipelineCommand<Loaded, Event, Result>,
   ): Promise<Result> {
-    if (!this.group) return this.executeAlone(command);
-    if (this.queue.length >= this.group.maxQueued) {
-      return Promise.reject(
-        new DomainError(ErrorCode.serviceUnavailable, 'too many commands are waiting; retry shortly', {
-          write_may_have_happened: false,
-        }),
-      );
-    }
+    const queue = this.queue;
+    if (!queue) return this.executeAlone(command);
     return new Promise<Result>((resolve, reject) => {
-      this.queue.push({
-        command: command as unknown as PipelineCommand<LoadedBase, unknown, unknown>,
-        attempts: 1,
-        resolve: resolve as (value: unknown) => void,
+      queue.push(
+        {
+          command: command as unknown as PipelineCommand<LoadedBase, unknown, unknown>,
+          attempts: 1,
+          resolve: resolve as (value: unknown) => void,
+          reject,
+        },
         reject,
-      });
-      this.pump();
+      );
     });
   }
 
@@ -206,8 +216,7 @@ export class CommandPipeline {
 
   /** Resolves once no batch is committing and none is waiting (for a clean shutdown). */
   async drain(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0) return;
-    await new Promise<void>((resolve) => this.idle.add(resolve));
+    await Promise.all([this.queue?.drain(), ...this.writers.map((writer) => writer.drain())]);
   }
 
   private async executeAlone<Loaded extends LoadedBase, Event, Result>(
@@ -222,22 +231,6 @@ export class CommandPipeline {
         this.stats.retries += 1;
         await sleep(retryDelayMs(this.retry, attempt));
       }
-    }
-  }
-
-  private pump(): void {
-    const group = this.group!;
-    while (this.inFlight < group.maxBatchesInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, group.maxBatchSize);
-      this.inFlight += 1;
-      void this.runBatch(batch).finally(() => {
-        this.inFlight -= 1;
-        this.pump();
-        if (this.inFlight === 0 && this.queue.length === 0) {
-          for (const resolve of this.idle) resolve();
-          this.idle.clear();
-        }
-      });
     }
   }
 
@@ -290,10 +283,329 @@ export class CommandPipeline {
       this.stats.retries += 1;
       const delayMs = retryDelayMs(this.retry, entry.attempts);
       entry.attempts += 1;
-      setTimeout(() => {
-        this.queue.push(entry);
-        this.pump();
-      }, delayMs);
+      this.queue!.pushAfter(entry, delayMs);
+    }
+  }
+}
+
+/** The queue in front of batches: bounded, a batch per free slot, a small first batch gathered for one turn. */
+interface QueueOptions {
+  maxBatchSize: number;
+  maxBatchesInFlight: number;
+  maxQueued: number;
+  gatherBelow: number;
+  busyMessage: string;
+}
+
+function queueOptions(
+  options: GroupCommitOptions & { gatherBelow?: number; busyMessage?: string },
+): QueueOptions {
+  return {
+    maxBatchSize: Math.min(Math.max(options.maxBatchSize ?? 64, 1), 1_000),
+    maxBatchesInFlight: Math.min(Math.max(options.maxBatchesInFlight ?? 1, 1), 16),
+    maxQueued: Math.min(Math.max(options.maxQueued ?? 10_000, 1), 100_000),
+    gatherBelow: Math.min(Math.max(options.gatherBelow ?? 0, 0), 1_000),
+    busyMessage: options.busyMessage ?? 'too many commands are waiting; retry shortly',
+  };
+}
+
+/**
+ * Commands waiting for a batch. While fewer than `maxBatchesInFlight` batches run, the next
+ * batch (up to `maxBatchSize`) starts; everything arriving meanwhile waits and joins a later one,
+ * so batches grow with the load. A batch that would start with fewer than `gatherBelow` commands
+ * while none is in flight first waits one event-loop turn (setImmediate): the commands the same
+ * poll has already read join it. Beyond `maxQueued` waiting commands a command is refused at once.
+ */
+class CommandQueue<Entry> {
+  private readonly waiting: Entry[] = [];
+  private inFlight = 0;
+  /** Entries waiting out a retry pause before they rejoin the queue. */
+  private pausing = 0;
+  private gathering = false;
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    private readonly options: QueueOptions,
+    private readonly run: (batch: Entry[]) => Promise<void>,
+  ) {}
+
+  /** Queues `entry`, or refuses it through `refuse` when the queue is full. */
+  push(entry: Entry, refuse: (error: unknown) => void): void {
+    if (this.waiting.length >= this.options.maxQueued) {
+      refuse(
+        new DomainError(ErrorCode.serviceUnavailable, this.options.busyMessage, {
+          write_may_have_happened: false,
+        }),
+      );
+      return;
+    }
+    this.waiting.push(entry);
+    this.start();
+  }
+
+  /** Queues `entry` again after a retry pause (never refused: it was accepted once). */
+  pushAfter(entry: Entry, delayMs: number): void {
+    this.pausing += 1;
+    setTimeout(() => {
+      this.pausing -= 1;
+      this.waiting.push(entry);
+      this.start();
+    }, delayMs);
+  }
+
+  /** Resolves once nothing waits, pauses or runs. */
+  async drain(): Promise<void> {
+    if (this.isIdle()) return;
+    await new Promise<void>((resolve) => this.idle.add(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === 0 && this.waiting.length === 0 && this.pausing === 0;
+  }
+
+  private start(): void {
+    if (this.gathering) return;
+    if (this.inFlight === 0 && this.waiting.length > 0 && this.waiting.length < this.options.gatherBelow) {
+      this.gathering = true;
+      setImmediate(() => {
+        this.gathering = false;
+        this.launch();
+      });
+      return;
+    }
+    this.launch();
+  }
+
+  private launch(): void {
+    while (this.inFlight < this.options.maxBatchesInFlight && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.options.maxBatchSize);
+      this.inFlight += 1;
+      void this.run(batch).finally(() => {
+        this.inFlight -= 1;
+        this.start();
+        if (this.isIdle()) {
+          for (const resolve of this.idle) resolve();
+          this.idle.clear();
+        }
+      });
+    }
+  }
+}
+
+/** The transaction a batch loader reads in: BEGIN travels with the first statements sent. */
+export interface BatchReader {
+  /** Sends `statements` in the batch's transaction, in one round trip; their results. */
+  send(statements: readonly Statement[]): Promise<pg.QueryResult[]>;
+}
+
+/** What a batch loader found. */
+export interface LoadedBatch<State> {
+  state: State;
+  /**
+   * Set when the state is a guess (a cache) and the loader read nothing: statements sent first,
+   * in the round trip that writes, which lock what the decision relied on and raise if the
+   * guess was off. The whole batch then is ONE round trip: BEGIN, check, append, projections, COMMIT.
+   */
+  check?: readonly Statement[];
+  /**
+   * Called when an attempt decided on the guess failed in any way (forget what it relied on);
+   * true when the failure means the guess was stale: the batch is then decided again at once,
+   * on a read (`attempt` > 1), without a retry pause (a stale guess is not contention).
+   */
+  guessFailed?(error: unknown): boolean;
+}
+
+/** One command's answer from a committed batch: its reply, or the error to reject it with (a refusal). */
+export type BatchOutcome<Reply> = { reply: Reply } | { error: unknown };
+
+/** A batch decided as a whole: what to write, and (after the COMMIT) each command's answer. */
+export interface BatchDecision<Reply> {
+  /** One entry per stream, at the version the decision built on; the pipeline appends them with the inline projections. */
+  appends: ReadonlyArray<{ streamId: string; expectedVersion: number; events: readonly NewEvent[] }>;
+  /** Further writes the decision owes, sent after the projections in the same round trip. */
+  statements?: readonly Statement[];
+  /**
+   * Called once the batch committed (or, when there was nothing to append, rolled back its
+   * locks), with the appended events in append order: the commands' answers, in batch order.
+   */
+  committed(recorded: readonly RecordedEvent[]): ReadonlyArray<BatchOutcome<Reply>>;
+}
+
+/**
+ * How a writer's batches are loaded and decided (ADR 0008, 0021). The pipeline owns the
+ * queue, the batch size, the batches in flight, the transaction, the retries and the replies.
+ */
+export interface BatchStrategy<Command, State, Reply> {
+  /**
+   * The state the whole batch needs: from a guess (return `check`, send nothing), or read in
+   * the batch's transaction through `reader`, taking the row locks the decision relies on.
+   * `attempt` is 1 on the first try; a loader must not trust a guess on a later one.
+   */
+  loadBatch(commands: readonly Command[], reader: BatchReader, attempt: number): Promise<LoadedBatch<State>>;
+  /** The pure decision over the batch, each command on the state its predecessors left. */
+  decide(commands: readonly Command[], state: State): BatchDecision<Reply>;
+}
+
+export interface BatchWriterOptions {
+  /** Commands decided in one batch at most (default 64). */
+  maxBatchSize?: number;
+  /** Batches committing at once, each on its own connection (default 1). */
+  maxBatchesInFlight?: number;
+  /** Commands waiting at most; beyond it a command is refused with 503 (default 10,000). */
+  maxQueued?: number;
+  /** A batch smaller than this, while none is in flight, first waits one event-loop turn (default 0: never). */
+  gatherBelow?: number;
+  /** The refusal's message when the queue is full. */
+  busyMessage?: string;
+}
+
+interface BatchEntry<Command, Reply> {
+  command: Command;
+  resolve(reply: Reply): void;
+  reject(error: unknown): void;
+}
+
+/** A decision on a guess that writes nothing was never checked: it is decided again on a read. */
+class UncheckedGuessError extends Error {
+  constructor() {
+    super('a batch decided on a guess wrote nothing, so nothing checked the guess');
+  }
+}
+
+/** An attempt decided on a stale guess: retried at once on a read. */
+class StaleGuessError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the batch was decided on a stale guess');
+  }
+}
+
+/**
+ * Commands decided a batch at a time by a BatchStrategy, written in one pipelined round trip
+ * (two when the state has to be read first). A batch that fails on a version conflict, a
+ * deadlock or a serialization failure is decided again (reloaded) under the pipeline's retry
+ * policy; a batch that fails otherwise, or runs out of attempts, is split and each command
+ * retried alone, so one bad command fails alone. Replies go out only after the COMMIT.
+ */
+export class BatchWriter<Command, Reply> {
+  readonly stats: PipelineStats = { batches: 0, batchedCommands: 0, recentBatchSizes: [], retries: 0 };
+  private readonly queue: CommandQueue<BatchEntry<Command, Reply>>;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly retry: RetryPolicy,
+    private readonly strategy: BatchStrategy<Command, unknown, Reply>,
+    options: BatchWriterOptions,
+  ) {
+    this.queue = new CommandQueue(queueOptions(options), (batch) =>
+      this.runBatch(batch).catch((error: unknown) => batch.forEach((entry) => entry.reject(error))),
+    );
+  }
+
+  execute(command: Command): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => this.queue.push({ command, resolve, reject }, reject));
+  }
+
+  /** Resolves once no batch is committing and none is waiting. */
+  drain(): Promise<void> {
+    return this.queue.drain();
+  }
+
+  private async runBatch(batch: ReadonlyArray<BatchEntry<Command, Reply>>): Promise<void> {
+    const commands = batch.map((entry) => entry.command);
+    let settle: (() => ReadonlyArray<BatchOutcome<Reply>>) | undefined;
+    let failure: unknown;
+    for (let attempt = 1; settle === undefined; attempt += 1) {
+      try {
+        settle = await this.attempt(commands, attempt);
+      } catch (error) {
+        if (attempt >= this.retry.maxAttempts) {
+          failure = error instanceof StaleGuessError ? error.cause : error;
+          break;
+        }
+        if (error instanceof StaleGuessError) {
+          this.stats.retries += 1;
+          continue;
+        }
+        if (!isRetryableWriteConflict(error)) {
+          failure = error;
+          break;
+        }
+        this.stats.retries += 1;
+        await sleep(retryDelayMs(this.retry, attempt));
+      }
+    }
+    if (settle === undefined) {
+      if (batch.length === 1) return batch[0]!.reject(failure);
+      // Find the culprit: each command alone, so one bad command fails alone.
+      for (const entry of batch) await this.runBatch([entry]);
+      return;
+    }
+    this.stats.batches += 1;
+    this.stats.batchedCommands += batch.length;
+    this.stats.recentBatchSizes.push(batch.length);
+    if (this.stats.recentBatchSizes.length > RECENT_BATCHES) this.stats.recentBatchSizes.shift();
+    const outcomes = settle();
+    batch.forEach((entry, index) => {
+      const outcome = outcomes[index];
+      if (outcome === undefined) entry.reject(new Error('the batch strategy gave no answer for a command'));
+      else if ('reply' in outcome) entry.resolve(outcome.reply);
+      else entry.reject(outcome.error);
+    });
+  }
+
+  /**
+   * One try: load (nothing, or BEGIN + the loader's statements), decide, then the append, the
+   * projections, the owed statements and COMMIT in one round trip (with the guess's check in
+   * front when nothing was read). Returns the answers, to compute once committed.
+   */
+  private async attempt(
+    commands: readonly Command[],
+    attempt: number,
+  ): Promise<() => ReadonlyArray<BatchOutcome<Reply>>> {
+    let transaction: PipelinedTransaction | undefined;
+    const reader: BatchReader = {
+      send: async (statements) => {
+        if (transaction) return transaction.send(statements);
+        const [opened, results] = await this.store.beginPipelined(statements);
+        transaction = opened;
+        return results;
+      },
+    };
+    let guess: LoadedBatch<unknown> | undefined;
+    try {
+      const loaded = await this.strategy.loadBatch(commands, reader, attempt);
+      // A guess: the loader read nothing and gave the statements that check it.
+      const check = transaction === undefined ? loaded.check : undefined;
+      if (check) guess = loaded;
+      const decision = this.strategy.decide(commands, loaded.state);
+      const append = this.store.prepareAppendMany(decision.appends);
+      if (!append) {
+        if (check) throw new UncheckedGuessError();
+        await transaction?.rollback();
+        return () => decision.committed([]);
+      }
+      const statements = [
+        ...(check ?? []),
+        append.statement,
+        ...this.store.inlineProjectionStatements(append.pending),
+        ...(decision.statements ?? []),
+      ];
+      let results: pg.QueryResult[];
+      try {
+        results = transaction
+          ? await transaction.commit(statements)
+          : await PipelinedTransaction.run(this.store.dataSource, statements);
+      } catch (error) {
+        throw append.failure(error);
+      }
+      const recorded = append.recorded(results[check?.length ?? 0]!.rows as never);
+      this.store.committed();
+      return () => decision.committed(recorded);
+    } catch (error) {
+      await (transaction as PipelinedTransaction | undefined)?.rollback();
+      const stale = guess?.guessFailed?.(error) === true || error instanceof UncheckedGuessError;
+      if (guess && stale) throw new StaleGuessError(error);
+      throw error;
     }
   }
 }

@@ -30,7 +30,7 @@ import { AgentsService } from '../application/agents.service.js';
 import { KeysService } from '../application/keys.service.js';
 import { LedgerCheckService } from '../application/ledger-check.service.js';
 import { LedgerService } from '../application/ledger.service.js';
-import { SystemAccount } from '../domain/accounts.js';
+import { depositCommand } from '../domain/deposits.js';
 
 /** Casino's command handlers: validate the payload, call one application service, reply. */
 @Controller()
@@ -125,19 +125,10 @@ export class CasinoHandlers {
   @MessagePattern(casinoCommands.credit)
   async credit(@Payload() payload: unknown): Promise<CreditReply> {
     const { agentId, amountMicros, reference } = parse(creditCommandSchema, payload);
-    const transferId = `deposit:${reference}`;
+    const deposit = depositCommand({ agentId, amountMicros, reference });
+    const transferId = deposit.transferId;
     try {
-      await this.ledger.execute(
-        {
-          kind: 'transfer',
-          transferId,
-          from: SystemAccount.world,
-          to: agentId,
-          amountMicros,
-          reason: 'deposit',
-        },
-        { service: 'admin' },
-      );
+      await this.ledger.execute(deposit, { service: 'admin' });
     } catch (error) {
       if (error instanceof DomainError && error.code === casinoErrors.accountNotFound) {
         throw new DomainError(casinoErrors.agentNotFound, `no agent ${agentId}`);

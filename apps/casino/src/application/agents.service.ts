@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   casinoErrors,
@@ -8,8 +8,14 @@ import {
   type AgentView,
   type RegisterReply,
 } from '@pf/contracts';
-import { fold, isVersionConflict, type EventStore } from '@pf/event-store';
-import { agentDecider } from '../domain/agent.js';
+import {
+  CommandPipeline,
+  isVersionConflict,
+  loadByFolding,
+  type EventStore,
+  type RecordedEvent,
+} from '@pf/event-store';
+import { AGENT_EXISTS, agentDecider, type AgentRegistered } from '../domain/agent.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 
 /** Fresh ids collide with negligible odds; a collision is retried with new ones, this often. */
@@ -29,7 +35,12 @@ interface AgentRow {
  */
 @Injectable()
 export class AgentsService {
-  constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {}
+  /** Registrations go through the one write path (ADR 0021): fold the new stream, decide, append. */
+  private readonly pipeline: CommandPipeline;
+
+  constructor(@Inject(CASINO_EVENT_STORE) private readonly store: EventStore) {
+    this.pipeline = new CommandPipeline(store);
+  }
 
   async register(input: {
     apiKeySha256: string;
@@ -41,34 +52,39 @@ export class AgentsService {
       const agentId = `ag_${randomBytes(6).toString('hex')}`;
       const referralCode = `ref_${randomBytes(4).toString('hex')}`;
       const streamId = `agent-${agentId}`;
-      const events = agentDecider.decide(
-        {
-          kind: 'register',
-          agentId,
-          apiKeyHashHex: input.apiKeySha256,
-          referralCode,
-          referredBy,
-          name: input.agentName ?? null,
-        },
-        fold(agentDecider, []),
-      );
       try {
-        const appended = await this.store.append(
+        return await this.pipeline.execute({
           streamId,
-          0,
-          events.map(({ type, ...data }) => ({
-            eventId: randomUUID(),
-            type,
-            data,
-            metadata: { service: 'casino', schemaVersion: 1 },
-          })),
-        );
-        const recordedAt = appended.events[0]!.recordedAt;
-        return { agentId, referralCode, referredBy, createdAt: recordedAt.toISOString() };
+          metadata: { service: 'casino', schemaVersion: 1 },
+          load: (runner) => loadByFolding(this.store, runner, streamId, agentDecider, decodeAgentEvent),
+          decide: ({ state }) =>
+            agentDecider.decide(
+              {
+                kind: 'register',
+                agentId,
+                apiKeyHashHex: input.apiKeySha256,
+                referralCode,
+                referredBy,
+                name: input.agentName ?? null,
+              },
+              state,
+            ),
+          encode: ({ type, ...data }) => ({ type, data }),
+          reply: ({ recorded }) => ({
+            agentId,
+            referralCode,
+            referredBy,
+            createdAt: recorded[0]!.recordedAt.toISOString(),
+          }),
+        });
       } catch (error) {
-        // A taken agent id is a version conflict, a taken referral code a unique violation in the
-        // projection: both mean "draw new ids". (A taken key hash, odds 2^-192, fails every attempt.)
-        const collided = isVersionConflict(error) || (error as { code?: string }).code === '23505';
+        // A taken agent id is a stream that exists (or a version conflict), a taken referral code
+        // a unique violation in the projection: all mean "draw new ids". (A taken key hash, odds
+        // 2^-192, fails every attempt.)
+        const collided =
+          isVersionConflict(error) ||
+          (error instanceof DomainError && error.code === AGENT_EXISTS) ||
+          (error as { code?: string }).code === '23505';
         if (!collided || attempt >= MAX_ID_ATTEMPTS) throw error;
       }
     }
@@ -108,4 +124,17 @@ export class AgentsService {
     );
     return rows[0]?.agent_id ?? null;
   }
+}
+
+/** An agent stream's event as the decider folds it (only `agent_registered` exists). */
+function decodeAgentEvent(recorded: RecordedEvent): AgentRegistered {
+  const data = recorded.data as Omit<AgentRegistered, 'type'>;
+  return {
+    type: 'agent_registered',
+    agentId: data.agentId,
+    apiKeyHashHex: data.apiKeyHashHex,
+    referralCode: data.referralCode,
+    referredBy: data.referredBy,
+    name: data.name,
+  };
 }

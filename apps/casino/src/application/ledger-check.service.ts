@@ -2,10 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { QueryRunner } from 'typeorm';
 import type { LedgerCheckReport } from '@pf/contracts';
 import type { EventStore } from '@pf/event-store';
-import { isAgentAccount, mayGoNegative, SystemAccount } from '../domain/accounts.js';
+import { isAgentAccount, isMaterialized, mayGoNegative, SystemAccount } from '../domain/accounts.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from '../infrastructure/ledger-codec.js';
-import { isMaterialized } from '../infrastructure/ledger-projection.js';
 import { CASINO_EVENT_STORE } from './tokens.js';
 
 const BATCH_SIZE = 5_000;

@@ -30,3 +30,13 @@ export function isKnownAccountName(account: string): boolean {
 export function mayGoNegative(account: string): boolean {
   return account === SystemAccount.world;
 }
+
+/**
+ * Accounts with a balance row: the ones a debit must check under a row lock (agents and the
+ * faucet's treasury, which may not go below zero). The other system accounts take part in
+ * every movement without a row: `world` may go negative, and the house and escrow holding are
+ * only ever credited or moved by the holds' own streams.
+ */
+export function isMaterialized(account: string): boolean {
+  return isAgentAccount(account) || account === SystemAccount.faucetTreasury;
+}

@@ -20,12 +20,15 @@ export interface AgentRegistered {
   name: string | null;
 }
 
+/** The refusal of a second registration on one agent stream: its id was taken (callers draw a new one). */
+export const AGENT_EXISTS = 'agent_exists';
+
 export type AgentState = { registered: false } | { registered: true; agentId: string };
 
 export const agentDecider: Decider<RegisterAgent, AgentRegistered, AgentState> = {
   initialState: () => ({ registered: false }),
   decide: (command, state) => {
-    if (state.registered) throw new DomainError('agent_exists', `agent ${command.agentId} already exists`);
+    if (state.registered) throw new DomainError(AGENT_EXISTS, `agent ${command.agentId} already exists`);
     if (command.referredBy === command.agentId) throw new Error('an agent cannot refer itself');
     const { kind: _kind, ...fields } = command;
     return [{ type: 'agent_registered', ...fields }];

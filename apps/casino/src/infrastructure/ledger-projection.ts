@@ -14,15 +14,10 @@ import {
   type ProjectionTarget,
   type RecordedEvent,
 } from '@pf/event-store';
-import { isAgentAccount, SystemAccount } from '../domain/accounts.js';
+import { isMaterialized, SystemAccount } from '../domain/accounts.js';
 import { labelPosting, lifetimeChanges } from '../domain/entries.js';
 import { postingsOf, type LedgerEvent } from '../domain/ledger.js';
 import { decodeLedgerEvent, LEDGER_EVENT_TYPES } from './ledger-codec.js';
-
-/** Accounts with a balance row: the ones a debit must check under a lock. */
-export function isMaterialized(account: string): boolean {
-  return isAgentAccount(account) || account === SystemAccount.faucetTreasury;
-}
 
 export interface RecordedLedgerEvent {
   event: LedgerEvent;
