@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { QueryRunner } from 'typeorm';
-import { DomainError, ErrorCode, type EventMetadata } from '@pf/contracts';
+import { DomainError, ErrorCode, isDependencyFailure, type EventMetadata } from '@pf/contracts';
 import { fold, type Decider } from './decider.js';
 import { EventStoreErrorCode, isVersionConflict } from './errors.js';
 import type { EventStore } from './event-store.js';
@@ -262,9 +262,10 @@ export class CommandPipeline {
     } catch (error) {
       // The COMMIT (or the connection) failed: whether anything was written is unknown to the
       // commands that had been decided, exactly as for a single command whose COMMIT failed.
-      for (const { entry } of decided) entry.reject(error);
-      for (const { entry, error: own } of failed) entry.reject(own);
-      for (const entry of retried) entry.reject(error);
+      // A command undone in its savepoint keeps its own error; every other one of the batch
+      // (decided, to retry, or not reached when the connection broke) gets the batch's.
+      const own = new Map(failed.map(({ entry, error: its }) => [entry, its]));
+      for (const entry of batch) entry.reject(own.has(entry) ? own.get(entry) : error);
       return;
     }
     this.stats.batches += 1;
@@ -472,6 +473,13 @@ class UncheckedGuessError extends Error {
   }
 }
 
+/** The write round trip failed on the connection: its COMMIT may have gone through. */
+class CommitOutcomeUnknownError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the connection failed while the batch committed: it may have been written');
+  }
+}
+
 /** An attempt decided on a stale guess: retried at once on a read. */
 class StaleGuessError extends Error {
   constructor(override readonly cause: unknown) {
@@ -484,7 +492,9 @@ class StaleGuessError extends Error {
  * (two when the state has to be read first). A batch that fails on a version conflict, a
  * deadlock or a serialization failure is decided again (reloaded) under the pipeline's retry
  * policy; a batch that fails otherwise, or runs out of attempts, is split and each command
- * retried alone, so one bad command fails alone. Replies go out only after the COMMIT.
+ * retried alone, so one bad command fails alone. Replies go out only after the COMMIT. A batch
+ * whose connection failed with its COMMIT on the way is never decided again (it may have been
+ * written): each command gets that failure (503, the write may have happened).
  */
 export class BatchWriter<Command, Reply> {
   readonly stats: PipelineStats = { batches: 0, batchedCommands: 0, recentBatchSizes: [], retries: 0 };
@@ -518,6 +528,13 @@ export class BatchWriter<Command, Reply> {
       try {
         settle = await this.attempt(commands, attempt);
       } catch (error) {
+        if (error instanceof CommitOutcomeUnknownError) {
+          // Never decided and written again (that could write it twice), never answered as
+          // refused: every command is told the dependency failed and the write may have happened.
+          this.store.committed();
+          for (const entry of batch) entry.reject(error.cause);
+          return;
+        }
         if (attempt >= this.retry.maxAttempts) {
           failure = error instanceof StaleGuessError ? error.cause : error;
           break;
@@ -596,6 +613,8 @@ export class BatchWriter<Command, Reply> {
           ? await transaction.commit(statements)
           : await PipelinedTransaction.run(this.store.dataSource, statements);
       } catch (error) {
+        // The connection broke with the COMMIT on its way: it may have committed.
+        if (isDependencyFailure(error)) throw new CommitOutcomeUnknownError(error);
         throw append.failure(error);
       }
       const recorded = append.recorded(results[check?.length ?? 0]!.rows as never);
@@ -603,7 +622,9 @@ export class BatchWriter<Command, Reply> {
       return () => decision.committed(recorded);
     } catch (error) {
       await (transaction as PipelinedTransaction | undefined)?.rollback();
-      const stale = guess?.guessFailed?.(error) === true || error instanceof UncheckedGuessError;
+      const cause = error instanceof CommitOutcomeUnknownError ? error.cause : error;
+      const stale = guess?.guessFailed?.(cause) === true || error instanceof UncheckedGuessError;
+      if (error instanceof CommitOutcomeUnknownError) throw error;
       if (guess && stale) throw new StaleGuessError(error);
       throw error;
     }
