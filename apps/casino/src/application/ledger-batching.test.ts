@@ -1,19 +1,15 @@
-import { EventStore } from '@pf/event-store';
-import { createDataSource, createLogger } from '@pf/platform';
-import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import type { DataSource } from 'typeorm';
 import { SystemAccount } from '../domain/accounts.js';
-import { casinoProjection } from '../infrastructure/ledger-projection.js';
-import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
-import type { CasinoConfig } from '../config.js';
-import { LedgerService, operationStream } from './ledger.service.js';
+import { CASINO_SCHEMA } from '../infrastructure/migrations.js';
+import { operationStream, type LedgerService } from './ledger.service.js';
+import { openLedgerHarness, type LedgerHarness } from './test-harness.js';
 
 /**
  * How LedgerService forms batches, observed in the log: the events of one batch share its
  * transaction id. Run in-process on a real Postgres, so the commands are issued at known moments.
  */
 describe('ledger batching (real Postgres)', () => {
-  let database: TestDatabase;
+  let harness: LedgerHarness;
   let dataSource: DataSource;
   let ledger: LedgerService;
 
@@ -39,30 +35,12 @@ describe('ledger batching (real Postgres)', () => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase('ledgerbatching');
-    dataSource = createDataSource({
-      url: database.url,
-      schema: CASINO_SCHEMA,
-      poolMax: 4,
-      applicationName: 'ledger-batching-test',
-      migrations: casinoMigrations,
-      logger: createLogger('ledger-batching-test', 'warn'),
-    });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE SCHEMA ${CASINO_SCHEMA}`);
-    await dataSource.runMigrations({ transaction: 'each' });
-    const store = new EventStore({
-      dataSource,
-      schema: CASINO_SCHEMA,
-      inlineProjections: [casinoProjection],
-    });
-    ledger = new LedgerService(store, { LEDGER_BATCHES_IN_FLIGHT: 1, DB_POOL_MAX: 4 } as CasinoConfig);
+    harness = await openLedgerHarness('ledger-batching');
+    ({ dataSource, ledger } = harness);
   });
 
   afterAll(async () => {
-    await ledger?.onApplicationShutdown();
-    await dataSource?.destroy();
-    await database?.drop();
+    await harness?.close();
   });
 
   it('commands issued in one event-loop turn, while nothing is in flight, commit as one batch', async () => {

@@ -1,12 +1,9 @@
-import { EventStore, PipelinedTransaction } from '@pf/event-store';
-import { createDataSource, createLogger } from '@pf/platform';
-import { createTestDatabase, type TestDatabase } from '@pf/testing';
+import { PipelinedTransaction } from '@pf/event-store';
 import type { DataSource } from 'typeorm';
 import { SystemAccount } from '../domain/accounts.js';
-import { casinoProjection } from '../infrastructure/ledger-projection.js';
-import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
-import type { CasinoConfig } from '../config.js';
-import { LedgerService } from './ledger.service.js';
+import { CASINO_SCHEMA } from '../infrastructure/migrations.js';
+import type { LedgerService } from './ledger.service.js';
+import { openLedgerHarness, type LedgerHarness } from './test-harness.js';
 
 /**
  * What a ledger batch costs in round trips on the pipeline's batch strategy (ADR 0008, 0021):
@@ -15,7 +12,7 @@ import { LedgerService } from './ledger.service.js';
  * Counted at PipelinedTransaction, through which every batch statement travels.
  */
 describe('ledger batch round trips (real Postgres)', () => {
-  let database: TestDatabase;
+  let harness: LedgerHarness;
   let dataSource: DataSource;
   let ledger: LedgerService;
   const trips: string[] = [];
@@ -35,24 +32,8 @@ describe('ledger batch round trips (real Postgres)', () => {
     );
 
   beforeAll(async () => {
-    database = await createTestDatabase('ledgertrips');
-    dataSource = createDataSource({
-      url: database.url,
-      schema: CASINO_SCHEMA,
-      poolMax: 4,
-      applicationName: 'ledger-round-trips-test',
-      migrations: casinoMigrations,
-      logger: createLogger('ledger-round-trips-test', 'warn'),
-    });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE SCHEMA ${CASINO_SCHEMA}`);
-    await dataSource.runMigrations({ transaction: 'each' });
-    const store = new EventStore({
-      dataSource,
-      schema: CASINO_SCHEMA,
-      inlineProjections: [casinoProjection],
-    });
-    ledger = new LedgerService(store, { LEDGER_BATCHES_IN_FLIGHT: 1, DB_POOL_MAX: 4 } as CasinoConfig);
+    harness = await openLedgerHarness('ledger-round-trips');
+    ({ dataSource, ledger } = harness);
     // Count the round trips where every batch statement travels (restored after the suite).
     const transaction = PipelinedTransaction as unknown as Record<string, (...args: unknown[]) => unknown>;
     const prototype = PipelinedTransaction.prototype as unknown as Record<
@@ -76,9 +57,7 @@ describe('ledger batch round trips (real Postgres)', () => {
 
   afterAll(async () => {
     for (const undo of restore) undo();
-    await ledger?.onApplicationShutdown();
-    await dataSource?.destroy();
-    await database?.drop();
+    await harness?.close();
   });
 
   it('reads first when the cache does not know the accounts (two round trips), then decides on the cache (one)', async () => {

@@ -28,6 +28,25 @@ const open = (escrowId: string): OpenEscrow => ({
   policy,
 });
 
+/** A fresh database with the escrow schema migrated, on a pool of `max` connections. */
+async function migratedEscrowDatabase(
+  label: string,
+  max: number,
+): Promise<{ database: TestDatabase; dataSource: DataSource }> {
+  const database = await createTestDatabase(label);
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: database.url,
+    schema: ESCROW_SCHEMA,
+    migrations: escrowMigrations,
+    extra: { max },
+  });
+  await dataSource.initialize();
+  await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
+  await dataSource.runMigrations({ transaction: 'each' });
+  return { database, dataSource };
+}
+
 /**
  * The escrow commands on real Postgres, counting the statements (round trips) each sends,
  * BEGIN and COMMIT included. Before the pipeline (EscrowRepository's own loop) a lifecycle cost
@@ -40,17 +59,7 @@ describe('escrow commands on the pipeline', () => {
   const sent: string[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase('escrowcommands');
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: database.url,
-      schema: ESCROW_SCHEMA,
-      migrations: escrowMigrations,
-      extra: { max: 2 },
-    });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
-    await dataSource.runMigrations({ transaction: 'each' });
+    ({ database, dataSource } = await migratedEscrowDatabase('escrowcommands', 2));
     // Every statement a transaction's runner sends (TypeORM's BEGIN and COMMIT go through `query` too).
     const createRunner = dataSource.createQueryRunner.bind(dataSource);
     dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
@@ -175,17 +184,7 @@ describe('escrow commands with group commit, and a rebuild of what they wrote', 
   let commands: EscrowCommands;
 
   beforeAll(async () => {
-    database = await createTestDatabase('escrowgroup');
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: database.url,
-      schema: ESCROW_SCHEMA,
-      migrations: escrowMigrations,
-      extra: { max: 3 },
-    });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
-    await dataSource.runMigrations({ transaction: 'each' });
+    ({ database, dataSource } = await migratedEscrowDatabase('escrowgroup', 3));
     store = new EventStore({ dataSource, schema: ESCROW_SCHEMA, inlineProjections: [escrowProjection] });
     commands = new EscrowCommands(new EscrowRepository(store, 5_000), { ESCROW_GROUP_COMMIT_BATCHES: 1 });
   });
