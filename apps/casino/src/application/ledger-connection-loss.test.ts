@@ -29,18 +29,7 @@ describe('ledger batch when the connection breaks during the COMMIT (real Postgr
     await harness?.close();
   });
 
-  const deposit = (transferId: string, amountMicros: bigint) =>
-    harness.ledger.execute(
-      {
-        kind: 'transfer',
-        transferId,
-        from: SystemAccount.world,
-        to: SystemAccount.faucetTreasury,
-        amountMicros,
-        reason: 'deposit',
-      },
-      { service: 'test' },
-    );
+  const deposit = (transferId: string, amountMicros: bigint) => harness.deposit(transferId, amountMicros);
 
   const treasury = async (): Promise<bigint> => {
     const [row] = (await harness.dataSource.query(

@@ -2,7 +2,6 @@ import { PipelinedTransaction } from '@pf/event-store';
 import type { DataSource } from 'typeorm';
 import { SystemAccount } from '../domain/accounts.js';
 import { CASINO_SCHEMA } from '../infrastructure/migrations.js';
-import type { LedgerService } from './ledger.service.js';
 import { openLedgerHarness, type LedgerHarness } from './test-harness.js';
 
 /**
@@ -14,26 +13,14 @@ import { openLedgerHarness, type LedgerHarness } from './test-harness.js';
 describe('ledger batch round trips (real Postgres)', () => {
   let harness: LedgerHarness;
   let dataSource: DataSource;
-  let ledger: LedgerService;
   const trips: string[] = [];
   const restore: Array<() => void> = [];
 
-  const deposit = (transferId: string, amountMicros = 1n) =>
-    ledger.execute(
-      {
-        kind: 'transfer',
-        transferId,
-        from: SystemAccount.world,
-        to: SystemAccount.faucetTreasury,
-        amountMicros,
-        reason: 'deposit',
-      },
-      { service: 'test' },
-    );
+  const deposit = (transferId: string) => harness.deposit(transferId);
 
   beforeAll(async () => {
     harness = await openLedgerHarness('ledger-round-trips');
-    ({ dataSource, ledger } = harness);
+    ({ dataSource } = harness);
     // Count the round trips where every batch statement travels (restored after the suite).
     const transaction = PipelinedTransaction as unknown as Record<string, (...args: unknown[]) => unknown>;
     const prototype = PipelinedTransaction.prototype as unknown as Record<

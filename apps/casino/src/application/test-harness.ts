@@ -1,11 +1,13 @@
 // Shared setup of the ledger's tests on real Postgres (not exported from the app): a fresh
 // database with casino's schema migrated, its event store with the ledger projection, and a
 // LedgerService on it with one batch in flight.
+import type { OperationReply } from '@pf/contracts';
 import { EventStore } from '@pf/event-store';
 import { createDataSource, createLogger } from '@pf/platform';
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import type { DataSource } from 'typeorm';
 import type { CasinoConfig } from '../config.js';
+import { SystemAccount } from '../domain/accounts.js';
 import { casinoProjection } from '../infrastructure/ledger-projection.js';
 import { CASINO_SCHEMA, casinoMigrations } from '../infrastructure/migrations.js';
 import { LedgerService } from './ledger.service.js';
@@ -15,6 +17,8 @@ export interface LedgerHarness {
   dataSource: DataSource;
   store: EventStore;
   ledger: LedgerService;
+  /** A deposit from `world` to the faucet treasury (accounts every fresh ledger has). */
+  deposit(transferId: string, amountMicros?: bigint): Promise<OperationReply>;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,18 @@ export async function openLedgerHarness(label: string): Promise<LedgerHarness> {
     dataSource,
     store,
     ledger,
+    deposit: (transferId, amountMicros = 1n) =>
+      ledger.execute(
+        {
+          kind: 'transfer',
+          transferId,
+          from: SystemAccount.world,
+          to: SystemAccount.faucetTreasury,
+          amountMicros,
+          reason: 'deposit',
+        },
+        { service: 'test' },
+      ),
     close: async () => {
       await ledger.onApplicationShutdown();
       await dataSource.destroy();
