@@ -109,6 +109,7 @@ interface RunResult {
   load: LoadResult;
   processCpuMicros: number;
   postgresCpuMicros: number;
+  relayPostgresCpuMicros: number;
   commands: Traffic;
   relay: Traffic;
   relayed: number;
@@ -179,13 +180,15 @@ async function run(
     await deposit(worker, index);
   });
   await waitForEmptyOutbox(commands);
-  const pids = await backendPids(commands);
+  const pids = await backendPids(commands, COMMANDS_APP);
+  const relayPids = await backendPids(commands, RELAY_APP);
   const commandsBefore = snapshot(COMMANDS_APP);
   const relayBefore = snapshot(RELAY_APP);
   const publishedBefore = relay.stats.published;
   const passesBefore = relay.stats.passes;
   const cpuBefore = process.cpuUsage();
   const postgresBefore = sumJiffies(pids);
+  const relayPostgresBefore = sumJiffies(relayPids);
   // Each worker counts its own commands so that streams stay per worker.
   const counters = Array.from({ length: configuration.concurrency }, () => 1_000_000);
   const load = await runLoad(configuration.concurrency, DURATION_MS, async (worker) => {
@@ -197,6 +200,8 @@ async function run(
   const commandTraffic = since(commandsBefore, COMMANDS_APP);
   await pipeline.drain();
   await waitForEmptyOutbox(commands);
+  // The relay is read once it has caught up: its figures are per event it published.
+  const relayPostgresJiffies = sumJiffies(relayPids) - relayPostgresBefore;
   await relay.stop();
   unsubscribe();
   const relayed = relay.stats.published - publishedBefore;
@@ -206,6 +211,7 @@ async function run(
     load,
     processCpuMicros: (cpu.user + cpu.system) / load.operations,
     postgresCpuMicros: (postgresJiffies * 10_000) / load.operations,
+    relayPostgresCpuMicros: (relayPostgresJiffies * 10_000) / Math.max(relayed, 1),
     commands: commandTraffic,
     relay: since(relayBefore, RELAY_APP),
     relayed,
@@ -222,11 +228,11 @@ async function waitForEmptyOutbox(dataSource: DataSource): Promise<void> {
   throw new Error('the outbox did not drain');
 }
 
-/** The Postgres backends of the commands' pool (their CPU is the database's share of a command). */
-async function backendPids(dataSource: DataSource): Promise<number[]> {
+/** The Postgres backends of one pool (their CPU is the database's share of its work). */
+async function backendPids(dataSource: DataSource, app: string): Promise<number[]> {
   const rows: Array<{ pid: number }> = await dataSource.query(
     'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
-    [COMMANDS_APP],
+    [app],
   );
   return rows.map((row) => row.pid);
 }
@@ -276,9 +282,9 @@ function printReport(results: readonly RunResult[]): void {
     `\nCommandPipeline: fold a short stream, decide, append one event; relay publishing meanwhile (${DURATION_MS / 1000} s per row, DB_POOL_MAX=${POOL_MAX})\n`,
   );
   console.log(
-    '| group commit | concurrency | commands/s | p50 ms | p99 ms | errors | CPU/command (process) | CPU/command (Postgres backends) | statements/command | round trips/command | relay statements/event | relay round trips/event | relay events/pass |',
+    '| group commit | concurrency | commands/s | p50 ms | p99 ms | errors | CPU/command (process) | CPU/command (Postgres backends) | statements/command | round trips/command | relay statements/event | relay round trips/event | relay events/pass | relay Postgres CPU/event |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const result of results) {
     const operations = Math.max(result.load.operations, 1);
     const relayed = Math.max(result.relayed, 1);
@@ -297,6 +303,7 @@ function printReport(results: readonly RunResult[]): void {
         result.relay.statements / relayed,
         result.relay.roundTrips / relayed,
         result.averageBatch,
+        `${Math.round(result.relayPostgresCpuMicros)} µs`,
       ]),
     );
   }
