@@ -7,8 +7,6 @@ import { REQUEST_ID_HEADER, runWithRequestId, saneRequestId } from '@pf/messagin
 const PROBE_ROUTE_PREFIX = '/health';
 
 const REQUEST_ID = Symbol('requestId');
-/** Node lower-cases incoming header names. */
-const REQUEST_ID_HEADER_NAME = REQUEST_ID_HEADER.toLowerCase();
 
 interface TracedRequest extends FastifyRequest {
   [REQUEST_ID]?: string;
@@ -50,22 +48,20 @@ export function accessLineOf(request: TracedRequest, reply: FastifyReply): Acces
  */
 export function installAccessLog(fastify: FastifyInstance, logger: Logger): void {
   fastify.addHook('onRequest', (request: TracedRequest, reply: FastifyReply, done: () => void) => {
-    const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER_NAME]);
+    const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER.toLowerCase()]);
     request[REQUEST_ID] = requestId;
     void reply.header(REQUEST_ID_HEADER, requestId);
     // Everything after this hook (guards, handlers, commands sent) runs inside the id.
     runWithRequestId(requestId, done);
   });
-  // A plain hook (no promise per request); the line is only built when its level is written.
-  fastify.addHook('onResponse', (request: TracedRequest, reply: FastifyReply, done: () => void) => {
-    const level = request.routeOptions.url?.startsWith(PROBE_ROUTE_PREFIX) ? 'debug' : 'info';
-    if (logger.isLevelEnabled(level)) {
-      const line = accessLineOf(request, reply);
-      const requestId = request[REQUEST_ID];
-      const write = () => logger[level](line, 'request');
-      if (requestId) runWithRequestId(requestId, write);
-      else write();
-    }
-    done();
+  fastify.addHook('onResponse', async (request: TracedRequest, reply: FastifyReply) => {
+    const line = accessLineOf(request, reply);
+    const requestId = request[REQUEST_ID];
+    const write = () =>
+      line.route?.startsWith(PROBE_ROUTE_PREFIX)
+        ? logger.debug(line, 'request')
+        : logger.info(line, 'request');
+    if (requestId) runWithRequestId(requestId, write);
+    else write();
   });
 }

@@ -18,42 +18,34 @@ const PREFLIGHT_MAX_AGE_S = 600;
  * No cookies are ever used, so `*` never exposes a credential the browser holds.
  */
 export function installCors(fastify: FastifyInstance): void {
-  // A plain hook, not an async one: no promise per request. An OPTIONS request is answered here
-  // and the chain stops (`done` is not called).
-  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (READ_METHODS.has(request.method)) {
       void reply.header('access-control-allow-origin', '*');
-      return done();
+      return;
     }
-    if (request.method !== 'OPTIONS') return done();
-    answerOptions(request, reply);
+    if (request.method !== 'OPTIONS') return;
+    const wanted = request.headers['access-control-request-method'];
+    if (typeof wanted !== 'string') {
+      // A plain OPTIONS (no preflight): say what the API speaks.
+      return reply.code(204).header('allow', 'GET, HEAD, POST, OPTIONS').send();
+    }
+    if (READ_METHODS.has(wanted.toUpperCase())) {
+      return reply
+        .code(204)
+        .header('access-control-allow-origin', '*')
+        .header('access-control-allow-methods', 'GET, HEAD')
+        .header('access-control-allow-headers', ALLOWED_READ_HEADERS)
+        .header('access-control-max-age', String(PREFLIGHT_MAX_AGE_S))
+        .send();
+    }
+    return reply
+      .code(403)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(
+        JSON.stringify({
+          error: ErrorCode.forbidden,
+          message: 'cross-origin requests may only read (GET, HEAD); call writes from a server',
+        }),
+      );
   });
-}
-
-function answerOptions(request: FastifyRequest, reply: FastifyReply): void {
-  const wanted = request.headers['access-control-request-method'];
-  if (typeof wanted !== 'string') {
-    // A plain OPTIONS (no preflight): say what the API speaks.
-    void reply.code(204).header('allow', 'GET, HEAD, POST, OPTIONS').send();
-    return;
-  }
-  if (READ_METHODS.has(wanted.toUpperCase())) {
-    void reply
-      .code(204)
-      .header('access-control-allow-origin', '*')
-      .header('access-control-allow-methods', 'GET, HEAD')
-      .header('access-control-allow-headers', ALLOWED_READ_HEADERS)
-      .header('access-control-max-age', String(PREFLIGHT_MAX_AGE_S))
-      .send();
-    return;
-  }
-  void reply
-    .code(403)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(
-      JSON.stringify({
-        error: ErrorCode.forbidden,
-        message: 'cross-origin requests may only read (GET, HEAD); call writes from a server',
-      }),
-    );
 }

@@ -39,28 +39,19 @@ export function installIdempotency(
   options: IdempotencyOptions = {},
 ): void {
   const isAdminKey = adminKeyMatcher(options.adminApiKey);
-  // A plain hook with an asynchronous branch: a request without a key (every read, most
-  // writes) passes without a promise; one with a key is claimed, and Fastify waits for the
-  // returned promise (`done` is then not called).
-  fastify.addHook(
-    'preHandler',
-    (request: IdempotentRequest, reply: FastifyReply, done: () => void): Promise<unknown> | void => {
-      // MCP answers on the raw socket (the reply is hijacked, onSend never runs): its tools inject
-      // the HTTP routes, which carry their own idempotency; a key on /mcp itself is ignored.
-      // A stream token is a secret and issuing one changes nothing: never recorded, always fresh.
-      if (
-        !WRITE_METHODS.has(request.method) ||
-        request.url.startsWith('/mcp') ||
-        request.url.startsWith('/escrow/events/stream-token')
-      )
-        return done();
-      const header = request.headers['idempotency-key'];
-      if (header === undefined) return done();
-      return claimKey(request, reply, Array.isArray(header) ? header[0]! : header);
-    },
-  );
-
-  const claimKey = async (request: IdempotentRequest, reply: FastifyReply, key: string) => {
+  fastify.addHook('preHandler', async (request: IdempotentRequest, reply: FastifyReply) => {
+    // MCP answers on the raw socket (the reply is hijacked, onSend never runs): its tools inject
+    // the HTTP routes, which carry their own idempotency; a key on /mcp itself is ignored.
+    // A stream token is a secret and issuing one changes nothing: never recorded, always fresh.
+    if (
+      !WRITE_METHODS.has(request.method) ||
+      request.url.startsWith('/mcp') ||
+      request.url.startsWith('/escrow/events/stream-token')
+    )
+      return;
+    const header = request.headers['idempotency-key'];
+    if (header === undefined) return;
+    const key = Array.isArray(header) ? header[0]! : header;
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
       return sendError(reply, 400, {
         error: ErrorCode.invalidRequest,
@@ -98,29 +89,11 @@ export function installIdempotency(
           message: 'this Idempotency-Key was used with a different request',
         });
     }
-  };
+  });
 
-  // Plain for responses without a claimed key; the recording one returns its promise.
-  fastify.addHook(
-    'onSend',
-    (
-      request: IdempotentRequest,
-      reply: FastifyReply,
-      payload: unknown,
-      done: (error: null, payload: unknown) => void,
-    ): Promise<unknown> | void => {
-      const seal = request.idempotency;
-      if (!seal) return done(null, payload);
-      return recordResponse(request, reply, payload, seal);
-    },
-  );
-
-  const recordResponse = async (
-    request: IdempotentRequest,
-    reply: FastifyReply,
-    payload: unknown,
-    seal: IdempotencySeal,
-  ) => {
+  fastify.addHook('onSend', async (request: IdempotentRequest, reply: FastifyReply, payload: unknown) => {
+    const seal = request.idempotency;
+    if (!seal) return payload;
     request.idempotency = undefined;
     try {
       if (reply.statusCode >= 500) await store.release(seal);
@@ -134,7 +107,7 @@ export function installIdempotency(
       logger.error({ err: error }, 'failed to record an idempotent response');
     }
     return payload;
-  };
+  });
 }
 
 /**

@@ -44,21 +44,13 @@ export function unsafeInputProblem(value: unknown): string | undefined {
  * json-body.ts). A preValidation hook, so it runs before the idempotency claim (preHandler).
  */
 export function installInputGuard(fastify: FastifyInstance): void {
-  // A plain hook, not an async one: no promise per request; a refused request is answered here
-  // and the chain stops (`done` is not called). Most requests have no parameters to walk.
-  fastify.addHook('preValidation', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const problem =
-      (hasEntries(request.params) ? unsafeInputProblem(request.params) : undefined) ??
-      (hasEntries(request.query) ? unsafeInputProblem(request.query) : undefined);
-    if (!problem) return done();
+  fastify.addHook('preValidation', async (request: FastifyRequest, reply: FastifyReply) => {
+    const problem = unsafeInputProblem(request.params) ?? unsafeInputProblem(request.query);
+    if (!problem) return;
     const body: ErrorBody = { error: ErrorCode.invalidRequest, message: `path or query: ${problem}` };
-    void reply.code(400).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+    return reply
+      .code(400)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(body));
   });
-}
-
-/** An object with at least one own enumerable key (params and query are plain objects). */
-function hasEntries(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return value !== undefined;
-  for (const key in value) if (Object.hasOwn(value, key)) return true;
-  return false;
 }

@@ -58,16 +58,14 @@ export function installRateLimits(fastify: FastifyInstance, settings: RateLimitS
   const byIp = settings.perIpPerMinute > 0 ? new TokenBuckets(settings.perIpPerMinute) : undefined;
   const byKey = settings.perKeyPerMinute > 0 ? new TokenBuckets(settings.perKeyPerMinute) : undefined;
   if (!byIp && !byKey) return;
-  // A plain hook, not an async one: no promise per request; a limited request is answered here
-  // and the chain stops (`done` is not called).
-  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    if (request.url.startsWith('/health')) return done();
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.url.startsWith('/health')) return;
     const ipWaitS = byIp?.take(request.ip) ?? 0;
     const token = bearerToken(request);
     const keyWaitS = token && byKey ? byKey.take(createHash('sha256').update(token).digest('base64')) : 0;
     const waitS = Math.max(ipWaitS, keyWaitS);
-    if (waitS === 0) return done();
-    void reply
+    if (waitS === 0) return;
+    return reply
       .code(429)
       .header('retry-after', String(waitS))
       .header('content-type', 'application/json; charset=utf-8')
