@@ -265,6 +265,8 @@ async function openDataSource(url: string, max: number, app: string, migrate: bo
       max,
       application_name: app,
       statement_timeout: 60_000,
+      // Connections stay open for the whole run: the backends' CPU is read by process id.
+      idleTimeoutMillis: 0,
       pipeline: true,
       options: '-c default_transaction_isolation=read\\ committed',
     },
