@@ -26,7 +26,8 @@ import {
 import { formatRow, rssMb, rssPeakSampler, runLoad, type LoadResult } from './bench-kit.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6_000);
-const CONCURRENCIES = [1, 16, 64];
+/** `BENCH_CONCURRENCIES=16` (comma-separated) measures only those levels. */
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
 const WARMUP_REQUESTS = 500;
 
 const CLOCK_TICKS_PER_SECOND = 100;

@@ -3,6 +3,7 @@ import { SubjectPrefix, type EventEnvelope } from '@pf/contracts';
 import { connectTestNats, deletePrefixedStreams, testNatsPrefix, waitFor } from '@pf/testing';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import pg from 'pg';
 import { EventStore } from './event-store.js';
 import { eventStoreMigrations } from './migrations.js';
 import { OutboxRelay, outboxRelayStatements, type OutboxRelayOptions } from './outbox-relay.js';
@@ -210,6 +211,48 @@ describe('outbox relay', () => {
   });
 });
 
+describe('outbox relay round trips', () => {
+  it('a pass is BEGIN with one claim-and-delete statement, then COMMIT after the acks: two round trips', async () => {
+    const streamName = await freshStream();
+    const appended = await harness.store.append(`acct-${randomUUID()}`, 0, newEvents(3));
+    // Every query the pg clients send, with its burst: queries issued in one synchronous run
+    // (before any answer could arrive) share a burst, i.e. travel in one round trip.
+    const sent: Array<{ text: string; burst: number }> = [];
+    let burst = 0;
+    let inBurst = false;
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      if (!inBurst) {
+        inBurst = true;
+        burst += 1;
+        queueMicrotask(() => (inBurst = false));
+      }
+      const config = args[0] as string | { text: string };
+      sent.push({ text: typeof config === 'string' ? config : config.text, burst });
+      return (original as (...rest: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    let seenDuringPass = -1;
+    const running = relay({
+      // Claimed and deleted, but not committed: other connections still see the rows.
+      afterPublish: async () => void (seenDuringPass = await outboxCount()),
+    });
+    try {
+      expect(await running.publishPending({ skipProbe: true })).toBe(3);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(seenDuringPass).toBe(3);
+    const relaySent = sent.filter((entry) => !entry.text.includes('count(*)'));
+    expect(relaySent.map((entry) => entry.text.trim().split(/\s+/)[0])).toEqual(['BEGIN', 'WITH', 'COMMIT']);
+    expect(new Set(relaySent.map((entry) => entry.burst)).size).toBe(2);
+    expect(relaySent[0]!.burst).toBe(relaySent[1]!.burst);
+    expect(await outboxCount()).toBe(0);
+    expect((await storedEnvelopes(streamName)).map((envelope) => envelope.id)).toEqual(
+      appended.events.map((event) => event.eventId),
+    );
+  });
+});
+
 describe('outbox relay claim plan', () => {
   it('looks events up by primary key even with a generic plan made while the log was empty (never a scan of the log)', async () => {
     // A service starts on an empty log and its named statement's generic plan is made then; a
@@ -226,6 +269,30 @@ describe('outbox relay claim plan', () => {
       const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       expect(plan).toMatch(/Index Scan using events_pkey on events/);
       expect(plan).not.toMatch(/Seq Scan on events|Hash Join/);
+    } finally {
+      await runner.query('DEALLOCATE ALL').catch(() => undefined);
+      await runner.query('RESET plan_cache_mode').catch(() => undefined);
+      await runner.release();
+    }
+  });
+
+  it('deletes the claimed outbox rows by primary key in the same generic plan (never a scan of the queue table)', async () => {
+    const runner = harness.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query('CREATE SCHEMA relay_plan_delete');
+      for (const Migration of eventStoreMigrations('relay_plan_delete')) await new Migration().up(runner);
+      await runner.query('SET plan_cache_mode = force_generic_plan');
+      await runner.query(
+        `PREPARE relay_claim_delete(text) AS ${outboxRelayStatements('relay_plan_delete', 256).claim}`,
+      );
+      const rows: Array<Record<string, string>> = await runner.query(
+        `EXPLAIN EXECUTE relay_claim_delete('probe')`,
+      );
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Delete on outbox/);
+      expect(plan).toMatch(/Index Cond: \(global_position = ANY/);
+      expect(plan).not.toMatch(/Seq Scan on outbox|Hash (Semi )?Join/);
     } finally {
       await runner.query('DEALLOCATE ALL').catch(() => undefined);
       await runner.query('RESET plan_cache_mode').catch(() => undefined);

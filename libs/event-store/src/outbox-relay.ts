@@ -1,11 +1,12 @@
 import { eventSubject, type ServiceName, type SubjectPrefix } from '@pf/contracts';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { QueryRunner } from 'typeorm';
+import type pg from 'pg';
 import { CommitDrivenLoop } from './commit-driven-loop.js';
 import type { EventStore } from './event-store.js';
 import { JetStreamBatchPublisher, type StreamAck } from './jetstream-publisher.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
+import { sendPipelined, type Statement } from './pipeline.js';
 import { prepared, qualify } from './sql.js';
 
 export interface OutboxRelayOptions {
@@ -32,8 +33,8 @@ export interface OutboxRelayOptions {
   expectedStream?: string;
   logger?: Logger;
   /**
-   * Test seam: runs after the broker acked a batch and before the outbox rows are deleted.
-   * Throwing here is a relay crashing between publish and commit.
+   * Test seam: runs after the broker acked a batch and before the pass commits (the deletion
+   * of its outbox rows). Throwing here is a relay crashing between publish and commit.
    */
   afterPublish?: (batch: readonly OutboxMessage[]) => Promise<void>;
 }
@@ -68,9 +69,9 @@ const encoder = new TextEncoder();
  * Publishes committed events from the transactional outbox to JetStream, with
  * `Nats-Msg-Id` = event id, then deletes the outbox rows.
  *
- * One pass is one transaction: claim the oldest rows (`FOR UPDATE SKIP LOCKED`), publish them
- * and wait for every ack, delete them, commit. A crash before the commit leaves the rows to
- * the next pass; the broker's duplicate window turns the re-publish into an ack with
+ * One pass is one transaction in two round trips: BEGIN with one statement that claims the
+ * oldest rows (`FOR UPDATE SKIP LOCKED`) and deletes them, uncommitted; publish them and wait for
+ * every ack; COMMIT. A crash before the commit leaves the rows to the next pass; the broker's duplicate window turns the re-publish into an ack with
  * `duplicate`, so an event is delayed, never lost or doubled.
  *
  * Several replicas may run a relay. Row locks alone would let two relays publish two events of
@@ -116,13 +117,11 @@ export class OutboxRelay extends CommitDrivenLoop {
     }
     const runner = this.options.store.dataSource.createQueryRunner();
     try {
-      // The relay owns this connection for one pass and runs the transaction by hand, so that
-      // BEGIN and its settings go in one round trip and DELETE with COMMIT in another.
-      await runner.query(this.sql.begin);
+      const client = (await runner.connect()) as pg.ClientBase;
       try {
-        return await this.publishClaimed(runner);
+        return await this.publishClaimed(client);
       } catch (error) {
-        await runner.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
     } finally {
@@ -130,17 +129,27 @@ export class OutboxRelay extends CommitDrivenLoop {
     }
   }
 
-  /** Claims, publishes, deletes and commits; the caller rolls back if anything throws. */
-  private async publishClaimed(runner: QueryRunner): Promise<number> {
-    const rows: ClaimedRow[] = await runner.query(prepared(this.sql.claim), [this.lockKey]);
+  /**
+   * Two round trips: BEGIN with the claim, which also deletes the claimed rows (pipelined, see
+   * sendPipelined); then, once the broker acked every message, COMMIT. The caller rolls back
+   * if anything throws, and the rows are back for the next pass.
+   */
+  private async publishClaimed(client: pg.ClientBase): Promise<number> {
+    const [, claimed] = await sendPipelined(client, [
+      { text: this.sql.begin },
+      { ...(prepared(this.sql.claim) as unknown as Statement), values: [this.lockKey] },
+    ]);
+    const rows = claimed!.rows as ClaimedRow[];
     if (rows.length === 0) {
-      await runner.query('COMMIT');
+      await client.query('COMMIT');
       return 0;
     }
     const batch = rows.map((row) => this.toMessage(row));
     const acks = await this.publishAll(batch);
     await this.options.afterPublish?.(batch);
-    await runner.query(this.sql.removeAndCommit(batch.map((message) => message.globalPosition)));
+    const committed = await client.query('COMMIT');
+    // A transaction that failed on the way answers COMMIT with ROLLBACK: the rows are still there.
+    if (committed.command !== 'COMMIT') throw new Error(`outbox pass did not commit (${committed.command})`);
     this.stats.published += batch.length;
     this.stats.duplicates += acks.filter((ack) => ack.duplicate).length;
     return batch.length;
@@ -223,19 +232,27 @@ export function outboxRelayStatements(schema: string, batchSize: number) {
     // over the dead rows of a queue table.
     probe: `SELECT 1 FROM ${outbox} ORDER BY global_position LIMIT 1`,
     // The advisory lock is taken once (materialized CTE, evaluated as an init plan) and held to
-    // the end of the transaction. Plan shape is pinned for a cached generic plan: the batch
-    // size is a literal (known row count), and the events come by LATERAL primary-key lookups
-    // (a nested loop whatever the table statistics were when the plan was cached), never by a
-    // join strategy that could scan the whole log. Postgres builds the envelope
-    // text, so the relay never parses and re-serializes the event data.
+    // the end of the transaction. The claimed rows are deleted by the same statement: the
+    // DELETE stays uncommitted (and the rows locked) until the broker acked the whole batch, so
+    // a pass that fails or a relay that dies before its COMMIT leaves them to the next pass.
+    // Plan shape is pinned for a cached generic plan: the batch size is a literal (known row
+    // count), the claimed rows are deleted by primary key (= ANY of the claimed array), and the
+    // events come by LATERAL primary-key lookups (a nested loop whatever the table statistics
+    // were when the plan was cached), never by a join strategy that could scan the whole log or
+    // the dead rows of the queue table. Postgres builds the envelope text, so the relay never
+    // parses and re-serializes the event data.
     claim: `
       WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(hashtext($1)) AS held),
-      claimed AS MATERIALIZED (
-        SELECT o.global_position FROM ${outbox} AS o
-        WHERE (SELECT held FROM relay_lock)
-        ORDER BY o.global_position
-        LIMIT ${batchSize}
-        FOR UPDATE SKIP LOCKED
+      claimed AS (
+        DELETE FROM ${outbox} AS d
+        WHERE d.global_position = ANY (ARRAY(
+          SELECT o.global_position FROM ${outbox} AS o
+          WHERE (SELECT held FROM relay_lock)
+          ORDER BY o.global_position
+          LIMIT ${batchSize}
+          FOR UPDATE SKIP LOCKED
+        ))
+        RETURNING d.global_position
       )
       SELECT c.global_position::text AS global_position, e.event_id::text AS event_id, e.type, e.payload
       FROM claimed AS c
@@ -262,10 +279,7 @@ export function outboxRelayStatements(schema: string, batchSize: number) {
       ORDER BY c.global_position`,
     // Asynchronous commit for the relay's own transaction: if a crash loses the DELETE, the
     // rows are published again and the broker acks them as duplicates. No fsync to wait for.
+    // Sent in the same round trip as the claim (pipelined).
     begin: 'BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off',
-    // Positions are integers read back from the database (checked in toMessage), so they can
-    // be inlined: DELETE and COMMIT then travel as one simple-protocol message.
-    removeAndCommit: (positions: readonly number[]) =>
-      `DELETE FROM ${outbox} WHERE global_position IN (${positions.join(',')}); COMMIT`,
   };
 }

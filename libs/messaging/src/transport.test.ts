@@ -257,6 +257,54 @@ describe('commands', () => {
     expect(dependencyLines[0]).not.toContain('"stack"');
   });
 
+  it('a reply that does not come in time is service_unavailable that may have written; a late reply is dropped', async () => {
+    const subject = 'casino.cmd.slow_test';
+    const slowConnection = await connectTestNats();
+    let answered = 0;
+    slowConnection.subscribe(prefix.subject(subject), {
+      callback: (_error, message) =>
+        void sleep(300).then(() => {
+          answered += 1;
+          message.respond(encodeJson({ ok: true, data: 'late' }));
+        }),
+    });
+    await slowConnection.flush();
+    try {
+      const client = new CommandClient({ connection: admin, prefix, timeoutMs: 100 });
+      await expect(client.request(subject, {})).rejects.toMatchObject({
+        code: ErrorCode.serviceUnavailable,
+        message: 'casino service is unavailable: it did not answer in time',
+        details: { write_may_have_happened: true },
+      });
+      await waitFor('the late reply', () => answered === 1);
+      // The connection's next request gets its own reply, not the late one.
+      await expect(client.request(subject, {}, 2_000)).resolves.toBe('late');
+    } finally {
+      await slowConnection.close();
+    }
+  });
+
+  it('requests waiting when their connection closes fail as the message bus not reachable', async () => {
+    const subject = 'casino.cmd.never_answered';
+    const listener = await connectTestNats();
+    listener.subscribe(prefix.subject(subject), { callback: () => undefined });
+    await listener.flush();
+    const closing = await connectTestNats();
+    try {
+      const client = new CommandClient({ connection: closing, prefix, timeoutMs: 10_000 });
+      const waiting = client.request(subject, {});
+      await closing.flush();
+      await closing.close();
+      await expect(waiting).rejects.toMatchObject({
+        code: ErrorCode.serviceUnavailable,
+        message: 'casino service is unavailable: the message bus is not reachable',
+        details: { write_may_have_happened: true },
+      });
+    } finally {
+      await listener.close();
+    }
+  });
+
   it('says nothing was written when no instance answers', async () => {
     const client = new CommandClient({ connection: admin, prefix, timeoutMs: 2_000 });
     await expect(client.request('casino.cmd.nobody_home', {})).rejects.toMatchObject({
