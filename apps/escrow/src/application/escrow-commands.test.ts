@@ -29,15 +29,41 @@ const open = (escrowId: string): OpenEscrow => ({
 });
 
 /**
- * The escrow commands on real Postgres, counting the statements (round trips) each sends,
- * BEGIN and COMMIT included. Before the pipeline (EscrowRepository's own loop) a lifecycle cost
- * create 4, hold 5, complete 6 and release 7 (22), a repeated release 4.
+ * The escrow commands on real Postgres, counting the statements each sends, BEGIN and COMMIT
+ * included, and the round trips (statements issued together travel in one write: pipeline mode,
+ * as the services run). Before the pipeline (EscrowRepository's own loop) a lifecycle cost
+ * create 4, hold 5, complete 6 and release 7 (22 statements, each its own round trip), a
+ * repeated release 4; on the CommandPipeline one statement at a time 4, 4, 5, 6 (19) and 3.
  */
+/** What ops replay does (fresh tables, the whole log applied in batches) gives the live tables. */
+async function expectRebuildToEqualLive(
+  dataSource: DataSource,
+  store: EventStore,
+  live: EscrowRow[],
+  liveDeadlines: unknown[],
+): Promise<void> {
+  const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
+  await createProjectionTables(dataSource, escrowProjection, target);
+  const events = await store.readAll({ limit: 1_000 });
+  await store.transaction(async (runner) => {
+    for (let start = 0; start < events.length; start += 5)
+      await escrowProjection.apply(runner, events.slice(start, start + 5), target);
+  });
+  const rebuilt = await dataSource.query(
+    `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows_rebuild ORDER BY escrow_id`,
+  );
+  expect(rebuilt).toEqual(live);
+  expect(await dataSource.query(`SELECT * FROM escrow.deadlines_rebuild ORDER BY escrow_id`)).toEqual(
+    liveDeadlines,
+  );
+}
+
 describe('escrow commands on the pipeline', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
+  let store: EventStore;
   let commands: EscrowCommands;
-  const sent: string[] = [];
+  const traffic = { statements: [] as string[], roundTrips: 0 };
 
   beforeAll(async () => {
     database = await createTestDatabase('escrowcommands');
@@ -46,23 +72,41 @@ describe('escrow commands on the pipeline', () => {
       url: database.url,
       schema: ESCROW_SCHEMA,
       migrations: escrowMigrations,
-      extra: { max: 2 },
+      extra: { max: 2, pipeline: true },
     });
     await dataSource.initialize();
     await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
     await dataSource.runMigrations({ transaction: 'each' });
-    // Every statement a transaction's runner sends (TypeORM's BEGIN and COMMIT go through `query` too).
+    // Every statement sent on a transaction's connection (the pipelined path writes to the pg
+    // client directly); statements issued in one tick share one write and one round trip.
+    const patched = new WeakSet<object>();
+    let tickOpen = false;
     const createRunner = dataSource.createQueryRunner.bind(dataSource);
     dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
       const runner = createRunner(...args);
-      const query = runner.query.bind(runner);
-      runner.query = ((sql: string, parameters?: unknown[]) => {
-        sent.push(String(sql).trim().split(/\s+/).slice(0, 3).join(' '));
-        return query(sql, parameters);
-      }) as QueryRunner['query'];
+      const connect = runner.connect.bind(runner);
+      runner.connect = async () => {
+        const client = (await connect()) as { query: (...args: unknown[]) => unknown };
+        if (!patched.has(client)) {
+          patched.add(client);
+          const query = client.query.bind(client);
+          client.query = (...args: unknown[]) => {
+            const first = args[0] as string | { text: string };
+            const text = typeof first === 'string' ? first : first.text;
+            traffic.statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
+            if (!tickOpen) {
+              tickOpen = true;
+              traffic.roundTrips += 1;
+              queueMicrotask(() => (tickOpen = false));
+            }
+            return query(...args);
+          };
+        }
+        return client;
+      };
       return runner;
     };
-    const store = new EventStore({
+    store = new EventStore({
       dataSource,
       schema: ESCROW_SCHEMA,
       inlineProjections: [escrowProjection],
@@ -75,10 +119,13 @@ describe('escrow commands on the pipeline', () => {
     await database?.drop();
   });
 
-  const counted = async <T>(run: () => Promise<T>): Promise<{ result: T; statements: number }> => {
-    sent.length = 0;
+  const counted = async <T>(
+    run: () => Promise<T>,
+  ): Promise<{ result: T; statements: number; roundTrips: number }> => {
+    traffic.statements = [];
+    traffic.roundTrips = 0;
     const result = await run();
-    return { result, statements: sent.length };
+    return { result, statements: traffic.statements.length, roundTrips: traffic.roundTrips };
   };
   const rowOfTable = async (escrowId: string): Promise<EscrowRow> =>
     (
@@ -87,7 +134,7 @@ describe('escrow commands on the pipeline', () => {
       ])
     )[0];
 
-  it('given a lifecycle create → hold → complete → release, when each command runs, then it sends fewer statements than before and replies with the row it wrote', async () => {
+  it('given a lifecycle create → hold → complete → release, when each command runs, then each takes two round trips and replies with the row it wrote', async () => {
     const escrowId = 'esc_00000000000000a1';
     const create = await counted(() => commands.execute(escrowId, open(escrowId), { freshId: true }));
     const hold = await counted(() =>
@@ -107,16 +154,16 @@ describe('escrow commands on the pipeline', () => {
       commands.execute(escrowId, { kind: 'release', actorId: creator }, { commandId: 'release-1' }),
     );
 
-    // BEGIN, append, row upsert, COMMIT.
-    expect(create.statements).toBe(4);
+    // Round trip 1: BEGIN, now(); round trip 2: append, row upsert, COMMIT.
+    expect(create).toMatchObject({ statements: 5, roundTrips: 2 });
     // On the row create wrote: no lock.
-    expect(hold.statements).toBe(4);
-    // BEGIN, lock + replay check, append, upsert, COMMIT.
-    expect(complete.statements).toBe(5);
+    expect(hold).toMatchObject({ statements: 5, roundTrips: 2 });
+    // BEGIN, now(), lock + replay check; append, upsert, COMMIT.
+    expect(complete).toMatchObject({ statements: 6, roundTrips: 2 });
     // … and the settlement outbox row.
-    expect(release.statements).toBe(6);
-    // BEGIN, lock + replay check (found), COMMIT.
-    expect(repeat.statements).toBe(3);
+    expect(release).toMatchObject({ statements: 7, roundTrips: 2 });
+    // BEGIN, now(), lock + replay check (found); ROLLBACK.
+    expect(repeat).toMatchObject({ statements: 4, roundTrips: 2 });
     expect(repeat.result.replayed).toBe(true);
 
     const row = await rowOfTable(escrowId);
@@ -165,6 +212,53 @@ describe('escrow commands on the pipeline', () => {
       `escrow-${escrowId}`,
     ]);
     expect(events.map((event: { type: string }) => event.type)).toEqual(['opened', 'funded', 'declined']);
+  });
+  it('given escrows written through the pipelined path (milestones, a dispute, a cancel request among them), when the log is rebuilt, then the tables are the live ones', async () => {
+    const withMilestones = 'esc_00000000000000c1';
+    const created = await commands.execute(
+      withMilestones,
+      {
+        ...open(withMilestones),
+        milestones: [
+          { description: 'first', amountMicros: 2_000_000n },
+          { description: 'second', amountMicros: 3_000_000n },
+        ],
+      },
+      { freshId: true },
+    );
+    await commands.execute(
+      withMilestones,
+      { kind: 'record_hold', outcome: 'held' },
+      { knownRow: created.row },
+    );
+    await commands.execute(
+      withMilestones,
+      { kind: 'complete', actorId: worker, resultSummary: 'part one', milestone: 0 },
+      { commandId: 'm-complete' },
+    );
+    const released = await commands.execute(
+      withMilestones,
+      { kind: 'release', actorId: creator, milestone: 0 },
+      { commandId: 'm-release' },
+    );
+    expect(released.settlement).toMatchObject({ kind: 'post', partId: expect.any(String) });
+    for (const [escrowId, command] of [
+      ['esc_00000000000000c2', { kind: 'dispute', actorId: creator, reason: 'silent' }],
+      ['esc_00000000000000c3', { kind: 'request_cancel', actorId: creator }],
+    ] as const) {
+      const row = (await commands.execute(escrowId, open(escrowId), { freshId: true })).row;
+      await commands.execute(escrowId, { kind: 'record_hold', outcome: 'held' }, { knownRow: row });
+      await commands.execute(escrowId, command, { commandId: `${escrowId}-2` });
+    }
+
+    const live: EscrowRow[] = await dataSource.query(
+      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows ORDER BY escrow_id`,
+    );
+    expect(live.find((row) => row.escrow_id === withMilestones)!.milestones).not.toBeNull();
+    expect(live.find((row) => row.escrow_id === 'esc_00000000000000c2')!.status).toBe('disputed');
+    const liveDeadlines = await dataSource.query(`SELECT * FROM escrow.deadlines ORDER BY escrow_id`);
+    expect(liveDeadlines.length).toBeGreaterThan(0);
+    await expectRebuildToEqualLive(dataSource, store, live, liveDeadlines);
   });
 });
 
@@ -242,20 +336,6 @@ describe('escrow commands with group commit, and a rebuild of what they wrote', 
       ids[5],
     ]);
 
-    // What ops replay does: fresh tables, the whole log applied in batches.
-    const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
-    await createProjectionTables(dataSource, escrowProjection, target);
-    const events = await store.readAll({ limit: 1_000 });
-    await store.transaction(async (runner) => {
-      for (let start = 0; start < events.length; start += 5)
-        await escrowProjection.apply(runner, events.slice(start, start + 5), target);
-    });
-    const rebuilt = await dataSource.query(
-      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows_rebuild ORDER BY escrow_id`,
-    );
-    expect(rebuilt).toEqual(live);
-    expect(await dataSource.query(`SELECT * FROM escrow.deadlines_rebuild ORDER BY escrow_id`)).toEqual(
-      liveDeadlines,
-    );
+    await expectRebuildToEqualLive(dataSource, store, live, liveDeadlines);
   });
 });
