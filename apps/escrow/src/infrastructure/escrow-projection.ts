@@ -26,6 +26,8 @@ import { dueAtOf, ESCROW_ROW_COLUMNS, rowAfter, type EscrowRow } from './escrow-
  * The row is `rowOf` the decider's state (escrow-row.ts), folded from the row before the events;
  * the whole row is written back in one upsert, with the deadline changes, in one statement per
  * `apply`. Pure function of the log (times are the events' recorded times), so a rebuild equals it.
+ * `statements` is the same for a pipelined command (round trip 2, before the append's answer):
+ * the same fold from the row the command loaded, at the transaction's now(), the same statement.
  */
 export const escrowProjection: Projection = {
   name: 'escrow_read_model',
