@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { createProjectionTables, EventStore, projectionTarget } from '@pf/event-store';
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
-import type { EscrowPolicy, OpenEscrow } from '../domain/escrow.js';
+import { escrowDecider, type EscrowPolicy, type OpenEscrow } from '../domain/escrow.js';
+import { encodeEscrowEvent } from '../infrastructure/escrow-codec.js';
 import { escrowProjection } from '../infrastructure/escrow-projection.js';
 import { EscrowRepository } from '../infrastructure/escrow-repository.js';
 import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
@@ -259,6 +261,30 @@ describe('escrow commands on the pipeline', () => {
     const liveDeadlines = await dataSource.query(`SELECT * FROM escrow.deadlines ORDER BY escrow_id`);
     expect(liveDeadlines.length).toBeGreaterThan(0);
     await expectRebuildToEqualLive(dataSource, store, live, liveDeadlines);
+  });
+  it("given the projection told a time other than the transaction's (the events' recorded time), when its statement runs, then the transaction fails and writes nothing", async () => {
+    const escrowId = 'esc_00000000000000d1';
+    const stream = `escrow-${escrowId}`;
+    const events = escrowDecider.decide(open(escrowId), escrowDecider.initialState());
+    const append = store.prepareAppendMany([
+      {
+        streamId: stream,
+        expectedVersion: 0,
+        events: events.map((event) => ({ eventId: randomUUID(), ...encodeEscrowEvent(event) })),
+      },
+    ])!;
+    const [transaction] = await store.beginPipelined([]);
+    await expect(
+      transaction.commit([
+        append.statement,
+        ...store.inlineProjectionStatements(append.pending, {
+          transactionTime: new Date(Date.now() - 60_000),
+          loaded: new Map([[stream, undefined]]),
+        }),
+      ]),
+    ).rejects.toThrow(/is not in the log at this transaction's time/);
+    expect(await store.readStream(stream)).toEqual([]);
+    expect(await rowOfTable(escrowId)).toBeUndefined();
   });
 });
 

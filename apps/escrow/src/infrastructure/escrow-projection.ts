@@ -289,7 +289,7 @@ function pendingStatements(
     changes.add(row, after, null);
     eventIds.push(folded.lastEventId);
   }
-  return [namedStatement(writeSql(target, 'log'), [...changes.values(), eventIds])];
+  return [namedStatement(writeSql(target, 'log'), [...changes.values(), eventIds, context.transactionTime])];
 }
 
 /** The rows a batch of events leaves and the deadlines that started or ended. */
@@ -316,7 +316,8 @@ class Changes {
 
 /**
  * Where the rows' positions come from: `values` (apply: the events were read from the log) or
- * `log` (statements: looked up by the last event's id, $5, in the escrows' order).
+ * `log` (statements: looked up by the last event's id, $5, in the escrows' order; $6 the time
+ * the rows were folded at).
  */
 type PositionSource = 'values' | 'log';
 
@@ -353,8 +354,10 @@ function writeSql(target: ProjectionTarget, source: PositionSource): string {
            SELECT global_position, recorded_at FROM ${qualify(target.schema, EVENT_STORE_TABLES.events)} AS ev
            WHERE ev.event_id = e.event_id LIMIT 1
          ) AS ev ON true
-         -- The fold used the transaction's time: the events must be in the log, recorded then.
-         WHERE CASE WHEN ev.recorded_at = now() THEN true
+         -- The fold used the time the writer read ($6): the events must be in the log, recorded
+         -- at this transaction's now(), and $6 must be that time as a JS Date (the pg parser
+         -- keeps milliseconds, rounding down: at most 2 ms below).
+         WHERE CASE WHEN ev.recorded_at = now() AND $6::timestamptz <= now() AND now() - $6::timestamptz < interval '2 milliseconds' THEN true
            ELSE ${qualify(target.schema, 'event_store_fail')}('escrow projection: event ' || e.event_id || ' is not in the log at this transaction''s time') END
        ), `;
   text = `WITH ${log}written AS (
