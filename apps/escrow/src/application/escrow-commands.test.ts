@@ -46,7 +46,15 @@ async function expectRebuildToEqualLive(
 ): Promise<void> {
   const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
   await createProjectionTables(dataSource, escrowProjection, target);
-  const events = await store.readAll({ limit: 1_000 });
+  // readAll stops at the oldest transaction still running in the cluster (the shared Postgres
+  // runs other tests): wait until it hands out every event written here.
+  const [{ count }] = await dataSource.query(`SELECT count(*)::int AS count FROM escrow.events`);
+  let events = await store.readAll({ limit: 1_000 });
+  for (let waited = 0; events.length < count && waited < 200; waited += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    events = await store.readAll({ limit: 1_000 });
+  }
+  expect(events).toHaveLength(count);
   await store.transaction(async (runner) => {
     for (let start = 0; start < events.length; start += 5)
       await escrowProjection.apply(runner, events.slice(start, start + 5), target);
