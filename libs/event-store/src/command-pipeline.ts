@@ -7,6 +7,7 @@ import { EventStoreErrorCode, isVersionConflict } from './errors.js';
 import type { EventStore } from './event-store.js';
 import { nameBasedUuid } from './ids.js';
 import { PipelinedTransaction, type Statement } from './pipeline.js';
+import { runPipelinedCommand, type PipelinedCommandParts } from './pipelined-command.js';
 import { postgresErrorOf } from './sql.js';
 import type { ExpectedVersion, NewEvent, RecordedEvent } from './types.js';
 
@@ -83,6 +84,8 @@ export interface PipelineCommand<Loaded extends LoadedBase, Event, Result> {
   afterAppend?(runner: QueryRunner, decision: Decision<Loaded, Event>): Promise<void>;
   /** The answer, once the transaction has committed. */
   reply(decision: Decision<Loaded, Event>): Result;
+  /** Load and afterAppend as statements: `execute` without group commit then takes two round trips (pipelined-command.ts). */
+  pipelined?: PipelinedCommandParts<Loaded, Event>;
 }
 
 export interface GroupCommitOptions {
@@ -224,7 +227,13 @@ export class CommandPipeline {
   ): Promise<Result> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const decision = await this.store.transaction((runner) => this.decideIn(runner, command, attempt));
+        const parts = command.pipelined;
+        const decision =
+          parts && this.store.pipelinesInlineProjections
+            ? await runPipelinedCommand(this.store, command, parts, attempt, (events) =>
+                toNewEvents(command, events),
+              )
+            : await this.store.transaction((runner) => this.decideIn(runner, command, attempt));
         return command.reply(decision);
       } catch (error) {
         if (!isRetryableWriteConflict(error) || attempt >= this.retry.maxAttempts) throw error;

@@ -4,7 +4,12 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { PipelinedTransaction, type Statement } from './pipeline.js';
 import { EventStoreErrorCode, VersionConflictError } from './errors.js';
 import { EVENT_STORE_TABLES } from './migrations.js';
-import { projectionTarget, type Projection, type ProjectionTarget } from './projection.js';
+import {
+  projectionTarget,
+  type PendingContext,
+  type Projection,
+  type ProjectionTarget,
+} from './projection.js';
 import {
   namedStatement,
   PG_RAISE_EXCEPTION,
@@ -382,12 +387,17 @@ export class EventStore {
    * answer not read yet — as statements that need no answer to be built, so the append, they
    * and the COMMIT can travel in one round trip. Every inline projection must offer `statements`.
    */
-  inlineProjectionStatements(events: readonly PendingEvent[]): Statement[] {
+  inlineProjectionStatements(events: readonly PendingEvent[], context?: PendingContext): Statement[] {
     return this.inlineProjections.flatMap((projection) => {
       if (!projection.statements)
         throw new Error(`projection ${projection.name} cannot be pipelined (no statements())`);
-      return projection.statements(events, this.liveTarget);
+      return projection.statements(events, this.liveTarget, context);
     });
+  }
+
+  /** Whether every inline projection offers `statements` (inlineProjectionStatements works). */
+  get pipelinesInlineProjections(): boolean {
+    return this.inlineProjections.every((projection) => projection.statements !== undefined);
   }
 
   /** Starts a pipelined transaction on this store's database (see PipelinedTransaction). */

@@ -10,6 +10,7 @@ export * from './jetstream-publisher.js';
 export * from './outbox-relay.js';
 export * from './inbox.js';
 export * from './command-pipeline.js';
+export * from './pipelined-command.js';
 export * from './ids.js';
 export { namedStatement, PG_RAISE_EXCEPTION, postgresErrorOf, prepared, qualify } from './sql.js';
 export * from './commit-driven-loop.js';

@@ -50,9 +50,33 @@ export interface Projection {
    * The events were appended earlier in the same transaction, but their positions and times
    * are not known yet: the statements look them up in the log by event id. They must fail in
    * SQL wherever `apply` would throw (see the `event_store_fail` function of the store's
-   * schema), and write exactly what `apply` writes for the same events.
+   * schema), and write exactly what `apply` writes for the same events. `context`, when the
+   * writer gives it, says what it already knows (see PendingContext).
    */
-  statements?(events: readonly PendingEvent[], target: ProjectionTarget): Statement[];
+  statements?(
+    events: readonly PendingEvent[],
+    target: ProjectionTarget,
+    context?: PendingContext,
+  ): Statement[];
+}
+
+/**
+ * What a pipelined writer knows of the events it appends before the append's answer, for
+ * projections that fold from their own row in JS (the state machine stays in the decider).
+ */
+export interface PendingContext {
+  /**
+   * The writing transaction's `now()`, read in an earlier round trip of the same transaction:
+   * the recorded time of every event it appends (the log's default). As a JS Date
+   * (milliseconds), exactly as `apply` gets `recordedAt`.
+   */
+  transactionTime: Date;
+  /**
+   * Per stream: what the writer loaded (under its lock) and the append's events follow, in the
+   * shape of the projection the writer loaded it from (e.g. the projection's row; undefined: none
+   * yet). A projection must check it is what it expects (its version) and refuse otherwise.
+   */
+  loaded: ReadonlyMap<string, unknown>;
 }
 
 /** Creates a projection's tables (e.g. from a service migration, or before a rebuild). */

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { createProjectionTables, EventStore, projectionTarget } from '@pf/event-store';
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
-import type { EscrowPolicy, OpenEscrow } from '../domain/escrow.js';
+import { escrowDecider, type EscrowPolicy, type OpenEscrow } from '../domain/escrow.js';
+import { encodeEscrowEvent } from '../infrastructure/escrow-codec.js';
 import { escrowProjection } from '../infrastructure/escrow-projection.js';
 import { EscrowRepository } from '../infrastructure/escrow-repository.js';
 import { ESCROW_ROW_COLUMNS, type EscrowRow } from '../infrastructure/escrow-row.js';
@@ -32,6 +34,8 @@ const open = (escrowId: string): OpenEscrow => ({
 async function migratedEscrowDatabase(
   label: string,
   max: number,
+  /** pg pipeline mode, as the services run (statements issued together share one write). */
+  pipeline = false,
 ): Promise<{ database: TestDatabase; dataSource: DataSource }> {
   const database = await createTestDatabase(label);
   const dataSource = new DataSource({
@@ -39,7 +43,7 @@ async function migratedEscrowDatabase(
     url: database.url,
     schema: ESCROW_SCHEMA,
     migrations: escrowMigrations,
-    extra: { max },
+    extra: { max, pipeline },
   });
   await dataSource.initialize();
   await dataSource.query(`CREATE SCHEMA ${ESCROW_SCHEMA}`);
@@ -48,30 +52,82 @@ async function migratedEscrowDatabase(
 }
 
 /**
- * The escrow commands on real Postgres, counting the statements (round trips) each sends,
- * BEGIN and COMMIT included. Before the pipeline (EscrowRepository's own loop) a lifecycle cost
- * create 4, hold 5, complete 6 and release 7 (22), a repeated release 4.
+ * The escrow commands on real Postgres, counting the statements each sends, BEGIN and COMMIT
+ * included, and the round trips (statements issued together travel in one write: pipeline mode,
+ * as the services run). Before the pipeline (EscrowRepository's own loop) a lifecycle cost
+ * create 4, hold 5, complete 6 and release 7 (22 statements, each its own round trip), a
+ * repeated release 4; on the CommandPipeline one statement at a time 4, 4, 5, 6 (19) and 3.
  */
+/** What ops replay does (fresh tables, the whole log applied in batches) gives the live tables. */
+async function expectRebuildToEqualLive(
+  dataSource: DataSource,
+  store: EventStore,
+  live: EscrowRow[],
+  liveDeadlines: unknown[],
+): Promise<void> {
+  const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
+  await createProjectionTables(dataSource, escrowProjection, target);
+  // readAll stops at the oldest transaction still running in the cluster (the shared Postgres
+  // runs other tests): wait until it hands out every event written here.
+  const [{ count }] = await dataSource.query(`SELECT count(*)::int AS count FROM escrow.events`);
+  let events = await store.readAll({ limit: 1_000 });
+  for (let waited = 0; events.length < count && waited < 200; waited += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    events = await store.readAll({ limit: 1_000 });
+  }
+  expect(events).toHaveLength(count);
+  await store.transaction(async (runner) => {
+    for (let start = 0; start < events.length; start += 5)
+      await escrowProjection.apply(runner, events.slice(start, start + 5), target);
+  });
+  const rebuilt = await dataSource.query(
+    `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows_rebuild ORDER BY escrow_id`,
+  );
+  expect(rebuilt).toEqual(live);
+  expect(await dataSource.query(`SELECT * FROM escrow.deadlines_rebuild ORDER BY escrow_id`)).toEqual(
+    liveDeadlines,
+  );
+}
+
 describe('escrow commands on the pipeline', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
+  let store: EventStore;
   let commands: EscrowCommands;
-  const sent: string[] = [];
+  const traffic = { statements: [] as string[], roundTrips: 0 };
 
   beforeAll(async () => {
-    ({ database, dataSource } = await migratedEscrowDatabase('escrowcommands', 2));
-    // Every statement a transaction's runner sends (TypeORM's BEGIN and COMMIT go through `query` too).
+    ({ database, dataSource } = await migratedEscrowDatabase('escrowcommands', 2, true));
+    // Every statement sent on a transaction's connection (the pipelined path writes to the pg
+    // client directly); statements issued in one tick share one write and one round trip.
+    const patched = new WeakSet<object>();
+    let tickOpen = false;
     const createRunner = dataSource.createQueryRunner.bind(dataSource);
     dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
       const runner = createRunner(...args);
-      const query = runner.query.bind(runner);
-      runner.query = ((sql: string, parameters?: unknown[]) => {
-        sent.push(String(sql).trim().split(/\s+/).slice(0, 3).join(' '));
-        return query(sql, parameters);
-      }) as QueryRunner['query'];
+      const connect = runner.connect.bind(runner);
+      runner.connect = async () => {
+        const client = (await connect()) as { query: (...args: unknown[]) => unknown };
+        if (!patched.has(client)) {
+          patched.add(client);
+          const query = client.query.bind(client);
+          client.query = (...args: unknown[]) => {
+            const first = args[0] as string | { text: string };
+            const text = typeof first === 'string' ? first : first.text;
+            traffic.statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
+            if (!tickOpen) {
+              tickOpen = true;
+              traffic.roundTrips += 1;
+              queueMicrotask(() => (tickOpen = false));
+            }
+            return query(...args);
+          };
+        }
+        return client;
+      };
       return runner;
     };
-    const store = new EventStore({
+    store = new EventStore({
       dataSource,
       schema: ESCROW_SCHEMA,
       inlineProjections: [escrowProjection],
@@ -84,10 +140,13 @@ describe('escrow commands on the pipeline', () => {
     await database?.drop();
   });
 
-  const counted = async <T>(run: () => Promise<T>): Promise<{ result: T; statements: number }> => {
-    sent.length = 0;
+  const counted = async <T>(
+    run: () => Promise<T>,
+  ): Promise<{ result: T; statements: number; roundTrips: number }> => {
+    traffic.statements = [];
+    traffic.roundTrips = 0;
     const result = await run();
-    return { result, statements: sent.length };
+    return { result, statements: traffic.statements.length, roundTrips: traffic.roundTrips };
   };
   const rowOfTable = async (escrowId: string): Promise<EscrowRow> =>
     (
@@ -96,7 +155,7 @@ describe('escrow commands on the pipeline', () => {
       ])
     )[0];
 
-  it('given a lifecycle create → hold → complete → release, when each command runs, then it sends fewer statements than before and replies with the row it wrote', async () => {
+  it('given a lifecycle create → hold → complete → release, when each command runs, then each takes two round trips and replies with the row it wrote', async () => {
     const escrowId = 'esc_00000000000000a1';
     const create = await counted(() => commands.execute(escrowId, open(escrowId), { freshId: true }));
     const hold = await counted(() =>
@@ -116,16 +175,16 @@ describe('escrow commands on the pipeline', () => {
       commands.execute(escrowId, { kind: 'release', actorId: creator }, { commandId: 'release-1' }),
     );
 
-    // BEGIN, append, row upsert, COMMIT.
-    expect(create.statements).toBe(4);
+    // Round trip 1: BEGIN, now(); round trip 2: append, row upsert, COMMIT.
+    expect(create).toMatchObject({ statements: 5, roundTrips: 2 });
     // On the row create wrote: no lock.
-    expect(hold.statements).toBe(4);
-    // BEGIN, lock + replay check, append, upsert, COMMIT.
-    expect(complete.statements).toBe(5);
+    expect(hold).toMatchObject({ statements: 5, roundTrips: 2 });
+    // BEGIN, now(), lock + replay check; append, upsert, COMMIT.
+    expect(complete).toMatchObject({ statements: 6, roundTrips: 2 });
     // … and the settlement outbox row.
-    expect(release.statements).toBe(6);
-    // BEGIN, lock + replay check (found), COMMIT.
-    expect(repeat.statements).toBe(3);
+    expect(release).toMatchObject({ statements: 7, roundTrips: 2 });
+    // BEGIN, now(), lock + replay check (found); ROLLBACK.
+    expect(repeat).toMatchObject({ statements: 4, roundTrips: 2 });
     expect(repeat.result.replayed).toBe(true);
 
     const row = await rowOfTable(escrowId);
@@ -174,6 +233,77 @@ describe('escrow commands on the pipeline', () => {
       `escrow-${escrowId}`,
     ]);
     expect(events.map((event: { type: string }) => event.type)).toEqual(['opened', 'funded', 'declined']);
+  });
+  it('given escrows written through the pipelined path (milestones, a dispute, a cancel request among them), when the log is rebuilt, then the tables are the live ones', async () => {
+    const withMilestones = 'esc_00000000000000c1';
+    const created = await commands.execute(
+      withMilestones,
+      {
+        ...open(withMilestones),
+        milestones: [
+          { description: 'first', amountMicros: 2_000_000n },
+          { description: 'second', amountMicros: 3_000_000n },
+        ],
+      },
+      { freshId: true },
+    );
+    await commands.execute(
+      withMilestones,
+      { kind: 'record_hold', outcome: 'held' },
+      { knownRow: created.row },
+    );
+    await commands.execute(
+      withMilestones,
+      { kind: 'complete', actorId: worker, resultSummary: 'part one', milestone: 0 },
+      { commandId: 'm-complete' },
+    );
+    const released = await commands.execute(
+      withMilestones,
+      { kind: 'release', actorId: creator, milestone: 0 },
+      { commandId: 'm-release' },
+    );
+    expect(released.settlement).toMatchObject({ kind: 'post', partId: expect.any(String) });
+    for (const [escrowId, command] of [
+      ['esc_00000000000000c2', { kind: 'dispute', actorId: creator, reason: 'silent' }],
+      ['esc_00000000000000c3', { kind: 'request_cancel', actorId: creator }],
+    ] as const) {
+      const row = (await commands.execute(escrowId, open(escrowId), { freshId: true })).row;
+      await commands.execute(escrowId, { kind: 'record_hold', outcome: 'held' }, { knownRow: row });
+      await commands.execute(escrowId, command, { commandId: `${escrowId}-2` });
+    }
+
+    const live: EscrowRow[] = await dataSource.query(
+      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows ORDER BY escrow_id`,
+    );
+    expect(live.find((row) => row.escrow_id === withMilestones)!.milestones).not.toBeNull();
+    expect(live.find((row) => row.escrow_id === 'esc_00000000000000c2')!.status).toBe('disputed');
+    const liveDeadlines = await dataSource.query(`SELECT * FROM escrow.deadlines ORDER BY escrow_id`);
+    expect(liveDeadlines.length).toBeGreaterThan(0);
+    await expectRebuildToEqualLive(dataSource, store, live, liveDeadlines);
+  });
+  it("given the projection told a time other than the transaction's (the events' recorded time), when its statement runs, then the transaction fails and writes nothing", async () => {
+    const escrowId = 'esc_00000000000000d1';
+    const stream = `escrow-${escrowId}`;
+    const events = escrowDecider.decide(open(escrowId), escrowDecider.initialState());
+    const append = store.prepareAppendMany([
+      {
+        streamId: stream,
+        expectedVersion: 0,
+        events: events.map((event) => ({ eventId: randomUUID(), ...encodeEscrowEvent(event) })),
+      },
+    ])!;
+    const [transaction] = await store.beginPipelined([]);
+    await expect(
+      transaction.commit([
+        append.statement,
+        ...store.inlineProjectionStatements(append.pending, {
+          transactionTime: new Date(Date.now() - 60_000),
+          loaded: new Map([[stream, undefined]]),
+        }),
+      ]),
+    ).rejects.toThrow(/is not in the log at this transaction's time/);
+    expect(await store.readStream(stream)).toEqual([]);
+    expect(await rowOfTable(escrowId)).toBeUndefined();
   });
 });
 
@@ -241,20 +371,6 @@ describe('escrow commands with group commit, and a rebuild of what they wrote', 
       ids[5],
     ]);
 
-    // What ops replay does: fresh tables, the whole log applied in batches.
-    const target = projectionTarget(ESCROW_SCHEMA, '_rebuild');
-    await createProjectionTables(dataSource, escrowProjection, target);
-    const events = await store.readAll({ limit: 1_000 });
-    await store.transaction(async (runner) => {
-      for (let start = 0; start < events.length; start += 5)
-        await escrowProjection.apply(runner, events.slice(start, start + 5), target);
-    });
-    const rebuilt = await dataSource.query(
-      `SELECT ${ESCROW_ROW_COLUMNS}, position FROM escrow.escrows_rebuild ORDER BY escrow_id`,
-    );
-    expect(rebuilt).toEqual(live);
-    expect(await dataSource.query(`SELECT * FROM escrow.deadlines_rebuild ORDER BY escrow_id`)).toEqual(
-      liveDeadlines,
-    );
+    await expectRebuildToEqualLive(dataSource, store, live, liveDeadlines);
   });
 });

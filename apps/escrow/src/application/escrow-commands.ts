@@ -6,6 +6,7 @@ import {
   type Decision,
   type LoadedBase,
   type PipelineCommand,
+  type PipelinedCommandParts,
   type RecordedEvent,
 } from '@pf/event-store';
 import { CONFIG } from '@pf/platform';
@@ -62,7 +63,9 @@ interface EscrowLoaded extends LoadedBase {
  * the row and the deadline with it), afterAppend = the settlement outbox row the decision owes
  * (or the void of a late hold), reply after the commit. Requests go through `execute` (one
  * retry policy, optional group commit: ESCROW_GROUP_COMMIT_BATCHES); the sweeper decides inside
- * its own transaction with `decideIn`.
+ * its own transaction with `decideIn`. Without group commit a command takes two pipelined round
+ * trips (PipelinedCommandParts): BEGIN + the lock statement, then the append, the projection's
+ * upsert (escrowProjection.statements), the settlement and COMMIT.
  */
 @Injectable()
 export class EscrowCommands {
@@ -96,9 +99,36 @@ export class EscrowCommands {
       const locked = await this.repository.lock(runner, escrowId, options.commandId);
       return loaded(locked.row, locked.earlier);
     };
-    const spec = this.spec(escrowId, command, options, load, (runner, order) =>
-      this.repository.writeSettlements(runner, [order]),
-    );
+    // The same load as statements (round trip 1 of the pipelined path): what the first
+    // attempt reads, decided when it is sent.
+    let read: 'lock' | EscrowRow | undefined;
+    const pipelined: PipelinedCommandParts<EscrowLoaded, EscrowEvent> = {
+      loadStatement: () => {
+        if (options.freshId) read = undefined;
+        else if (known) {
+          read = known;
+          known = undefined;
+        } else read = 'lock';
+        return read === 'lock' ? this.repository.lockStatement(escrowId, options.commandId) : undefined;
+      },
+      loaded: (rows) => {
+        if (read !== 'lock') return loaded(read, []);
+        const locked = this.repository.lockedFrom(rows);
+        return loaded(locked.row, locked.earlier);
+      },
+      // The inline projection folds the row from the one loaded (PendingContext).
+      projectionState: (state) => state.row,
+      afterAppendStatements: (decision) => {
+        const settlement = owedBy(escrowId, command, decision);
+        return settlement ? [this.repository.settlementStatement([settlement])] : [];
+      },
+    };
+    const spec = {
+      ...this.spec(escrowId, command, options, load, (runner, order) =>
+        this.repository.writeSettlements(runner, [order]),
+      ),
+      pipelined,
+    };
     try {
       return await this.pipeline.execute(spec);
     } catch (error) {
@@ -213,7 +243,7 @@ function replayOf(
 function owedBy(
   escrowId: string,
   command: EscrowCommand,
-  decision: Decision<EscrowLoaded, EscrowEvent>,
+  decision: Pick<Decision<EscrowLoaded, EscrowEvent>, 'loaded' | 'events'>,
 ): SettlementOrder | null {
   const before = decision.loaded.before;
   if (decision.events.length === 0) return compensation(escrowId, command, before);

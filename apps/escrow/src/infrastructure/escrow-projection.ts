@@ -1,16 +1,19 @@
 import type { QueryRunner } from 'typeorm';
-import { prepared, type Projection, type ProjectionTarget, type RecordedEvent } from '@pf/event-store';
+import {
+  EVENT_STORE_TABLES,
+  namedStatement,
+  prepared,
+  qualify,
+  type PendingContext,
+  type PendingEvent,
+  type Projection,
+  type ProjectionTarget,
+  type RecordedEvent,
+  type Statement,
+} from '@pf/event-store';
 import type { EscrowEvent } from '../domain/escrow.js';
 import { decodeEscrowEvent, ESCROW_EVENT_TYPES } from './escrow-codec.js';
-import {
-  dueAtOf,
-  ESCROW_ROW_COLUMNS,
-  evolveRecord,
-  recordOf,
-  rowOf,
-  type EscrowRecord,
-  type EscrowRow,
-} from './escrow-row.js';
+import { dueAtOf, ESCROW_ROW_COLUMNS, rowAfter, type EscrowRow } from './escrow-row.js';
 
 /**
  * The escrow service's inline projection, written in the append's transaction:
@@ -23,6 +26,8 @@ import {
  * The row is `rowOf` the decider's state (escrow-row.ts), folded from the row before the events;
  * the whole row is written back in one upsert, with the deadline changes, in one statement per
  * `apply`. Pure function of the log (times are the events' recorded times), so a rebuild equals it.
+ * `statements` is the same for a pipelined command (round trip 2, before the append's answer):
+ * the same fold from the row the command loaded, at the transaction's now(), the same statement.
  */
 export const escrowProjection: Projection = {
   name: 'escrow_read_model',
@@ -33,6 +38,7 @@ export const escrowProjection: Projection = {
     ...milestoneColumns(target),
   ],
   apply: (runner, events, target) => applyEvents(runner, events, target),
+  statements: (events, target, context) => pendingStatements(events, target, context),
 };
 
 /**
@@ -208,48 +214,161 @@ async function applyEvents(
     for (const row of rows) before.set(row.escrow_id, row);
   }
 
-  const written: Array<EscrowRow & { position: number }> = [];
-  const ended: string[] = [];
-  const dueIds: string[] = [];
-  const dueAts: Date[] = [];
+  const changes = new Changes();
   for (const folded of streams.values()) {
     const row = folded.opens ? undefined : before.get(folded.escrowId);
     if (!folded.opens && row?.version !== folded.firstVersion - 1)
       throw new Error(
         `escrow ${folded.escrowId}: the read model is at version ${row?.version ?? 'none'}, the events follow ${folded.firstVersion - 1}`,
       );
-    let record: EscrowRecord | undefined = row ? recordOf(row) : undefined;
-    for (const { event, recorded } of folded.events)
-      record = evolveRecord(record, event, recorded.recordedAt, recorded.streamVersion);
-    const after = rowOf(record!);
-    written.push({ ...after, position: folded.events.at(-1)!.recorded.globalPosition });
-    const [dueBefore, dueAfter] = [dueAtOf(row), dueAtOf(after)];
-    if (dueBefore?.getTime() === dueAfter?.getTime()) continue;
+    const after = rowAfter(
+      row,
+      folded.events.map(({ event, recorded }) => ({
+        event,
+        recordedAt: recorded.recordedAt,
+        streamVersion: recorded.streamVersion,
+      })),
+    )!;
+    changes.add(row, after, folded.events.at(-1)!.recorded.globalPosition);
+  }
+  await runner.query(prepared(writeSql(target, 'values')), changes.values());
+  if (target.suffix === '') for (const row of changes.written) rememberEscrowRow(runner, target, row);
+}
+
+/**
+ * `apply` for events appended earlier in the writer's transaction, their answer not read yet
+ * (PipelinedTransaction): the same fold (`rowAfter`: evolveRecord + rowOf) from the row the
+ * writer loaded under its lock (PendingContext.loaded, its version the one the append followed,
+ * which the append checked), at the transaction's time (the events' recorded time); the same
+ * one statement, which looks the last event's position up in the log by id and fails unless
+ * the events are there and were recorded at the transaction's now().
+ */
+function pendingStatements(
+  events: readonly PendingEvent[],
+  target: ProjectionTarget,
+  context: PendingContext | undefined,
+): Statement[] {
+  const streams = new Map<string, { streamId: string; events: EscrowEvent[]; lastEventId: string }>();
+  for (const pending of events) {
+    if (!ESCROW_EVENT_TYPES.has(pending.type)) continue;
+    const event = decodeEscrowEvent(pending.type, pending.data);
+    const folded = streams.get(event.escrowId);
+    if (folded) {
+      folded.events.push(event);
+      folded.lastEventId = pending.eventId;
+    } else
+      streams.set(event.escrowId, {
+        streamId: pending.streamId,
+        events: [event],
+        lastEventId: pending.eventId,
+      });
+  }
+  if (streams.size === 0) return [];
+  if (!context) throw new Error('escrow projection: pipelined only with the writer context');
+  const changes = new Changes();
+  const eventIds: string[] = [];
+  for (const [escrowId, folded] of streams) {
+    if (!context.loaded.has(folded.streamId))
+      throw new Error(`escrow ${escrowId}: the writer did not load the row its events follow`);
+    const row = context.loaded.get(folded.streamId) as EscrowRow | undefined;
+    if (row?.escrow_id !== undefined && row.escrow_id !== escrowId)
+      throw new Error(`escrow ${escrowId}: the writer loaded the row of ${row.escrow_id}`);
+    if ((row === undefined) !== (folded.events[0]!.type === 'opened'))
+      throw new Error(
+        `escrow ${escrowId}: ${folded.events[0]!.type} does not follow ${row ? 'a row' : 'no row'}`,
+      );
+    const base = row?.version ?? 0;
+    const after = rowAfter(
+      row,
+      folded.events.map((event, index) => ({
+        event,
+        recordedAt: context.transactionTime,
+        streamVersion: base + index + 1,
+      })),
+    )!;
+    changes.add(row, after, null);
+    eventIds.push(folded.lastEventId);
+  }
+  return [namedStatement(writeSql(target, 'log'), [...changes.values(), eventIds, context.transactionTime])];
+}
+
+/** The rows a batch of events leaves and the deadlines that started or ended. */
+class Changes {
+  readonly written: Array<EscrowRow & { position: number | null }> = [];
+  private readonly ended: string[] = [];
+  private readonly dueIds: string[] = [];
+  private readonly dueAts: Date[] = [];
+
+  add(before: EscrowRow | undefined, after: EscrowRow, position: number | null): void {
+    this.written.push({ ...after, position });
+    const [dueBefore, dueAfter] = [dueAtOf(before), dueAtOf(after)];
+    if (dueBefore?.getTime() === dueAfter?.getTime()) return;
     if (dueAfter) {
-      dueIds.push(folded.escrowId);
-      dueAts.push(dueAfter);
-    } else ended.push(folded.escrowId);
+      this.dueIds.push(after.escrow_id);
+      this.dueAts.push(dueAfter);
+    } else this.ended.push(after.escrow_id);
   }
 
+  values(): unknown[] {
+    return [JSON.stringify(this.written), this.ended, this.dueIds, this.dueAts];
+  }
+}
+
+/**
+ * Where the rows' positions come from: `values` (apply: the events were read from the log) or
+ * `log` (statements: looked up by the last event's id, $5, in the escrows' order; $6 the time
+ * the rows were folded at).
+ */
+type PositionSource = 'values' | 'log';
+
+const writeSqlByKey = new Map<string, string>();
+
+/**
+ * One statement: the whole rows (an upsert, so a rebuild and the live table write alike) and the
+ * deadlines that started or ended; the two id sets are disjoint.
+ */
+function writeSql(target: ProjectionTarget, source: PositionSource): string {
+  const key = `${source} ${target.table('escrows')}`;
+  let text = writeSqlByKey.get(key);
+  if (text !== undefined) return text;
   const escrows = target.table('escrows');
   const deadlines = target.table('deadlines');
   const columns = WRITTEN_COLUMNS.join(', ');
   const updates = WRITTEN_COLUMNS.filter((column) => column !== 'escrow_id')
     .map((column) => `${column} = EXCLUDED.${column}`)
     .join(', ');
-  // One statement: the whole rows (an upsert, so a rebuild and the live table write alike) and
-  // the deadlines that started or ended; the two id sets are disjoint.
-  await runner.query(
-    prepared(`WITH written AS (
+  const rows =
+    source === 'values'
+      ? `SELECT ${columns} FROM jsonb_populate_recordset(NULL::${escrows}, $1::jsonb)`
+      : `SELECT ${WRITTEN_COLUMNS.map((column) => (column === 'position' ? 'log.position' : `r.${column}`)).join(', ')}
+         FROM jsonb_populate_recordset(NULL::${escrows}, $1::jsonb) WITH ORDINALITY AS r
+         JOIN log ON log.ord = r.ordinality`;
+  const log =
+    source === 'values'
+      ? ''
+      : `log AS (
+         SELECT e.ord, ev.global_position AS position
+         FROM unnest($5::uuid[]) WITH ORDINALITY AS e(event_id, ord)
+         -- LATERAL ... LIMIT 1: a unique-index lookup whatever plan was cached.
+         LEFT JOIN LATERAL (
+           SELECT global_position, recorded_at FROM ${qualify(target.schema, EVENT_STORE_TABLES.events)} AS ev
+           WHERE ev.event_id = e.event_id LIMIT 1
+         ) AS ev ON true
+         -- The fold used the time the writer read ($6): the events must be in the log, recorded
+         -- at this transaction's now(), and $6 must be that time as a JS Date (the pg parser
+         -- keeps milliseconds, rounding down: at most 2 ms below).
+         WHERE CASE WHEN ev.recorded_at = now() AND $6::timestamptz <= now() AND now() - $6::timestamptz < interval '2 milliseconds' THEN true
+           ELSE ${qualify(target.schema, 'event_store_fail')}('escrow projection: event ' || e.event_id || ' is not in the log at this transaction''s time') END
+       ), `;
+  text = `WITH ${log}written AS (
        INSERT INTO ${escrows} (${columns})
-       SELECT ${columns} FROM jsonb_populate_recordset(NULL::${escrows}, $1::jsonb)
+       ${rows}
        ON CONFLICT (escrow_id) DO UPDATE SET ${updates}
      ), ended AS (
        DELETE FROM ${deadlines} WHERE escrow_id = ANY($2::text[])
      )
      INSERT INTO ${deadlines} (escrow_id, due_at)
-     SELECT * FROM unnest($3::text[], $4::timestamptz[]) ON CONFLICT (escrow_id) DO NOTHING`),
-    [JSON.stringify(written), ended, dueIds, dueAts],
-  );
-  if (target.suffix === '') for (const row of written) rememberEscrowRow(runner, target, row);
+     SELECT * FROM unnest($3::text[], $4::timestamptz[]) ON CONFLICT (escrow_id) DO NOTHING`;
+  if (writeSqlByKey.size < 16) writeSqlByKey.set(key, text);
+  return text;
 }

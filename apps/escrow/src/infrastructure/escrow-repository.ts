@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import {
   eventColumns,
+  namedStatement,
   prepared,
   projectionTarget,
   recordedEventFromRow,
@@ -8,6 +9,7 @@ import {
   type EventStore,
   type ProjectionTarget,
   type RecordedEvent,
+  type Statement,
 } from '@pf/event-store';
 import { rememberEscrowRow } from './escrow-projection.js';
 import { ESCROW_ROW_COLUMNS, type EscrowRow } from './escrow-row.js';
@@ -96,13 +98,23 @@ export class EscrowRepository {
    * with a command id, reads that command's earlier events in the same statement.
    */
   async lock(runner: QueryRunner, escrowId: string, commandId?: string): Promise<LockedEscrow> {
-    const rows: LockRow[] = commandId
-      ? await runner.query(prepared(this.lockWithEarlierSql), [escrowId, escrowStream(escrowId), commandId])
-      : await runner.query(prepared(this.lockSql), [escrowId]);
-    const locked = rows[0];
+    const statement = this.lockStatement(escrowId, commandId);
+    const locked = this.lockedFrom(await runner.query(prepared(statement.text), statement.values));
+    if (locked.row) this.remember(runner, locked.row);
+    return locked;
+  }
+
+  /** `lock` as a statement, for a pipelined transaction; its rows go to `lockedFrom`. */
+  lockStatement(escrowId: string, commandId?: string): Statement {
+    return commandId
+      ? namedStatement(this.lockWithEarlierSql, [escrowId, escrowStream(escrowId), commandId])
+      : namedStatement(this.lockSql, [escrowId]);
+  }
+
+  lockedFrom(rows: ReadonlyArray<Record<string, unknown>>): LockedEscrow {
+    const locked = rows[0] as unknown as LockRow | undefined;
     if (!locked) return { row: undefined, earlier: [] };
     const { earlier, ...row } = locked;
-    this.remember(runner, row);
     return { row, earlier: (earlier ?? []).map(eventFromJson) };
   }
 
@@ -125,7 +137,13 @@ export class EscrowRepository {
   /** Writes settlement outbox rows, in the caller's transaction, in one statement. */
   async writeSettlements(runner: QueryRunner, settlements: readonly SettlementOrder[]): Promise<void> {
     if (settlements.length === 0) return;
-    await runner.query(prepared(this.settlementSql), [
+    const statement = this.settlementStatement(settlements);
+    await runner.query(prepared(statement.text), statement.values);
+  }
+
+  /** `writeSettlements` as a statement, for a pipelined transaction. */
+  settlementStatement(settlements: readonly SettlementOrder[]): Statement {
+    return namedStatement(this.settlementSql, [
       settlements.map(settlementKey),
       settlements.map((settlement) => settlement.kind),
       settlements.map((settlement) => (settlement.splits ? JSON.stringify(settlement.splits) : null)),
