@@ -7,6 +7,7 @@
  * - the timeout saga: 5,000 funded escrows whose deadlines all fall due at the same instant
  *   (set in one UPDATE, the database's clock), how many the sweeper expires per second and how
  *   late the last one is, and when casino has returned all the money.
+ * ESCROW_GROUP_COMMIT_BATCHES, when set, turns on group commit for escrow (ADR 0021).
  * Starts its own system (fresh database and NATS prefix) and removes both. Prints; never asserts.
  */
 import { escrowCommands, SubjectPrefix, type EscrowView } from '@pf/contracts';
@@ -70,6 +71,10 @@ async function main(): Promise<void> {
       ADMIN_API_KEY,
       RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       RATE_LIMIT_PER_KEY_PER_MINUTE: '0',
+      // Group commit for escrow's commands (ADR 0021), off unless set.
+      ...(process.env.ESCROW_GROUP_COMMIT_BATCHES
+        ? { ESCROW_GROUP_COMMIT_BATCHES: process.env.ESCROW_GROUP_COMMIT_BATCHES }
+        : {}),
     },
     ['casino', 'escrow', 'gateway'],
   );

@@ -10,4 +10,6 @@ main({
   migrations: escrowMigrations,
   rootModule: () => EscrowModule,
   http: (config) => ({ port: config.PORT }),
+  // Its commands' statements are planned once per connection, not per execution (see runService).
+  planCacheMode: 'force_generic_plan',
 });

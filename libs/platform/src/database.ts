@@ -10,7 +10,16 @@ export interface DatabaseOptions {
   applicationName: string;
   migrations: Array<new () => MigrationInterface>;
   logger: Logger;
+  /** Postgres `plan_cache_mode` of every connection (ServiceDefinition.planCacheMode); Postgres's default, `auto`, when absent. */
+  planCacheMode?: PlanCacheMode;
 }
+
+/**
+ * How Postgres plans the service's prepared statements: `auto` re-plans a statement for its
+ * parameters on each execution while a custom plan looks cheaper than the generic one;
+ * `force_generic_plan` plans it once per connection.
+ */
+export type PlanCacheMode = 'auto' | 'force_generic_plan';
 
 /** A TypeORM data source on the service's schema; the pool is small on purpose (2 cores). */
 export function createDataSource(options: DatabaseOptions): DataSource {
@@ -36,7 +45,10 @@ export function createDataSource(options: DatabaseOptions): DataSource {
       pipeline: true,
       // Pinned rather than assumed: the event store starts transactions without naming the
       // level (one statement instead of two) and relies on READ COMMITTED (see EventStore.transaction).
-      options: '-c default_transaction_isolation=read\\ committed',
+      options: [
+        '-c default_transaction_isolation=read\\ committed',
+        ...(options.planCacheMode ? [`-c plan_cache_mode=${options.planCacheMode}`] : []),
+      ].join(' '),
     },
   });
 }

@@ -12,7 +12,7 @@ import { CommandClient, connectNatsTransport, NatsTransport, type ProcessedEvent
 import { natsConnectOptions, NatsSecurityError } from '@pf/nats-connect';
 import type { ConnectionOptions } from '@nats-io/transport-node';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
-import { connectDatabase, createDataSource, migrateSchema } from './database.js';
+import { connectDatabase, createDataSource, migrateSchema, type PlanCacheMode } from './database.js';
 import { createLogger, PinoNestLogger } from './logger.js';
 import { connectNats } from './nats.js';
 import { PlatformModule } from './platform.module.js';
@@ -43,6 +43,12 @@ export interface ServiceDefinition<S extends z.ZodObject> {
   ) => void | Promise<void>;
   /** Consumer-side dedup for `@EventPattern` handlers (e.g. a Postgres inbox in the service's schema). */
   inbox?: (context: ServiceContext<z.infer<S> & BaseConfig>) => ProcessedEventStore;
+  /**
+   * Postgres `plan_cache_mode` for the service's connections (default: Postgres's `auto`). Escrow
+   * uses `force_generic_plan`: under the lifecycle load Postgres spent about a fifth of its time
+   * re-planning escrow's prepared statements (docs/BENCHMARKS.md, session 7).
+   */
+  planCacheMode?: PlanCacheMode;
   /** Work to stop before the connections close (sweepers, relays). */
   beforeShutdown?: (context: ServiceContext<z.infer<S> & BaseConfig>) => Promise<void>;
 }
@@ -64,6 +70,7 @@ export async function runService<S extends z.ZodObject>(definition: ServiceDefin
     applicationName: definition.name,
     migrations: definition.migrations,
     logger,
+    planCacheMode: definition.planCacheMode,
   });
   await connectDatabase(dataSource, config.STARTUP_TIMEOUT_MS, logger);
   const applied = await migrateSchema(dataSource, definition.name);
