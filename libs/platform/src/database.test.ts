@@ -1,5 +1,4 @@
 import { pino } from 'pino';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- only tests use the shared harness (real Postgres)
 import { createTestDatabase, type TestDatabase } from '@pf/testing';
 import { createDataSource } from './database.js';
 
