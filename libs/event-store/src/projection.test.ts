@@ -110,11 +110,23 @@ async function rebuild(
 ): Promise<{ target: ProjectionTarget }> {
   const target = projectionTarget(harness.schema, suffix);
   await createProjectionTables(harness.dataSource, projection, target);
+  // readAll stops below the oldest transaction still running anywhere on the server (other
+  // suites share it): read on until it has handed out every event in the log.
+  const [{ total }]: Array<{ total: number }> = await harness.dataSource.query(
+    `SELECT count(*)::int AS total FROM ${harness.schema}.events`,
+  );
   let after = LOG_START;
-  for (;;) {
+  let read = 0;
+  for (let waits = 0; ;) {
     const events = await harness.store.readAll({ after, limit: batchSize });
-    if (events.length === 0) return { target };
+    if (events.length === 0) {
+      if (read >= total || waits >= 400) return { target };
+      waits += 1;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
     await harness.store.transaction((runner) => projection.apply(runner, events, target));
+    read += events.length;
     after = logPositionOf(events[events.length - 1]!);
   }
 }
