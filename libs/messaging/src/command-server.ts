@@ -147,7 +147,9 @@ export class NatsCommandServer extends Server implements CustomTransportStrategy
       pattern,
       err: describeDependencyFailure(error),
     });
-    return failure(ErrorCode.serviceUnavailable, message, { ...details, [WRITE_MAY_HAVE_HAPPENED]: true });
+    // A handler that knows nothing was written (a full queue refused the command before it
+    // started) says so in its details; otherwise the write may have happened.
+    return failure(ErrorCode.serviceUnavailable, message, { [WRITE_MAY_HAVE_HAPPENED]: true, ...details });
   }
 
   private reply(message: Msg, reply: CommandReply<unknown>): void {

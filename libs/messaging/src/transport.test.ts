@@ -305,6 +305,31 @@ describe('commands', () => {
     }
   });
 
+  it('keeps a handler\'s own "nothing was written" on a service_unavailable (a full queue), and says "may have" otherwise', async () => {
+    const subject = 'casino.cmd.busy_test';
+    @Controller()
+    class BusyController {
+      @MessagePattern(subject)
+      answer(@Payload() payload: { refusedBeforeStart?: boolean }): never {
+        throw new DomainError(
+          ErrorCode.serviceUnavailable,
+          'too many commands are waiting; retry shortly',
+          payload.refusedBeforeStart ? { write_may_have_happened: false } : { queue: 'ledger' },
+        );
+      }
+    }
+    await startService([BusyController]);
+    const client = new CommandClient({ connection: admin, prefix, timeoutMs: 2_000 });
+    await expect(client.request(subject, { refusedBeforeStart: true })).rejects.toMatchObject({
+      code: ErrorCode.serviceUnavailable,
+      details: { write_may_have_happened: false },
+    });
+    await expect(client.request(subject, {})).rejects.toMatchObject({
+      code: ErrorCode.serviceUnavailable,
+      details: { queue: 'ledger', write_may_have_happened: true },
+    });
+  });
+
   it('says nothing was written when no instance answers', async () => {
     const client = new CommandClient({ connection: admin, prefix, timeoutMs: 2_000 });
     await expect(client.request('casino.cmd.nobody_home', {})).rejects.toMatchObject({
