@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import type { DataSource, QueryRunner } from 'typeorm';
 import { DomainError, type Decider } from '@pf/contracts';
+import { countTraffic } from '@pf/testing';
 import { CommandPipeline, type LoadedBase, type PipelineCommand } from './command-pipeline.js';
 import { EventStore, eventColumns, recordedEventFromRow, type EventRow } from './event-store.js';
 import type { PendingContext, Projection } from './projection.js';
@@ -65,7 +64,7 @@ const totals: Projection = {
 let harness: StoreHarness;
 let store: EventStore;
 /** Statements sent on the store's connections, and round trips (statements issued in one tick travel together). */
-const traffic = { statements: [] as string[], roundTrips: 0 };
+let counted: ReturnType<typeof countTraffic>;
 
 beforeAll(async () => {
   harness = await openStoreHarness('pipelinedcommand', { poolMax: 6 });
@@ -73,52 +72,13 @@ beforeAll(async () => {
     `CREATE TABLE casino.owed (stream_id text NOT NULL, amount int NOT NULL);
      CREATE TABLE casino.totals (stream_id text PRIMARY KEY, total int NOT NULL, version int NOT NULL, at timestamptz NOT NULL, position bigint NOT NULL)`,
   );
-  countTraffic(harness.dataSource);
+  counted = countTraffic(harness.dataSource);
   store = new EventStore({ dataSource: harness.dataSource, schema: 'casino', inlineProjections: [totals] });
 });
 
 afterAll(async () => {
   await harness?.close();
 });
-
-function countTraffic(dataSource: DataSource): void {
-  const patched = new WeakSet<object>();
-  let tickOpen = false;
-  const createRunner = dataSource.createQueryRunner.bind(dataSource);
-  dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-    const runner = createRunner(...args);
-    const connect = runner.connect.bind(runner);
-    runner.connect = async () => {
-      const client = (await connect()) as pg.ClientBase;
-      if (!patched.has(client)) {
-        patched.add(client);
-        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-          const first = args[0];
-          const text = typeof first === 'string' ? first : (first as { text: string }).text;
-          traffic.statements.push(text.trim().split(/\s+/).slice(0, 2).join(' '));
-          if (!tickOpen) {
-            tickOpen = true;
-            traffic.roundTrips += 1;
-            queueMicrotask(() => (tickOpen = false));
-          }
-          return query(...args);
-        };
-      }
-      return client;
-    };
-    return runner;
-  };
-}
-
-async function counted<T>(
-  run: () => Promise<T>,
-): Promise<{ result: T; statements: string[]; roundTrips: number }> {
-  traffic.statements = [];
-  traffic.roundTrips = 0;
-  const result = await run();
-  return { result, statements: traffic.statements, roundTrips: traffic.roundTrips };
-}
 
 const readSql = `SELECT ${eventColumns('e')} FROM casino.events AS e WHERE e.stream_id = $1 ORDER BY e.stream_version`;
 

@@ -8,3 +8,4 @@ export * from './testbed.js';
 export * from './secured-nats.js';
 export * from './nats-server.js';
 export * from './schema-shape.js';
+export * from './traffic.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource, type QueryRunner } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { createProjectionTables, EventStore, projectionTarget } from '@pf/event-store';
-import { createTestDatabase, type TestDatabase } from '@pf/testing';
+import { countTraffic, createTestDatabase, type TestDatabase } from '@pf/testing';
 import { escrowDecider, type EscrowPolicy, type OpenEscrow } from '../domain/escrow.js';
 import { encodeEscrowEvent } from '../infrastructure/escrow-codec.js';
 import { escrowProjection } from '../infrastructure/escrow-projection.js';
@@ -94,39 +94,13 @@ describe('escrow commands on the pipeline', () => {
   let dataSource: DataSource;
   let store: EventStore;
   let commands: EscrowCommands;
-  const traffic = { statements: [] as string[], roundTrips: 0 };
+  let countOn: ReturnType<typeof countTraffic>;
 
   beforeAll(async () => {
     ({ database, dataSource } = await migratedEscrowDatabase('escrowcommands', 2, true));
     // Every statement sent on a transaction's connection (the pipelined path writes to the pg
     // client directly); statements issued in one tick share one write and one round trip.
-    const patched = new WeakSet<object>();
-    let tickOpen = false;
-    const createRunner = dataSource.createQueryRunner.bind(dataSource);
-    dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-      const runner = createRunner(...args);
-      const connect = runner.connect.bind(runner);
-      runner.connect = async () => {
-        const client = (await connect()) as { query: (...args: unknown[]) => unknown };
-        if (!patched.has(client)) {
-          patched.add(client);
-          const query = client.query.bind(client);
-          client.query = (...args: unknown[]) => {
-            const first = args[0] as string | { text: string };
-            const text = typeof first === 'string' ? first : first.text;
-            traffic.statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
-            if (!tickOpen) {
-              tickOpen = true;
-              traffic.roundTrips += 1;
-              queueMicrotask(() => (tickOpen = false));
-            }
-            return query(...args);
-          };
-        }
-        return client;
-      };
-      return runner;
-    };
+    countOn = countTraffic(dataSource, 3);
     store = new EventStore({
       dataSource,
       schema: ESCROW_SCHEMA,
@@ -143,10 +117,8 @@ describe('escrow commands on the pipeline', () => {
   const counted = async <T>(
     run: () => Promise<T>,
   ): Promise<{ result: T; statements: number; roundTrips: number }> => {
-    traffic.statements = [];
-    traffic.roundTrips = 0;
-    const result = await run();
-    return { result, statements: traffic.statements.length, roundTrips: traffic.roundTrips };
+    const { result, statements, roundTrips } = await countOn(run);
+    return { result, statements: statements.length, roundTrips };
   };
   const rowOfTable = async (escrowId: string): Promise<EscrowRow> =>
     (
